@@ -1,0 +1,161 @@
+import CLZ4
+import CZstd
+
+/// How each chunk's bytes are compressed (docs/FORMAT.md, "codec codes").
+public enum Codec: Sendable, Hashable, CustomStringConvertible {
+    /// Stored as is. Arrays with this codec (and no filter, no narrowing) are
+    /// contiguous in the file and load by mmap with zero copies.
+    case none
+    /// LZ4 block format (liblz4 `LZ4_compress_default`); very fast, modest ratio.
+    case lz4
+    /// Zstandard frame format (libzstd `ZSTD_compressCCtx`) at a level from
+    /// -7 (fastest) to 22 (smallest); level 1–3 is the usual choice.
+    case zstd(level: Int)
+
+    /// The one-byte codec code stored in the array table.
+    var code: UInt8 {
+        switch self {
+        case .none: return 0
+        case .lz4: return 1
+        case .zstd: return 2
+        }
+    }
+
+    /// The level stored next to the code (0 unless zstd).
+    var level: Int {
+        if case .zstd(let l) = self { return l }
+        return 0
+    }
+
+    /// Rebuilds a codec from its stored code and level; `nil` for unknown codes.
+    init?(code: UInt8, level: Int) {
+        switch code {
+        case 0: self = .none
+        case 1: self = .lz4
+        case 2: self = .zstd(level: level)
+        default: return nil
+        }
+    }
+
+    /// `"none"`, `"lz4"`, `"zstd-3"`.
+    public var description: String {
+        switch self {
+        case .none: return "none"
+        case .lz4: return "lz4"
+        case .zstd(let l): return "zstd-\(l)"
+        }
+    }
+
+    /// `true` unless `.none`.
+    public var compresses: Bool {
+        if case .none = self { return false }
+        return true
+    }
+
+    /// The largest possible compressed size of `rawBytes` bytes.
+    func compressBound(_ rawBytes: Int) -> Int {
+        switch self {
+        case .none: return rawBytes
+        case .lz4: return Int(LZ4_compressBound(Int32(clamping: rawBytes)))
+        case .zstd: return ZSTD_compressBound(rawBytes)
+        }
+    }
+
+    /// The largest raw chunk size a codec accepts, in bytes.
+    static let maxChunkBytes = 1 << 30
+}
+
+/// A reversible transform applied to a chunk before compression.
+public enum Filter: UInt8, Sendable, Hashable, CustomStringConvertible {
+    /// No transform.
+    case none = 0
+    /// Byte shuffle as in blosc: for elements of `k` bytes, all first bytes of
+    /// the chunk's elements, then all second bytes, …; `k` is the stored
+    /// dtype's item size. Groups similar bytes (exponents, high bytes) so that
+    /// LZ4/Zstd compress numeric data better. Trailing bytes that do not fill
+    /// an element are copied unchanged (never happens for whole elements).
+    case shuffle = 1
+
+    public var description: String { self == .none ? "none" : "shuffle" }
+}
+
+/// Per-thread compression and decompression state (libzstd contexts are
+/// reusable and expensive to create). Not thread-safe: one per worker.
+final class CodecContext {
+    private var cctx: OpaquePointer?
+    private var dctx: OpaquePointer?
+
+    init() {}
+
+    deinit {
+        if let cctx { ZSTD_freeCCtx(cctx) }
+        if let dctx { ZSTD_freeDCtx(dctx) }
+    }
+
+    /// Compresses `src` into `dst` (which must hold `codec.compressBound(src.count)` bytes).
+    /// - Returns: the compressed size in bytes.
+    /// - Throws: ``BrineError`` `.compressionFailed`.
+    func compress(_ codec: Codec, _ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) throws(BrineError) -> Int {
+        switch codec {
+        case .none:
+            precondition(dst.count >= src.count)
+            if src.count > 0 { dst.baseAddress!.copyMemory(from: src.baseAddress!, byteCount: src.count) }
+            return src.count
+        case .lz4:
+            guard src.count <= Int(LZ4_MAX_INPUT_SIZE) else {
+                throw BrineError(.compressionFailed, "chunk of \(src.count) bytes exceeds LZ4's input limit")
+            }
+            if src.count == 0 { return 0 }
+            let n = LZ4_compress_default(
+                src.baseAddress!.assumingMemoryBound(to: CChar.self),
+                dst.baseAddress!.assumingMemoryBound(to: CChar.self),
+                Int32(src.count), Int32(clamping: dst.count))
+            guard n > 0 else { throw BrineError(.compressionFailed, "LZ4_compress_default failed") }
+            return Int(n)
+        case .zstd(let level):
+            if cctx == nil { cctx = ZSTD_createCCtx() }
+            guard let cctx else { throw BrineError(.compressionFailed, "ZSTD_createCCtx failed") }
+            let n = ZSTD_compressCCtx(cctx, dst.baseAddress, dst.count, src.baseAddress, src.count, Int32(level))
+            if ZSTD_isError(n) != 0 {
+                throw BrineError(.compressionFailed, "zstd: " + String(cString: ZSTD_getErrorName(n)))
+            }
+            return n
+        }
+    }
+
+    /// Decompresses `src` into `dst`, which is exactly the declared raw size.
+    /// Never writes past `dst`, so a decompression bomb stops at the declared size.
+    /// - Throws: ``BrineError`` `.decompressionFailed` when the data is corrupt
+    ///   or does not decompress to exactly `dst.count` bytes.
+    func decompress(_ codec: Codec, _ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) throws(BrineError) {
+        switch codec {
+        case .none:
+            guard src.count == dst.count else {
+                throw BrineError(.decompressionFailed, "stored chunk of \(src.count) bytes, expected \(dst.count)")
+            }
+            if src.count > 0 { dst.baseAddress!.copyMemory(from: src.baseAddress!, byteCount: src.count) }
+        case .lz4:
+            if dst.count == 0 && src.count == 0 { return }
+            guard src.count <= Int(Int32.max), dst.count <= Int(Int32.max), src.count > 0, dst.count > 0 else {
+                throw BrineError(.decompressionFailed, "LZ4 chunk sizes out of range (stored \(src.count), raw \(dst.count))")
+            }
+            let n = LZ4_decompress_safe(
+                src.baseAddress!.assumingMemoryBound(to: CChar.self),
+                dst.baseAddress!.assumingMemoryBound(to: CChar.self),
+                Int32(src.count), Int32(dst.count))
+            guard n == Int32(dst.count) else {
+                throw BrineError(.decompressionFailed, n < 0 ? "corrupt LZ4 data" : "LZ4 chunk decompressed to \(n) bytes, expected \(dst.count)")
+            }
+        case .zstd:
+            if dctx == nil { dctx = ZSTD_createDCtx() }
+            guard let dctx else { throw BrineError(.decompressionFailed, "ZSTD_createDCtx failed") }
+            let n = ZSTD_decompressDCtx(dctx, dst.baseAddress, dst.count, src.baseAddress, src.count)
+            if ZSTD_isError(n) != 0 {
+                throw BrineError(.decompressionFailed, "zstd: " + String(cString: ZSTD_getErrorName(n)))
+            }
+            guard n == dst.count else {
+                throw BrineError(.decompressionFailed, "zstd chunk decompressed to \(n) bytes, expected \(dst.count)")
+            }
+        }
+    }
+}

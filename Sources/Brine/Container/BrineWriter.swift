@@ -1,0 +1,508 @@
+import Dispatch
+import Foundation
+import SystemPackage
+
+/// Writes a Brine file in one streaming pass (docs/FORMAT.md, "Writing").
+///
+/// Arrays are written as they are appended: uncompressed arrays go straight
+/// from the caller's buffer to the file with `pwrite(2)` (no copy), their
+/// chunk checksums computed on other cores meanwhile; filtered or compressed
+/// arrays are cut into chunks that are shuffled/copied into pooled buffers and
+/// compressed and checksummed on all cores, then written in order. Memory is
+/// bounded by the chunk buffers in flight (`threads + 1` jobs of two chunk
+/// buffers each), not by the model's size. ``finish(root:metadata:)`` writes
+/// the header and trailer, then commits atomically: `fsync`, `rename(2)` over
+/// the destination, `fsync` of the folder. A writer that is never finished,
+/// fails, or is cancelled removes its temporary file and leaves the previous
+/// destination untouched.
+///
+/// Not thread-safe: append from one thread at a time.
+public final class BrineWriter {
+    /// The destination path.
+    public let path: String
+    /// The default options for appended arrays.
+    public let options: WriteOptions
+
+    private let file: AtomicFile
+    private var offset: Int
+    private var entries: [ArrayInfo] = []
+    private var paths = Set<String>()
+    private var nextIndex = 0
+    private var failure: BrineError?
+    private var finished = false
+
+    // Chunk pipeline.
+    private var pending: [ChunkJob] = []
+    private var pendingHead = 0
+    private var pool: [ChunkJob] = []
+    private var builders: [Int: ArrayBuilder] = [:]
+    private let workerSlots: DispatchSemaphore
+    private var scratch: UnsafeMutableRawBufferPointer?
+
+    /// Starts a new file that will replace `url` when finished.
+    /// - Parameters:
+    ///   - url: the destination (a file URL); its folder must exist.
+    ///   - options: the default options for every array.
+    /// - Throws: ``BrineError`` `.invalidArgument` for bad options, `.notFound`
+    ///   when the folder does not exist, `.io` when the temporary file cannot be created.
+    public convenience init(url: URL, options: WriteOptions = .init()) throws(BrineError) {
+        try self.init(path: url.path, options: options)
+    }
+
+    /// Starts a new file that will replace `path` when finished.
+    /// - Parameters:
+    ///   - path: the destination path; its folder must exist.
+    ///   - options: the default options for every array.
+    /// - Throws: ``BrineError`` `.invalidArgument`, `.notFound`, `.io`.
+    public init(path: String, options: WriteOptions = .init()) throws(BrineError) {
+        try options.validate()
+        self.path = path
+        self.options = options
+        self.file = try AtomicFile(destination: FilePath(path))
+        self.offset = FormatSpec.preambleSize
+        self.workerSlots = DispatchSemaphore(value: options.threads)
+        let pre = Preamble.encoded()
+        let fd = file.fd
+        try typedThrows {
+            try pre.withUnsafeBytes { b in try fd.pwriteFully(b, at: 0).orThrow("write", path: path) }
+        }
+    }
+
+    deinit {
+        drainIgnoringErrors()
+        for j in pool { j.deallocate() }
+        scratch?.deallocate()
+    }
+
+    /// The arrays written so far, in order.
+    public var arrays: [ArrayInfo] { entries }
+
+    /// Appends a typed tensor.
+    /// - Parameters:
+    ///   - tensor: the array; its bytes are read during the call only.
+    ///   - path: the unique array path (e.g. `layers.0.weight`).
+    ///   - options: per-array options; `nil` uses the writer's.
+    /// - Returns: the array's index in the array table (for ``Value/arrayRef(_:)``).
+    /// - Throws: ``BrineError`` `.invalidArgument` for a duplicate path, `.io`,
+    ///   `.compressionFailed`.
+    @discardableResult
+    public func append<S: BrineScalar>(_ tensor: Tensor<S>, path: String, options: WriteOptions? = nil) throws(BrineError) -> Int {
+        try tensor.withUnsafeBytes { (b) throws(BrineError) -> Int in
+            try append(bytes: b, dtype: S.dtype, shape: tensor.shape, path: path, options: options)
+        }
+    }
+
+    /// Appends a type-erased tensor. See ``append(_:path:options:)-(Tensor<S>,_,_)``.
+    @discardableResult
+    public func append(_ tensor: AnyTensor, path: String, options: WriteOptions? = nil) throws(BrineError) -> Int {
+        try append(bytes: tensor.storage.bytes, dtype: tensor.dtype, shape: tensor.shape, path: path, options: options)
+    }
+
+    /// Appends a rank-1 array of scalars.
+    @discardableResult
+    public func append<S: BrineScalar>(_ scalars: [S], path: String, options: WriteOptions? = nil) throws(BrineError) -> Int {
+        try typedThrows {
+            try scalars.withUnsafeBytes { b in
+                try append(bytes: b, dtype: S.dtype, shape: [scalars.count], path: path, options: options)
+            }
+        }
+    }
+
+    /// Appends an array given as raw little-endian bytes.
+    /// - Parameters:
+    ///   - bytes: `product(shape) * dtype.itemSize` bytes, C order; read during the call only.
+    ///   - dtype: the element type.
+    ///   - shape: the dimensions (rank 0 and zero-length dimensions allowed).
+    ///   - path: the unique array path.
+    ///   - options: per-array options; `nil` uses the writer's.
+    /// - Returns: the array's index in the array table.
+    /// - Throws: ``BrineError`` `.invalidArgument` (size mismatch, duplicate
+    ///   path, bad options, writer finished or failed), `.io`, `.compressionFailed`.
+    @discardableResult
+    public func append(
+        bytes: UnsafeRawBufferPointer, dtype: DType, shape: [Int], path arrayPath: String, options: WriteOptions? = nil
+    ) throws(BrineError) -> Int {
+        guard !finished else { throw BrineError(.invalidArgument, "writer already finished", filePath: path) }
+        if let failure { throw failure }
+        let o = options ?? self.options
+        try o.validate()
+        guard let raw = Shape.byteCount(shape, itemSize: dtype.itemSize), raw == bytes.count else {
+            throw BrineError(.invalidArgument, "\(bytes.count) bytes do not hold shape \(shape) of \(dtype)", filePath: path, arrayPath: arrayPath)
+        }
+        guard shape.count <= ReadLimits().maxRank else {
+            throw BrineError(.limitExceeded, "rank \(shape.count) is over the limit of \(ReadLimits().maxRank)", filePath: path, arrayPath: arrayPath)
+        }
+        guard paths.insert(arrayPath).inserted else {
+            throw BrineError(.invalidArgument, "duplicate array path", filePath: path, arrayPath: arrayPath)
+        }
+        let stored: DType = (dtype == .float32 ? o.storageDType : nil) ?? dtype
+        let count = raw / dtype.itemSize
+        let storedRaw = count * stored.itemSize
+        let chunkBytes = Swift.max(stored.itemSize, (o.chunkBytes / stored.itemSize) * stored.itemSize)
+        let chunkCount = storedRaw == 0 ? 0 : (storedRaw - 1) / chunkBytes + 1
+        let index = nextIndex
+        nextIndex += 1
+        let builder = ArrayBuilder(
+            index: index, path: arrayPath, dtype: dtype, stored: stored, shape: shape, codec: o.codec,
+            filter: o.filter, alignment: o.alignment, chunkBytes: chunkBytes, chunkCount: chunkCount,
+            count: count, storedRaw: storedRaw)
+        do throws(BrineError) {
+            if chunkCount == 0 {
+                try drain()
+                entries.append(builder.finalize(dataOffset: 0))
+            } else if !o.codec.compresses && o.filter == .none && stored == dtype {
+                try drain()
+                try writeDirect(bytes, builder: builder, threads: o.threads)
+            } else {
+                builders[index] = builder
+                try submitChunks(bytes, builder: builder, threads: o.threads)
+            }
+        } catch {
+            failure = error.inArray(arrayPath).inFile(path)
+            throw failure!
+        }
+        return index
+    }
+
+    /// Writes the header (metadata, array table, object tree) and trailer and
+    /// atomically replaces the destination.
+    /// - Parameters:
+    ///   - root: the object tree; its ``Value/arrayRef(_:)`` indices must name appended arrays.
+    ///   - metadata: a ``Value/map(_:)`` of metadata (framework, version, user keys).
+    /// - Returns: the array table as written.
+    /// - Throws: ``BrineError`` `.invalidArgument` (bad reference, metadata not a
+    ///   map, already finished), `.io`, or the error of an earlier failed append.
+    @discardableResult
+    public func finish(root: Value = .null, metadata: Value = .map([])) throws(BrineError) -> [ArrayInfo] {
+        guard !finished else { throw BrineError(.invalidArgument, "writer already finished", filePath: path) }
+        if let failure { throw failure }
+        do throws(BrineError) {
+            try drain()
+            guard case .map(var meta) = metadata else { throw BrineError(.invalidArgument, "metadata must be a map", filePath: path) }
+            try BrineWriter.checkNoRefs(metadata, path: path)
+            try BrineWriter.checkRefs(root, count: entries.count, path: path)
+            // Brine's own keys first, unless the caller set them.
+            var own: [(key: String, value: Value)] = []
+            for (k, v) in [("brine.format", Value.string(Brine.formatVersion)), ("brine.version", .string(Brine.version)),
+                           ("brine.created", .string(BrineWriter.utcTimestamp()))] where !meta.contains(where: { $0.key == k }) {
+                own.append((k, v))
+            }
+            meta.insert(contentsOf: own, at: 0)
+            let header = Header(metadata: .map(meta), arrays: entries, root: root).encoded()
+            let headerOffset = offset
+            let trailer = Trailer(
+                headerOffset: UInt64(headerOffset), headerLength: UInt64(header.count),
+                headerChecksum: Checksum.xxh3(header),
+                fileLength: UInt64(headerOffset + header.count + FormatSpec.trailerSize))
+            var tail = header
+            tail.append(contentsOf: trailer.encoded())
+            let fd = file.fd
+            let p = path
+            try typedThrows {
+                try tail.withUnsafeBytes { b in try fd.pwriteFully(b, at: Int64(headerOffset)).orThrow("write", path: p) }
+            }
+            finished = true
+            if options.durable {
+                try file.commit()
+            } else {
+                try file.commitWithoutSync()
+            }
+        } catch {
+            finished = true
+            file.abort()
+            throw error
+        }
+        return entries
+    }
+
+    /// Abandons the file: removes the temporary, leaves the destination as it was.
+    public func cancel() {
+        drainIgnoringErrors()
+        finished = true
+        file.abort()
+    }
+
+    private static func checkNoRefs(_ v: Value, path: String) throws(BrineError) {
+        switch v {
+        case .arrayRef: throw BrineError(.invalidArgument, "metadata cannot hold array references", filePath: path)
+        case .list(let l): for x in l { try checkNoRefs(x, path: path) }
+        case .map(let m): for (_, x) in m { try checkNoRefs(x, path: path) }
+        default: break
+        }
+    }
+
+    /// The current time as ISO 8601 UTC, e.g. `2026-11-29T10:13:35Z`.
+    static func utcTimestamp() -> String {
+        var t = time(nil)
+        var tmv = tm()
+        gmtime_r(&t, &tmv)
+        var buf = [CChar](repeating: 0, count: 32)
+        let n = strftime(&buf, buf.count, "%Y-%m-%dT%H:%M:%SZ", &tmv)
+        return String(decoding: buf[0 ..< n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    private static func checkRefs(_ v: Value, count: Int, path: String) throws(BrineError) {
+        switch v {
+        case .arrayRef(let i):
+            guard i >= 0 && i < count else {
+                throw BrineError(.invalidArgument, "object tree references array #\(i); \(count) arrays were written", filePath: path)
+            }
+        case .list(let l): for x in l { try checkRefs(x, count: count, path: path) }
+        case .map(let m): for (_, x) in m { try checkRefs(x, count: count, path: path) }
+        default: break
+        }
+    }
+
+    // MARK: Direct (uncompressed) path
+
+    /// Writes an uncompressed array straight from the caller's buffer while
+    /// other cores checksum its chunks.
+    private func writeDirect(_ bytes: UnsafeRawBufferPointer, builder: ArrayBuilder, threads: Int) throws(BrineError) {
+        let start = alignUp(offset, builder.alignment)
+        let n = builder.chunkCount
+        var sums = [UInt64](repeating: 0, count: n)
+        let chunk = builder.chunkBytes
+        let base = UncheckedSendable(bytes)
+        let group = DispatchGroup()
+        sums.withUnsafeMutableBufferPointer { out in
+            let outBox = UncheckedSendable(out)
+            let checksumAll: @Sendable () -> Void = {
+                DispatchQueue.concurrentPerform(iterations: n) { i in
+                    let lo = i * chunk
+                    let hi = Swift.min(base.value.count, lo + chunk)
+                    outBox.value[i] = Checksum.xxh3(UnsafeRawBufferPointer(rebasing: base.value[lo ..< hi]))
+                }
+            }
+            if threads > 1 && n > 0 {
+                DispatchQueue.global().async(group: group, execute: checksumAll)
+            } else {
+                checksumAll()
+            }
+        }
+        let written = file.fd.pwriteFully(bytes, at: Int64(start))
+        group.wait()
+        try written.orThrow("write", path: path)
+        offset = start + bytes.count
+        var b = builder
+        b.storedSizes = (0 ..< n).map { builder.rawChunkLength($0) }
+        b.checksums = sums
+        entries.append(b.finalize(dataOffset: start))
+    }
+
+    // MARK: Chunk pipeline
+
+    private func submitChunks(_ bytes: UnsafeRawBufferPointer, builder: ArrayBuilder, threads: Int) throws(BrineError) {
+        let dtypeSize = builder.dtype.itemSize
+        let storedSize = builder.stored.itemSize
+        for c in 0 ..< builder.chunkCount {
+            let job = try acquireJob(chunkBytes: builder.chunkBytes, codec: builder.codec)
+            let rawLen = builder.rawChunkLength(c)
+            let elements = rawLen / storedSize
+            let src = bytes.baseAddress! + (c * builder.chunkBytes / storedSize) * dtypeSize
+            let input = job.input.baseAddress!
+            // Narrow (float32 → float16/bfloat16), then shuffle, into the job's input buffer.
+            var source = UnsafeRawPointer(src)
+            if builder.stored != builder.dtype {
+                let tmp = scratchBuffer(builder.chunkBytes)
+                FloatConversion.narrow(src, to: tmp, count: elements, stored: builder.stored)
+                source = UnsafeRawPointer(tmp)
+            }
+            if builder.filter == .shuffle {
+                ByteShuffle.shuffle(
+                    UnsafeRawBufferPointer(start: source, count: rawLen),
+                    into: UnsafeMutableRawBufferPointer(start: input, count: rawLen), elementSize: storedSize)
+            } else {
+                input.copyMemory(from: source, byteCount: rawLen)
+            }
+            job.prepare(array: builder.index, chunk: c, inputCount: rawLen, codec: builder.codec)
+            if threads == 1 {
+                job.run()
+            } else {
+                let slots = workerSlots
+                let box = UncheckedSendable(job)
+                DispatchQueue.global().async {
+                    slots.wait()
+                    box.value.run()
+                    slots.signal()
+                }
+            }
+            pending.append(job)
+        }
+    }
+
+    private func scratchBuffer(_ bytes: Int) -> UnsafeMutableRawPointer {
+        if let s = scratch, s.count >= bytes { return s.baseAddress! }
+        scratch?.deallocate()
+        scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes, alignment: 64)
+        return scratch!.baseAddress!
+    }
+
+    private var inFlight: Int { pending.count - pendingHead }
+
+    private func acquireJob(chunkBytes: Int, codec: Codec) throws(BrineError) -> ChunkJob {
+        while inFlight >= options.threads + 1 {
+            try retireHead()
+        }
+        let bound = codec.compressBound(chunkBytes)
+        if let i = pool.firstIndex(where: { $0.input.count >= chunkBytes && $0.output.count >= bound }) {
+            return pool.remove(at: i)
+        }
+        if pool.count > options.threads + 1, let j = pool.popLast() { j.deallocate() }
+        return ChunkJob(inputBytes: chunkBytes, outputBytes: bound)
+    }
+
+    private func retireHead() throws(BrineError) {
+        let job = pending[pendingHead]
+        pendingHead += 1
+        if pendingHead == pending.count { pending.removeAll(keepingCapacity: true); pendingHead = 0 }
+        defer { pool.append(job) }
+        job.done.wait()
+        guard var b = builders[job.arrayIndex] else { return }
+        if let e = job.error {
+            throw BrineError(e.code, e.message, filePath: path, arrayPath: b.path, chunkIndex: job.chunkIndex)
+        }
+        if job.chunkIndex == 0 {
+            b.dataOffset = alignUp(offset, b.alignment)
+            offset = b.dataOffset
+        }
+        let out = job.result
+        try file.fd.pwriteFully(out, at: Int64(offset)).orThrow("write", path: path)
+        offset += out.count
+        b.storedSizes.append(out.count)
+        b.checksums.append(job.checksum)
+        if b.storedSizes.count == b.chunkCount {
+            builders[job.arrayIndex] = nil
+            entries.append(b.finalize(dataOffset: b.dataOffset))
+        } else {
+            builders[job.arrayIndex] = b
+        }
+    }
+
+    /// Waits for and writes every job in flight.
+    private func drain() throws(BrineError) {
+        while inFlight > 0 { try retireHead() }
+    }
+
+    private func drainIgnoringErrors() {
+        while inFlight > 0 {
+            let job = pending[pendingHead]
+            pendingHead += 1
+            job.done.wait()
+            pool.append(job)
+        }
+        pending.removeAll()
+        pendingHead = 0
+    }
+}
+
+@inline(__always)
+func alignUp(_ x: Int, _ a: Int) -> Int { (x + a - 1) & ~(a - 1) }
+
+/// An array whose chunks are being written.
+struct ArrayBuilder {
+    let index: Int
+    let path: String
+    let dtype: DType
+    let stored: DType
+    let shape: [Int]
+    let codec: Codec
+    let filter: Filter
+    let alignment: Int
+    let chunkBytes: Int
+    let chunkCount: Int
+    let count: Int
+    let storedRaw: Int
+    var dataOffset = 0
+    var storedSizes: [Int] = []
+    var checksums: [UInt64] = []
+
+    init(index: Int, path: String, dtype: DType, stored: DType, shape: [Int], codec: Codec, filter: Filter,
+         alignment: Int, chunkBytes: Int, chunkCount: Int, count: Int, storedRaw: Int) {
+        self.index = index
+        self.path = path
+        self.dtype = dtype
+        self.stored = stored
+        self.shape = shape
+        self.codec = codec
+        self.filter = filter
+        self.alignment = alignment
+        self.chunkBytes = chunkBytes
+        self.chunkCount = chunkCount
+        self.count = count
+        self.storedRaw = storedRaw
+        storedSizes.reserveCapacity(chunkCount)
+        checksums.reserveCapacity(chunkCount)
+    }
+
+    func rawChunkLength(_ c: Int) -> Int { Swift.min(chunkBytes, storedRaw - c * chunkBytes) }
+
+    func finalize(dataOffset: Int) -> ArrayInfo {
+        ArrayInfo(
+            path: path, dtype: dtype, storedDType: stored, shape: shape, codec: codec, filter: filter,
+            alignment: alignment, dataOffset: dataOffset, chunkBytes: chunkBytes, chunkStoredBytes: storedSizes,
+            chunkChecksums: checksums, count: count, storedRawBytes: storedRaw,
+            storedBytes: storedSizes.reduce(0, +))
+    }
+}
+
+/// One chunk in flight: its (filtered) raw bytes, its compressed bytes and checksum.
+///
+/// `@unchecked Sendable`: the submitting thread writes the input and fields
+/// before dispatching, the worker writes output/checksum/error before
+/// signalling `done`, and the submitting thread reads them only after
+/// `done.wait()`; the semaphore orders the accesses.
+final class ChunkJob: @unchecked Sendable {
+    let input: UnsafeMutableRawBufferPointer
+    let output: UnsafeMutableRawBufferPointer
+    let done = DispatchSemaphore(value: 0)
+    private let context = CodecContext()
+    private(set) var arrayIndex = 0
+    private(set) var chunkIndex = 0
+    private var inputCount = 0
+    private var outputCount = 0
+    private var codec: Codec = .none
+    private(set) var checksum: UInt64 = 0
+    private(set) var error: BrineError?
+
+    init(inputBytes: Int, outputBytes: Int) {
+        input = .allocate(byteCount: Swift.max(inputBytes, 1), alignment: 64)
+        output = .allocate(byteCount: Swift.max(outputBytes, 1), alignment: 64)
+    }
+
+    func deallocate() {
+        input.deallocate()
+        output.deallocate()
+    }
+
+    func prepare(array: Int, chunk: Int, inputCount: Int, codec: Codec) {
+        self.arrayIndex = array
+        self.chunkIndex = chunk
+        self.inputCount = inputCount
+        self.codec = codec
+        self.error = nil
+    }
+
+    /// Compresses (or, for codec none, keeps) the input and checksums the result.
+    func run() {
+        defer { done.signal() }
+        let src = UnsafeRawBufferPointer(rebasing: input[0 ..< inputCount])
+        if !codec.compresses {
+            outputCount = inputCount
+            checksum = Checksum.xxh3(src)
+            return
+        }
+        do {
+            outputCount = try context.compress(codec, src, into: output)
+            checksum = Checksum.xxh3(UnsafeRawBufferPointer(rebasing: output[0 ..< outputCount]))
+        } catch {
+            self.error = error
+        }
+    }
+
+    /// The bytes to write: the compressed output, or the input for codec none.
+    var result: UnsafeRawBufferPointer {
+        codec.compresses
+            ? UnsafeRawBufferPointer(rebasing: output[0 ..< outputCount])
+            : UnsafeRawBufferPointer(rebasing: input[0 ..< inputCount])
+    }
+}

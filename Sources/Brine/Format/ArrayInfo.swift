@@ -1,0 +1,100 @@
+/// One entry of a Brine file's array table: where an array's chunks are and
+/// how to decode them (docs/FORMAT.md, "Array table").
+///
+/// All sizes are in bytes unless named otherwise; offsets are absolute file
+/// offsets.
+public struct ArrayInfo: Sendable, Hashable {
+    /// The array's path in the container, e.g. `layers.0.weight`. Unique in a file.
+    public let path: String
+    /// The dtype the array has when loaded.
+    public let dtype: DType
+    /// The dtype of the stored bytes. Equal to ``dtype`` unless a float32
+    /// array was saved narrowed to float16 or bfloat16 (lossy, opt-in).
+    public let storedDType: DType
+    /// The shape, C order. Rank 0 (one element) and zero-length dimensions allowed.
+    public let shape: [Int]
+    /// How each chunk is compressed.
+    public let codec: Codec
+    /// The transform applied before compression.
+    public let filter: Filter
+    /// The alignment of ``dataOffset`` in bytes (a power of two, 8…65,536).
+    public let alignment: Int
+    /// The absolute file offset of the first chunk; a multiple of ``alignment``.
+    public let dataOffset: Int
+    /// The raw (decoded, stored-dtype) size of every chunk but the last, in
+    /// bytes; a multiple of the stored item size.
+    public let chunkBytes: Int
+    /// The stored (compressed) size of each chunk, in bytes. Chunks are
+    /// back to back from ``dataOffset``.
+    public let chunkStoredBytes: [Int]
+    /// The XXH3-64 checksum of each chunk's stored bytes.
+    public let chunkChecksums: [UInt64]
+
+    /// The number of elements (product of ``shape``).
+    public let count: Int
+    /// The raw size of the stored bytes: `count * storedDType.itemSize`.
+    public let storedRawBytes: Int
+    /// The size of the array when loaded: `count * dtype.itemSize`.
+    public var byteCount: Int { count * dtype.itemSize }
+    /// The sum of ``chunkStoredBytes``: the bytes the array takes in the file.
+    public let storedBytes: Int
+    /// The number of chunks.
+    public var chunkCount: Int { chunkStoredBytes.count }
+
+    /// `true` when the stored bytes are exactly the loaded bytes, contiguous in
+    /// the file: no codec, no filter, no narrowing. Such arrays load by mmap
+    /// with zero copies.
+    public var isContiguousRaw: Bool {
+        !codec.compresses && filter == .none && storedDType == dtype
+    }
+
+    /// The compression ratio, raw bytes / stored bytes (1 for empty arrays).
+    public var compressionRatio: Double {
+        storedBytes == 0 ? 1 : Double(storedRawBytes) / Double(storedBytes)
+    }
+
+    /// The raw byte range `lo ..< hi` of chunk `i` within the stored raw bytes.
+    public func rawRange(ofChunk i: Int) -> Range<Int> {
+        let lo = i * chunkBytes
+        return lo ..< Swift.min(storedRawBytes, lo + chunkBytes)
+    }
+
+    /// The absolute file offset of every chunk's first byte.
+    public let chunkOffsets: [Int]
+
+    init(
+        path: String, dtype: DType, storedDType: DType, shape: [Int], codec: Codec, filter: Filter,
+        alignment: Int, dataOffset: Int, chunkBytes: Int, chunkStoredBytes: [Int], chunkChecksums: [UInt64],
+        count: Int, storedRawBytes: Int, storedBytes: Int
+    ) {
+        self.path = path
+        self.dtype = dtype
+        self.storedDType = storedDType
+        self.shape = shape
+        self.codec = codec
+        self.filter = filter
+        self.alignment = alignment
+        self.dataOffset = dataOffset
+        self.chunkBytes = chunkBytes
+        self.chunkStoredBytes = chunkStoredBytes
+        self.chunkChecksums = chunkChecksums
+        self.count = count
+        self.storedRawBytes = storedRawBytes
+        self.storedBytes = storedBytes
+        var offsets: [Int] = []
+        offsets.reserveCapacity(chunkStoredBytes.count)
+        var o = dataOffset
+        for s in chunkStoredBytes { offsets.append(o); o += s }
+        self.chunkOffsets = offsets
+    }
+
+    /// A copy with one chunk's checksum replaced (read-write flush).
+    func replacingChecksum(_ value: UInt64, ofChunk i: Int) -> ArrayInfo {
+        var sums = chunkChecksums
+        sums[i] = value
+        return ArrayInfo(
+            path: path, dtype: dtype, storedDType: storedDType, shape: shape, codec: codec, filter: filter,
+            alignment: alignment, dataOffset: dataOffset, chunkBytes: chunkBytes, chunkStoredBytes: chunkStoredBytes,
+            chunkChecksums: sums, count: count, storedRawBytes: storedRawBytes, storedBytes: storedBytes)
+    }
+}

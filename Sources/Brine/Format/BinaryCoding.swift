@@ -1,0 +1,170 @@
+/// Appends the primitive encodings of docs/FORMAT.md ("Primitives") to a
+/// growing byte array: little-endian fixed-width integers, unsigned LEB128
+/// varints, zigzag varints, length-prefixed strings.
+struct ByteWriter {
+    var bytes: [UInt8] = []
+
+    init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
+
+    @inline(__always) mutating func u8(_ v: UInt8) { bytes.append(v) }
+
+    @inline(__always) mutating func u16(_ v: UInt16) {
+        bytes.append(UInt8(truncatingIfNeeded: v))
+        bytes.append(UInt8(truncatingIfNeeded: v >> 8))
+    }
+
+    @inline(__always) mutating func u32(_ v: UInt32) {
+        for i in 0 ..< 4 { bytes.append(UInt8(truncatingIfNeeded: v >> (8 * i))) }
+    }
+
+    @inline(__always) mutating func u64(_ v: UInt64) {
+        for i in 0 ..< 8 { bytes.append(UInt8(truncatingIfNeeded: v >> (8 * UInt64(i)))) }
+    }
+
+    /// Unsigned LEB128: 7 bits a byte, low groups first, high bit set on all
+    /// but the last byte; at most 10 bytes for a `UInt64`.
+    @inline(__always) mutating func varint(_ v: UInt64) {
+        var v = v
+        while v >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        bytes.append(UInt8(v))
+    }
+
+    @inline(__always) mutating func varint(_ v: Int) {
+        precondition(v >= 0, "negative varint")
+        varint(UInt64(v))
+    }
+
+    /// Zigzag (`(v << 1) ^ (v >> 63)`) then LEB128.
+    @inline(__always) mutating func zigzag(_ v: Int64) {
+        varint(UInt64(bitPattern: (v << 1) ^ (v >> 63)))
+    }
+
+    /// Varint byte length, then the UTF-8 bytes.
+    mutating func string(_ s: String) {
+        var s = s
+        s.withUTF8 { buf in
+            varint(buf.count)
+            bytes.append(contentsOf: buf)
+        }
+    }
+
+    mutating func raw(_ b: UnsafeRawBufferPointer) { bytes.append(contentsOf: b) }
+    mutating func raw(_ b: [UInt8]) { bytes.append(contentsOf: b) }
+}
+
+/// A bounds-checked cursor over untrusted bytes. Every read checks the
+/// remaining length first and throws ``BrineError`` `.corruptHeader` (or the
+/// error code given at init) with the absolute file offset of the failure;
+/// nothing is ever read out of bounds.
+struct ByteReader {
+    let base: UnsafeRawBufferPointer
+    private(set) var position: Int = 0
+    /// The absolute file offset of `base[0]`, for error messages.
+    let fileOffset: UInt64
+    let errorCode: BrineError.Code
+    let filePath: String?
+
+    init(_ base: UnsafeRawBufferPointer, fileOffset: UInt64, errorCode: BrineError.Code = .corruptHeader, filePath: String? = nil) {
+        self.base = base
+        self.fileOffset = fileOffset
+        self.errorCode = errorCode
+        self.filePath = filePath
+    }
+
+    var remaining: Int { base.count - position }
+    var isAtEnd: Bool { position == base.count }
+    var absoluteOffset: UInt64 { fileOffset &+ UInt64(position) }
+
+    func fail(_ message: String) -> BrineError {
+        BrineError(errorCode, message, filePath: filePath, byteOffset: absoluteOffset)
+    }
+
+    @inline(__always) mutating func need(_ n: Int, _ what: @autoclosure () -> String) throws(BrineError) {
+        guard n >= 0, n <= remaining else {
+            throw fail("\(what()) needs \(n) bytes, \(remaining) left")
+        }
+    }
+
+    mutating func u8(_ what: @autoclosure () -> String = "byte") throws(BrineError) -> UInt8 {
+        try need(1, what())
+        let v = base[position]
+        position += 1
+        return v
+    }
+
+    mutating func u16(_ what: @autoclosure () -> String = "u16") throws(BrineError) -> UInt16 {
+        try need(2, what())
+        let v = UInt16(base[position]) | UInt16(base[position + 1]) << 8
+        position += 2
+        return v
+    }
+
+    mutating func u32(_ what: @autoclosure () -> String = "u32") throws(BrineError) -> UInt32 {
+        try need(4, what())
+        var v: UInt32 = 0
+        for i in 0 ..< 4 { v |= UInt32(base[position + i]) << (8 * UInt32(i)) }
+        position += 4
+        return v
+    }
+
+    mutating func u64(_ what: @autoclosure () -> String = "u64") throws(BrineError) -> UInt64 {
+        try need(8, what())
+        var v: UInt64 = 0
+        for i in 0 ..< 8 { v |= UInt64(base[position + i]) << (8 * UInt64(i)) }
+        position += 8
+        return v
+    }
+
+    /// An unsigned LEB128 varint of at most 10 bytes that fits in 64 bits.
+    mutating func varint(_ what: @autoclosure () -> String = "varint") throws(BrineError) -> UInt64 {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            guard position < base.count else { throw fail("\(what()): varint runs past the end") }
+            let b = base[position]
+            position += 1
+            if shift == 63 && b > 1 { throw fail("\(what()): varint overflows 64 bits") }
+            result |= UInt64(b & 0x7F) << shift
+            if b & 0x80 == 0 { return result }
+            shift += 7
+            if shift > 63 { throw fail("\(what()): varint longer than 10 bytes") }
+        }
+    }
+
+    /// A varint that must fit in a non-negative `Int` and be ≤ `max`.
+    mutating func count(_ what: @autoclosure () -> String, max: Int, code: BrineError.Code = .limitExceeded) throws(BrineError) -> Int {
+        let start = absoluteOffset
+        let v = try varint(what())
+        guard v <= UInt64(max) else {
+            throw BrineError(code, "\(what()) is \(v), over the limit of \(max)", filePath: filePath, byteOffset: start)
+        }
+        return Int(v)
+    }
+
+    mutating func zigzag(_ what: @autoclosure () -> String = "integer") throws(BrineError) -> Int64 {
+        let u = try varint(what())
+        return Int64(bitPattern: (u >> 1) ^ (0 &- (u & 1)))
+    }
+
+    /// A slice of `n` bytes (no copy).
+    mutating func bytes(_ n: Int, _ what: @autoclosure () -> String = "bytes") throws(BrineError) -> UnsafeRawBufferPointer {
+        try need(n, what())
+        let s = UnsafeRawBufferPointer(rebasing: base[position ..< position + n])
+        position += n
+        return s
+    }
+
+    /// A varint length, then that many bytes of valid UTF-8.
+    mutating func string(_ what: @autoclosure () -> String = "string") throws(BrineError) -> String {
+        let start = absoluteOffset
+        let n = try count("\(what()) length", max: remaining, code: errorCode)
+        let b = try bytes(n, what())
+        guard let s = String(validating: b.bindMemory(to: UInt8.self), as: UTF8.self) else {
+            throw BrineError(errorCode, "\(what()) is not valid UTF-8", filePath: filePath, byteOffset: start)
+        }
+        return s
+    }
+}

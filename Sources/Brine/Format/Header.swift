@@ -1,0 +1,362 @@
+/// The decoded header of a Brine file: metadata map, array table and object
+/// tree (docs/FORMAT.md, "Header").
+struct Header: Sendable {
+    var metadata: Value
+    var arrays: [ArrayInfo]
+    var root: Value
+
+    // Value tags (docs/FORMAT.md, "Values").
+    enum Tag: UInt8 {
+        case null = 0x00, `false` = 0x01, `true` = 0x02, int = 0x03, uint = 0x04
+        case float64 = 0x05, string = 0x06, bytes = 0x07, list = 0x08, map = 0x09
+        case arrayRef = 0x0A, float32 = 0x0B
+    }
+
+    // MARK: Encoding
+
+    /// The header bytes.
+    func encoded() -> [UInt8] {
+        var w = ByteWriter(capacity: 1024 + arrays.count * 64)
+        Header.encodeValue(metadata, into: &w)
+        w.varint(arrays.count)
+        for a in arrays { Header.encodeArray(a, into: &w) }
+        Header.encodeValue(root, into: &w)
+        return w.bytes
+    }
+
+    static func encodeArray(_ a: ArrayInfo, into w: inout ByteWriter) {
+        w.string(a.path)
+        w.u8(a.dtype.rawValue)
+        w.u8(a.storedDType.rawValue)
+        w.varint(a.shape.count)
+        for d in a.shape { w.varint(d) }
+        w.u8(a.codec.code)
+        w.zigzag(Int64(a.codec.level))
+        w.u8(a.filter.rawValue)
+        w.u8(UInt8(a.alignment.trailingZeroBitCount))
+        w.varint(a.dataOffset)
+        w.varint(a.chunkBytes)
+        w.varint(a.chunkStoredBytes.count)
+        for (s, c) in zip(a.chunkStoredBytes, a.chunkChecksums) {
+            w.varint(s)
+            w.u64(c)
+        }
+    }
+
+    static func encodeValue(_ v: Value, into w: inout ByteWriter) {
+        switch v {
+        case .null: w.u8(Tag.null.rawValue)
+        case .bool(let b): w.u8(b ? Tag.true.rawValue : Tag.false.rawValue)
+        case .int(let i): w.u8(Tag.int.rawValue); w.zigzag(i)
+        case .uint(let u): w.u8(Tag.uint.rawValue); w.varint(u)
+        case .float32(let f): w.u8(Tag.float32.rawValue); w.u32(f.bitPattern)
+        case .float64(let d): w.u8(Tag.float64.rawValue); w.u64(d.bitPattern)
+        case .string(let s): w.u8(Tag.string.rawValue); w.string(s)
+        case .bytes(let b): w.u8(Tag.bytes.rawValue); w.varint(b.count); w.raw(b)
+        case .list(let l):
+            w.u8(Tag.list.rawValue)
+            w.varint(l.count)
+            for x in l { encodeValue(x, into: &w) }
+        case .map(let m):
+            w.u8(Tag.map.rawValue)
+            w.varint(m.count)
+            for (k, x) in m { w.string(k); encodeValue(x, into: &w) }
+        case .arrayRef(let i): w.u8(Tag.arrayRef.rawValue); w.varint(i)
+        }
+    }
+
+    // MARK: Decoding
+
+    /// Decodes and validates a header read from a file.
+    /// - Parameters:
+    ///   - bytes: the header bytes.
+    ///   - headerOffset: their absolute offset in the file (the end of the data section).
+    ///   - limits: caps to apply.
+    ///   - path: the file path for errors.
+    /// - Throws: ``BrineError`` `.corruptHeader`, `.limitExceeded`, `.layout`, `.unsupportedDType`, `.unsupportedFeature`.
+    static func decode(
+        _ bytes: UnsafeRawBufferPointer, headerOffset: UInt64, limits: ReadLimits, path: String?
+    ) throws(BrineError) -> Header {
+        var r = ByteReader(bytes, fileOffset: headerOffset, filePath: path)
+        let metadata = try decodeValue(&r, depth: 0, limits: limits, arrayCount: 0, allowArrayRefs: false)
+        guard case .map = metadata else {
+            throw BrineError(.corruptHeader, "metadata is not a map", filePath: path, byteOffset: headerOffset)
+        }
+        // Each entry takes at least 11 bytes, so the count is bounded by the bytes left.
+        let arrayCount = try r.count("array count", max: limits.maxArrays)
+        guard arrayCount <= r.remaining / 11 else {
+            throw r.fail("array count \(arrayCount) cannot fit in the \(r.remaining) header bytes left")
+        }
+        var arrays: [ArrayInfo] = []
+        arrays.reserveCapacity(arrayCount)
+        var seen = Set<String>()
+        seen.reserveCapacity(arrayCount)
+        for i in 0 ..< arrayCount {
+            let a = try decodeArray(&r, index: i, headerOffset: headerOffset, limits: limits, path: path)
+            guard seen.insert(a.path).inserted else {
+                throw BrineError(.corruptHeader, "duplicate array path", filePath: path, arrayPath: a.path, byteOffset: r.absoluteOffset)
+            }
+            arrays.append(a)
+        }
+        let root = try decodeValue(&r, depth: 0, limits: limits, arrayCount: arrayCount, allowArrayRefs: true)
+        guard r.isAtEnd else {
+            throw r.fail("\(r.remaining) unexpected bytes after the object tree")
+        }
+        try validateLayout(arrays, headerOffset: headerOffset, path: path)
+        return Header(metadata: metadata, arrays: arrays, root: root)
+    }
+
+    static func decodeArray(
+        _ r: inout ByteReader, index: Int, headerOffset: UInt64, limits: ReadLimits, path: String?
+    ) throws(BrineError) -> ArrayInfo {
+        let entryStart = r.absoluteOffset
+        let name = try r.string("path of array #\(index)")
+        func fail(_ code: BrineError.Code = .corruptHeader, _ msg: String) -> BrineError {
+            BrineError(code, msg, filePath: path, arrayPath: name, byteOffset: entryStart)
+        }
+        let dtypeCode = try r.u8("dtype")
+        let storedCode = try r.u8("stored dtype")
+        guard let dtype = DType(rawValue: dtypeCode) else { throw fail(.unsupportedDType, "unknown dtype code \(dtypeCode)") }
+        guard let stored = DType(rawValue: storedCode) else { throw fail(.unsupportedDType, "unknown stored dtype code \(storedCode)") }
+        guard stored == dtype || (dtype == .float32 && (stored == .float16 || stored == .bfloat16)) else {
+            throw fail(.unsupportedFeature, "stored dtype \(stored) cannot be loaded as \(dtype)")
+        }
+        let rank = try r.count("rank", max: limits.maxRank)
+        var shape: [Int] = []
+        shape.reserveCapacity(rank)
+        for _ in 0 ..< rank {
+            let d = try r.varint("dimension")
+            guard d <= UInt64(Int.max) else { throw fail(.limitExceeded, "dimension \(d) overflows") }
+            shape.append(Int(d))
+        }
+        guard let count = Shape.elementCount(shape),
+              let rawStored = Shape.byteCount(shape, itemSize: stored.itemSize),
+              Shape.byteCount(shape, itemSize: dtype.itemSize) != nil
+        else {
+            throw fail(.limitExceeded, "shape \(shape) has an element count that overflows")
+        }
+        let codecCode = try r.u8("codec")
+        let level64 = try r.zigzag("codec level")
+        guard let level = Int(exactly: level64), let codec = Codec(code: codecCode, level: level) else {
+            throw fail(.unsupportedFeature, "unknown codec code \(codecCode)")
+        }
+        let filterCode = try r.u8("filter")
+        guard let filter = Filter(rawValue: filterCode) else {
+            throw fail(.unsupportedFeature, "unknown filter code \(filterCode)")
+        }
+        let alignLog2 = try r.u8("alignment")
+        guard alignLog2 >= 3 && alignLog2 <= 16 else {
+            throw fail(.corruptHeader, "alignment 2^\(alignLog2) outside 8…65536")
+        }
+        let alignment = 1 << Int(alignLog2)
+        let dataOffset = try r.count("data offset", max: Int(clamping: headerOffset), code: .layout)
+        let chunkBytes = try r.count("chunk size", max: limits.maxChunkBytes)
+        guard chunkBytes > 0, chunkBytes % stored.itemSize == 0 else {
+            throw fail(.corruptHeader, "chunk size \(chunkBytes) is not a positive multiple of the item size \(stored.itemSize)")
+        }
+        let chunkCount = try r.count("chunk count", max: limits.maxChunksPerArray)
+        let expectedChunks = rawStored == 0 ? 0 : (rawStored - 1) / chunkBytes + 1
+        guard chunkCount == expectedChunks else {
+            throw fail(.corruptHeader, "\(chunkCount) chunks declared, \(expectedChunks) needed for \(rawStored) bytes in chunks of \(chunkBytes)")
+        }
+        guard chunkCount <= r.remaining / 9 else {
+            throw fail(.truncated, "\(chunkCount) chunk entries cannot fit in the \(r.remaining) header bytes left")
+        }
+        var sizes: [Int] = []
+        var sums: [UInt64] = []
+        sizes.reserveCapacity(chunkCount)
+        sums.reserveCapacity(chunkCount)
+        var total = 0
+        for c in 0 ..< chunkCount {
+            let s = try r.count("stored size of chunk \(c)", max: Int(clamping: headerOffset), code: .layout)
+            let rawLen = Swift.min(rawStored - c * chunkBytes, chunkBytes)
+            if !codec.compresses {
+                guard s == rawLen else {
+                    throw BrineError(.corruptHeader, "uncompressed chunk stores \(s) bytes, expected \(rawLen)",
+                                     filePath: path, arrayPath: name, chunkIndex: c, byteOffset: entryStart)
+                }
+            } else if s == 0 {
+                throw BrineError(.corruptHeader, "compressed chunk of 0 bytes", filePath: path, arrayPath: name, chunkIndex: c, byteOffset: entryStart)
+            }
+            let (t, o) = total.addingReportingOverflow(s)
+            guard !o, t <= Int(clamping: headerOffset) else {
+                throw BrineError(.layout, "chunks extend past the data section", filePath: path, arrayPath: name, chunkIndex: c, byteOffset: entryStart)
+            }
+            total = t
+            sizes.append(s)
+            sums.append(try r.u64("checksum of chunk \(c)"))
+        }
+        return ArrayInfo(
+            path: name, dtype: dtype, storedDType: stored, shape: shape, codec: codec, filter: filter,
+            alignment: alignment, dataOffset: dataOffset, chunkBytes: chunkBytes, chunkStoredBytes: sizes,
+            chunkChecksums: sums, count: count, storedRawBytes: rawStored, storedBytes: total)
+    }
+
+    /// Checks that every array's data is aligned, lies between the preamble
+    /// and the header, and overlaps no other array.
+    static func validateLayout(_ arrays: [ArrayInfo], headerOffset: UInt64, path: String?) throws(BrineError) {
+        let end = Int(clamping: headerOffset)
+        var regions: [(start: Int, end: Int, index: Int)] = []
+        regions.reserveCapacity(arrays.count)
+        for (i, a) in arrays.enumerated() {
+            guard a.dataOffset % a.alignment == 0 else {
+                throw BrineError(.layout, "data offset \(a.dataOffset) is not aligned to \(a.alignment)", filePath: path, arrayPath: a.path, byteOffset: UInt64(a.dataOffset))
+            }
+            let (stop, o) = a.dataOffset.addingReportingOverflow(a.storedBytes)
+            guard a.dataOffset >= FormatSpec.preambleSize || a.storedBytes == 0, !o, stop <= end else {
+                throw BrineError(.layout, "data \(a.dataOffset)..<\(a.dataOffset &+ a.storedBytes) lies outside the data section \(FormatSpec.preambleSize)..<\(end)", filePath: path, arrayPath: a.path, byteOffset: UInt64(a.dataOffset))
+            }
+            if a.storedBytes > 0 { regions.append((a.dataOffset, stop, i)) }
+        }
+        regions.sort { $0.start < $1.start }
+        for k in regions.indices.dropFirst() where regions[k].start < regions[k - 1].end {
+            let a = arrays[regions[k].index], b = arrays[regions[k - 1].index]
+            throw BrineError(.layout, "data overlaps array '\(b.path)'", filePath: path, arrayPath: a.path, byteOffset: UInt64(a.dataOffset))
+        }
+    }
+
+    static func decodeValue(
+        _ r: inout ByteReader, depth: Int, limits: ReadLimits, arrayCount: Int, allowArrayRefs: Bool
+    ) throws(BrineError) -> Value {
+        let tagOffset = r.absoluteOffset
+        let raw = try r.u8("value tag")
+        guard let tag = Tag(rawValue: raw) else {
+            throw BrineError(.corruptHeader, "unknown value tag 0x\(String(raw, radix: 16))", filePath: r.filePath, byteOffset: tagOffset)
+        }
+        switch tag {
+        case .null: return .null
+        case .false: return .bool(false)
+        case .true: return .bool(true)
+        case .int: return .int(try r.zigzag("integer"))
+        case .uint: return .uint(try r.varint("unsigned integer"))
+        case .float32: return .float32(Float(bitPattern: try r.u32("float32")))
+        case .float64: return .float64(Double(bitPattern: try r.u64("float64")))
+        case .string: return .string(try r.string("string"))
+        case .bytes:
+            let n = try r.count("bytes length", max: r.remaining, code: .corruptHeader)
+            return .bytes(Array(try r.bytes(n)))
+        case .list, .map:
+            guard depth < limits.maxDepth else {
+                throw BrineError(.limitExceeded, "object tree nests deeper than \(limits.maxDepth)", filePath: r.filePath, byteOffset: tagOffset)
+            }
+            // Every element takes at least one byte (two for a map entry).
+            let n = try r.count(tag == .list ? "list count" : "map count", max: r.remaining, code: .corruptHeader)
+            if tag == .list {
+                var items: [Value] = []
+                items.reserveCapacity(n)
+                for _ in 0 ..< n {
+                    items.append(try decodeValue(&r, depth: depth + 1, limits: limits, arrayCount: arrayCount, allowArrayRefs: allowArrayRefs))
+                }
+                return .list(items)
+            }
+            guard n <= r.remaining / 2 else { throw r.fail("map count \(n) cannot fit in \(r.remaining) bytes") }
+            var entries: [(key: String, value: Value)] = []
+            entries.reserveCapacity(n)
+            var keys = Set<String>()
+            for _ in 0 ..< n {
+                let keyOffset = r.absoluteOffset
+                let k = try r.string("map key")
+                guard keys.insert(k).inserted else {
+                    throw BrineError(.corruptHeader, "duplicate map key '\(k)'", filePath: r.filePath, byteOffset: keyOffset)
+                }
+                entries.append((k, try decodeValue(&r, depth: depth + 1, limits: limits, arrayCount: arrayCount, allowArrayRefs: allowArrayRefs)))
+            }
+            return .map(entries)
+        case .arrayRef:
+            let i = try r.varint("array reference")
+            guard allowArrayRefs, i < UInt64(arrayCount) else {
+                throw BrineError(.corruptHeader, "array reference #\(i) with \(arrayCount) arrays", filePath: r.filePath, byteOffset: tagOffset)
+            }
+            return .arrayRef(Int(i))
+        }
+    }
+}
+
+/// The fixed 64-byte trailer at the end of every Brine file (docs/FORMAT.md, "Trailer").
+struct Trailer: Equatable {
+    var headerOffset: UInt64
+    var headerLength: UInt64
+    var headerChecksum: UInt64
+    var fileLength: UInt64
+    var major: UInt16 = FormatSpec.majorVersion
+    var minor: UInt16 = FormatSpec.minorVersion
+    var flags: UInt32 = 0
+
+    func encoded() -> [UInt8] {
+        var w = ByteWriter(capacity: FormatSpec.trailerSize)
+        w.u64(headerOffset)
+        w.u64(headerLength)
+        w.u64(headerChecksum)
+        w.u64(fileLength)
+        w.u16(major)
+        w.u16(minor)
+        w.u32(flags)
+        w.u64(0)
+        let sum = w.bytes.withUnsafeBytes { Checksum.xxh3($0) }
+        w.u64(sum)
+        w.raw(FormatSpec.trailerMagic)
+        assert(w.bytes.count == FormatSpec.trailerSize)
+        return w.bytes
+    }
+
+    /// Parses and checks a trailer read from the last 64 bytes of a file of `fileSize` bytes.
+    /// - Throws: ``BrineError`` `.notABrineFile`, `.checksumMismatch`, `.unsupportedVersion`, `.truncated`, `.layout`, `.limitExceeded`.
+    static func decode(_ bytes: UnsafeRawBufferPointer, fileSize: UInt64, limits: ReadLimits, path: String?) throws(BrineError) -> Trailer {
+        precondition(bytes.count == FormatSpec.trailerSize)
+        let at = fileSize - UInt64(FormatSpec.trailerSize)
+        guard bytes[56 ..< 64].elementsEqual(FormatSpec.trailerMagic) else {
+            throw BrineError(.notABrineFile, "the file does not end with the Brine trailer (truncated, or not a Brine file)", filePath: path, byteOffset: at + 56)
+        }
+        var r = ByteReader(bytes, fileOffset: at, errorCode: .corruptHeader, filePath: path)
+        let t = Trailer(
+            headerOffset: try r.u64(), headerLength: try r.u64(), headerChecksum: try r.u64(), fileLength: try r.u64(),
+            major: try r.u16(), minor: try r.u16(), flags: try r.u32())
+        _ = try r.u64()
+        let stored = try r.u64()
+        let actual = Checksum.xxh3(UnsafeRawBufferPointer(rebasing: bytes[0 ..< 48]))
+        guard stored == actual else {
+            throw BrineError(.checksumMismatch, "trailer checksum mismatch (stored \(hex(stored)), computed \(hex(actual)))", filePath: path, byteOffset: at + 48)
+        }
+        guard t.major == FormatSpec.majorVersion else {
+            throw BrineError(.unsupportedVersion, "format version \(t.major).\(t.minor); this reader knows major version \(FormatSpec.majorVersion)", filePath: path, byteOffset: at + 32)
+        }
+        guard t.fileLength == fileSize else {
+            throw BrineError(t.fileLength > fileSize ? .truncated : .layout, "trailer records a file of \(t.fileLength) bytes, the file has \(fileSize)", filePath: path, byteOffset: at + 24)
+        }
+        guard t.headerLength <= UInt64(limits.maxHeaderBytes) else {
+            throw BrineError(.limitExceeded, "header of \(t.headerLength) bytes is over the limit of \(limits.maxHeaderBytes)", filePath: path, byteOffset: at + 8)
+        }
+        let (end, o) = t.headerOffset.addingReportingOverflow(t.headerLength)
+        guard t.headerOffset >= UInt64(FormatSpec.preambleSize), !o, end == at else {
+            throw BrineError(.layout, "header \(t.headerOffset) + \(t.headerLength) does not end where the trailer starts (\(at))", filePath: path, byteOffset: at)
+        }
+        return t
+    }
+}
+
+/// `0x` and 16 hex digits.
+func hex(_ v: UInt64) -> String { "0x" + String(v, radix: 16).leftPad(16) }
+
+/// The 16-byte preamble: magic, major and minor version, flags (0).
+enum Preamble {
+    static func encoded() -> [UInt8] {
+        var w = ByteWriter(capacity: FormatSpec.preambleSize)
+        w.raw(FormatSpec.magic)
+        w.u16(FormatSpec.majorVersion)
+        w.u16(FormatSpec.minorVersion)
+        w.u32(0)
+        return w.bytes
+    }
+
+    /// Checks the magic and major version.
+    /// - Throws: ``BrineError`` `.notABrineFile` or `.unsupportedVersion`.
+    static func check(_ bytes: UnsafeRawBufferPointer, path: String?) throws(BrineError) {
+        guard bytes.count >= FormatSpec.preambleSize, bytes[0 ..< 8].elementsEqual(FormatSpec.magic) else {
+            throw BrineError(.notABrineFile, "the file does not start with the Brine magic", filePath: path, byteOffset: 0)
+        }
+        let major = UInt16(bytes[8]) | UInt16(bytes[9]) << 8
+        guard major == FormatSpec.majorVersion else {
+            throw BrineError(.unsupportedVersion, "format version \(major); this reader knows major version \(FormatSpec.majorVersion)", filePath: path, byteOffset: 8)
+        }
+    }
+}

@@ -1,0 +1,134 @@
+/// A node of the object tree stored in a Brine header (docs/FORMAT.md,
+/// "Values"): the structure of a model and its metadata.
+///
+/// Maps keep their insertion order and have unique `String` keys. Numbers
+/// keep their kind: signed and unsigned 64-bit integers, float32 and float64
+/// (bit-exact, NaN payloads included). ``arrayRef(_:)`` points at an entry
+/// of the array table by index.
+public enum Value: Sendable, Equatable {
+    case null
+    case bool(Bool)
+    case int(Int64)
+    case uint(UInt64)
+    case float32(Float)
+    case float64(Double)
+    case string(String)
+    case bytes([UInt8])
+    case list([Value])
+    /// An ordered map with unique string keys.
+    case map([(key: String, value: Value)])
+    /// A reference to the array at this index of the array table.
+    case arrayRef(Int)
+
+    /// Structural equality; floats compare by bit pattern, so NaN equals the
+    /// same NaN and -0.0 differs from +0.0.
+    public static func == (lhs: Value, rhs: Value) -> Bool {
+        switch (lhs, rhs) {
+        case (.null, .null): return true
+        case let (.bool(a), .bool(b)): return a == b
+        case let (.int(a), .int(b)): return a == b
+        case let (.uint(a), .uint(b)): return a == b
+        case let (.float32(a), .float32(b)): return a.bitPattern == b.bitPattern
+        case let (.float64(a), .float64(b)): return a.bitPattern == b.bitPattern
+        case let (.string(a), .string(b)): return a == b
+        case let (.bytes(a), .bytes(b)): return a == b
+        case let (.list(a), .list(b)): return a == b
+        case let (.map(a), .map(b)):
+            return a.count == b.count && zip(a, b).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+        case let (.arrayRef(a), .arrayRef(b)): return a == b
+        default: return false
+        }
+    }
+
+    /// The value for `key` when this is a map, else `nil`. Linear in the map's size.
+    public subscript(key: String) -> Value? {
+        guard case .map(let entries) = self else { return nil }
+        return entries.first(where: { $0.key == key })?.value
+    }
+
+    /// The string when this is `.string`, else `nil`.
+    public var stringValue: String? {
+        if case .string(let s) = self { return s }
+        return nil
+    }
+
+    /// The value as `Double` when it is any number, else `nil`.
+    public var doubleValue: Double? {
+        switch self {
+        case .int(let v): return Double(v)
+        case .uint(let v): return Double(v)
+        case .float32(let v): return Double(v)
+        case .float64(let v): return v
+        default: return nil
+        }
+    }
+
+    /// The value as `Int64` when it is an integer that fits, else `nil`.
+    public var int64Value: Int64? {
+        switch self {
+        case .int(let v): return v
+        case .uint(let v): return Int64(exactly: v)
+        default: return nil
+        }
+    }
+}
+
+extension Value: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByFloatLiteral,
+    ExpressibleByBooleanLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral, ExpressibleByNilLiteral
+{
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(integerLiteral value: Int64) { self = .int(value) }
+    public init(floatLiteral value: Double) { self = .float64(value) }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+    public init(arrayLiteral elements: Value...) { self = .list(elements) }
+    /// Keys keep the literal's order; a repeated key keeps its last value.
+    public init(dictionaryLiteral elements: (String, Value)...) {
+        var out: [(key: String, value: Value)] = []
+        for (k, v) in elements {
+            if let i = out.firstIndex(where: { $0.key == k }) { out[i].value = v } else { out.append((k, v)) }
+        }
+        self = .map(out)
+    }
+    public init(nilLiteral: ()) { self = .null }
+}
+
+extension Value: CustomStringConvertible {
+    /// A JSON-like rendering (array references print as `<array #i>`, bytes
+    /// as `<n bytes>`), used by `brine inspect`.
+    public var description: String {
+        switch self {
+        case .null: return "null"
+        case .bool(let b): return b ? "true" : "false"
+        case .int(let v): return String(v)
+        case .uint(let v): return String(v)
+        case .float32(let v): return v.description
+        case .float64(let v): return v.description
+        case .string(let s): return Value.quoted(s)
+        case .bytes(let b): return "<\(b.count) bytes>"
+        case .list(let l): return "[" + l.map(\.description).joined(separator: ", ") + "]"
+        case .map(let m): return "{" + m.map { "\(Value.quoted($0.key)): \($0.value)" }.joined(separator: ", ") + "}"
+        case .arrayRef(let i): return "<array #\(i)>"
+        }
+    }
+
+    static func quoted(_ s: String) -> String {
+        var out = "\""
+        for ch in s.unicodeScalars {
+            switch ch {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            default:
+                if ch.value < 0x20 { out += "\\u" + String(ch.value, radix: 16).leftPad(4) } else { out.unicodeScalars.append(ch) }
+            }
+        }
+        return out + "\""
+    }
+}
+
+extension String {
+    func leftPad(_ width: Int, with ch: Character = "0") -> String {
+        count >= width ? self : String(repeating: ch, count: width - count) + self
+    }
+}

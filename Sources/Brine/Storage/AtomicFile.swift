@@ -1,0 +1,143 @@
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A file written under a temporary name in its destination's folder and
+/// renamed over the destination only when complete:
+/// 1. create `.<name>.brine-tmp.<pid>.<random>` with `O_CREAT|O_EXCL`, mode 0644 (less the umask);
+/// 2. write;
+/// 3. ``commit()``: `fsync` the file, `rename(2)` it over the destination,
+///    `fsync` the folder, then remove stray temporaries of the same
+///    destination left by processes that no longer exist (killed saves);
+/// 4. or ``abort()`` (also run by `deinit` if neither happened): close and
+///    unlink the temporary.
+///
+/// A save that fails or is killed therefore never changes the destination:
+/// readers see either the complete old file or the complete new one.
+final class AtomicFile {
+    let destination: FilePath
+    let temporary: FilePath
+    let fd: FileDescriptor
+    private var finished = false
+
+    /// The destination path as a string, for error messages.
+    var path: String { destination.string }
+
+    /// Creates the temporary file next to `destination`.
+    /// - Throws: ``BrineError`` `.notFound` when the folder does not exist,
+    ///   `.io` for other failures of `open(2)`.
+    init(destination: FilePath) throws(BrineError) {
+        self.destination = destination
+        let folder = destination.removingLastComponent()
+        guard let name = destination.lastComponent?.string, !name.isEmpty else {
+            throw BrineError(.invalidArgument, "destination has no file name", filePath: destination.string)
+        }
+        var attempt = 0
+        while true {
+            let token = UInt64.random(in: 0 ... UInt64.max)
+            let tmpName = AtomicFile.temporaryPrefix(for: name) + "\(getpid()).\(String(token, radix: 36))"
+            let tmp = folder.appending(tmpName)
+            do {
+                let fd = try FileDescriptor.open(
+                    tmp, .readWrite, options: [.create, .exclusiveCreate, .closeOnExec],
+                    permissions: [.ownerReadWrite, .groupRead, .otherRead])
+                self.temporary = tmp
+                self.fd = fd
+                return
+            } catch let e as Errno {
+                if e == .fileExists && attempt < 16 { attempt += 1; continue }
+                throw BrineError.system("creating temporary file \(tmp.string)", errno: e.code, path: destination.string)
+            } catch {
+                throw BrineError(.io, "creating temporary file \(tmp.string): \(error)", filePath: destination.string)
+            }
+        }
+    }
+
+    /// The name prefix of temporaries for a destination file name.
+    static func temporaryPrefix(for name: String) -> String { ".\(name).brine-tmp." }
+
+    /// Flushes, renames over the destination and syncs the folder.
+    /// - Throws: ``BrineError`` `.io`; the temporary is removed on failure.
+    func commit() throws(BrineError) {
+        precondition(!finished, "AtomicFile committed twice")
+        if case .failure(let e) = fd.fsync() {
+            abort()
+            throw BrineError.system("fsync", errno: e.code, path: path)
+        }
+        do { try fd.close() } catch {
+            finished = true
+            unlink(temporary.string)
+            throw BrineError(.io, "close failed: \(error)", filePath: path)
+        }
+        finished = true
+        if rename(temporary.string, destination.string) != 0 {
+            let e = errno
+            unlink(temporary.string)
+            throw BrineError.system("rename", errno: e, path: path)
+        }
+        let folder = destination.removingLastComponent()
+        let dirPath = folder.isEmpty ? FilePath(".") : folder
+        if case .failure(let e) = FileDescriptor.fsyncDirectory(dirPath) {
+            throw BrineError.system("fsync of folder \(dirPath.string)", errno: e.code, path: path)
+        }
+        AtomicFile.removeStrayTemporaries(of: destination)
+    }
+
+    /// Like ``commit()`` without the two `fsync` calls: atomic against a
+    /// crash of the process (readers never see a partial file), not durable
+    /// against power loss.
+    /// - Throws: ``BrineError`` `.io`; the temporary is removed on failure.
+    func commitWithoutSync() throws(BrineError) {
+        precondition(!finished, "AtomicFile committed twice")
+        finished = true
+        do { try fd.close() } catch {
+            unlink(temporary.string)
+            throw BrineError(.io, "close failed: \(error)", filePath: path)
+        }
+        if rename(temporary.string, destination.string) != 0 {
+            let e = errno
+            unlink(temporary.string)
+            throw BrineError.system("rename", errno: e, path: path)
+        }
+        AtomicFile.removeStrayTemporaries(of: destination)
+    }
+
+    /// Closes and removes the temporary file. Safe to call more than once.
+    func abort() {
+        guard !finished else { return }
+        finished = true
+        try? fd.close()
+        unlink(temporary.string)
+    }
+
+    deinit { abort() }
+
+    /// Removes `.<name>.brine-tmp.<pid>.*` files next to `destination` whose
+    /// process no longer exists (left by saves that were killed).
+    static func removeStrayTemporaries(of destination: FilePath) {
+        guard let name = destination.lastComponent?.string else { return }
+        let folder = destination.removingLastComponent()
+        let dirPath = folder.isEmpty ? "." : folder.string
+        let prefix = temporaryPrefix(for: name)
+        guard let dir = opendir(dirPath) else { return }
+        defer { closedir(dir) }
+        var strays: [String] = []
+        while let entry = readdir(dir) {
+            let entryName = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            guard entryName.hasPrefix(prefix) else { continue }
+            let rest = entryName.dropFirst(prefix.count)
+            guard let dot = rest.firstIndex(of: "."), let pid = pid_t(rest[..<dot]) else { continue }
+            if pid == getpid() { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH {
+                strays.append(entryName)
+            }
+        }
+        for s in strays { unlink(folder.appending(s).string) }
+    }
+}

@@ -1,0 +1,48 @@
+import Foundation
+@testable import Brine
+
+/// A fresh temporary folder per test, removed at the end of the process.
+func makeTemporaryDirectory(_ name: String = #function) -> URL {
+    let safe = name.filter { $0.isLetter || $0.isNumber }
+    let url = FileManager.default.temporaryDirectory
+        .appendingPathComponent("brine-tests-\(getpid())")
+        .appendingPathComponent("\(safe)-\(UUID().uuidString.prefix(8))")
+    try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
+
+/// Deterministic pseudo-random bytes (SplitMix64), so failures reproduce.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// `count` elements of `dtype` with realistic, partly compressible bit patterns.
+func randomArray(dtype: DType, shape: [Int], seed: UInt64) -> AnyTensor {
+    let n = Shape.elementCount(shape)!
+    let storage = TensorStorage(uninitializedByteCount: n * dtype.itemSize)
+    var rng = SplitMix64(seed: seed)
+    let p = storage.baseAddress
+    switch dtype {
+    case .bool:
+        for i in 0 ..< n { p.storeBytes(of: UInt8(rng.next() & 1), toByteOffset: i, as: UInt8.self) }
+    case .float32:
+        for i in 0 ..< n { p.storeBytes(of: Float.random(in: -1 ... 1, using: &rng), toByteOffset: i * 4, as: Float.self) }
+    case .float64:
+        for i in 0 ..< n { p.storeBytes(of: Double.random(in: -1 ... 1, using: &rng), toByteOffset: i * 8, as: Double.self) }
+    case .float16:
+        for i in 0 ..< n { p.storeBytes(of: Float16(Float.random(in: -1 ... 1, using: &rng)), toByteOffset: i * 2, as: Float16.self) }
+    case .bfloat16:
+        for i in 0 ..< n { p.storeBytes(of: BFloat16(Float.random(in: -1 ... 1, using: &rng)).bitPattern, toByteOffset: i * 2, as: UInt16.self) }
+    default:
+        for i in 0 ..< n * dtype.itemSize { p.storeBytes(of: UInt8(truncatingIfNeeded: rng.next() % 7), toByteOffset: i, as: UInt8.self) }
+    }
+    return try! AnyTensor(dtype: dtype, shape: shape, storage: storage)
+}
