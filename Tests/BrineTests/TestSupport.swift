@@ -46,3 +46,20 @@ func randomArray(dtype: DType, shape: [Int], seed: UInt64) -> AnyTensor {
     }
     return try! AnyTensor(dtype: dtype, shape: shape, storage: storage)
 }
+
+/// The repository root (two levels above this file's folder).
+let repositoryRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// The cache folder of `scripts/fetch-models.sh`: `$BRINE_CACHE_DIR` or `<repo>/cache`.
+let cacheDirectory: URL = {
+    if let env = ProcessInfo.processInfo.environment["BRINE_CACHE_DIR"], !env.isEmpty {
+        return URL(fileURLWithPath: env)
+    }
+    return repositoryRoot.appendingPathComponent("cache")
+}()
+
+/// The all-MiniLM-L6-v2 checkpoint fetched by `scripts/fetch-models.sh`.
+let miniLMPath: URL = cacheDirectory.appendingPathComponent("models/all-MiniLM-L6-v2/model.safetensors")
+
+/// The UCI digits data set fetched by `scripts/fetch-models.sh`.
+let digitsPath: URL = cacheDirectory.appendingPathComponent("data/digits.csv.gz")
