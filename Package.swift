@@ -37,7 +37,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "Benchmarks",
-            dependencies: ["Brine"],
+            dependencies: [
+                "Brine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "Benchmarks"
         ),
         .testTarget(

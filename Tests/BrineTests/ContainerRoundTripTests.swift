@@ -12,6 +12,7 @@ struct ContainerRoundTripTests {
           arguments: codecs, filters)
     func everyDTypeCodecFilter(codec: Codec, filter: Filter) throws {
         let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
         for alignment in Self.alignments {
             let url = dir.appendingPathComponent("a\(alignment).brine")
             var options = WriteOptions(codec: codec, filter: filter)
@@ -46,6 +47,7 @@ struct ContainerRoundTripTests {
     @Test("rank 0, zero-length dimensions and an empty container")
     func edgeShapes() throws {
         let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
         let url = dir.appendingPathComponent("edge.brine")
         let writer = try BrineWriter(url: url, options: WriteOptions(codec: .zstd(level: 1), filter: .shuffle))
         try writer.append(Tensor<Double>(scalar: 42.5), path: "scalar")
@@ -68,6 +70,7 @@ struct ContainerRoundTripTests {
     @Test("a 64 MiB array across many chunks, partial element reads")
     func largeArray() throws {
         let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
         let n = 16 << 20  // 16 Mi float32 = 64 MiB
         var t = try Tensor<Float>(zeros: [n])
         t.withUnsafeMutableBufferPointer { b in for i in b.indices { b[i] = Float(i % 10007) * 0.25 } }
@@ -90,6 +93,7 @@ struct ContainerRoundTripTests {
     @Test("NaN payloads, -0.0 and infinities are bit-exact")
     func floatSpecials() throws {
         let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
         let specials: [Float] = [
             .nan, -.nan, Float(bitPattern: 0x7FC0_1234), Float(bitPattern: 0x7F80_0001), -0.0, 0.0,
             .infinity, -.infinity, .leastNonzeroMagnitude, .greatestFiniteMagnitude,
@@ -114,6 +118,7 @@ struct ContainerRoundTripTests {
     @Test("10,000 small arrays")
     func manySmallArrays() throws {
         let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
         let url = dir.appendingPathComponent("many.brine")
         let w = try BrineWriter(url: url, options: WriteOptions(codec: .lz4, filter: .shuffle))
         for i in 0 ..< 10_000 {

@@ -1,7 +1,8 @@
 import Foundation
 @testable import Brine
 
-/// A fresh temporary folder per test, removed at the end of the process.
+/// A fresh temporary folder for one test; remove it with `removeTemporaryDirectory`
+/// (`defer`) when the test ends.
 func makeTemporaryDirectory(_ name: String = #function) -> URL {
     let safe = name.filter { $0.isLetter || $0.isNumber }
     let url = FileManager.default.temporaryDirectory
@@ -63,3 +64,8 @@ let miniLMPath: URL = cacheDirectory.appendingPathComponent("models/all-MiniLM-L
 
 /// The UCI digits data set fetched by `scripts/fetch-models.sh`.
 let digitsPath: URL = cacheDirectory.appendingPathComponent("data/digits.csv.gz")
+
+/// Removes a folder made by `makeTemporaryDirectory`.
+func removeTemporaryDirectory(_ url: URL) {
+    try? FileManager.default.removeItem(at: url)
+}

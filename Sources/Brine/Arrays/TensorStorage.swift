@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The bytes behind a ``Tensor`` or ``AnyTensor``: either memory Brine owns
 /// (allocated with 64-byte alignment) or a view into a file mapping that this
 /// object keeps alive.
@@ -23,17 +29,32 @@ public final class TensorStorage: @unchecked Sendable {
     public let owner: AnyObject?
     private let ownsMemory: Bool
 
+    private let mappedBytes: Int
+
     /// The alignment of memory Brine allocates, in bytes.
     public static let allocationAlignment = 64
+
+    /// Allocations of at least this many bytes come from `mmap(2)`, aligned to
+    /// 2 MiB and advised `MADV_HUGEPAGE`, so that filling them takes one page
+    /// fault per 2 MiB instead of one per 4 KiB (where transparent huge pages
+    /// are enabled); the memory is already zero.
+    static let hugeAllocationThreshold = 4 << 20
+    private static let hugePageBytes = 2 << 20
 
     /// Allocates `byteCount` bytes, 64-byte aligned, zero-filled.
     /// - Parameter byteCount: the size in bytes (≥ 0).
     public init(zeroedByteCount byteCount: Int) {
         precondition(byteCount >= 0, "negative byte count")
-        let p = UnsafeMutableRawPointer.allocate(
-            byteCount: Swift.max(byteCount, 1), alignment: TensorStorage.allocationAlignment)
-        p.initializeMemory(as: UInt8.self, repeating: 0, count: Swift.max(byteCount, 1))
-        self.baseAddress = p
+        if let (p, mapped) = TensorStorage.mapAnonymous(byteCount) {
+            self.baseAddress = p
+            self.mappedBytes = mapped
+        } else {
+            let p = UnsafeMutableRawPointer.allocate(
+                byteCount: Swift.max(byteCount, 1), alignment: TensorStorage.allocationAlignment)
+            p.initializeMemory(as: UInt8.self, repeating: 0, count: Swift.max(byteCount, 1))
+            self.baseAddress = p
+            self.mappedBytes = 0
+        }
         self.byteCount = byteCount
         self.isWritable = true
         self.owner = nil
@@ -45,13 +66,39 @@ public final class TensorStorage: @unchecked Sendable {
     /// - Parameter byteCount: the size in bytes (≥ 0).
     public init(uninitializedByteCount byteCount: Int) {
         precondition(byteCount >= 0, "negative byte count")
-        let p = UnsafeMutableRawPointer.allocate(
-            byteCount: Swift.max(byteCount, 1), alignment: TensorStorage.allocationAlignment)
-        self.baseAddress = p
+        if let (p, mapped) = TensorStorage.mapAnonymous(byteCount) {
+            self.baseAddress = p
+            self.mappedBytes = mapped
+        } else {
+            self.baseAddress = UnsafeMutableRawPointer.allocate(
+                byteCount: Swift.max(byteCount, 1), alignment: TensorStorage.allocationAlignment)
+            self.mappedBytes = 0
+        }
         self.byteCount = byteCount
         self.isWritable = true
         self.owner = nil
         self.ownsMemory = true
+    }
+
+    /// A 2 MiB-aligned anonymous mapping advised for huge pages, for large
+    /// allocations; `nil` for small sizes or when `mmap` fails (the caller
+    /// then falls back to `malloc`-based allocation).
+    private static func mapAnonymous(_ byteCount: Int) -> (UnsafeMutableRawPointer, Int)? {
+        guard byteCount >= hugeAllocationThreshold else { return nil }
+        let huge = hugePageBytes
+        let size = (byteCount + huge - 1) / huge * huge
+        guard let raw = mmap(nil, size + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+              raw != MAP_FAILED else { return nil }
+        let start = Int(bitPattern: raw)
+        let aligned = (start + huge - 1) / huge * huge
+        if aligned > start { munmap(raw, aligned - start) }
+        let tail = (start + size + huge) - (aligned + size)
+        if tail > 0 { munmap(UnsafeMutableRawPointer(bitPattern: aligned + size), tail) }
+        let p = UnsafeMutableRawPointer(bitPattern: aligned)!
+        #if os(Linux)
+        _ = madvise(p, size, MADV_HUGEPAGE)
+        #endif
+        return (p, size)
     }
 
     /// Copies `bytes` into new owned storage.
@@ -74,6 +121,7 @@ public final class TensorStorage: @unchecked Sendable {
         self.isWritable = isWritable
         self.owner = owner
         self.ownsMemory = false
+        self.mappedBytes = 0
     }
 
     /// `true` when this storage views memory owned by another object (a mapping).
@@ -91,6 +139,11 @@ public final class TensorStorage: @unchecked Sendable {
     }
 
     deinit {
-        if ownsMemory { baseAddress.deallocate() }
+        guard ownsMemory else { return }
+        if mappedBytes > 0 {
+            munmap(baseAddress, mappedBytes)
+        } else {
+            baseAddress.deallocate()
+        }
     }
 }

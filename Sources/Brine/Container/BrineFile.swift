@@ -265,8 +265,8 @@ public final class BrineFile: @unchecked Sendable {
     /// Loads the given arrays, decoding their chunks in parallel.
     func load(_ infos: [ArrayInfo]) throws(BrineError) -> [AnyTensor] {
         var results = [AnyTensor?](repeating: nil, count: infos.count)
-        var work: [(array: Int, chunk: Int)] = []
-        var destinations: [Int: TensorStorage] = [:]
+        var jobs: [(info: ArrayInfo, destination: UnsafeMutableRawPointer)] = []
+        var storages: [(index: Int, storage: TensorStorage)] = []
         var total = 0
         for (k, a) in infos.enumerated() {
             if a.isContiguousRaw, let view = try zeroCopyView(a) {
@@ -279,22 +279,51 @@ public final class BrineFile: @unchecked Sendable {
             }
             total = t
             let storage = TensorStorage(uninitializedByteCount: a.byteCount)
-            destinations[k] = storage
-            for c in 0 ..< a.chunkCount { work.append((k, c)) }
+            storages.append((k, storage))
+            jobs.append((a, storage.baseAddress))
         }
-        let threads = Swift.max(1, Swift.min(options.threads, work.count))
-        let scratch = (0 ..< threads).map { _ in ChunkScratch() }
-        let dsts = UncheckedSendable(destinations)
-        try parallelFor(count: work.count, threads: threads) { (worker, item) throws(BrineError) in
-            let (k, c) = work[item]
-            let a = infos[k]
-            let dst = dsts.value[k]!
-            try decodeChunk(a, chunk: c, into: dst.baseAddress, scratch: scratch[worker], verify: options.verifyChecksums)
-        }
-        for (k, storage) in destinations {
+        try decode(jobs)
+        for (k, storage) in storages {
             results[k] = try AnyTensor(dtype: infos[k].dtype, shape: infos[k].shape, storage: storage)
         }
         return results.map { $0! }
+    }
+
+    /// Reads the array at `path` into memory the caller owns (for example the
+    /// existing weights of a model being refreshed), decoding and verifying
+    /// its chunks in parallel. No allocation proportional to the array.
+    /// - Parameters:
+    ///   - path: the array path.
+    ///   - destination: exactly ``ArrayInfo/byteCount`` bytes; receives the
+    ///     elements as loaded (dtype ``ArrayInfo/dtype``, C order, little-endian).
+    /// - Throws: ``BrineError`` `.arrayNotFound`, `.invalidArgument` (wrong
+    ///   buffer size), `.checksumMismatch`, `.decompressionFailed`, `.truncated`, `.io`.
+    public func read(_ path: String, into destination: UnsafeMutableRawBufferPointer) throws(BrineError) {
+        guard let a = info(path) else {
+            throw BrineError(.arrayNotFound, "no array with this path", filePath: self.path, arrayPath: path)
+        }
+        guard destination.count == a.byteCount else {
+            throw BrineError(.invalidArgument, "destination of \(destination.count) bytes, the array has \(a.byteCount)", filePath: self.path, arrayPath: path)
+        }
+        guard let base = destination.baseAddress, a.byteCount > 0 else { return }
+        try decode([(a, base)])
+    }
+
+    /// Decodes every chunk of the given arrays into their destinations, on
+    /// up to `options.threads` threads.
+    private func decode(_ jobs: [(info: ArrayInfo, destination: UnsafeMutableRawPointer)]) throws(BrineError) {
+        var work: [(job: Int, chunk: Int)] = []
+        for (k, j) in jobs.enumerated() {
+            for c in 0 ..< j.info.chunkCount { work.append((k, c)) }
+        }
+        let threads = Swift.max(1, Swift.min(options.threads, work.count))
+        let scratch = (0 ..< threads).map { _ in ChunkScratch() }
+        let targets = UncheckedSendable(jobs)
+        try parallelFor(count: work.count, threads: threads) { (worker, item) throws(BrineError) in
+            let (k, c) = work[item]
+            let job = targets.value[k]
+            try decodeChunk(job.info, chunk: c, into: job.destination, scratch: scratch[worker], verify: options.verifyChecksums)
+        }
     }
 
     /// A zero-copy view of an uncompressed array when the source is a mapping
@@ -366,10 +395,14 @@ public final class BrineFile: @unchecked Sendable {
 
     /// Verifies the checksum of every chunk of every array (reading all data)
     /// and that every compressed chunk decompresses to exactly its declared size.
+    /// - Parameter progress: called after each chunk with the stored bytes
+    ///   checked so far and the total stored bytes (for progress bars).
     /// - Returns: every failure found, empty when the file is intact.
-    public func verify() -> [BrineError] {
+    public func verify(progress: ((_ doneBytes: Int, _ totalBytes: Int) -> Void)? = nil) -> [BrineError] {
         var failures: [BrineError] = []
         let infos = arrays
+        let totalBytes = infos.reduce(0) { $0 + $1.storedBytes }
+        var doneBytes = 0
         let scratch = ChunkScratch()
         for a in infos {
             let decodedBytes = Swift.min(a.chunkBytes / a.storedDType.itemSize, a.count) * a.dtype.itemSize
@@ -386,6 +419,8 @@ public final class BrineFile: @unchecked Sendable {
                 } catch {
                     failures.append(error)
                 }
+                doneBytes += a.chunkStoredBytes[c]
+                progress?(doneBytes, totalBytes)
             }
         }
         return failures

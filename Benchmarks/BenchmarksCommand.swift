@@ -1,0 +1,128 @@
+import ArgumentParser
+import Brine
+import Foundation
+
+/// `swift run -c release Benchmarks`: Brine side by side with plain
+/// sequential serialization and the physical-limit proxy, in one process.
+@main
+struct BenchmarksCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "Benchmarks",
+        abstract: "Measure Brine against plain serialization and the physical limit (one write(2)/read(2), memcpy).")
+
+    @Flag(help: "CI smoke run: small datasets, 3 runs each (under a minute).")
+    var quick = false
+
+    @Flag(help: "Print the results as JSON instead of a table.")
+    var json = false
+
+    @Option(help: "Timed runs per measurement (median reported, after one warm-up run).")
+    var runs: Int?
+
+    @Option(help: "Folder for the files written (default: a new folder in the system temporary folder).")
+    var directory: String?
+
+    @Option(help: "Path of the MiniLM safetensors checkpoint (default: $BRINE_CACHE_DIR or ./cache, as scripts/fetch-models.sh puts it).")
+    var model: String?
+
+    mutating func run() throws {
+        let dir = directory.map { URL(fileURLWithPath: $0) }
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("brine-bench-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { if directory == nil { try? FileManager.default.removeItem(at: dir) } }
+        let quiet = json
+        let suite = Suite(runs: runs ?? (quick ? 3 : 5), directory: dir, quick: quick, log: { line in
+            if !quiet { FileHandle.standardError.write((line + "\n").data(using: .utf8)!) }
+        })
+        var datasets: [() throws -> Dataset] = []
+        if let m = try miniLMDataset(explicitPath: model) { datasets.append({ m }) }
+        if quick {
+            datasets.append({ singleArrayDataset(bytes: 64 << 20) })
+            datasets.append({ syntheticModelDataset(arrays: 200, totalBytes: 32 << 20) })
+        } else {
+            for size in [1 << 20, 16 << 20, 256 << 20] { datasets.append({ singleArrayDataset(bytes: size) }) }
+            datasets.append({ singleArrayDataset(bytes: 1 << 30) })
+            datasets.append({ syntheticModelDataset(arrays: 200, totalBytes: 512 << 20) })
+        }
+        let started = Date()
+        for make in datasets {
+            let d = try make()
+            suite.log("\(d.name): \(d.arrays.count) arrays, \(formatBytes(d.rawBytes))")
+            try suite.runBaselines(d)
+            try suite.runBrine(d)
+            if d.rawBytes >= 16 << 20 || d.name.hasPrefix("MiniLM") { try suite.runSequential(d) }
+        }
+        suite.computeRatios()
+        let machine = machineDescription()
+        if json {
+            let report = Report(date: ISO8601DateFormatter().string(from: started), machine: machine, runs: suite.runs, results: suite.results)
+            let e = JSONEncoder()
+            e.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try e.encode(report), as: UTF8.self))
+        } else {
+            print("Brine benchmarks — \(ISO8601DateFormatter().string(from: started)) — \(machine)")
+            print("median of \(suite.runs) runs after 1 warm-up; MB/s of raw array bytes; ratio = speed / raw write(2) (saves) or raw read(2) into a preallocated buffer (loads); files in the page cache; saves without fsync unless the row says so")
+            print(renderTable(suite.results))
+        }
+    }
+}
+
+struct Report: Codable {
+    var date: String
+    var machine: String
+    var runs: Int
+    var results: [Measurement]
+}
+
+func machineDescription() -> String {
+    var cpu = "unknown CPU"
+    if let s = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+       let line = s.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
+       let colon = line.firstIndex(of: ":") {
+        cpu = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+    }
+    let mem = ProcessInfo.processInfo.physicalMemory
+    return "\(cpu), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(formatBytes(Int(mem))) RAM"
+}
+
+func renderTable(_ rows: [Measurement]) -> String {
+    let header = ["dataset", "method", "op", "median", "MB/s", "ratio", "file size", "compr.", "peak RSS +", "note"]
+    var lines: [[String]] = [header]
+    for r in rows {
+        lines.append([
+            r.dataset, r.method, r.operation, formatSeconds(r.medianSeconds),
+            String(format: "%.0f", r.megabytesPerSecond),
+            r.ratioToBaseline.map { String(format: "%.2f×", $0) } ?? "",
+            r.fileBytes.map(formatBytes) ?? "",
+            r.compressionRatio.map { String(format: "%.3f", $0) } ?? "",
+            r.extraPeakRSS.map(formatBytes) ?? "",
+            r.note ?? "",
+        ])
+    }
+    let widths = header.indices.map { c in lines.map { $0[c].count }.max()! }
+    let numeric: Set<Int> = [3, 4, 5, 6, 7, 8]
+    return lines.enumerated().map { (i, row) in
+        let cells = row.enumerated().map { (c, s) in
+            let pad = String(repeating: " ", count: widths[c] - s.count)
+            return numeric.contains(c) ? pad + s : s + pad
+        }
+        let line = "| " + cells.joined(separator: " | ") + " |"
+        if i == 0 {
+            let rule = "|" + widths.enumerated().map { (c, w) in numeric.contains(c) ? String(repeating: "-", count: w + 1) + ":" : ":" + String(repeating: "-", count: w + 1) }.joined(separator: "|") + "|"
+            return line + "\n" + rule
+        }
+        return line
+    }.joined(separator: "\n")
+}
+
+/// The MiniLM checkpoint as a dataset, or `nil` when it is not fetched.
+func miniLMDataset(explicitPath: String?) throws -> Dataset? {
+    let env = ProcessInfo.processInfo.environment["BRINE_CACHE_DIR"]
+    let candidates = [explicitPath, env.map { $0 + "/models/all-MiniLM-L6-v2/model.safetensors" },
+                      FileManager.default.currentDirectoryPath + "/cache/models/all-MiniLM-L6-v2/model.safetensors"]
+    guard let path = candidates.compactMap({ $0 }).first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+        FileHandle.standardError.write("note: MiniLM checkpoint not found; run scripts/fetch-models.sh\n".data(using: .utf8)!)
+        return nil
+    }
+    return try loadSafetensorsDataset(path: path, name: "MiniLM-L6 (real)")
+}

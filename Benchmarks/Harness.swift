@@ -1,0 +1,112 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Monotonic time in seconds.
+@inline(__always)
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+/// Keeps a value alive and opaque to the optimizer (as swift-numerics' blackHole).
+@inline(never)
+func blackHole<T>(_ x: T) {
+    withExtendedLifetime(x) {}
+}
+
+/// Current and peak resident set size from /proc/self/status, in bytes.
+func residentMemory() -> (current: Int, peak: Int) {
+    guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (0, 0) }
+    var cur = 0, peak = 0
+    for line in s.split(separator: "\n") {
+        let parts = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        if parts.first == "VmRSS:", parts.count >= 2 { cur = (Int(parts[1]) ?? 0) * 1024 }
+        if parts.first == "VmHWM:", parts.count >= 2 { peak = (Int(parts[1]) ?? 0) * 1024 }
+    }
+    return (cur, peak)
+}
+
+/// Resets the kernel's peak-RSS counter (VmHWM) to the current RSS
+/// (`echo 5 > /proc/self/clear_refs`, Linux ≥ 4.0). Returns false if unsupported.
+@discardableResult
+func resetPeakResidentMemory() -> Bool {
+    let fd = open("/proc/self/clear_refs", O_WRONLY)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    return write(fd, "5", 1) == 1
+}
+
+/// Drops clean page-cache pages of one file (`posix_fadvise(DONTNEED)`), used
+/// only for the cold-cache rows.
+func dropFromPageCache(_ path: String) {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { return }
+    fdatasync(fd)
+    posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_DONTNEED))
+    close(fd)
+}
+
+/// One measured operation: median of `runs` timed runs after `warmup` untimed ones.
+struct Measurement: Codable {
+    var dataset: String
+    var method: String
+    var operation: String
+    /// Raw array bytes processed per run.
+    var rawBytes: Int
+    var medianSeconds: Double
+    var minSeconds: Double
+    var runs: Int
+    /// Bytes of the file written or read, when there is one.
+    var fileBytes: Int?
+    /// Peak RSS above the RSS before the run, in bytes (max over runs).
+    var extraPeakRSS: Int?
+    /// Filled in after all rows exist: this row's speed / the baseline's speed.
+    var ratioToBaseline: Double?
+    var baseline: String?
+    var note: String?
+
+    var megabytesPerSecond: Double { Double(rawBytes) / medianSeconds / 1e6 }
+    var compressionRatio: Double? { fileBytes.map { Double(rawBytes) / Double(max($0, 1)) } }
+}
+
+/// Runs `body` `warmup + runs` times and returns timing and memory figures.
+/// `setup` runs before each run, untimed (e.g. deleting the previous output).
+func measure(
+    runs: Int, warmup: Int = 1, setup: () throws -> Void = {}, _ body: () throws -> Void
+) rethrows -> (median: Double, min: Double, extraPeak: Int) {
+    var times: [Double] = []
+    var extra = 0
+    for i in 0 ..< (warmup + runs) {
+        try setup()
+        let before = residentMemory().current
+        resetPeakResidentMemory()
+        let t0 = now()
+        try body()
+        let t1 = now()
+        if i >= warmup {
+            times.append(t1 - t0)
+            extra = max(extra, residentMemory().peak - before)
+        }
+    }
+    times.sort()
+    let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
+    return (median, times[0], extra)
+}
+
+func formatBytes(_ n: Int) -> String {
+    let d = Double(n)
+    if d >= 1_073_741_824 { return String(format: "%.2f GiB", d / 1_073_741_824) }
+    if d >= 1_048_576 { return String(format: "%.1f MiB", d / 1_048_576) }
+    if d >= 1024 { return String(format: "%.1f KiB", d / 1024) }
+    return "\(n) B"
+}
+
+func formatSeconds(_ s: Double) -> String {
+    if s < 1e-3 { return String(format: "%.1f µs", s * 1e6) }
+    if s < 1 { return String(format: "%.2f ms", s * 1e3) }
+    return String(format: "%.2f s", s)
+}

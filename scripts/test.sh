@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The test command: set-up (apt packages, real inputs, Python venv for the
+# oracle tests), then the whole Swift test suite. Extra arguments go to
+# `swift test` (e.g. --filter Container).
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+scripts/setup.sh
+swift build --build-tests
+swift test --skip-build "$@"
