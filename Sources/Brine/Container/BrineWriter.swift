@@ -37,7 +37,6 @@ public final class BrineWriter {
     private var pool: [ChunkJob] = []
     private var builders: [Int: ArrayBuilder] = [:]
     private let workerSlots: DispatchSemaphore
-    private var scratch: UnsafeMutableRawBufferPointer?
 
     /// Starts a new file that will replace `url` when finished.
     /// - Parameters:
@@ -71,7 +70,6 @@ public final class BrineWriter {
     deinit {
         drainIgnoringErrors()
         for j in pool { j.deallocate() }
-        scratch?.deallocate()
     }
 
     /// The arrays written so far, in order.
@@ -291,30 +289,26 @@ public final class BrineWriter {
 
     // MARK: Chunk pipeline
 
+    /// Submits every chunk of a filtered/compressed/narrowed array to the
+    /// workers. Each worker reads its chunk straight from the caller's buffer
+    /// (narrowing, shuffling or copying it into the job's input buffer), tells
+    /// the caller the source is consumed, then compresses and checksums.
+    /// Returns once every chunk's source bytes are consumed, so the caller's
+    /// buffer is free; compression and writing continue behind the next
+    /// arrays (bounded by `threads + 1` jobs in flight).
     private func submitChunks(_ bytes: UnsafeRawBufferPointer, builder: ArrayBuilder, threads: Int) throws(BrineError) {
         let dtypeSize = builder.dtype.itemSize
         let storedSize = builder.stored.itemSize
+        var unconsumed: [ChunkJob] = []
+        // Also on an error: never return while a worker still reads the caller's buffer.
+        defer { for job in unconsumed { job.waitUntilSourceConsumed() } }
         for c in 0 ..< builder.chunkCount {
             let job = try acquireJob(chunkBytes: builder.chunkBytes, codec: builder.codec)
             let rawLen = builder.rawChunkLength(c)
-            let elements = rawLen / storedSize
             let src = bytes.baseAddress! + (c * builder.chunkBytes / storedSize) * dtypeSize
-            let input = job.input.baseAddress!
-            // Narrow (float32 → float16/bfloat16), then shuffle, into the job's input buffer.
-            var source = UnsafeRawPointer(src)
-            if builder.stored != builder.dtype {
-                let tmp = scratchBuffer(builder.chunkBytes)
-                FloatConversion.narrow(src, to: tmp, count: elements, stored: builder.stored)
-                source = UnsafeRawPointer(tmp)
-            }
-            if builder.filter == .shuffle {
-                ByteShuffle.shuffle(
-                    UnsafeRawBufferPointer(start: source, count: rawLen),
-                    into: UnsafeMutableRawBufferPointer(start: input, count: rawLen), elementSize: storedSize)
-            } else {
-                input.copyMemory(from: source, byteCount: rawLen)
-            }
-            job.prepare(array: builder.index, chunk: c, inputCount: rawLen, codec: builder.codec)
+            job.prepare(
+                array: builder.index, chunk: c, source: src, rawCount: rawLen, dtype: builder.dtype,
+                stored: builder.stored, filter: builder.filter, codec: builder.codec)
             if threads == 1 {
                 job.run()
             } else {
@@ -327,14 +321,9 @@ public final class BrineWriter {
                 }
             }
             pending.append(job)
+            unconsumed.append(job)
+            if unconsumed.count > threads + 1 { unconsumed.removeFirst().waitUntilSourceConsumed() }
         }
-    }
-
-    private func scratchBuffer(_ bytes: Int) -> UnsafeMutableRawPointer {
-        if let s = scratch, s.count >= bytes { return s.baseAddress! }
-        scratch?.deallocate()
-        scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes, alignment: 64)
-        return scratch!.baseAddress!
     }
 
     private var inFlight: Int { pending.count - pendingHead }
@@ -445,20 +434,28 @@ struct ArrayBuilder {
     }
 }
 
-/// One chunk in flight: its (filtered) raw bytes, its compressed bytes and checksum.
+/// One chunk in flight: where its raw elements are in the caller's buffer,
+/// its filtered bytes, its compressed bytes and checksum.
 ///
-/// `@unchecked Sendable`: the submitting thread writes the input and fields
-/// before dispatching, the worker writes output/checksum/error before
-/// signalling `done`, and the submitting thread reads them only after
-/// `done.wait()`; the semaphore orders the accesses.
+/// `@unchecked Sendable`: the submitting thread sets every field in
+/// `prepare` before dispatching; the worker writes the buffers, output size,
+/// checksum and error before signalling `consumed`/`done`; the submitting
+/// thread reads them only after waiting on those semaphores, which order the
+/// accesses.
 final class ChunkJob: @unchecked Sendable {
     let input: UnsafeMutableRawBufferPointer
     let output: UnsafeMutableRawBufferPointer
     let done = DispatchSemaphore(value: 0)
+    private let consumed = DispatchSemaphore(value: 0)
+    private var consumedWaited = true
     private let context = CodecContext()
     private(set) var arrayIndex = 0
     private(set) var chunkIndex = 0
-    private var inputCount = 0
+    private var source: UnsafeRawPointer?
+    private var rawCount = 0
+    private var dtype: DType = .uint8
+    private var stored: DType = .uint8
+    private var filter: Filter = .none
     private var outputCount = 0
     private var codec: Codec = .none
     private(set) var checksum: UInt64 = 0
@@ -466,7 +463,8 @@ final class ChunkJob: @unchecked Sendable {
 
     init(inputBytes: Int, outputBytes: Int) {
         input = .allocate(byteCount: Swift.max(inputBytes, 1), alignment: 64)
-        output = .allocate(byteCount: Swift.max(outputBytes, 1), alignment: 64)
+        // The output doubles as the narrowing scratch, so it holds a raw chunk too.
+        output = .allocate(byteCount: Swift.max(outputBytes, inputBytes, 1), alignment: 64)
     }
 
     func deallocate() {
@@ -474,35 +472,71 @@ final class ChunkJob: @unchecked Sendable {
         output.deallocate()
     }
 
-    func prepare(array: Int, chunk: Int, inputCount: Int, codec: Codec) {
+    /// Describes the chunk; `source` points at its first element (of `dtype`)
+    /// in the caller's buffer, which must stay valid until
+    /// ``waitUntilSourceConsumed()`` returns.
+    func prepare(array: Int, chunk: Int, source: UnsafeRawPointer, rawCount: Int, dtype: DType, stored: DType,
+                 filter: Filter, codec: Codec) {
         self.arrayIndex = array
         self.chunkIndex = chunk
-        self.inputCount = inputCount
+        self.source = source
+        self.rawCount = rawCount
+        self.dtype = dtype
+        self.stored = stored
+        self.filter = filter
         self.codec = codec
         self.error = nil
+        self.consumedWaited = false
     }
 
-    /// Compresses (or, for codec none, keeps) the input and checksums the result.
+    /// Blocks until the worker has finished reading the caller's buffer.
+    func waitUntilSourceConsumed() {
+        guard !consumedWaited else { return }
+        consumed.wait()
+        consumedWaited = true
+    }
+
+    /// Narrows (float32 → float16/bfloat16), shuffles or copies the source
+    /// into `input`, releases the source, then compresses and checksums.
     func run() {
         defer { done.signal() }
-        let src = UnsafeRawBufferPointer(rebasing: input[0 ..< inputCount])
+        let src = source!
+        let elements = rawCount / stored.itemSize
+        var filtered = src
+        if stored != dtype {
+            // Narrow into `output` (free until compression), or straight into `input`.
+            let target = filter == .shuffle ? output.baseAddress! : input.baseAddress!
+            FloatConversion.narrow(src, to: target, count: elements, stored: stored)
+            filtered = UnsafeRawPointer(target)
+        }
+        if filter == .shuffle {
+            ByteShuffle.shuffle(
+                UnsafeRawBufferPointer(start: filtered, count: rawCount),
+                into: UnsafeMutableRawBufferPointer(rebasing: input[0 ..< rawCount]), elementSize: stored.itemSize)
+        } else if stored == dtype {
+            input.baseAddress!.copyMemory(from: src, byteCount: rawCount)
+        }
+        source = nil
+        consumed.signal()
+
+        let raw = UnsafeRawBufferPointer(rebasing: input[0 ..< rawCount])
         if !codec.compresses {
-            outputCount = inputCount
-            checksum = Checksum.xxh3(src)
+            outputCount = rawCount
+            checksum = Checksum.xxh3(raw)
             return
         }
         do {
-            outputCount = try context.compress(codec, src, into: output)
+            outputCount = try context.compress(codec, raw, into: output)
             checksum = Checksum.xxh3(UnsafeRawBufferPointer(rebasing: output[0 ..< outputCount]))
         } catch {
             self.error = error
         }
     }
 
-    /// The bytes to write: the compressed output, or the input for codec none.
+    /// The bytes to write: the compressed output, or the filtered input for codec none.
     var result: UnsafeRawBufferPointer {
         codec.compresses
             ? UnsafeRawBufferPointer(rebasing: output[0 ..< outputCount])
-            : UnsafeRawBufferPointer(rebasing: input[0 ..< inputCount])
+            : UnsafeRawBufferPointer(rebasing: input[0 ..< rawCount])
     }
 }
