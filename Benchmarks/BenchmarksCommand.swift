@@ -8,6 +8,15 @@ import Foundation
 struct BenchmarksCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "Benchmarks",
+        abstract: "Brine benchmarks.",
+        subcommands: [TableCommand.self],
+        defaultSubcommand: TableCommand.self)
+}
+
+/// The main table: every dataset, every method, one process.
+struct TableCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "table",
         abstract: "Measure Brine against plain serialization and the physical limit (one write(2)/read(2), memcpy).")
 
     @Flag(help: "CI smoke run: small datasets, 3 runs each (under a minute).")
