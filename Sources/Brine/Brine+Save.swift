@@ -167,24 +167,39 @@ extension Brine {
     /// - Parameters:
     ///   - type: the model type (need not be the saved type, only fit the tree).
     ///   - url: the file.
-    ///   - mode: `.copy` (default), `.mmap`, `.mmapCopyOnWrite`, `.mmapReadWrite`.
+    ///   - mode: `.copy` (default), `.mmap` or `.mmapCopyOnWrite`. For
+    ///     `.mmapReadWrite` use ``open(_:from:mode:options:)``, whose handle
+    ///     can ``BrineModel/flush()``.
     ///   - options: checksum verification, threads, limits.
     /// - Returns: the model.
-    /// - Throws: ``BrineError`` for the file (`.notFound`, `.notABrineFile`,
-    ///   `.truncated`, `.checksumMismatch`, `.limitExceeded`, …);
+    /// - Throws: ``BrineError`` `.invalidArgument` for `.mmapReadWrite`; for
+    ///   the file (`.notFound`, `.notABrineFile`, `.truncated`,
+    ///   `.checksumMismatch`, `.limitExceeded`, …);
     ///   `DecodingError` with the coding path when the tree does not fit
     ///   `type` (its underlying error is a ``BrineError`` `.dtypeMismatch`
     ///   for an array of the wrong dtype).
     public static func load<T: Decodable>(
         _ type: T.Type, from url: URL, mode: LoadMode = .copy, options: ReadOptions = .init()
     ) throws -> T {
-        try open(type, from: url, mode: mode, options: options).model
+        guard mode != .mmapReadWrite else {
+            // The model's tensors would write into the file with no way to
+            // flush (sync and fix the checksums): that needs the handle.
+            throw BrineError(.invalidArgument, "load with .mmapReadWrite would leave no way to flush; use Brine.open, which returns the model with its file", filePath: url.path)
+        }
+        return try open(type, from: url, mode: mode, options: options).model
     }
 
-    /// Loads a model and keeps its file open: see ``BrineModel``.
-    /// - Parameters: as ``load(_:from:mode:options:)``.
+    /// Loads a model and keeps its file open: see ``BrineModel``. The way to
+    /// update a file in place: open with ``LoadMode/mmapReadWrite``, change
+    /// the ``Tensor`` fields through ``BrineModel/model``, call
+    /// ``BrineModel/flush()``.
+    /// - Parameters:
+    ///   - type: the model type.
+    ///   - url: the file.
+    ///   - mode: any ``LoadMode``; default `.copy`.
+    ///   - options: checksum verification, threads, limits.
     /// - Returns: the model and the open file.
-    /// - Throws: as ``load(_:from:mode:options:)``.
+    /// - Throws: as ``load(_:from:mode:options:)`` (`.mmapReadWrite` allowed).
     public static func open<T: Decodable>(
         _ type: T.Type, from url: URL, mode: LoadMode = .copy, options: ReadOptions = .init()
     ) throws -> BrineModel<T> {

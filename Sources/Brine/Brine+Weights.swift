@@ -168,6 +168,12 @@ enum WeightLoading {
 }
 
 extension Brine {
+    static func rejectReadWrite(_ mode: LoadMode, _ url: URL) throws(BrineError) {
+        guard mode != .mmapReadWrite else {
+            throw BrineError(.invalidArgument, "loading weights with .mmapReadWrite would leave no way to flush the file; use .copy, .mmap or .mmapCopyOnWrite", filePath: url.path)
+        }
+    }
+
     /// Saves only a model's weights (every array it holds, of any size, by
     /// array path), streamed from the model's own buffers without copies.
     ///
@@ -211,10 +217,13 @@ extension Brine {
     /// arrays of a full model file) by path, in parallel.
     /// - Parameters:
     ///   - url: the file.
-    ///   - mode: `.copy` (default) or an mmap mode (zero-copy views of uncompressed arrays).
+    ///   - mode: `.copy` (default), `.mmap` or `.mmapCopyOnWrite` (zero-copy
+    ///     views of uncompressed arrays).
     ///   - options: verification, threads, limits.
-    /// - Throws: ``BrineError`` as ``BrineFile/loadAll()``.
+    /// - Throws: ``BrineError`` `.invalidArgument` for `.mmapReadWrite`
+    ///   (nothing could flush the file); otherwise as ``BrineFile/loadAll()``.
     public static func loadWeights(from url: URL, mode: LoadMode = .copy, options: ReadOptions = .init()) throws(BrineError) -> Weights {
+        try rejectReadWrite(mode, url)
         let file = try BrineFile(contentsOf: url, mode: mode, options: options)
         let tensors = try file.loadAll()
         return try Weights(Array(zip(file.arrayPaths, tensors)).map { (path: $0.0, tensor: $0.1) })
@@ -231,7 +240,9 @@ extension Brine {
     /// - Parameters:
     ///   - model: the model to update (a freshly built architecture, or a trained one).
     ///   - url: the file.
-    ///   - mode: `.copy` (default) or an mmap mode (``Tensor`` fields then view the file).
+    ///   - mode: `.copy` (default), `.mmap` or `.mmapCopyOnWrite` (``Tensor``
+    ///     fields then view the file); `.mmapReadWrite` is refused
+    ///     (`.invalidArgument`): nothing could flush the file.
     ///   - strict: see ``Weights/load(into:strict:)``.
     ///   - options: verification, threads, limits.
     /// - Returns: which arrays were loaded, missing, unexpected.
@@ -243,6 +254,7 @@ extension Brine {
     public static func loadWeights<M: Codable>(
         into model: inout M, from url: URL, mode: LoadMode = .copy, strict: Bool = true, options: ReadOptions = .init()
     ) throws -> WeightsReport {
+        try rejectReadWrite(mode, url)
         let file = try BrineFile(contentsOf: url, mode: mode, options: options)
         let infos = file.arrays
         let available = infos.map { (path: $0.path, dtype: $0.dtype, shape: $0.shape) }

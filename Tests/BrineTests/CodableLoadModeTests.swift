@@ -17,7 +17,7 @@ struct CodableLoadModeTests {
         let url = try saved(model, codec: codec)
         let copy = try Brine.load(MLP.self, from: url, mode: .copy)
         for mode in [LoadMode.mmap, .mmapCopyOnWrite, .mmapReadWrite] {
-            let mapped = try Brine.load(MLP.self, from: url, mode: mode)
+            let mapped = try Brine.open(MLP.self, from: url, mode: mode).model
             #expect(mapped == copy, "\(mode)")
             for (a, b) in zip(mapped.layers, model.layers) {
                 #expect(a.weight.bitwiseEqual(b.weight))
@@ -87,6 +87,13 @@ struct CodableLoadModeTests {
         #expect(back.layers[1].weight[flat: 4] == model.layers[1].weight[flat: 4])
         // A second flush with nothing new changes nothing.
         #expect(try handle.flush() == 0)
+        // Plain `load` refuses read-write: it could not flush.
+        do {
+            _ = try Brine.load(MLP.self, from: url, mode: .mmapReadWrite)
+            Issue.record("load accepted .mmapReadWrite")
+        } catch let e as BrineError {
+            #expect(e.code == .invalidArgument && e.message.contains("Brine.open"))
+        }
     }
 
     @Test("continue training: load, update, save over the old file atomically", arguments: [LoadMode.copy, .mmap])

@@ -16,7 +16,7 @@ struct CodableRoundTripTests {
         let model = Everything.make(seed: 7)
         try Brine.save(model, to: url, options: SaveOptions(codec: codec, filter: .shuffle, inlineThreshold: threshold))
         for mode in Self.modes {
-            let back = try Brine.load(Everything.self, from: url, mode: mode)
+            let back = try Brine.open(Everything.self, from: url, mode: mode).model
             #expect(back == model, "mode \(mode)")
             // Nested optionals keep their level.
             #expect(back.doubleSomeNil == .some(nil))
