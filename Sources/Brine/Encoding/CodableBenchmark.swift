@@ -17,6 +17,7 @@ public enum CodableBenchmark {
         /// Throughput in MB/s (10^6 bytes) of raw array bytes.
         public var megabytesPerSecond: Double { Double(bytes) / median / 1e6 }
 
+        /// One table row: name, median in milliseconds, throughput.
         public var description: String {
             let ms = median * 1e3
             return "\(name.padding(toLength: 44, withPad: " ", startingAt: 0)) \(String(format: "%9.3f ms %9.0f MB/s", ms, megabytesPerSecond))"
