@@ -46,7 +46,8 @@ public struct BrineEncoder: Sendable {
     /// - Throws: `EncodingError.invalidValue` (with the coding path) when the
     ///   tree would nest deeper than ``maxDepth`` or the value's own
     ///   `encode(to:)` fails; ``BrineError`` from the writer (`.io`,
-    ///   `.invalidArgument`, `.compressionFailed`).
+    ///   `.invalidArgument`, `.compressionFailed`). The writer then holds the
+    ///   arrays appended so far: ``BrineWriter/cancel()`` it.
     public func encode<T: Encodable>(_ value: T, into writer: BrineWriter) throws -> Value {
         try encode(value, sink: WriterSink(writer), threshold: inlineThreshold)
     }
@@ -130,7 +131,6 @@ final class EncodedList {
     init(_ values: [Value]) { items = values.map { .value($0) } }
 
     func append(_ node: EncodedNode) { items.append(node) }
-    func insert(_ node: EncodedNode, at i: Int) { items.insert(node, at: Swift.min(i, items.count)) }
 
     var finished: Value { .list(items.map(\.finished)) }
 }

@@ -76,6 +76,7 @@ public enum CodableBenchmark {
     ///     direct alternating; the median is reported.
     /// - Returns: the measurements, Codable and direct side by side.
     public static func run(directory: URL, runs: Int = 9) throws -> [Measurement] {
+        let runs = Swift.max(1, runs)
         let model = MiniLMShaped()
         let weights = try Weights(of: model)
         let bytes = weights.entries.reduce(0) { $0 + $1.tensor.byteCount }

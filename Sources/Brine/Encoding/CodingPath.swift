@@ -46,12 +46,6 @@ indirect enum CodingPathNode {
         .index(index, self, depth: depth + 1)
     }
 
-    /// `self` extended by `key` when one is given.
-    func appending(optional key: (any CodingKey)?) -> CodingPathNode {
-        guard let key else { return self }
-        return .key(key, self, depth: depth + 1)
-    }
-
     /// The coding path as `Encoder.codingPath`/`Decoder.codingPath` report it.
     var path: [any CodingKey] {
         var keys: [any CodingKey] = []
