@@ -36,6 +36,11 @@ let package = Package(
             ]
         ),
         .executableTarget(
+            name: "TrainDigits",
+            dependencies: ["Brine"],
+            path: "Examples/TrainDigits"
+        ),
+        .executableTarget(
             name: "Benchmarks",
             dependencies: [
                 "Brine",

@@ -1,0 +1,265 @@
+import Foundation
+
+/// A model's weights: a flat, ordered collection of named arrays, keyed by
+/// array path (`layers.0.weight`), as in Keras' `save_weights`/`load_weights`
+/// or a PyTorch `state_dict`.
+///
+/// A model's weights are every array ``BrineEncoder`` catches in it, whatever
+/// their size (``Tensor``, ``AnyTensor``, `[Float]` and the other numeric
+/// Swift arrays, `Data`), named by their coding paths. Build them with
+/// ``init(of:)``, put them into another instance of the architecture with
+/// ``load(into:strict:)``; on disk, ``Brine/saveWeights(of:to:options:)`` and
+/// ``Brine/loadWeights(into:from:mode:strict:options:)``.
+public struct Weights: Sendable, Equatable {
+    /// The array paths, in order.
+    public private(set) var paths: [String] = []
+    private var tensors: [String: AnyTensor] = [:]
+
+    /// An empty collection.
+    public init() {}
+
+    /// A collection of the given arrays, in order.
+    /// - Throws: ``BrineError`` `.invalidArgument` for a repeated path.
+    public init(_ entries: [(path: String, tensor: AnyTensor)]) throws(BrineError) {
+        for (p, t) in entries {
+            guard tensors[p] == nil else { throw BrineError(.invalidArgument, "duplicate array path", arrayPath: p) }
+            paths.append(p)
+            tensors[p] = t
+        }
+    }
+
+    /// The weights of a model: every array its encoding holds, by path.
+    ///
+    /// ``Tensor`` and ``AnyTensor`` fields are shared, not copied; Swift
+    /// array and `Data` fields are copied into tensors.
+    /// - Throws: `EncodingError` from the model's encoding.
+    public init<M: Encodable>(of model: M) throws {
+        let sink = CollectingSink()
+        _ = try BrineEncoder().encode(model, sink: sink, threshold: 0)
+        for e in sink.entries {
+            switch e.slot {
+            case .tensor(let t): tensors[e.path] = t
+            case .original(_, let make): tensors[e.path] = make()
+            }
+            paths.append(e.path)
+        }
+    }
+
+    /// The number of arrays.
+    public var count: Int { paths.count }
+
+    /// The arrays with their paths, in order.
+    public var entries: [(path: String, tensor: AnyTensor)] { paths.map { ($0, tensors[$0]!) } }
+
+    /// The array at `path`; setting `nil` removes it, setting a new path appends it.
+    public subscript(path: String) -> AnyTensor? {
+        get { tensors[path] }
+        set {
+            if let newValue {
+                if tensors.updateValue(newValue, forKey: path) == nil { paths.append(path) }
+            } else if tensors.removeValue(forKey: path) != nil {
+                paths.removeAll { $0 == path }
+            }
+        }
+    }
+
+    /// The array at `path` as a typed tensor (no copy).
+    /// - Throws: ``BrineError`` `.arrayNotFound`, `.dtypeMismatch`.
+    public func tensor<S: BrineScalar>(_ path: String, as: S.Type = S.self) throws(BrineError) -> Tensor<S> {
+        guard let t = tensors[path] else { throw BrineError(.arrayNotFound, "no array with this path", arrayPath: path) }
+        do {
+            return try t.typed(as: S.self)
+        } catch {
+            throw error.inArray(path)
+        }
+    }
+
+    /// Equal paths in the same order and equal arrays (dtype, shape, bytes).
+    public static func == (lhs: Weights, rhs: Weights) -> Bool {
+        lhs.paths == rhs.paths && lhs.paths.allSatisfy { lhs.tensors[$0] == rhs.tensors[$0] }
+    }
+
+    /// Replaces the weights of `model` with these arrays, matched by path.
+    ///
+    /// The model is encoded to list its arrays (path, dtype, shape); each is
+    /// checked against the array of the same path here, then the model is
+    /// rebuilt by decoding its own structure with these arrays substituted
+    /// (``Tensor`` fields share the storage, Swift arrays copy).
+    /// Everything that is not an array (hyperparameters, counters) keeps the
+    /// model's current value.
+    /// - Parameters:
+    ///   - model: the model to update.
+    ///   - strict: `true` (default): every array of the model must be present
+    ///     here and every array here must belong to the model. `false`: arrays
+    ///     missing here keep their current values, unexpected ones are
+    ///     ignored; both are listed in the report.
+    /// - Returns: which arrays were loaded, missing, unexpected.
+    /// - Throws: ``BrineError`` `.dtypeMismatch` / `.shapeMismatch` naming the
+    ///   array with the expected and found dtype/shape (in either mode);
+    ///   `.arrayNotFound` in strict mode for a missing or unexpected array;
+    ///   `EncodingError`/`DecodingError` from the model's own coding.
+    @discardableResult
+    public func load<M: Codable>(into model: inout M, strict: Bool = true) throws -> WeightsReport {
+        let available = paths.map { (path: $0, dtype: tensors[$0]!.dtype, shape: tensors[$0]!.shape) }
+        return try WeightLoading.load(into: &model, strict: strict, available: available, filePath: nil) { indices in
+            indices.map { tensors[paths[$0]]! }
+        }
+    }
+}
+
+/// What ``Weights/load(into:strict:)`` and
+/// ``Brine/loadWeights(into:from:mode:strict:options:)`` did.
+public struct WeightsReport: Sendable, Equatable {
+    /// Paths of the model's arrays that were replaced.
+    public var loaded: [String] = []
+    /// Paths of the model's arrays the weights did not have (kept their values; non-strict only).
+    public var missing: [String] = []
+    /// Paths of arrays in the weights the model does not have (ignored; non-strict only).
+    public var unexpected: [String] = []
+
+    /// `true` when every array of the model was loaded and none was left over.
+    public var isComplete: Bool { missing.isEmpty && unexpected.isEmpty }
+}
+
+/// The matching and substitution behind weights loading.
+enum WeightLoading {
+    static func load<M: Codable>(
+        into model: inout M, strict: Bool, available: [(path: String, dtype: DType, shape: [Int])], filePath: String?,
+        fetch: ([Int]) throws -> [AnyTensor]
+    ) throws -> WeightsReport {
+        let sink = CollectingSink()
+        let tree = try BrineEncoder().encode(model, sink: sink, threshold: 0)
+        var index: [String: Int] = [:]
+        index.reserveCapacity(available.count)
+        for (i, a) in available.enumerated() { index[a.path] = i }
+
+        var report = WeightsReport()
+        var fetchList: [(slot: Int, source: Int)] = []
+        for (k, e) in sink.entries.enumerated() {
+            guard let j = index[e.path] else {
+                if strict {
+                    throw BrineError(.arrayNotFound, "the weights have no array for this path of the model (expected dtype \(e.dtype), shape \(e.shape))", filePath: filePath, arrayPath: e.path)
+                }
+                report.missing.append(e.path)
+                continue
+            }
+            let a = available[j]
+            guard a.dtype == e.dtype else {
+                throw BrineError(.dtypeMismatch, "expected dtype \(e.dtype) (shape \(e.shape)), found dtype \(a.dtype) (shape \(a.shape))", filePath: filePath, arrayPath: e.path)
+            }
+            guard a.shape == e.shape else {
+                throw BrineError(.shapeMismatch, "expected shape \(e.shape), found shape \(a.shape) (dtype \(a.dtype))", filePath: filePath, arrayPath: e.path)
+            }
+            fetchList.append((k, j))
+            report.loaded.append(e.path)
+        }
+        let modelPaths = Set(sink.entries.map(\.path))
+        report.unexpected = available.map(\.path).filter { !modelPaths.contains($0) }
+        if strict, let p = report.unexpected.first {
+            throw BrineError(.arrayNotFound, "the model has no array for this path of the weights (\(report.unexpected.count) unexpected arrays)", filePath: filePath, arrayPath: p)
+        }
+
+        var slots = sink.entries.map(\.slot)
+        let fetched = try fetch(fetchList.map(\.source))
+        for (f, t) in zip(fetchList, fetched) { slots[f.slot] = .tensor(t) }
+        model = try BrineDecoder().decode(M.self, from: tree, slots: slots, paths: sink.entries.map(\.path), filePath: filePath)
+        return report
+    }
+}
+
+extension Brine {
+    static func rejectReadWrite(_ mode: LoadMode, _ url: URL) throws(BrineError) {
+        guard mode != .mmapReadWrite else {
+            throw BrineError(.invalidArgument, "loading weights with .mmapReadWrite would leave no way to flush the file; use .copy, .mmap or .mmapCopyOnWrite", filePath: url.path)
+        }
+    }
+
+    /// Saves only a model's weights (every array it holds, of any size, by
+    /// array path), streamed from the model's own buffers without copies.
+    ///
+    /// The file's tree is a map from each path to its array;
+    /// `brine.root_type` is `Brine.Weights`. Load them with
+    /// ``loadWeights(into:from:mode:strict:options:)`` or ``loadWeights(from:mode:options:)``.
+    /// - Parameters:
+    ///   - model: the model whose arrays to save.
+    ///   - url: the destination; replaced atomically.
+    ///   - options: codec, filter, alignment, storage dtype, metadata (``SaveOptions/inlineThreshold`` is ignored: every array is stored).
+    /// - Throws: as ``save(_:to:options:)``.
+    public static func saveWeights(of model: some Encodable, to url: URL, options: SaveOptions = .init()) throws {
+        let metadata = try options.metadataValue(rootType: String(reflecting: Weights.self))
+        let writer = try BrineWriter(url: url, options: options.writeOptions)
+        do {
+            _ = try BrineEncoder().encode(model, sink: WriterSink(writer), threshold: 0)
+            let root = Value.map(writer.arrays.enumerated().map { ($1.path, .arrayRef($0)) })
+            try writer.finish(root: root, metadata: metadata)
+        } catch {
+            writer.cancel()
+            throw error
+        }
+    }
+
+    /// Saves a ``Weights`` collection (same file layout as ``saveWeights(of:to:options:)``).
+    /// - Throws: ``BrineError`` as ``BrineWriter``.
+    public static func saveWeights(_ weights: Weights, to url: URL, options: SaveOptions = .init()) throws(BrineError) {
+        let metadata = try options.metadataValue(rootType: String(reflecting: Weights.self))
+        let writer = try BrineWriter(url: url, options: options.writeOptions)
+        do throws(BrineError) {
+            for (p, t) in weights.entries { try writer.append(t, path: p) }
+            let root = Value.map(weights.paths.enumerated().map { ($1, .arrayRef($0)) })
+            try writer.finish(root: root, metadata: metadata)
+        } catch {
+            writer.cancel()
+            throw error
+        }
+    }
+
+    /// Reads every array of a Brine file (a weights file, or the out-of-line
+    /// arrays of a full model file) by path, in parallel.
+    /// - Parameters:
+    ///   - url: the file.
+    ///   - mode: `.copy` (default), `.mmap` or `.mmapCopyOnWrite` (zero-copy
+    ///     views of uncompressed arrays).
+    ///   - options: verification, threads, limits.
+    /// - Throws: ``BrineError`` `.invalidArgument` for `.mmapReadWrite`
+    ///   (nothing could flush the file); otherwise as ``BrineFile/loadAll()``.
+    public static func loadWeights(from url: URL, mode: LoadMode = .copy, options: ReadOptions = .init()) throws(BrineError) -> Weights {
+        try rejectReadWrite(mode, url)
+        let file = try BrineFile(contentsOf: url, mode: mode, options: options)
+        let tensors = try file.loadAll()
+        return try Weights(Array(zip(file.arrayPaths, tensors)).map { (path: $0.0, tensor: $0.1) })
+    }
+
+    /// Loads weights from a file into an existing model, by path: the
+    /// `load_weights` workflow. See ``Weights/load(into:strict:)`` for the
+    /// matching rules; only the arrays the model needs are read (in parallel).
+    ///
+    /// The file may be a weights file or a full model file saved with
+    /// ``save(_:to:options:)``; in the latter only out-of-line arrays exist
+    /// by path, so save with ``SaveOptions/inlineThreshold`` 0 to use it as
+    /// a complete weights source.
+    /// - Parameters:
+    ///   - model: the model to update (a freshly built architecture, or a trained one).
+    ///   - url: the file.
+    ///   - mode: `.copy` (default), `.mmap` or `.mmapCopyOnWrite` (``Tensor``
+    ///     fields then view the file); `.mmapReadWrite` is refused
+    ///     (`.invalidArgument`): nothing could flush the file.
+    ///   - strict: see ``Weights/load(into:strict:)``.
+    ///   - options: verification, threads, limits.
+    /// - Returns: which arrays were loaded, missing, unexpected.
+    /// - Throws: ``BrineError`` `.shapeMismatch`, `.dtypeMismatch`,
+    ///   `.arrayNotFound` (strict) naming the array with the expected and found
+    ///   shape/dtype, and the file's errors; `EncodingError`/`DecodingError`
+    ///   from the model's own coding.
+    @discardableResult
+    public static func loadWeights<M: Codable>(
+        into model: inout M, from url: URL, mode: LoadMode = .copy, strict: Bool = true, options: ReadOptions = .init()
+    ) throws -> WeightsReport {
+        try rejectReadWrite(mode, url)
+        let file = try BrineFile(contentsOf: url, mode: mode, options: options)
+        let infos = file.arrays
+        let available = infos.map { (path: $0.path, dtype: $0.dtype, shape: $0.shape) }
+        return try WeightLoading.load(into: &model, strict: strict, available: available, filePath: file.path) { indices in
+            try file.load(indices.map { infos[$0] })
+        }
+    }
+}

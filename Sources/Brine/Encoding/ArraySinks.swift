@@ -1,0 +1,88 @@
+/// One out-of-line array as the decoder sees it.
+enum ArraySlot {
+    /// An array loaded from a file (or taken from a ``Weights`` collection).
+    case tensor(AnyTensor)
+    /// The value a model held when it was encoded (kept, not copied: a Swift
+    /// array, `ContiguousArray` or `Data`), and how to make a tensor of it if
+    /// a different type asks for it. Used when weights are loaded into a model
+    /// and this array is not replaced.
+    case original(Any, makeTensor: () -> AnyTensor)
+}
+
+/// Where the encoder puts arrays that are at least the inline threshold.
+protocol ArraySink: AnyObject {
+    /// Paths already taken (so the encoder's paths stay unique).
+    var takenPaths: [String] { get }
+
+    /// Stores an array; `bytes` are read during the call only.
+    /// - Returns: the array's index, used as the tree's `arrayRef`.
+    func append(
+        _ bytes: UnsafeRawBufferPointer, dtype: DType, shape: [Int], path: String, original: () -> ArraySlot
+    ) throws -> Int
+}
+
+/// Streams arrays into a ``BrineWriter`` as the encoder meets them: the
+/// caller's buffer goes to the writer as is (no copy).
+final class WriterSink: ArraySink {
+    let writer: BrineWriter
+    init(_ writer: BrineWriter) { self.writer = writer }
+
+    var takenPaths: [String] { writer.arrays.map(\.path) }
+
+    func append(
+        _ bytes: UnsafeRawBufferPointer, dtype: DType, shape: [Int], path: String, original: () -> ArraySlot
+    ) throws -> Int {
+        try writer.append(bytes: bytes, dtype: dtype, shape: shape, path: path)
+    }
+}
+
+/// Records every array (path, dtype, shape) with a reference to the value
+/// that holds it, without copying: used to list a model's weights and to
+/// load weights into a model.
+final class CollectingSink: ArraySink {
+    struct Entry {
+        var path: String
+        var dtype: DType
+        var shape: [Int]
+        var slot: ArraySlot
+    }
+
+    private(set) var entries: [Entry] = []
+
+    var takenPaths: [String] { [] }
+
+    func append(
+        _ bytes: UnsafeRawBufferPointer, dtype: DType, shape: [Int], path: String, original: () -> ArraySlot
+    ) throws -> Int {
+        entries.append(Entry(path: path, dtype: dtype, shape: shape, slot: original()))
+        return entries.count - 1
+    }
+}
+
+extension AnyTensor {
+    /// A new tensor holding a copy of a Swift array's elements (rank 1).
+    static func copying<E: BrineArrayElement>(_ elements: some ContiguousBytesSequence<E>) -> AnyTensor {
+        elements.withUnsafeElementBytes { b in
+            // Cannot fail: the shape is the element count of these bytes.
+            try! AnyTensor(dtype: E.arrayDType, shape: [b.count / MemoryLayout<E>.stride], copying: b)
+        }
+    }
+}
+
+/// `Array` and `ContiguousArray` (whose elements are contiguous), seen as bytes.
+protocol ContiguousBytesSequence<Element> {
+    associatedtype Element
+    func withUnsafeElementBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R
+}
+
+extension Array: ContiguousBytesSequence {
+    func withUnsafeElementBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withUnsafeBufferPointer { try body(UnsafeRawBufferPointer($0)) }
+    }
+}
+
+extension ContiguousArray: ContiguousBytesSequence {
+    func withUnsafeElementBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withUnsafeBufferPointer { try body(UnsafeRawBufferPointer($0)) }
+    }
+}
