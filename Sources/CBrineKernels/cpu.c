@@ -14,7 +14,7 @@ unsigned brine_cpu_features(void) {
         return value & ~BRINE_CPU_PROBED;
     }
     unsigned features = 0;
-#if defined(BRINE_KERNELS_X86)
+#if defined(BRINE_KERNELS_X86) && !BRINE_CPU_PROBE_DISABLED
     // __builtin_cpu_supports reads the table that libgcc / compiler-rt fill
     // in a constructor; calling __builtin_cpu_init first makes this safe
     // even from other constructors. "avx2" is reported only when the OS

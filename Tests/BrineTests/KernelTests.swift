@@ -10,6 +10,18 @@ import Testing
 /// Byte counts around every vector width and tail boundary, plus one large size.
 private let byteCounts = [0, 1, 2, 3, 15, 16, 17, 31, 33, 63, 64, 65, 1000, 4097, (1 << 20) + 7]
 
+/// `byteCounts` plus sizes whose element counts sit at the block
+/// boundaries of the vector loops (16 elements portable, 32 AVX2), with
+/// and without trailing bytes.
+private func byteCounts(elementSize k: Int) -> [Int] {
+    var sizes = byteCounts
+    for elements in [15, 16, 17, 31, 32, 33, 47, 48, 63, 64, 65, 95, 97] {
+        sizes.append(elements * k)
+        if k > 1 { sizes.append(elements * k + k - 1) }
+    }
+    return Array(Set(sizes)).sorted()
+}
+
 /// (source offset, destination offset) pairs from a 64-byte boundary; the
 /// large size uses one misaligned pair to keep debug-build test time low.
 private func offsets(forByteCount n: Int) -> [(Int, Int)] {
@@ -60,6 +72,31 @@ private final class GuardedBuffer {
             return (0 ..< count).first { pointer.load(fromByteOffset: $0, as: UInt8.self) != e[$0] }
         }
     }
+}
+
+/// `count` bytes placed directly after (or directly before, `atEnd`) a
+/// page mapped PROT_NONE, so that touching one byte outside crashes.
+private final class PageGuardedBuffer {
+    let base: UnsafeMutableRawPointer
+    let mappedBytes: Int
+    let buffer: UnsafeMutableRawBufferPointer
+
+    init(count: Int, atEnd: Bool) throws {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let dataPages = (count + page - 1) / page
+        mappedBytes = (dataPages + 2) * page
+        guard let p = mmap(nil, mappedBytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED else {
+            throw POSIXError(.ENOMEM)
+        }
+        base = p
+        if dataPages > 0 && mprotect(p + page, dataPages * page, PROT_READ | PROT_WRITE) != 0 {
+            throw POSIXError(.EACCES)
+        }
+        let start = atEnd ? p + page + dataPages * page - count : p + page
+        buffer = UnsafeMutableRawBufferPointer(start: start, count: count)
+    }
+
+    deinit { munmap(base, mappedBytes) }
 }
 
 private func randomBytes(_ n: Int, seed: UInt64) -> [UInt8] {
@@ -210,6 +247,10 @@ struct KernelTests {
         #expect(Kernels.isSupported(.portable))
         #expect(Kernels.selected <= Kernels.fastest)
         #if os(Linux) && arch(x86_64)
+        if Kernels.probeDisabled {
+            #expect(Kernels.supportedPaths == [.scalar, .portable])
+            return
+        }
         let info = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
         let flags = Set(info.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
         #expect(Kernels.hasAVX2 == flags.contains("avx2"))
@@ -231,7 +272,7 @@ struct KernelTests {
 
     @Test("shuffle matches the format definition; unshuffle inverts it", arguments: paths, [1, 2, 3, 4, 8, 16])
     func shuffle(path: KernelPath, elementSize k: Int) {
-        for n in byteCounts {
+        for n in byteCounts(elementSize: k) {
             let input = randomBytes(n, seed: UInt64(n * 31 + k))
             let expected = referenceShuffle(input, k)
             for (so, d) in offsets(forByteCount: n) {
@@ -251,7 +292,7 @@ struct KernelTests {
 
     @Test("unshuffle matches the format definition on arbitrary input", arguments: paths, [1, 2, 3, 4, 8, 16])
     func unshuffle(path: KernelPath, elementSize k: Int) {
-        for n in byteCounts {
+        for n in byteCounts(elementSize: k) {
             let input = randomBytes(n, seed: UInt64(n * 17 + k + 1000))
             let expected = referenceUnshuffle(input, k)
             for (so, d) in offsets(forByteCount: n) {
@@ -281,7 +322,7 @@ struct KernelTests {
 
     @Test("byte swap in place and out of place; trailing bytes untouched", arguments: paths, [1, 2, 3, 4, 8, 16])
     func byteSwap(path: KernelPath, elementSize k: Int) {
-        for n in byteCounts {
+        for n in byteCounts(elementSize: k) {
             let input = randomBytes(n, seed: UInt64(n * 13 + k + 99))
             let expected = referenceByteSwap(input, k)
             for (so, d) in offsets(forByteCount: n) {
@@ -296,6 +337,34 @@ struct KernelTests {
                 #expect(src.guardsIntact)
                 ByteSwap.swapInPlace(src.buffer, elementSize: k, path: path)
                 #expect(src.firstMismatch(input) == nil, "swapping twice is the identity")
+            }
+        }
+    }
+
+    @Test("kernels read and write only inside their buffers (inaccessible pages on both sides)", arguments: paths)
+    func pageGuards(path: KernelPath) throws {
+        let sizes = Array(Set([2, 4, 8].flatMap { byteCounts(elementSize: $0) }.filter { $0 < 100_000 })).sorted()
+        for n in sizes {
+            for atEnd in [false, true] {
+                let src = try PageGuardedBuffer(count: n, atEnd: atEnd)
+                let dst = try PageGuardedBuffer(count: n, atEnd: !atEnd)
+                let input = randomBytes(n, seed: UInt64(n))
+                src.buffer.copyBytes(from: input)
+                for k in [2, 4, 8] {
+                    ByteShuffle.shuffle(UnsafeRawBufferPointer(src.buffer), into: dst.buffer, elementSize: k, path: path)
+                    ByteShuffle.unshuffle(UnsafeRawBufferPointer(src.buffer), into: dst.buffer, elementSize: k, path: path)
+                    ByteSwap.swap(UnsafeRawBufferPointer(src.buffer), into: dst.buffer, elementSize: k, path: path)
+                    ByteSwap.swapInPlace(dst.buffer, elementSize: k, path: path)
+                }
+                for stored in [DType.float16, .bfloat16] {
+                    FloatConversion.narrow(src.buffer.baseAddress!, to: dst.buffer.baseAddress!, count: n / 4, stored: stored, path: path)
+                    FloatConversion.widen(src.buffer.baseAddress!, stored: stored, to: dst.buffer.baseAddress!, count: n / 4, path: path)
+                    // The 2-byte side of each conversion ending at the page too.
+                    let half = n / 2 & ~1
+                    let tail = src.buffer.baseAddress! + (n - half)
+                    FloatConversion.widen(tail, stored: stored, to: dst.buffer.baseAddress!, count: half / 2, path: path)
+                }
+                #expect(src.buffer.elementsEqual(input), "n=\(n): a kernel wrote into its source")
             }
         }
     }

@@ -54,6 +54,10 @@ enum Kernels {
     /// The CPU's `BRINE_CPU_*` feature bits.
     static let cpuFeatures: UInt32 = UInt32(brine_cpu_features())
 
+    /// Whether the probe was compiled out (`-Xcc -DBRINE_NO_AVX2`), so
+    /// that only the scalar and portable paths run even on an AVX2 CPU.
+    static var probeDisabled: Bool { BRINE_CPU_PROBE_DISABLED != 0 }
+
     /// Whether the CPU has AVX2 (and the OS enables it).
     static var hasAVX2: Bool { cpuFeatures & UInt32(BRINE_CPU_AVX2) != 0 }
 

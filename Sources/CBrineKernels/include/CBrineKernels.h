@@ -24,8 +24,16 @@ extern "C" {
 #define BRINE_CPU_F16C (1u << 1)
 
 /// The BRINE_CPU_* features of this CPU, probed once with
-/// `__builtin_cpu_supports` and cached; 0 on CPUs other than x86.
+/// `__builtin_cpu_supports` and cached; 0 on CPUs other than x86, and 0
+/// when built with `-Xcc -DBRINE_NO_AVX2` (to test the fallback paths on
+/// a CPU that has AVX2).
 unsigned brine_cpu_features(void);
+
+#ifdef BRINE_NO_AVX2
+#define BRINE_CPU_PROBE_DISABLED 1
+#else
+#define BRINE_CPU_PROBE_DISABLED 0
+#endif
 
 #if defined(__x86_64__) || defined(__i386__)
 #define BRINE_KERNELS_X86 1
