@@ -87,11 +87,11 @@ public enum KernelBenchmarks {
             body()
             var times: [Double] = []
             for _ in 0 ..< reps {
-                let start = ContinuousClock.now
+                let start = monotonicSeconds()
                 body()
-                let elapsed = ContinuousClock.now - start
+                let elapsed = monotonicSeconds() - start
                 blackHole(dst)
-                times.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+                times.append(elapsed)
             }
             times.sort()
             results.append(Result(kernel: kernel, path: path, bytes: size, medianSeconds: times[times.count / 2]))
@@ -132,6 +132,13 @@ public enum KernelBenchmarks {
         }
         return results
     }
+}
+
+/// `CLOCK_MONOTONIC` in seconds (ContinuousClock needs macOS 13).
+private func monotonicSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
 }
 
 /// Keeps benchmark results observable so the optimizer cannot drop the work.

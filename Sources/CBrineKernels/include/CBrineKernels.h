@@ -39,14 +39,15 @@ unsigned brine_cpu_features(void);
 #define BRINE_KERNELS_X86 1
 
 /// Byte shuffle (blosc "shuffle" filter) of `count` elements of
-/// `element_size` bytes (2, 4 or 8 only): dst[j * count + i] =
-/// src[i * element_size + j]. Requires AVX2. `src` and `dst` must not
-/// overlap; neither needs any alignment. Bytes past the last whole element
-/// are not touched (the caller copies them).
+/// `element_size` bytes: dst[j * count + i] = src[i * element_size + j].
+/// Element sizes 2, 4 and 8 are vectorized, others run a scalar loop.
+/// Requires AVX2. `src` and `dst` must not overlap; neither needs any
+/// alignment. Bytes past the last whole element are not touched (the
+/// caller copies them).
 void brine_shuffle_avx2(const void *src, void *dst, size_t count, size_t element_size);
 
 /// The inverse of brine_shuffle_avx2: dst[i * element_size + j] =
-/// src[j * count + i], element_size 2, 4 or 8. Requires AVX2.
+/// src[j * count + i]. Element sizes 2, 4 and 8 are vectorized. Requires AVX2.
 void brine_unshuffle_avx2(const void *src, void *dst, size_t count, size_t element_size);
 
 /// The conversions read `count` values at `src` and write `count` values
@@ -70,8 +71,8 @@ void brine_narrow_float16_f16c(const void *src, void *dst, size_t count);
 void brine_widen_float16_f16c(const void *src, void *dst, size_t count);
 
 /// Reverses the bytes of each of `count` elements of `element_size` bytes
-/// (2, 4 or 8). `src == dst` swaps in place; otherwise they must not
-/// overlap. Requires AVX2.
+/// (2, 4 and 8 vectorized, other sizes by a scalar loop). `src == dst`
+/// swaps in place; otherwise they must not overlap. Requires AVX2.
 void brine_byteswap_avx2(const void *src, void *dst, size_t count, size_t element_size);
 
 #endif
