@@ -13,12 +13,14 @@ import Darwin
 public enum KernelBenchmarks {
     /// The timing of one kernel on one path.
     public struct Result: Sendable, Hashable, CustomStringConvertible {
-        /// The kernel and its variant: `"memcpy"`, `"shuffle k=4"`,
+        /// The kernel and its variant: `"memcpy"`, `"copy streaming"`
+        /// (``BulkCopy`` with non-temporal stores, x86_64), `"shuffle k=4"`,
         /// `"unshuffle k=8"`, `"narrow float32→bfloat16"`,
         /// `"widen float16→float32"`, `"byteswap k=8"`.
         public var kernel: String
         /// The implementation: `"scalar"`, `"portable"` (Swift SIMD),
-        /// `"avx2"` (AVX2, with F16C for float16), or `"libc"` for memcpy.
+        /// `"avx2"` (AVX2, with F16C for float16), `"libc"` for memcpy, or
+        /// `"sse2"` for the streaming copy.
         public var path: String
         /// The bytes one run processes: the buffer size for copies,
         /// shuffles and byte swaps; the float32 side for conversions
@@ -60,7 +62,8 @@ public enum KernelBenchmarks {
     ///   - repetitions: timed runs per kernel and path (at least 1).
     ///   - paths: the paths to time (names from ``supportedPaths``);
     ///     `nil` times all of them. Unknown or unsupported names are skipped.
-    /// - Returns: one ``Result`` per kernel and path, `memcpy` first.
+    /// - Returns: one ``Result`` per kernel and path, `memcpy` first (then,
+    ///   on x86_64, the streaming copy).
     public static func run(bytes: Int = 64 << 20, repetitions: Int = 7, paths: [String]? = nil) -> [Result] {
         let size = max(64, bytes & ~63)
         let reps = max(1, repetitions)
@@ -98,6 +101,9 @@ public enum KernelBenchmarks {
         }
 
         measure("memcpy", "libc") { _ = memcpy(dst, src, size) }
+        #if arch(x86_64)
+        measure("copy streaming", "sse2") { BulkCopy.copy(input, to: dst, streaming: true) }
+        #endif
         for k in [2, 4, 8] {
             for path in chosen {
                 measure("shuffle k=\(k)", path.description) { ByteShuffle.shuffle(input, into: output, elementSize: k, path: path) }

@@ -77,6 +77,14 @@ void brine_byteswap_avx2(const void *src, void *dst, size_t count, size_t elemen
 
 #endif
 
+#if defined(__x86_64__)
+/// Copies `count` bytes from `src` to `dst` (non-overlapping, any
+/// alignment) with non-temporal SSE2 stores (MOVNTDQ) followed by SFENCE.
+/// For copies much larger than the last-level cache; baseline x86_64, no
+/// feature check needed.
+void brine_copy_streaming(void *dst, const void *src, size_t count);
+#endif
+
 #ifdef __cplusplus
 }
 #endif
