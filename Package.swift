@@ -20,11 +20,14 @@ let package = Package(
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
+        // AVX2/F16C kernels, each compiled with __attribute__((target)) and
+        // chosen at run time (no special compiler flags here).
+        .target(name: "CBrineKernels"),
 
         .target(
             name: "Brine",
             dependencies: [
-                "CLZ4", "CZstd", "CXXHash",
+                "CLZ4", "CZstd", "CXXHash", "CBrineKernels",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),

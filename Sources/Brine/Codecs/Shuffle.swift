@@ -1,46 +1,127 @@
-/// Byte shuffle and unshuffle (the blosc "shuffle" filter): for `count`
-/// elements of `elementSize` bytes, output byte `j * count + i` is input byte
-/// `i * elementSize + j`. Bytes past the last whole element are copied unchanged.
+import CBrineKernels
+
+/// Byte shuffle and unshuffle (the blosc "shuffle" filter, docs/FORMAT.md
+/// "filter codes"): for `count` elements of `elementSize` bytes, output byte
+/// `j * count + i` is input byte `i * elementSize + j`. Bytes past the last
+/// whole element are copied unchanged.
+///
+/// Element sizes 2, 4 and 8 have vector kernels (``KernelPath/portable``,
+/// ``KernelPath/avx2``); other sizes use the scalar loop on every path.
 enum ByteShuffle {
-    /// Shuffles `src` into `dst` (same size, non-overlapping).
+    /// Shuffles `src` into `dst` (same size, non-overlapping) with the
+    /// process's selected kernel path (``Kernels/selected``).
     static func shuffle(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer, elementSize k: Int) {
-        precondition(src.count == dst.count)
-        let n = src.count
-        guard n > 0 else { return }
-        let s = src.baseAddress!.assumingMemoryBound(to: UInt8.self)
-        let d = dst.baseAddress!.assumingMemoryBound(to: UInt8.self)
-        guard k > 1 else { d.update(from: s, count: n); return }
-        let count = n / k
-        for j in 0 ..< k {
-            let out = d + j * count
-            var ip = s + j
-            for i in 0 ..< count {
-                out[i] = ip.pointee
-                ip += k
-            }
-        }
-        let tail = count * k
-        if tail < n { (d + tail).update(from: s + tail, count: n - tail) }
+        shuffle(src, into: dst, elementSize: k, path: Kernels.selected)
     }
 
     /// Reverses ``shuffle(_:into:elementSize:)``.
     static func unshuffle(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer, elementSize k: Int) {
+        unshuffle(src, into: dst, elementSize: k, path: Kernels.selected)
+    }
+
+    /// ``shuffle(_:into:elementSize:)`` on a given path, which must be
+    /// supported by this CPU (``Kernels/isSupported(_:)``).
+    static func shuffle(
+        _ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer, elementSize k: Int, path: KernelPath
+    ) {
         precondition(src.count == dst.count)
+        precondition(Kernels.isSupported(path))
         let n = src.count
         guard n > 0 else { return }
-        let s = src.baseAddress!.assumingMemoryBound(to: UInt8.self)
-        let d = dst.baseAddress!.assumingMemoryBound(to: UInt8.self)
-        guard k > 1 else { d.update(from: s, count: n); return }
+        let s = src.baseAddress!
+        let d = dst.baseAddress!
+        guard k > 1 else { d.copyMemory(from: s, byteCount: n); return }
         let count = n / k
+        var done = 0
+        if k == 2 || k == 4 || k == 8 {
+            switch path {
+            case .scalar:
+                break
+            case .portable:
+                done = portableShuffle(s, d, count: count, elementSize: k)
+            case .avx2:
+                #if arch(x86_64) || arch(i386)
+                brine_shuffle_avx2(s, d, count, k)
+                done = count
+                #else
+                preconditionFailure("AVX2 kernels exist only on x86")
+                #endif
+            }
+        }
+        if done < count {
+            scalarShuffle(
+                s.assumingMemoryBound(to: UInt8.self), d.assumingMemoryBound(to: UInt8.self),
+                count: count, elementSize: k, from: done)
+        }
+        let tail = count * k
+        if tail < n { (d + tail).copyMemory(from: s + tail, byteCount: n - tail) }
+    }
+
+    /// ``unshuffle(_:into:elementSize:)`` on a given path, which must be
+    /// supported by this CPU (``Kernels/isSupported(_:)``).
+    static func unshuffle(
+        _ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer, elementSize k: Int, path: KernelPath
+    ) {
+        precondition(src.count == dst.count)
+        precondition(Kernels.isSupported(path))
+        let n = src.count
+        guard n > 0 else { return }
+        let s = src.baseAddress!
+        let d = dst.baseAddress!
+        guard k > 1 else { d.copyMemory(from: s, byteCount: n); return }
+        let count = n / k
+        var done = 0
+        if k == 2 || k == 4 || k == 8 {
+            switch path {
+            case .scalar:
+                break
+            case .portable:
+                done = portableUnshuffle(s, d, count: count, elementSize: k)
+            case .avx2:
+                #if arch(x86_64) || arch(i386)
+                brine_unshuffle_avx2(s, d, count, k)
+                done = count
+                #else
+                preconditionFailure("AVX2 kernels exist only on x86")
+                #endif
+            }
+        }
+        if done < count {
+            scalarUnshuffle(
+                s.assumingMemoryBound(to: UInt8.self), d.assumingMemoryBound(to: UInt8.self),
+                count: count, elementSize: k, from: done)
+        }
+        let tail = count * k
+        if tail < n { (d + tail).copyMemory(from: s + tail, byteCount: n - tail) }
+    }
+
+    // MARK: Scalar definition
+
+    /// Shuffles elements `from ..< count` one byte at a time.
+    static func scalarShuffle(
+        _ s: UnsafePointer<UInt8>, _ d: UnsafeMutablePointer<UInt8>, count: Int, elementSize k: Int, from: Int
+    ) {
+        for j in 0 ..< k {
+            let out = d + j * count
+            var ip = s + (from * k + j)
+            for i in from ..< count {
+                out[i] = ip.pointee
+                ip += k
+            }
+        }
+    }
+
+    /// Unshuffles elements `from ..< count` one byte at a time.
+    static func scalarUnshuffle(
+        _ s: UnsafePointer<UInt8>, _ d: UnsafeMutablePointer<UInt8>, count: Int, elementSize k: Int, from: Int
+    ) {
         for j in 0 ..< k {
             let inp = s + j * count
-            var op = d + j
-            for i in 0 ..< count {
+            var op = d + (from * k + j)
+            for i in from ..< count {
                 op.pointee = inp[i]
                 op += k
             }
         }
-        let tail = count * k
-        if tail < n { (d + tail).update(from: s + tail, count: n - tail) }
     }
 }

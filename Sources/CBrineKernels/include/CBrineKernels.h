@@ -1,0 +1,92 @@
+// CBrineKernels: Brine's x86_64 AVX2 / F16C kernels and the CPU feature
+// probe that selects them at run time.
+//
+// Every kernel is compiled with `__attribute__((target(...)))`, so the
+// target itself needs no special compiler flags; the Swift side calls a
+// kernel only when brine_cpu_features() reports the features it needs.
+// Byte layouts follow docs/FORMAT.md ("filter codes" for the shuffle) and
+// the Swift definitions in Sources/Brine/Codecs (ByteShuffle,
+// FloatConversion, ByteSwap); the Swift tests check every kernel against
+// those definitions bit for bit.
+#ifndef CBRINEKERNELS_H
+#define CBRINEKERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// The CPU supports AVX2 (and the OS saves its registers).
+#define BRINE_CPU_AVX2 (1u << 0)
+/// The CPU supports F16C (float16 <-> float32 conversion instructions).
+#define BRINE_CPU_F16C (1u << 1)
+
+/// The BRINE_CPU_* features of this CPU, probed once with
+/// `__builtin_cpu_supports` and cached; 0 on CPUs other than x86, and 0
+/// when built with `-Xcc -DBRINE_NO_AVX2` (to test the fallback paths on
+/// a CPU that has AVX2).
+unsigned brine_cpu_features(void);
+
+#ifdef BRINE_NO_AVX2
+#define BRINE_CPU_PROBE_DISABLED 1
+#else
+#define BRINE_CPU_PROBE_DISABLED 0
+#endif
+
+#if defined(__x86_64__) || defined(__i386__)
+#define BRINE_KERNELS_X86 1
+
+/// Byte shuffle (blosc "shuffle" filter) of `count` elements of
+/// `element_size` bytes: dst[j * count + i] = src[i * element_size + j].
+/// Element sizes 2, 4 and 8 are vectorized, others run a scalar loop.
+/// Requires AVX2. `src` and `dst` must not overlap; neither needs any
+/// alignment. Bytes past the last whole element are not touched (the
+/// caller copies them).
+void brine_shuffle_avx2(const void *src, void *dst, size_t count, size_t element_size);
+
+/// The inverse of brine_shuffle_avx2: dst[i * element_size + j] =
+/// src[j * count + i]. Element sizes 2, 4 and 8 are vectorized. Requires AVX2.
+void brine_unshuffle_avx2(const void *src, void *dst, size_t count, size_t element_size);
+
+/// The conversions read `count` values at `src` and write `count` values
+/// at `dst` (float32: 4 bytes each, float16/bfloat16: 2 bytes each, native
+/// byte order); neither pointer needs any alignment.
+
+/// float32 -> bfloat16 bits, round to nearest, ties to even; NaN keeps its
+/// sign and top payload bits and gets the quiet bit (0x0040) set. Requires AVX2.
+void brine_narrow_bfloat16_avx2(const void *src, void *dst, size_t count);
+
+/// bfloat16 bits -> float32 (exact: the bits shifted left by 16). Requires AVX2.
+void brine_widen_bfloat16_avx2(const void *src, void *dst, size_t count);
+
+/// float32 -> IEEE float16 bits with VCVTPS2PH, round to nearest, ties to
+/// even; overflow gives infinity; NaN becomes a quiet NaN keeping its sign
+/// and top 9 payload bits. Requires AVX2 and F16C.
+void brine_narrow_float16_f16c(const void *src, void *dst, size_t count);
+
+/// IEEE float16 bits -> float32 with VCVTPH2PS (exact; a signalling NaN is
+/// returned quiet, payload kept). Requires AVX2 and F16C.
+void brine_widen_float16_f16c(const void *src, void *dst, size_t count);
+
+/// Reverses the bytes of each of `count` elements of `element_size` bytes
+/// (2, 4 and 8 vectorized, other sizes by a scalar loop). `src == dst`
+/// swaps in place; otherwise they must not overlap. Requires AVX2.
+void brine_byteswap_avx2(const void *src, void *dst, size_t count, size_t element_size);
+
+#endif
+
+#if defined(__x86_64__)
+/// Copies `count` bytes from `src` to `dst` (non-overlapping, any
+/// alignment) with non-temporal SSE2 stores (MOVNTDQ) followed by SFENCE.
+/// For copies much larger than the last-level cache; baseline x86_64, no
+/// feature check needed.
+void brine_copy_streaming(void *dst, const void *src, size_t count);
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
