@@ -1,5 +1,5 @@
 import ArgumentParser
-import Brine
+@_spi(Benchmarks) import Brine
 import Foundation
 
 /// `swift run -c release Benchmarks`: Brine side by side with plain
@@ -61,6 +61,10 @@ struct TableCommand: ParsableCommand {
             try suite.runBrine(d)
             if d.rawBytes >= 16 << 20 || d.name.hasPrefix("MiniLM") { try suite.runSequential(d) }
         }
+        suite.log("Codable layer vs the low-level API")
+        try suite.runCodable()
+        suite.log("SIMD kernels (selected path: \(KernelBenchmarks.selectedPath))")
+        suite.runKernels()
         suite.computeRatios()
         let machine = machineDescription()
         if json {
