@@ -46,8 +46,10 @@ public enum TensorFileFormat: String, Sendable, Hashable, CaseIterable, CustomSt
 /// Named tensors and string metadata: what every tensor file format holds,
 /// and what conversion between them (`brine convert`) carries.
 ///
-/// - `.brine`: every array (its path is the name) and the metadata map
-///   (string values as they are; other values rendered as text).
+/// - `.brine`: every array (its path is the name) and the user metadata
+///   (string values as they are, other values rendered as text; the
+///   `brine.*` keys, which describe the Brine file itself, are left out, and
+///   written anew when a bundle is saved as Brine).
 /// - `.safetensors`: every tensor in file order, and `__metadata__`.
 /// - `.npz`: every array in archive order; no metadata.
 /// - `.npy`: one array, named after the file (`weights.npy` → `weights`); no metadata.
@@ -93,7 +95,7 @@ public struct TensorBundle: Sendable {
             let all = try file.loadAll()
             var meta: [String: String] = [:]
             if case .map(let entries) = file.metadata {
-                for (k, v) in entries { meta[k] = v.stringValue ?? v.description }
+                for (k, v) in entries where !k.hasPrefix("brine.") { meta[k] = v.stringValue ?? v.description }
             }
             self.init(tensors: zip(file.arrays, all).map { ($0.path, $1) }, metadata: meta)
         case .safetensors:
