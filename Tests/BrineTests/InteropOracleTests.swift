@@ -113,7 +113,7 @@ struct InteropOracleTests {
                 let label = "\(e["file"]!) descr \(e["descr"]!) fortran \(e["fortran"]!) \(mode)"
                 #expect(t.dtype.name == e["dtype"] as! String, "\(label)")
                 #expect(t.shape == e["shape"] as! [Int], "\(label)")
-                #expect(t.storage.bytes.elementsEqual(expected), "\(label)")
+                #expect(sameBytes(t, expected), "\(label)")
                 let native = (e["descr"] as! String).first != ">" || t.dtype.itemSize == 1
                 if mode == .mmap && native && !(e["fortran"] as! Bool) && t.byteCount > 0 {
                     #expect(t.storage.isView, "\(label) should be a zero-copy view")
@@ -132,7 +132,7 @@ struct InteropOracleTests {
                 let t = randomArray(dtype: dtype, shape: shape, seed: UInt64(k))
                 let url = dir.appendingPathComponent("b\(k).npy")
                 try Npy.write(t, to: url)
-                listing.append(["file": url.path, "dtype": dtype.numpyDescr!, "shape": shape, "sha": digestHex(t.storage.bytes)])
+                listing.append(["file": url.path, "dtype": dtype.numpyDescr!, "shape": shape, "sha": digestHex(t)])
                 k += 1
             }
         }
@@ -165,7 +165,7 @@ struct InteropOracleTests {
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("x.npy").path))
         try Npy.write(bf, to: dir.appendingPathComponent("w.npy"), options: .init(bfloat16: .widenToFloat32))
         try Npy.write(bf, to: dir.appendingPathComponent("u.npy"), options: .init(bfloat16: .bitPatternAsUInt16))
-        let bits = bf.storage.bytes.bindMemory(to: UInt16.self).map { Int($0) }
+        let bits = withExtendedLifetime(bf) { bf.storage.bytes.bindMemory(to: UInt16.self).map { Int($0) } }
         let out = try PythonOracle.run(Self.prelude + #"""
         bits = np.array(json.loads(sys.argv[3]), dtype=np.uint16)
         w = np.load(sys.argv[1]); u = np.load(sys.argv[2])
@@ -213,7 +213,7 @@ struct InteropOracleTests {
             #expect(name == e["name"] as! String)
             #expect(t.dtype.name == e["dtype"] as! String, "\(name)")
             #expect(t.shape == e["shape"] as! [Int], "\(name)")
-            #expect(digestHex(t.storage.bytes) == e["sha"] as! String, "\(name)")
+            #expect(digestHex(t) == e["sha"] as! String, "\(name)")
         }
         let bundle = try TensorBundle(contentsOf: dir.appendingPathComponent("x.npz"))
         #expect(bundle.names == npz.names)
@@ -235,7 +235,7 @@ struct InteropOracleTests {
         try Npz.write(tensors, to: url, compression: compression, options: .init(bfloat16: .bitPatternAsUInt16))
         let listing: [[String: Any]] = tensors.map { t in
             ["name": t.name, "dtype": (t.tensor.dtype == .bfloat16 ? DType.uint16 : t.tensor.dtype).numpyDescr!,
-             "shape": t.tensor.shape, "sha": digestHex(t.tensor.storage.bytes)]
+             "shape": t.tensor.shape, "sha": digestHex(t.tensor)]
         }
         let out = try PythonOracle.run(Self.prelude + #"""
         expected = json.load(open(sys.argv[2]))
@@ -256,7 +256,7 @@ struct InteropOracleTests {
         let back = try NpzFile(contentsOf: url).loadAll()
         #expect(back.map(\.name) == tensors.map(\.name))
         for (a, b) in zip(back, tensors) {
-            #expect(a.tensor.storage.bytes.elementsEqual(b.tensor.storage.bytes), "\(a.name)")
+            #expect(sameBytes(a.tensor, b.tensor) && a.tensor.shape == b.tensor.shape, "\(a.name)")
         }
     }
 
@@ -298,7 +298,7 @@ struct InteropOracleTests {
                     let t = try st.tensor(name)
                     #expect(t.dtype.name == e["dtype"] as! String, "\(name)")
                     #expect(t.shape == e["shape"] as! [Int], "\(name)")
-                    #expect(digestHex(t.storage.bytes) == e["sha"] as! String, "\(name)")
+                    #expect(digestHex(t) == e["sha"] as! String, "\(name)")
                     if mode == .mmap && t.byteCount > 0 { #expect(t.storage.isView, "\(name) should be zero-copy") }
                 }
                 if file == "all" {
@@ -360,8 +360,147 @@ struct InteropOracleTests {
         h0, h1 = hdr['half']['data_offsets']
         assert np.array_equal(np.frombuffer(raw[8 + n + h0: 8 + n + h1], '<f2').view('<u2'), np.frombuffer(bytes.fromhex(sys.argv[5]), '<u2'))
         print('ok')
-        """#, [url.path, try writeJSON(listing, in: dir), bfURL.path, digestHex(bf.storage.bytes), hexString(f16.storage.bytes)])
+        """#, [url.path, try writeJSON(listing, in: dir), bfURL.path, digestHex(bf), withExtendedLifetime(f16) { hexString(f16.storage.bytes) }])
         #expect(out.hasPrefix("ok"))
+    }
+
+    // MARK: python/brine_reader.py
+
+    @Test("python/brine_reader.py (written from docs/FORMAT.md) reads every dtype, codec, filter, narrowing and alignment bit-exactly",
+          arguments: [Codec.none, .lz4, .zstd(level: 3)])
+    func brineReaderPython(codec: Codec) throws {
+        let dir = makeTemporaryDirectory()
+        let url = dir.appendingPathComponent("all.brine")
+        var options = WriteOptions(codec: codec)
+        options.chunkBytes = 1000
+        let w = try BrineWriter(url: url, options: options)
+        var listing: [[String: Any]] = []
+        var refs: [Value] = []
+        func add(_ t: AnyTensor, _ path: String, _ o: WriteOptions) throws {
+            let i = try w.append(t, path: path, options: o)
+            refs.append(.arrayRef(i))
+            listing.append(["path": path, "shape": t.shape, "raw": t.dtype.name,
+                            "contiguous": !o.codec.compresses && o.filter == .none && (o.storageDType == nil || t.dtype != .float32)])
+        }
+        var k: UInt64 = 0
+        for dtype in DType.allCases {
+            for filter in [Filter.none, .shuffle] {
+                for alignment in [8, 64, 4096] {
+                    var o = options
+                    o.filter = filter
+                    o.alignment = alignment
+                    k += 1
+                    try add(randomArray(dtype: dtype, shape: [37, 13], seed: k), "\(dtype).\(filter).\(alignment)", o)
+                }
+            }
+        }
+        for storage in [DType.float16, .bfloat16] {
+            var o = options
+            o.storageDType = storage
+            o.filter = .shuffle
+            try add(randomArray(dtype: .float32, shape: [50, 20], seed: 77), "narrow.\(storage)", o)
+        }
+        try add(randomArray(dtype: .float64, shape: [], seed: 5), "scalar", options)
+        try add(randomArray(dtype: .int16, shape: [4, 0, 3], seed: 6), "empty", options)
+        let metadata: Value = ["framework": "brine-tests", "epochs": 12, "big": .uint(UInt64.max), "neg": .int(Int64.min),
+                               "lr": 0.001, "f32": .float32(1.5), "flag": true, "none": nil, "blob": .bytes([0, 1, 255]),
+                               "nested": ["a": [1, 2, ["b": "c"]]]]
+        try w.finish(root: .map([("weights", .list(refs)), ("name", "model")]), metadata: metadata)
+        // What Brine itself loads, as the expected bytes.
+        let file = try BrineFile(contentsOf: url)
+        for (i, a) in file.arrays.enumerated() {
+            listing[i]["digest"] = digestHex(try file.anyArray(a.path))
+        }
+        let out = try PythonOracle.run(Self.prelude + #"""
+        import brine_reader as br
+        listing = json.load(open(sys.argv[2]))
+        for mmap in (False, True):
+            with br.BrineFile(sys.argv[1], mmap=mmap) as f:
+                assert f.format_version[0] == 1
+                m = f.metadata
+                assert m['framework'] == 'brine-tests' and m['epochs'] == 12 and m['big'] == 2**64 - 1
+                assert m['neg'] == -2**63 and m['lr'] == 0.001 and m['f32'] == 1.5 and m['flag'] is True
+                assert m['none'] is None and m['blob'] == b'\x00\x01\xff' and m['nested'] == {'a': [1, 2, {'b': 'c'}]}
+                assert m['brine.format'] == '1.0' and 'brine.created' in m
+                assert list(f.root) == ['weights', 'name'] and f.root['name'] == 'model'
+                assert f.root['weights'] == [br.ArrayRef(i) for i in range(len(listing))]
+                assert f.keys() == [e['path'] for e in listing]
+                for e in listing:
+                    a = f.read(e['path'])
+                    assert list(a.shape) == e['shape'], e
+                    assert sha(c_bytes(a)) == e['digest'], (e, f.info(e['path']))
+                    if mmap and e['contiguous'] and a.size:
+                        assert not a.flags.owndata and not a.flags.writeable, ('not a zero-copy view', e)
+                        assert a.__array_interface__['data'][0] % f.info(e['path']).alignment == 0
+                assert f.verify() == []
+                w = f.read('bfloat16.none.8', bfloat16='float32')
+                bits = f.read('bfloat16.none.8')
+                assert w.dtype == np.float32 and np.array_equal(w.view(np.uint32), bits.astype(np.uint32) << 16)
+                resolved = f.resolve()
+                assert len(resolved['weights']) == len(listing)
+        print('ok')
+        """#, [url.path, try writeJSON(listing, in: dir)])
+        #expect(out.hasPrefix("ok"))
+    }
+
+    @Test("python/brine_reader.py reports damaged files with FORMAT.md's error codes")
+    func brineReaderPythonDamage() throws {
+        let dir = makeTemporaryDirectory()
+        let url = dir.appendingPathComponent("d.brine")
+        let w = try BrineWriter(url: url, options: WriteOptions(codec: .zstd(level: 1), filter: .shuffle))
+        try w.append(randomArray(dtype: .float32, shape: [4096], seed: 1), path: "a")
+        try w.append(randomArray(dtype: .int64, shape: [100], seed: 2), path: "b", options: WriteOptions())
+        try w.finish()
+        let bytes = try Data(contentsOf: url)
+        let info = try BrineFile(contentsOf: url).arrays
+        func damaged(_ name: String, _ change: (inout Data) -> Void) throws -> String {
+            var d = bytes
+            change(&d)
+            let u = dir.appendingPathComponent(name)
+            try d.write(to: u)
+            return u.path
+        }
+        let chunkFlip = try damaged("chunk.brine") { $0[info[0].dataOffset + 5] ^= 0x40 }
+        let rawFlip = try damaged("raw.brine") { $0[info[1].dataOffset + 3] ^= 0x01 }
+        let truncated = try damaged("trunc.brine") { $0 = $0.prefix($0.count - 10) }
+        let headerFlip = try damaged("header.brine") { $0[$0.count - 64 - 3] ^= 0xFF }
+        let notBrine = try damaged("not.brine") { $0[0] = 0x00 }
+        let version = try damaged("version.brine") { $0[8] = 9 }
+        let out = try PythonOracle.run(Self.prelude + #"""
+        import brine_reader as br
+        def code(fn):
+            try:
+                fn()
+            except br.BrineError as e:
+                return e.code
+            return None
+        chunk, raw, trunc, header, notb, version = sys.argv[1:7]
+        with br.BrineFile(chunk) as f:
+            assert code(lambda: f.read('a')) == 'checksumMismatch'
+            assert [e.code for e in f.verify()] == ['checksumMismatch']
+            assert f.read('b') is not None
+        with br.BrineFile(raw, mmap=True) as f:
+            f.read('b')   # mapped views are not verified by default
+            assert code(lambda: br.BrineFile(raw).read('b')) == 'checksumMismatch'
+            assert [e.chunk for e in f.verify()] == [0]
+        assert code(lambda: br.BrineFile(trunc)) == 'truncated'
+        assert code(lambda: br.BrineFile(header)) == 'checksumMismatch'
+        assert code(lambda: br.BrineFile(notb)) == 'notABrineFile'
+        assert code(lambda: br.BrineFile(version)) == 'unsupportedVersion'
+        print('ok')
+        """#, [chunkFlip, rawFlip, truncated, headerFlip, notBrine, version])
+        #expect(out.hasPrefix("ok"))
+        // Swift agrees on every code.
+        #expect(throws: BrineError.self) { try BrineFile(path: chunkFlip).anyArray("a") }
+        for (path, code) in [(truncated, BrineError.Code.truncated), (headerFlip, .checksumMismatch),
+                             (notBrine, .notABrineFile), (version, .unsupportedVersion)] {
+            do {
+                _ = try BrineFile(path: path)
+                Issue.record("\(path) opened")
+            } catch {
+                #expect(error.code == code, "\(path)")
+            }
+        }
     }
 
     // MARK: MiniLM round trips
@@ -422,6 +561,21 @@ struct InteropOracleTests {
 }
 
 // MARK: Helpers
+
+/// The XXH3-64 of a tensor's bytes as 16 hex digits (the tensor is kept alive while hashing).
+func digestHex(_ t: AnyTensor) -> String {
+    withExtendedLifetime(t) { digestHex(t.storage.bytes) }
+}
+
+/// `true` when the tensor's bytes equal `data`.
+func sameBytes(_ t: AnyTensor, _ data: Data) -> Bool {
+    withExtendedLifetime(t) { t.storage.bytes.elementsEqual(data) }
+}
+
+/// `true` when two tensors hold the same bytes.
+func sameBytes(_ a: AnyTensor, _ b: AnyTensor) -> Bool {
+    withExtendedLifetime((a, b)) { a.storage.bytes.elementsEqual(b.storage.bytes) }
+}
 
 /// The XXH3-64 of `bytes` as 16 hex digits (Python: `format(xxhash.xxh3_64_intdigest(b), '016x')`).
 func digestHex(_ bytes: UnsafeRawBufferPointer) -> String {
