@@ -279,8 +279,8 @@ def _decode_array(r, index, limits):
     count = 1
     for d in shape:
         count *= d
-    if count >= 1 << 63:
-        raise fail(f"shape {shape} has too many elements")
+    if count >= 1 << 63 or any(d >= 1 << 63 for d in shape):
+        raise fail(f"shape {shape} has an element count that overflows", "limitExceeded")
     codec = r.u8("codec")
     level = r.zigzag("codec_level")
     filt = r.u8("filter")
@@ -304,8 +304,8 @@ def _decode_array(r, index, limits):
     if chunk_count > r.remaining // 9:
         raise fail(f"{chunk_count} chunks cannot fit in the {r.remaining} header bytes left", "truncated")
     raw_stored = count * sis
-    if raw_stored >= 1 << 63:
-        raise fail(f"shape {shape} has too many bytes")
+    if raw_stored >= 1 << 63 or count * DTYPES[dtype][2] >= 1 << 63:
+        raise fail(f"shape {shape} has a byte count that overflows", "limitExceeded")
     expected = -(-raw_stored // chunk_bytes)
     if chunk_count != expected:
         raise fail(f"chunk_count {chunk_count} does not match shape {shape} and chunk_bytes {chunk_bytes} (expected {expected})")
@@ -443,12 +443,12 @@ class BrineFile:
         if t_major != MAJOR_VERSION:
             raise BrineError("unsupportedVersion", f"trailer format version {t_major}.{t_minor}", offset=size - TRAILER_SIZE + 32)
         if file_length != size:
-            code = "truncated" if size < file_length else "corruptHeader"
+            code = "truncated" if size < file_length else "layout"
             raise BrineError(code, f"the trailer records a file of {file_length} bytes; the file has {size}", offset=size - TRAILER_SIZE + 24)
         if header_length > lim.max_header_bytes:
             raise BrineError("limitExceeded", f"header of {header_length} bytes is over the limit of {lim.max_header_bytes}", offset=size - TRAILER_SIZE + 8)
         if header_offset < PREAMBLE_SIZE or header_offset + header_length != size - TRAILER_SIZE:
-            raise BrineError("corruptHeader", f"header [{header_offset}, +{header_length}] does not end at the trailer", offset=size - TRAILER_SIZE)
+            raise BrineError("layout", f"header [{header_offset}, +{header_length}] does not end at the trailer", offset=size - TRAILER_SIZE)
         header = self._read(header_offset, header_length)
         if _xxh3(bytes(header)) != header_checksum:
             raise BrineError("checksumMismatch", "header checksum mismatch", offset=header_offset)

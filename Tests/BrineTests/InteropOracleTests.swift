@@ -466,6 +466,22 @@ struct InteropOracleTests {
         let headerFlip = try damaged("header.brine") { $0[$0.count - 64 - 3] ^= 0xFF }
         let notBrine = try damaged("not.brine") { $0[0] = 0x00 }
         let version = try damaged("version.brine") { $0[8] = 9 }
+        /// Changes a trailer field and recomputes the trailer checksum, so the check behind it is reached.
+        func trailer(_ name: String, field: Int, _ value: (UInt64) -> UInt64) throws -> String {
+            try damaged(name) { d in
+                let t = d.count - 64
+                var v: UInt64 = 0
+                for i in 0 ..< 8 { v |= UInt64(d[t + field + i]) << (8 * UInt64(i)) }
+                v = value(v)
+                for i in 0 ..< 8 { d[t + field + i] = UInt8(truncatingIfNeeded: v >> (8 * UInt64(i))) }
+                let sum = d.withUnsafeBytes { Checksum.xxh3(UnsafeRawBufferPointer(rebasing: $0[t ..< t + 48])) }
+                for i in 0 ..< 8 { d[t + 48 + i] = UInt8(truncatingIfNeeded: sum >> (8 * UInt64(i))) }
+            }
+        }
+        let longer = try trailer("longer.brine", field: 24) { $0 + 1 }
+        let shorter = try trailer("shorter.brine", field: 24) { $0 - 1 }
+        let misplaced = try trailer("misplaced.brine", field: 0) { _ in 8 }
+        let hugeHeader = try trailer("huge.brine", field: 8) { _ in 1 << 40 }
         let out = try PythonOracle.run(Self.prelude + #"""
         import brine_reader as br
         def code(fn):
@@ -474,7 +490,11 @@ struct InteropOracleTests {
             except br.BrineError as e:
                 return e.code
             return None
-        chunk, raw, trunc, header, notb, version = sys.argv[1:7]
+        chunk, raw, trunc, header, notb, version, longer, shorter, misplaced, huge = sys.argv[1:11]
+        assert code(lambda: br.BrineFile(longer)) == 'truncated'
+        assert code(lambda: br.BrineFile(shorter)) == 'layout'
+        assert code(lambda: br.BrineFile(misplaced)) == 'layout'
+        assert code(lambda: br.BrineFile(huge)) == 'limitExceeded'
         with br.BrineFile(chunk) as f:
             assert code(lambda: f.read('a')) == 'checksumMismatch'
             assert [e.code for e in f.verify()] == ['checksumMismatch']
@@ -488,12 +508,13 @@ struct InteropOracleTests {
         assert code(lambda: br.BrineFile(notb)) == 'notABrineFile'
         assert code(lambda: br.BrineFile(version)) == 'unsupportedVersion'
         print('ok')
-        """#, [chunkFlip, rawFlip, truncated, headerFlip, notBrine, version])
+        """#, [chunkFlip, rawFlip, truncated, headerFlip, notBrine, version, longer, shorter, misplaced, hugeHeader])
         #expect(out.hasPrefix("ok"))
         // Swift agrees on every code.
         #expect(throws: BrineError.self) { try BrineFile(path: chunkFlip).anyArray("a") }
         for (path, code) in [(truncated, BrineError.Code.truncated), (headerFlip, .checksumMismatch),
-                             (notBrine, .notABrineFile), (version, .unsupportedVersion)] {
+                             (notBrine, .notABrineFile), (version, .unsupportedVersion), (longer, .truncated),
+                             (shorter, .layout), (misplaced, .layout), (hugeHeader, .limitExceeded)] {
             do {
                 _ = try BrineFile(path: path)
                 Issue.record("\(path) opened")
@@ -549,13 +570,16 @@ struct InteropOracleTests {
         // And the reference library agrees tensor by tensor.
         let out = try PythonOracle.run(Self.prelude + #"""
         from safetensors.numpy import load_file
+        import brine_reader as br
         a = load_file(sys.argv[1]); b = load_file(sys.argv[2]); z = np.load(sys.argv[3])
         assert list(a) == list(b) and set(z.files) == set(a)
-        for k in a:
-            assert a[k].dtype == b[k].dtype == z[k].dtype and a[k].shape == b[k].shape == z[k].shape
-            assert a[k].tobytes() == b[k].tobytes() == z[k].tobytes(), k
+        with br.BrineFile(sys.argv[4]) as f:
+            assert f.metadata['format'] == 'pt' and set(f.keys()) == set(a)
+            for k in a:
+                assert a[k].dtype == b[k].dtype == z[k].dtype and a[k].shape == b[k].shape == z[k].shape
+                assert a[k].tobytes() == b[k].tobytes() == z[k].tobytes() == f.read(k).tobytes(), k
         print('ok', len(a))
-        """#, [source.path, backURL.path, npzURL.path])
+        """#, [source.path, backURL.path, npzURL.path, brineURL.path])
         #expect(out.hasPrefix("ok 104"))
     }
 }
