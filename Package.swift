@@ -21,11 +21,13 @@ let package = Package(
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
+        // zlib's crc32 for .npz members (ZIPFoundation's own CRC on Linux is a byte-at-a-time table).
+        .systemLibrary(name: "CBrineZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
 
         .target(
             name: "Brine",
             dependencies: [
-                "CLZ4", "CZstd", "CXXHash",
+                "CLZ4", "CZstd", "CXXHash", "CBrineZlib",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ]

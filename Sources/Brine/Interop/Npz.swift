@@ -1,3 +1,4 @@
+import CBrineZlib
 import Foundation
 import SystemPackage
 import ZIPFoundation
@@ -199,10 +200,10 @@ public final class NpzFile: @unchecked Sendable {
         let src = source
         let bufferSize = 1 << 20
         var consumed = 0
-        let crc: CRC32
         do {
-            crc = try Data.decompress(
-                size: Int64(m.compressedSize), bufferSize: bufferSize, skipCRC32: !options.verifyZipChecksums,
+            // ZIPFoundation's CRC is skipped: InflateState computes it with zlib.
+            _ = try Data.decompress(
+                size: Int64(m.compressedSize), bufferSize: bufferSize, skipCRC32: true,
                 provider: { (_, chunk) -> Data in
                     // Bounded by the member's compressed size: a deflate stream that
                     // does not end inside the member is an error, never a hang.
@@ -221,7 +222,7 @@ public final class NpzFile: @unchecked Sendable {
             throw BrineError(.invalidInterop, "corrupt deflate data (\(error))")
         }
         let (h, raw) = try state.finish()
-        if options.verifyZipChecksums { try checkCRC(crc, m) }
+        if options.verifyZipChecksums { try checkCRC(state.crc, m) }
         return try Npy.toNative(raw, header: h)
     }
 
@@ -236,6 +237,8 @@ public final class NpzFile: @unchecked Sendable {
         var storage: TensorStorage?
         var filled = 0
         var produced = 0
+        /// The CRC-32 of everything inflated so far.
+        var crc: UInt32 = 0
 
         init(member: ZipMember, options: InteropReadOptions) {
             self.member = member
@@ -250,6 +253,7 @@ public final class NpzFile: @unchecked Sendable {
             }
             produced = p
             try data.withUnsafeBytes { (b: UnsafeRawBufferPointer) throws in
+                if options.verifyZipChecksums { crc = crc32(b, crc) }
                 var rest = b
                 if header == nil {
                     let need = try headerBytesNeeded(adding: b)
@@ -312,12 +316,10 @@ public final class NpzFile: @unchecked Sendable {
 
 private func hex32(_ v: UInt32) -> String { "0x" + String(v, radix: 16).leftPad(8) }
 
-/// The CRC-32 (ISO-HDLC, as zip uses) of `bytes` continuing from `crc`,
-/// computed by ZIPFoundation.
+/// The CRC-32 (ISO-HDLC, as zip uses) of `bytes` continuing from `crc`, by zlib's `crc32_z`.
 func crc32(_ bytes: UnsafeRawBufferPointer, _ crc: UInt32) -> UInt32 {
     guard let base = bytes.baseAddress, bytes.count > 0 else { return crc }
-    let data = Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: bytes.count, deallocator: .none)
-    return data.crc32(checksum: crc)
+    return UInt32(truncatingIfNeeded: crc32_z(UInt(crc), base.assumingMemoryBound(to: UInt8.self), bytes.count))
 }
 
 /// The NumPy `.npz` writer (spec: `numpy.savez` / `numpy.savez_compressed`).
