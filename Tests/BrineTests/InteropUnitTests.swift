@@ -227,6 +227,22 @@ struct TensorBundleTests {
         #expect(try SafetensorsFile(contentsOf: url).tensor("w", as: Float.self).scalars == [1, 2, 30, 4])
     }
 
+    @Test("writers accept zero-copy views of read-only mappings", arguments: [TensorFileFormat.npz, .safetensors, .brine])
+    func writeFromViews(format: TensorFileFormat) throws {
+        let dir = makeTemporaryDirectory()
+        let src = dir.appendingPathComponent("src.safetensors")
+        try Self.sample().write(to: src)
+        let mapped = try TensorBundle(contentsOf: src, mode: .mmap)
+        #expect(mapped.tensors.contains { $0.tensor.storage.isView })
+        let out = dir.appendingPathComponent("out.\(format.fileExtension)")
+        var options = TensorBundleWriteOptions()
+        options.npzCompression = .deflated
+        options.brine = WriteOptions(codec: .lz4, filter: .shuffle)
+        try mapped.write(to: out, options: options)
+        let back = try TensorBundle(contentsOf: out)
+        for (name, t) in back.tensors { #expect(t == mapped.tensor(name)!, "\(name)") }
+    }
+
     @Test("misaligned safetensors tensors are copied, not viewed")
     func misaligned() throws {
         // A hand-made file whose F32 tensor starts at an odd offset of the data section.

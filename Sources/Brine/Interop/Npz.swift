@@ -25,11 +25,18 @@ public struct NpzMember: Sendable, Hashable {
 /// checked against the file; duplicate, non-UTF-8 and non-`.npy` member names
 /// refused). Members are read when asked for: stored members (`np.savez`)
 /// with one `pread(2)` for the data, deflated members (`np.savez_compressed`)
-/// inflated with ZIPFoundation from input bounded by the member's compressed
-/// size. A member must decode to exactly its declared size, and its `.npy`
-/// header must describe exactly that many bytes, before anything is
-/// allocated; inflating stops at the declared size (zip bombs stop there).
-/// CRC-32s are verified (``InteropReadOptions/verifyZipChecksums``).
+/// inflated by zlib straight into the tensor, from input bounded by the
+/// member's compressed size. A member must decode to exactly its declared
+/// size, and its `.npy` header must describe exactly that many bytes, before
+/// anything is allocated; inflating stops at the declared size (zip bombs
+/// stop there). CRC-32s are verified (``InteropReadOptions/verifyZipChecksums``).
+///
+/// The zip directory is read by Brine's own strict reader and members are
+/// inflated with zlib directly rather than through ZIPFoundation, whose
+/// `Archive.extract` loops forever on a truncated deflate stream and whose
+/// `Data.decompress` hands zlib `bufferSize` input bytes even when the last
+/// chunk is shorter (an out-of-bounds read on damaged input, found by ASan).
+/// ZIPFoundation writes `.npz` archives (``Npz/write(_:to:compression:options:)``).
 ///
 /// Thread safety: all methods may be called from several threads at once
 /// (`@unchecked Sendable`: every field is immutable after init).
@@ -196,120 +203,131 @@ public final class NpzFile: @unchecked Sendable {
     }
 
     private func loadDeflated(_ m: ZipMember) throws(BrineError) -> AnyTensor {
-        let state = InflateState(member: m, options: options)
-        let src = source
-        let bufferSize = 1 << 20
-        var consumed = 0
-        do {
-            // ZIPFoundation's CRC is skipped: InflateState computes it with zlib.
-            _ = try Data.decompress(
-                size: Int64(m.compressedSize), bufferSize: bufferSize, skipCRC32: true,
-                provider: { (_, chunk) -> Data in
-                    // Bounded by the member's compressed size: a deflate stream that
-                    // does not end inside the member is an error, never a hang.
-                    let n = Swift.min(chunk, m.compressedSize - consumed)
-                    guard n > 0 else {
-                        throw BrineError(.invalidInterop, "the deflate stream does not end within the member's \(m.compressedSize) compressed bytes")
-                    }
-                    let bytes = try src.read(m.dataOffset + consumed, n)
-                    consumed += n
-                    return Data(bytes)
-                },
-                consumer: { data in try state.consume(data) })
-        } catch let e as BrineError {
-            throw e
-        } catch {
-            throw BrineError(.invalidInterop, "corrupt deflate data (\(error))")
+        let inflater = try Inflater(source: source, member: m, crc: options.verifyZipChecksums)
+        let size = m.uncompressedSize
+        // The .npy preamble tells the header length; then the header; then the data,
+        // inflated straight into the tensor's storage.
+        var head = [UInt8](repeating: 0, count: Swift.min(size, 12))
+        try inflater.fill(&head, from: 0)
+        if let p = head.withUnsafeBytes({ Npy.prefixLength($0) }), head.count >= p {
+            var len = 0
+            for k in 0 ..< (p - 8) { len |= Int(head[8 + k]) << (8 * k) }
+            let total = Swift.min(size, p + Swift.min(len, options.maxNpyHeaderBytes + 1))
+            if total > head.count {
+                let have = head.count
+                head += [UInt8](repeating: 0, count: total - have)
+                try inflater.fill(&head, from: have)
+            }
         }
-        let (h, raw) = try state.finish()
-        if options.verifyZipChecksums { try checkCRC(state.crc, m) }
+        let h = try parseMemberHeader(head, size: size)
+        try checkSizes(h, m)
+        // The header ends exactly at dataOffset (checkSizes: dataOffset + byteCount == size).
+        let raw = TensorStorage(uninitializedByteCount: h.byteCount)
+        try inflater.inflate(into: UnsafeMutableRawBufferPointer(start: raw.baseAddress, count: h.byteCount))
+        try inflater.finish()
+        if options.verifyZipChecksums { try checkCRC(inflater.crc, m) }
         return try Npy.toNative(raw, header: h)
     }
 
-    /// The consumer side of inflating one member: parses the `.npy` header
-    /// from the first bytes, then fills a buffer of exactly the size it
-    /// declares, refusing any byte beyond the member's declared size.
-    private final class InflateState {
-        let member: ZipMember
-        let options: InteropReadOptions
-        var head: [UInt8] = []
-        var header: NpyHeader?
-        var storage: TensorStorage?
-        var filled = 0
-        var produced = 0
+    /// Inflates one deflated member with zlib, reading exactly its compressed
+    /// bytes (1 MiB at a time) and writing exactly where it is told: never
+    /// past the output it is given, never past the member's input.
+    private final class Inflater {
+        private var stream = z_stream()
+        private let source: InteropSource
+        private let member: ZipMember
+        private let input: UnsafeMutableRawBufferPointer
+        private var consumed = 0
+        private var ended = false
+        private let computeCRC: Bool
         /// The CRC-32 of everything inflated so far.
-        var crc: UInt32 = 0
+        private(set) var crc: UInt32 = 0
+        /// The bytes inflated so far.
+        private(set) var produced = 0
 
-        init(member: ZipMember, options: InteropReadOptions) {
+        init(source: InteropSource, member: ZipMember, crc: Bool) throws(BrineError) {
+            self.source = source
             self.member = member
-            self.options = options
+            self.computeCRC = crc
+            self.input = .allocate(byteCount: Swift.max(1, Swift.min(1 << 20, member.compressedSize)), alignment: 64)
+            // Raw deflate (no zlib header), as zip stores it.
+            guard inflateInit2_(&stream, -MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+                input.deallocate()
+                throw BrineError(.io, "zlib inflateInit2 failed")
+            }
         }
 
-        func consume(_ data: Data) throws {
-            guard !data.isEmpty else { return }
-            let (p, o) = produced.addingReportingOverflow(data.count)
-            guard !o, p <= member.uncompressedSize else {
-                throw BrineError(.invalidInterop, "inflates to more than the \(member.uncompressedSize) bytes the zip directory declares: the sizes lie")
+        deinit {
+            inflateEnd(&stream)
+            input.deallocate()
+        }
+
+        func fill(_ bytes: inout [UInt8], from start: Int) throws(BrineError) {
+            try typedThrows {
+                try bytes.withUnsafeMutableBytes { b in try inflate(into: UnsafeMutableRawBufferPointer(rebasing: b[start...])) }
             }
-            produced = p
-            try data.withUnsafeBytes { (b: UnsafeRawBufferPointer) throws in
-                if options.verifyZipChecksums { crc = crc32(b, crc) }
-                var rest = b
-                if header == nil {
-                    let need = try headerBytesNeeded(adding: b)
-                    let take = Swift.min(need - head.count, b.count)
-                    head.append(contentsOf: b.prefix(take))
-                    rest = UnsafeRawBufferPointer(rebasing: b[take...])
-                    guard head.count == need, let h = try parseIfComplete() else { return }
-                    header = h
-                    storage = TensorStorage(uninitializedByteCount: h.byteCount)
+        }
+
+        /// Fills `out` completely with the next inflated bytes.
+        func inflate(into out: UnsafeMutableRawBufferPointer) throws(BrineError) {
+            var done = 0
+            while done < out.count {
+                guard !ended else {
+                    throw BrineError(.invalidInterop, "inflates to \(produced) bytes but the zip directory declares \(member.uncompressedSize): the sizes lie")
                 }
-                guard let storage, rest.count > 0 else { return }
-                // Cannot overflow the buffer: produced ≤ declared size = dataOffset + byteCount.
-                (storage.baseAddress + filled).copyMemory(from: rest.baseAddress!, byteCount: rest.count)
-                filled += rest.count
+                let piece = Swift.min(out.count - done, 1 << 30)
+                let dst = out.baseAddress! + done
+                stream.next_out = dst.assumingMemoryBound(to: Bytef.self)
+                stream.avail_out = uInt(piece)
+                try step()
+                let n = piece - Int(stream.avail_out)
+                if computeCRC && n > 0 { crc = crc32(UnsafeRawBufferPointer(start: dst, count: n), crc) }
+                done += n
+                produced += n
             }
         }
 
-        /// How many header bytes are needed in total, as far as known.
-        private func headerBytesNeeded(adding b: UnsafeRawBufferPointer) throws -> Int {
-            var probe = head
-            probe.append(contentsOf: b.prefix(Swift.max(0, 12 - head.count)))
-            return probe.withUnsafeBytes { pb -> Int in
-                guard let p = Npy.prefixLength(pb), pb.count >= p else { return Swift.min(12, member.uncompressedSize) }
-                var len = 0
-                for k in 0 ..< (p - 8) { len |= Int(pb[8 + k]) << (8 * k) }
-                return Swift.min(member.uncompressedSize, p + Swift.min(len, options.maxNpyHeaderBytes + 1))
+        /// One call of `inflate`, refilling the input first when it is empty.
+        private func step() throws(BrineError) {
+            if stream.avail_in == 0 {
+                let remaining = member.compressedSize - consumed
+                guard remaining > 0 else {
+                    throw BrineError(.invalidInterop, "the deflate stream does not end within the member's \(member.compressedSize) compressed bytes")
+                }
+                let k = Swift.min(input.count, remaining)
+                try source.read(into: UnsafeMutableRawBufferPointer(rebasing: input[0 ..< k]), at: member.dataOffset + consumed)
+                consumed += k
+                stream.next_in = input.baseAddress!.assumingMemoryBound(to: Bytef.self)
+                stream.avail_in = uInt(k)
+            }
+            let r = CBrineZlib.inflate(&stream, Z_NO_FLUSH)
+            switch r {
+            case Z_OK: break
+            case Z_STREAM_END: ended = true
+            case Z_BUF_ERROR: break  // no progress possible with this input: the next step refills it
+            default:
+                throw BrineError(.invalidInterop, "corrupt deflate data (zlib error \(r))")
             }
         }
 
-        /// The header once enough bytes are in; `nil` while more are needed.
-        private func parseIfComplete() throws -> NpyHeader? {
-            let known = head.withUnsafeBytes { Npy.prefixLength($0) }
-            if known == nil && head.count < Swift.min(12, member.uncompressedSize) { return nil }
-            let h = try head.withUnsafeBytes { b in
-                try Npy.parseHeader(b, totalSize: member.uncompressedSize, maxHeaderBytes: options.maxNpyHeaderBytes, maxRank: options.limits.maxRank)
+        /// Checks that the stream ends here, exactly at the member's declared
+        /// size, and that no compressed bytes follow it.
+        func finish() throws(BrineError) {
+            var extra: UInt8 = 0
+            while !ended {
+                try withUnsafeMutablePointer(to: &extra) { (p) throws(BrineError) in
+                    stream.next_out = p
+                    stream.avail_out = 1
+                    try step()
+                    if stream.avail_out == 0 {
+                        throw BrineError(.invalidInterop, "inflates to more than the \(member.uncompressedSize) bytes the zip directory declares: the sizes lie")
+                    }
+                }
             }
-            let (total, o) = h.dataOffset.addingReportingOverflow(h.byteCount)
-            guard !o, total == member.uncompressedSize else {
-                throw BrineError(.invalidInterop, "the .npy header describes \(h.dataOffset) + \(h.byteCount) bytes but the zip directory declares \(member.uncompressedSize): the sizes lie")
+            let left = member.compressedSize - consumed + Int(stream.avail_in)
+            guard left == 0 else {
+                throw BrineError(.invalidInterop, "\(left) compressed bytes follow the end of the deflate stream: the sizes lie")
             }
-            guard h.byteCount <= options.limits.maxAllocationBytes else {
-                throw BrineError(.limitExceeded, "array of \(h.byteCount) bytes is over the allocation limit of \(options.limits.maxAllocationBytes)")
-            }
-            // The header bytes end exactly at dataOffset: anything after is data.
-            return h
-        }
-
-        func finish() throws(BrineError) -> (NpyHeader, TensorStorage) {
-            guard produced == member.uncompressedSize else {
-                throw BrineError(.invalidInterop, "inflates to \(produced) bytes but the zip directory declares \(member.uncompressedSize): the sizes lie")
-            }
-            guard let header, let storage, filled == header.byteCount else {
-                // produced == declared == dataOffset + byteCount, so this means no header was seen.
-                throw BrineError(.invalidInterop, "member is too short to hold a .npy header")
-            }
-            return (header, storage)
         }
     }
 }

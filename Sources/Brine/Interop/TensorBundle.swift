@@ -11,6 +11,7 @@ public enum TensorFileFormat: String, Sendable, Hashable, CaseIterable, CustomSt
     /// A safetensors file (huggingface/safetensors).
     case safetensors
 
+    /// The format's name: `"brine"`, `"npy"`, `"npz"` or `"safetensors"`.
     public var description: String { rawValue }
 
     /// The usual file extension, without the dot.

@@ -3,10 +3,10 @@
 // directory", 4.3.14–4.3.16 "zip64 end of central directory" and "end of
 // central directory", 4.5.3 "Zip64 extended information extra field").
 //
-// Brine reads `.npz` member data itself (one pread per stored member; inflate
-// through ZIPFoundation with a provider bounded by the member's compressed
-// size), so every size and offset in the directory is checked here, against
-// the file, before anything is read or allocated.
+// Brine reads `.npz` member data itself (one pread per stored member; zlib
+// inflate fed exactly the member's compressed bytes), so every size and
+// offset in the directory is checked here, against the file, before anything
+// is read or allocated.
 
 /// One member of a zip archive, validated against the file.
 struct ZipMember: Sendable, Hashable {
