@@ -14,12 +14,15 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         // Debian's system libraries, one small [system] module each.
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
+        // zlib's crc32/inflate for .npz members (ZIPFoundation's own CRC on Linux is a byte-at-a-time table).
+        .systemLibrary(name: "CBrineZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
         // AVX2/F16C kernels, each compiled with __attribute__((target)) and
         // chosen at run time (no special compiler flags here).
         .target(name: "CBrineKernels"),
@@ -27,8 +30,9 @@ let package = Package(
         .target(
             name: "Brine",
             dependencies: [
-                "CLZ4", "CZstd", "CXXHash", "CBrineKernels",
+                "CLZ4", "CZstd", "CXXHash", "CBrineZlib", "CBrineKernels",
                 .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ]
         ),
         .executableTarget(

@@ -1,0 +1,173 @@
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Where an interop reader's bytes come from: an open file read with
+/// `pread(2)` (copy mode), a mapping of the file (mmap modes), or a copy in
+/// memory (buffers, fuzzing). Every read is bounds-checked against the size.
+///
+/// `@unchecked Sendable`: every field is immutable after init; `pread` on
+/// one descriptor from several threads is safe; mapped and owned bytes are
+/// only read.
+final class InteropSource: @unchecked Sendable {
+    enum Backing {
+        case file(FileDescriptor)
+        case mapping(Mapping)
+        case memory(TensorStorage)
+    }
+
+    let backing: Backing
+    /// The file size (or buffer size) in bytes.
+    let size: Int
+    /// The file path, for error messages (`nil` for memory).
+    let path: String?
+
+    /// Opens `path` for the given load mode: copy mode keeps the descriptor
+    /// for `pread`, the mmap modes map the whole file and close it.
+    /// - Throws: ``BrineError`` `.notFound`, `.io`, `.limitExceeded` (file over `Int.max / 2` bytes).
+    init(path: String, mode: LoadMode) throws(BrineError) {
+        self.path = path
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(
+                FilePath(path), mode == .mmapReadWrite ? .readWrite : .readOnly, options: [.closeOnExec])
+        } catch let e as Errno {
+            throw BrineError.system("open", errno: e.code, path: path)
+        } catch {
+            throw BrineError(.io, "open failed: \(error)", filePath: path)
+        }
+        let size64: Int64
+        do throws(BrineError) {
+            size64 = try fd.fileSize().orThrow("fstat", path: path)
+        } catch {
+            try? fd.close()
+            throw error
+        }
+        guard size64 <= Int64(Int.max / 2) else {
+            try? fd.close()
+            throw BrineError(.limitExceeded, "file of \(size64) bytes is too large", filePath: path)
+        }
+        self.size = Int(size64)
+        switch mode {
+        case .copy:
+            self.backing = .file(fd)
+        case .mmap, .mmapCopyOnWrite, .mmapReadWrite:
+            defer { try? fd.close() }
+            let kind: MappingKind = mode == .mmap ? .readOnly : (mode == .mmapCopyOnWrite ? .copyOnWrite : .readWrite)
+            self.backing = .mapping(try Mapping(fd: fd, byteCount: Int(size64), kind: kind, path: path))
+        }
+    }
+
+    /// Copies `bytes` once into 64-byte-aligned memory.
+    init(copying bytes: UnsafeRawBufferPointer) {
+        self.path = nil
+        self.size = bytes.count
+        self.backing = .memory(TensorStorage(copying: bytes))
+    }
+
+    deinit {
+        if case .file(let fd) = backing { try? fd.close() }
+    }
+
+    /// `true` when tensors can be zero-copy views.
+    var isMapped: Bool {
+        if case .file = backing { return false }
+        return true
+    }
+
+    /// Reads exactly `count` bytes at `offset`.
+    /// - Throws: ``BrineError`` `.truncated` when the range leaves the file, `.io`.
+    func read(_ offset: Int, _ count: Int) throws(BrineError) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: count)
+        try typedThrows { try out.withUnsafeMutableBytes { b in try read(into: b, at: offset) } }
+        return out
+    }
+
+    /// Fills `buffer` with the bytes at `offset`.
+    /// - Throws: ``BrineError`` `.truncated` when the range leaves the file, `.io`.
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws(BrineError) {
+        let count = buffer.count
+        guard offset >= 0, count >= 0, offset <= size, count <= size - offset else {
+            throw BrineError(.truncated, "reading \(count) bytes at offset \(offset) runs past the end of the file (\(size) bytes)",
+                             filePath: path, byteOffset: UInt64(Swift.max(0, Swift.min(offset, size))))
+        }
+        guard count > 0 else { return }
+        switch backing {
+        case .file(let fd):
+            let n = try fd.preadFully(buffer, at: Int64(offset)).orThrow("read", path: path)
+            guard n == count else {
+                throw BrineError(.truncated, "file ended while reading \(count) bytes", filePath: path, byteOffset: UInt64(offset + n))
+            }
+        case .mapping(let m):
+            buffer.baseAddress!.copyMemory(from: m.baseAddress! + offset, byteCount: count)
+        case .memory(let s):
+            buffer.baseAddress!.copyMemory(from: s.baseAddress + offset, byteCount: count)
+        }
+    }
+
+    /// Read-only access to `count` bytes at `offset` without copying, when
+    /// the source is mapped or in memory; `nil` in copy mode.
+    func borrow(_ offset: Int, _ count: Int) -> UnsafeRawBufferPointer? {
+        guard offset >= 0, count >= 0, offset <= size, count <= size - offset else { return nil }
+        switch backing {
+        case .file: return nil
+        case .mapping(let m):
+            guard let b = m.baseAddress else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+            return UnsafeRawBufferPointer(start: b + offset, count: count)
+        case .memory(let s):
+            return UnsafeRawBufferPointer(start: s.baseAddress + offset, count: count)
+        }
+    }
+
+    /// A zero-copy view of `count` bytes at `offset` when the source is
+    /// mapped (or in memory) and the address is a multiple of `alignment`;
+    /// `nil` otherwise. Views keep the mapping alive.
+    func view(_ offset: Int, _ count: Int, alignment: Int) -> TensorStorage? {
+        guard offset >= 0, count >= 0, offset <= size, count <= size - offset else { return nil }
+        switch backing {
+        case .file: return nil
+        case .mapping(let m):
+            guard let b = m.baseAddress, count > 0 else { return nil }
+            let p = b + offset
+            guard Int(bitPattern: p) % alignment == 0 else { return nil }
+            return TensorStorage(viewing: p, byteCount: count, isWritable: m.kind != .readOnly, owner: m)
+        case .memory(let s):
+            guard count > 0 else { return nil }
+            let p = s.baseAddress + offset
+            guard Int(bitPattern: p) % alignment == 0 else { return nil }
+            return TensorStorage(viewing: p, byteCount: count, isWritable: false, owner: s)
+        }
+    }
+
+    /// Writes dirty pages of a read-write mapping back to the file (`msync(2)`).
+    /// - Throws: ``BrineError`` `.io`.
+    func flush() throws(BrineError) {
+        if case .mapping(let m) = backing { try m.sync(path: path) }
+    }
+}
+
+/// The offset of the first byte that does not belong to a valid UTF-8
+/// sequence, or `nil` when all of `bytes` is valid UTF-8.
+func firstInvalidUTF8Offset(_ bytes: UnsafeRawBufferPointer) -> Int? {
+    var parser = Unicode.UTF8.ForwardParser()
+    var iterator = bytes.makeIterator()
+    var offset = 0
+    while true {
+        switch parser.parseScalar(from: &iterator) {
+        case .valid(let encoded): offset += encoded.count
+        case .emptyInput: return nil
+        case .error: return offset
+        }
+    }
+}
+
+/// Compares two strings by their UTF-8 bytes (Rust's `str` ordering), not by
+/// Swift's Unicode canonical ordering.
+@inline(__always)
+func utf8Less(_ a: String, _ b: String) -> Bool {
+    a.utf8.lexicographicallyPrecedes(b.utf8)
+}
