@@ -15,8 +15,10 @@ if [ ! -x "$venv/bin/python" ]; then
     echo "creating $venv" >&2
     "$python" -m venv "$venv"
 fi
-"$venv/bin/python" -m pip install --quiet --upgrade pip
-"$venv/bin/python" -m pip install --quiet --upgrade numpy safetensors lz4 zstandard xxhash
+if ! "$venv/bin/python" -c "import numpy, safetensors, lz4, zstandard, xxhash" 2>/dev/null; then
+    "$venv/bin/python" -m pip install --quiet --upgrade pip
+    "$venv/bin/python" -m pip install --quiet --upgrade numpy safetensors lz4 zstandard xxhash
+fi
 "$venv/bin/python" - <<'PY'
 import numpy, safetensors, lz4, zstandard, xxhash, sys
 print(f"python {sys.version.split()[0]}: numpy {numpy.__version__}, safetensors {safetensors.__version__}, "

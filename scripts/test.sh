@@ -5,6 +5,6 @@
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
-scripts/setup.sh
+scripts/setup.sh --python
 swift build --build-tests
 swift test --skip-build "$@"

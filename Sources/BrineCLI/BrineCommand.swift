@@ -16,7 +16,7 @@ struct BrineCommand: ParsableCommand {
         commandName: "brine",
         abstract: "Inspect, verify and convert Brine model files.",
         version: Brine.version,
-        subcommands: [Inspect.self, Verify.self])
+        subcommands: [Inspect.self, Verify.self, Convert.self])
 }
 
 /// Exit codes shared by all subcommands.

@@ -82,18 +82,34 @@ public struct TensorBundle: Sendable {
     ///     mmap mode with zero-copy views where possible); `.npz` is always copied.
     ///   - options: caps for the NumPy and safetensors readers.
     ///   - brineOptions: options for the Brine reader.
+    ///   - progress: for Brine input, called after each array with the stored
+    ///     bytes read so far and in all (decoding is the slow part there).
     /// - Throws: ``BrineError``: the codes of ``BrineFile``, ``SafetensorsFile``,
     ///   ``NpzFile`` and ``Npy/read(contentsOf:mode:options:)``.
     public init(
         contentsOf url: URL, format: TensorFileFormat? = nil, mode: LoadMode = .copy,
-        options: InteropReadOptions = .init(), brineOptions: ReadOptions = .init()
+        options: InteropReadOptions = .init(), brineOptions: ReadOptions = .init(),
+        progress: ((_ doneBytes: Int, _ totalBytes: Int) -> Void)? = nil
     ) throws(BrineError) {
         let f: TensorFileFormat
         if let format { f = format } else { f = try TensorFileFormat.detect(contentsOf: url) }
         switch f {
         case .brine:
             let file = try BrineFile(contentsOf: url, mode: mode, options: brineOptions)
-            let all = try file.loadAll()
+            let all: [AnyTensor]
+            if let progress {
+                let total = file.arrays.reduce(0) { $0 + $1.storedBytes }
+                var done = 0
+                var loaded: [AnyTensor] = []
+                for (i, a) in file.arrays.enumerated() {
+                    loaded.append(try file.anyArray(at: i))
+                    done += a.storedBytes
+                    progress(done, total)
+                }
+                all = loaded
+            } else {
+                all = try file.loadAll()
+            }
             var meta: [String: String] = [:]
             if case .map(let entries) = file.metadata {
                 for (k, v) in entries where !k.hasPrefix("brine.") { meta[k] = v.stringValue ?? v.description }
@@ -115,11 +131,16 @@ public struct TensorBundle: Sendable {
     ///   - url: the destination file URL; its folder must exist.
     ///   - format: the format; `nil` takes it from the file extension.
     ///   - options: per-format options.
+    ///   - progress: for Brine output, called after each array with the raw
+    ///     bytes written so far and in all.
     /// - Throws: ``BrineError`` `.invalidArgument` (unknown format, duplicate
     ///   names, not exactly one tensor for `.npy`), `.unsupportedDType`
     ///   (bfloat16 to NumPy without a ``BFloat16Policy``), and the codes of
     ///   the writers (`.io`, `.notFound`, `.compressionFailed`, `.limitExceeded`).
-    public func write(to url: URL, format: TensorFileFormat? = nil, options: TensorBundleWriteOptions = .init()) throws(BrineError) {
+    public func write(
+        to url: URL, format: TensorFileFormat? = nil, options: TensorBundleWriteOptions = .init(),
+        progress: ((_ doneBytes: Int, _ totalBytes: Int) -> Void)? = nil
+    ) throws(BrineError) {
         guard let f = format ?? TensorFileFormat(fileExtension: url.pathExtension) else {
             throw BrineError(.invalidArgument, "cannot tell the output format from the extension '\(url.pathExtension)'", filePath: url.path)
         }
@@ -128,8 +149,12 @@ public struct TensorBundle: Sendable {
             let w = try BrineWriter(url: url, options: options.brine)
             do throws(BrineError) {
                 var root: [(key: String, value: Value)] = []
+                let total = tensors.reduce(0) { $0 + $1.tensor.byteCount }
+                var done = 0
                 for (name, t) in tensors {
                     root.append((name, .arrayRef(try w.append(t, path: name))))
+                    done += t.byteCount
+                    progress?(done, total)
                 }
                 // The keys Brine writes about itself describe this save, not the source file.
                 let meta = metadata.filter { !$0.key.hasPrefix("brine.") }.sorted { utf8Less($0.key, $1.key) }
