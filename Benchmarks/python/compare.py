@@ -615,8 +615,10 @@ def min_note(fast: Row | None, slow: Row | None) -> str:
     return f"min/min {slow.min / fast.min:.2f}×"
 
 
-def check_targets(datasets: list[Dataset]) -> list[Target]:
+def check_targets(datasets: list[Dataset], machine: dict) -> list[Target]:
     ts: list[Target] = []
+    par = (f"cores usable by one process (two busy processes vs one): {machine['cpu_parallelism_start']:.2f}× at start, "
+           f"{machine['cpu_parallelism_end']:.2f}× at end")
 
     def add(name, ds, value, threshold, unit, detail, greater=True):
         ok = None if value is None else (value >= threshold if greater else value < threshold)
@@ -656,7 +658,7 @@ def check_targets(datasets: list[Dataset]) -> list[Target]:
                     add(f"{short}: load ≥ {load_x:g}× {blosc}", ds, speed_ratio(bl, ol), load_x, "×", min_note(bl, ol))
         za, z1 = find(ds, "brine zstd-1+shuffle", "save"), find(ds, "brine zstd-1+shuffle, 1 thread", "save")
         add("all-core zstd-1+shuffle save ≥ 1.7× one-core", ds, speed_ratio(za, z1), 1.7, "×",
-            f"{min_note(za, z1)}; {os.cpu_count()} cores")
+            f"{min_note(za, z1)}; {os.cpu_count()} cores; {par}")
     return ts
 
 
@@ -701,7 +703,35 @@ def machine_info() -> dict:
         "simd": [f for f in ("avx2", "avx512f", "avx512bw", "f16c") if f in flags],
         "kernel": platform.release(),
         "loadavg_start": os.getloadavg(),
+        "cpu_parallelism_start": cpu_parallelism(),
     }
+
+
+def _spin(n: int) -> int:
+    x = 0
+    for i in range(n):
+        x += i
+    return x
+
+
+def cpu_parallelism(seconds: float = 0.5) -> float:
+    """How many cores this process can use right now: the time of one busy
+    process against two at once (2.0 on an idle 2-core machine). On a shared
+    machine it can be near 1, and then no all-core figure can beat one core."""
+    import multiprocessing as mp
+
+    n = 1_000_000
+    t = time.perf_counter()
+    _spin(n)
+    n = max(n, int(n * seconds / max(time.perf_counter() - t, 1e-6)))
+    t = time.perf_counter()
+    _spin(n)
+    one = time.perf_counter() - t
+    with mp.get_context("fork").Pool(2) as pool:
+        t = time.perf_counter()
+        pool.map(_spin, [n, n])
+        two = time.perf_counter() - t
+    return 2 * one / two
 
 
 def versions(brine_bin: Path | None) -> dict:
@@ -844,7 +874,8 @@ def main() -> int:
         shutil.rmtree(out, ignore_errors=True)
 
     machine["loadavg_end"] = os.getloadavg()
-    targets = check_targets(datasets)
+    machine["cpu_parallelism_end"] = cpu_parallelism()
+    targets = check_targets(datasets, machine)
     report["elapsed_seconds"] = time.perf_counter() - t_start
     report["datasets"] = [{"name": d.name, "input": str(d.input_path), "raw_bytes": d.raw_bytes,
                            "rows": [r.to_json() for r in d.rows], "brine_reports": d.brine_reports} for d in datasets]
@@ -859,7 +890,9 @@ def main() -> int:
     p(f"# Brine vs Python serializers — {report['date']}\n")
     p(f"- Machine: {machine['cpu']}, {machine['cores']} cores ({machine['cores_usable']} usable), {fmt_b(machine['ram_bytes'])} RAM, "
       f"SIMD {'/'.join(machine['simd']) or 'none'}, Linux {machine['kernel']}; "
-      f"load average {machine['loadavg_start'][0]:.1f} at start, {machine['loadavg_end'][0]:.1f} at end")
+      f"load average {machine['loadavg_start'][0]:.1f} at start, {machine['loadavg_end'][0]:.1f} at end; "
+      f"usable parallelism (two busy processes vs one) {machine['cpu_parallelism_start']:.2f}× at start, "
+      f"{machine['cpu_parallelism_end']:.2f}× at end")
     p("- Versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()))
     p(f"- Method: median (and min) of {args.runs} timed runs after 1 warm-up ({args.mmap_runs} runs for mmap open); "
       "every save writes a new file (previous output deleted before each run, untimed); no fsync anywhere; "
