@@ -53,7 +53,8 @@ let package = Package(
                 "Brine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            path: "Benchmarks"
+            path: "Benchmarks",
+            exclude: ["python"]
         ),
         .testTarget(
             name: "BrineTests",

@@ -9,7 +9,7 @@ struct BenchmarksCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "Benchmarks",
         abstract: "Brine benchmarks.",
-        subcommands: [TableCommand.self],
+        subcommands: [TableCommand.self, IOCommand.self],
         defaultSubcommand: TableCommand.self)
 }
 

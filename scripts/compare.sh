@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Brine side by side with joblib, pickle, NumPy, safetensors and blosc2, in one run
+# (Benchmarks/python/compare.py). Steps:
+#  1. a Python venv at <repo>/.venv-bench (ignored) with numpy, joblib, lz4,
+#     safetensors, blosc2, threadpoolctl: created when missing, missing packages
+#     installed; BENCH_UPGRADE=1 upgrades them to the newest PyPI releases;
+#  2. set-up: system libraries and the MiniLM checkpoint (scripts/setup.sh,
+#     which runs scripts/fetch-models.sh; BRINE_CACHE_DIR or <repo>/cache);
+#  3. the Brine bench executable in release mode (swift build -c release --product Benchmarks);
+#  4. the comparison. Arguments go to compare.py: --quick (64 MiB array, 32 MiB
+#     model), --json, --json-file FILE, --runs N (>= 5), --datasets minilm,array,model,
+#     --workdir DIR (synthetic inputs are written there once, default <repo>/.bench-data).
+# A full run takes about 10-15 minutes and needs about 4 GiB of free disk and 6 GiB of RAM.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+
+venv="$repo/.venv-bench"
+python="${PYTHON:-}"
+if [ -z "$python" ]; then
+    python="$(command -v python3.11 || command -v python3)"
+fi
+if [ ! -x "$venv/bin/python" ]; then
+    echo "creating $venv with $("$python" --version 2>&1)…" >&2
+    "$python" -m venv "$venv"
+fi
+packages=(numpy joblib lz4 safetensors blosc2 threadpoolctl)
+if [ "${BENCH_UPGRADE:-0}" = 1 ]; then
+    "$venv/bin/python" -m pip install --quiet --upgrade "${packages[@]}"
+elif ! "$venv/bin/python" -c "import numpy, joblib, lz4, safetensors, blosc2, threadpoolctl" 2>/dev/null; then
+    echo "installing ${packages[*]} into $venv…" >&2
+    "$venv/bin/python" -m pip install --quiet "${packages[@]}"
+fi
+
+scripts/setup.sh
+echo "building Benchmarks (release)…" >&2
+swift build -c release --product Benchmarks >&2
+
+exec "$venv/bin/python" Benchmarks/python/compare.py --brine-bin "$repo/.build/release/Benchmarks" "$@"
