@@ -24,6 +24,7 @@ public final class BrineWriter {
     public let options: WriteOptions
 
     private let file: AtomicFile
+    private let output: StagedFileWriter
     private var offset: Int
     private var entries: [ArrayInfo] = []
     private var paths = Set<String>()
@@ -60,11 +61,10 @@ public final class BrineWriter {
         self.file = try AtomicFile(destination: FilePath(path))
         self.offset = FormatSpec.preambleSize
         self.workerSlots = DispatchSemaphore(value: options.threads)
+        self.output = StagedFileWriter(fd: file.fd, path: path)
         let pre = Preamble.encoded()
-        let fd = file.fd
-        try typedThrows {
-            try pre.withUnsafeBytes { b in try fd.pwriteFully(b, at: 0).orThrow("write", path: path) }
-        }
+        let out = output
+        try typedThrows { try pre.withUnsafeBytes { b in try out.write(b, at: 0) } }
     }
 
     deinit {
@@ -194,11 +194,9 @@ public final class BrineWriter {
                 fileLength: UInt64(headerOffset + header.count + FormatSpec.trailerSize))
             var tail = header
             tail.append(contentsOf: trailer.encoded())
-            let fd = file.fd
-            let p = path
-            try typedThrows {
-                try tail.withUnsafeBytes { b in try fd.pwriteFully(b, at: Int64(headerOffset)).orThrow("write", path: p) }
-            }
+            let out = output
+            try typedThrows { try tail.withUnsafeBytes { b in try out.write(b, at: headerOffset) } }
+            try output.flush()
             finished = true
             if options.durable {
                 try file.commit()
@@ -253,39 +251,59 @@ public final class BrineWriter {
 
     // MARK: Direct (uncompressed) path
 
-    /// Writes an uncompressed array straight from the caller's buffer while
-    /// other cores checksum its chunks.
+    /// Writes an uncompressed array straight from the caller's buffer (no
+    /// copy), checksumming each chunk just before it is written so that the
+    /// write reads it from cache: the source crosses the memory bus once, as
+    /// in a plain `write(2)`. With several threads and several chunks, another
+    /// thread checksums up to ``checksumLead`` chunks ahead of the writes.
     private func writeDirect(_ bytes: UnsafeRawBufferPointer, builder: ArrayBuilder, threads: Int) throws(BrineError) {
         let start = alignUp(offset, builder.alignment)
         let n = builder.chunkCount
-        var sums = [UInt64](repeating: 0, count: n)
         let chunk = builder.chunkBytes
-        let base = UncheckedSendable(bytes)
-        let group = DispatchGroup()
-        sums.withUnsafeMutableBufferPointer { out in
-            let outBox = UncheckedSendable(out)
-            let checksumAll: @Sendable () -> Void = {
-                DispatchQueue.concurrentPerform(iterations: n) { i in
-                    let lo = i * chunk
-                    let hi = Swift.min(base.value.count, lo + chunk)
-                    outBox.value[i] = Checksum.xxh3(UnsafeRawBufferPointer(rebasing: base.value[lo ..< hi]))
+        let sums = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: Swift.max(n, 1))
+        defer { sums.deallocate() }
+        func range(_ i: Int) -> UnsafeRawBufferPointer {
+            UnsafeRawBufferPointer(rebasing: bytes[(i * chunk) ..< Swift.min(bytes.count, (i + 1) * chunk)])
+        }
+        var failed: BrineError?
+        if threads == 1 || n == 1 {
+            for i in 0 ..< n where failed == nil {
+                sums[i] = Checksum.xxh3(range(i))
+                do throws(BrineError) { try output.write(range(i), at: start + i * chunk) } catch { failed = error }
+            }
+        } else {
+            let ready = DispatchSemaphore(value: 0)
+            let space = DispatchSemaphore(value: BrineWriter.checksumLead)
+            let shared = UncheckedSendable((bytes, sums, chunk))
+            DispatchQueue.global().async {
+                let (bytes, sums, chunk) = shared.value
+                for i in 0 ..< n {
+                    space.wait()
+                    sums[i] = Checksum.xxh3(UnsafeRawBufferPointer(rebasing: bytes[(i * chunk) ..< Swift.min(bytes.count, (i + 1) * chunk)]))
+                    ready.signal()
                 }
             }
-            if threads > 1 && n > 0 {
-                DispatchQueue.global().async(group: group, execute: checksumAll)
-            } else {
-                checksumAll()
+            // Consume every chunk even after a failed write, so that the
+            // checksum thread is done with the caller's buffer before we return.
+            for i in 0 ..< n {
+                ready.wait()
+                if failed == nil {
+                    do throws(BrineError) { try output.write(range(i), at: start + i * chunk) } catch { failed = error }
+                }
+                space.signal()
             }
         }
-        let written = file.fd.pwriteFully(bytes, at: Int64(start))
-        group.wait()
-        try written.orThrow("write", path: path)
+        if let failed { throw failed }
         offset = start + bytes.count
         var b = builder
         b.storedSizes = (0 ..< n).map { builder.rawChunkLength($0) }
-        b.checksums = sums
+        b.checksums = Array(sums[0 ..< n])
         entries.append(b.finalize(dataOffset: start))
     }
+
+    /// How many chunks the checksum thread may run ahead of the writes (the
+    /// chunks in between stay in the last-level cache).
+    static let checksumLead = 8
 
     // MARK: Chunk pipeline
 
@@ -355,7 +373,7 @@ public final class BrineWriter {
             offset = b.dataOffset
         }
         let out = job.result
-        try file.fd.pwriteFully(out, at: Int64(offset)).orThrow("write", path: path)
+        try output.write(out, at: offset)
         offset += out.count
         b.storedSizes.append(out.count)
         b.checksums.append(job.checksum)

@@ -1,0 +1,130 @@
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Appends to a file so that the kernel sees few writes, each starting at a
+/// page-aligned offset: small pieces (tiny arrays, compressed chunks, padding,
+/// the header) are copied into a staging buffer; large pieces go straight
+/// from the caller's memory to the file with `pwrite(2)`, after their first
+/// bytes up to the next page boundary are staged and flushed, with their
+/// last partial page staged for the next write.
+///
+/// A file made of many arrays at 64-byte offsets otherwise costs one
+/// `pwrite` per array and partial-page work at every boundary (measured
+/// ~20% over one `write(2)` of the same bytes for MiniLM's 104 arrays).
+///
+/// Writes must be appends: each at or after the end of the previous one; a
+/// gap is filled with zeros. Nothing reaches the file before ``flush()``
+/// except the large direct writes and full stages. Not thread-safe.
+final class StagedFileWriter {
+    private let fd: FileDescriptor
+    private let path: String?
+    private let stage: UnsafeMutableRawBufferPointer
+    /// The file offset of `stage[0]`; always a multiple of the page size
+    /// (the writer starts at offset 0).
+    private var stageOffset = 0
+    /// The number of staged bytes.
+    private var stageCount = 0
+
+    /// Pieces at least this large go straight to the file.
+    static let directThreshold = 64 << 10
+    /// The staging buffer size (a multiple of any page size).
+    static let stageBytes = 4 << 20
+    private static let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+
+    /// The logical end of the file: everything written so far, staged or not.
+    var end: Int { stageOffset + stageCount }
+
+    init(fd: FileDescriptor, path: String?) {
+        self.fd = fd
+        self.path = path
+        self.stage = .allocate(byteCount: StagedFileWriter.stageBytes, alignment: 4096)
+    }
+
+    deinit { stage.deallocate() }
+
+    /// Writes `bytes` at `offset` (≥ ``end``; the gap is zero-filled).
+    /// - Throws: ``BrineError`` `.io` with the `errno` of `pwrite(2)`.
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(BrineError) {
+        precondition(offset >= end, "StagedFileWriter writes must append")
+        try zeroFill(offset - end)
+        var src = bytes
+        while !src.isEmpty {
+            if src.count >= StagedFileWriter.directThreshold {
+                // Stage the bytes up to the next page boundary, flush, then
+                // write whole pages directly and stage the remainder.
+                let toBoundary = (StagedFileWriter.page - end % StagedFileWriter.page) % StagedFileWriter.page
+                if toBoundary > 0 {
+                    src = try copyIn(src, upTo: toBoundary)
+                }
+                try flush()
+                let whole = src.count / StagedFileWriter.page * StagedFileWriter.page
+                if whole > 0 {
+                    try pwrite(UnsafeRawBufferPointer(rebasing: src[0 ..< whole]), at: stageOffset)
+                    stageOffset += whole
+                    src = UnsafeRawBufferPointer(rebasing: src[whole...])
+                }
+                if !src.isEmpty { src = try copyIn(src, upTo: src.count) }
+            } else {
+                src = try copyIn(src, upTo: src.count)
+            }
+        }
+    }
+
+    /// Writes every staged byte to the file.
+    /// - Throws: ``BrineError`` `.io`.
+    func flush() throws(BrineError) {
+        guard stageCount > 0 else { return }
+        try pwrite(UnsafeRawBufferPointer(rebasing: stage[0 ..< stageCount]), at: stageOffset)
+        // Keep the stage's file offset page-aligned: carry a partial last page over.
+        let whole = stageCount / StagedFileWriter.page * StagedFileWriter.page
+        let rest = stageCount - whole
+        if rest > 0 && whole > 0 {
+            stage.baseAddress!.copyMemory(from: stage.baseAddress! + whole, byteCount: rest)
+        }
+        stageOffset += whole
+        stageCount = rest
+    }
+
+    /// Copies up to `limit` bytes of `src` into the stage (flushing it when
+    /// full) and returns the rest.
+    private func copyIn(_ src: UnsafeRawBufferPointer, upTo limit: Int) throws(BrineError) -> UnsafeRawBufferPointer {
+        var src = src
+        var left = Swift.min(limit, src.count)
+        while left > 0 {
+            if stageCount == stage.count { try flushFull() }
+            let n = Swift.min(left, stage.count - stageCount)
+            (stage.baseAddress! + stageCount).copyMemory(from: src.baseAddress!, byteCount: n)
+            stageCount += n
+            left -= n
+            src = UnsafeRawBufferPointer(rebasing: src[n...])
+        }
+        return src
+    }
+
+    private func zeroFill(_ count: Int) throws(BrineError) {
+        var left = count
+        while left > 0 {
+            if stageCount == stage.count { try flushFull() }
+            let n = Swift.min(left, stage.count - stageCount)
+            (stage.baseAddress! + stageCount).initializeMemory(as: UInt8.self, repeating: 0, count: n)
+            stageCount += n
+            left -= n
+        }
+    }
+
+    /// Flushes a full stage (which ends page-aligned, so nothing carries over).
+    private func flushFull() throws(BrineError) {
+        try pwrite(UnsafeRawBufferPointer(stage), at: stageOffset)
+        stageOffset += stageCount
+        stageCount = 0
+    }
+
+    private func pwrite(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(BrineError) {
+        try fd.pwriteFully(bytes, at: Int64(offset)).orThrow("write", path: path)
+    }
+}
