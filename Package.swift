@@ -54,7 +54,10 @@ let package = Package(
         ),
         .testTarget(
             name: "BrineTests",
-            dependencies: ["Brine"]
+            dependencies: ["Brine"],
+            // Hostile and fuzz-found inputs, read from the source tree
+            // (#filePath) by FuzzRegressionTests and used as fuzz seeds.
+            exclude: ["Fixtures"]
         ),
     ]
 )

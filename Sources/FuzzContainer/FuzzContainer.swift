@@ -11,17 +11,50 @@
 //   headers and chunks get past the checksums into the header decoder, the
 //   layout checks, the decompressors, unshuffle and float widening.
 // Then every array is loaded, element ranges across chunk boundaries are
-// read, and `verify()` runs. Any outcome but a value or a `BrineError`
+// read, and `verify()` runs. Inputs that open in lax mode are also written
+// to a file in /dev/shm and opened in copy mode (pread(2) paths). Any outcome but a value or a `BrineError`
 // (a trap, an out-of-bounds access caught by AddressSanitizer, a hang past
 // -timeout, an allocation past -malloc_limit_mb) is a finding.
 import Brine
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzContainer(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = UnsafeRawBufferPointer(start: data, count: size)
     exerciseContainer(bytes, strict: true)
-    exerciseContainer(bytes, strict: false)
+    if exerciseContainer(bytes, strict: false) {
+        exerciseCopyMode(bytes)
+    }
     return 0
+}
+
+/// The scratch file for copy mode: libFuzzer calls the target from one
+/// thread only, so this global is never accessed concurrently.
+nonisolated(unsafe) var scratchFile: (fd: Int32, path: String)? = nil
+
+/// Writes the input to a tmpfs file and loads it in copy mode (lax), which
+/// reads header and chunks with pread(2) instead of slicing memory.
+func exerciseCopyMode(_ bytes: UnsafeRawBufferPointer) {
+    if scratchFile == nil {
+        let path = "/dev/shm/brine-fuzz-\(getpid()).brine"
+        let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }
+        unlink(path)  // the descriptor keeps it; /proc/self/fd reopens it
+        scratchFile = (fd, "/proc/self/fd/\(fd)")
+    }
+    guard let (fd, path) = scratchFile else { return }
+    guard ftruncate(fd, 0) == 0, bytes.isEmpty || pwrite(fd, bytes.baseAddress, bytes.count, 0) == bytes.count else { return }
+    do {
+        let file = try BrineFile(path: path, mode: .copy, options: fuzzOptions(strict: false))
+        let all = try file.loadAll()
+        precondition(all.count == file.arrays.count, "loadAll returned the wrong number of arrays")
+        for e in file.verify() { consume(e) }
+    } catch {
+        consume(error)
+    }
 }
 
 /// Caps for untrusted input, as a service reading uploaded files would set
@@ -38,13 +71,16 @@ func fuzzOptions(strict: Bool) -> ReadOptions {
     return o
 }
 
-func exerciseContainer(_ bytes: UnsafeRawBufferPointer, strict: Bool) {
+/// Opens, loads, reads ranges and verifies.
+/// - Returns: `true` when the file opened.
+@discardableResult
+func exerciseContainer(_ bytes: UnsafeRawBufferPointer, strict: Bool) -> Bool {
     let file: BrineFile
     do {
         file = try BrineFile(bytes: bytes, options: fuzzOptions(strict: strict))
     } catch {
         consume(error)
-        return
+        return false
     }
     consume(file.metadata.description.utf8.count)
     consume(file.root.description.utf8.count)
@@ -84,6 +120,7 @@ func exerciseContainer(_ bytes: UnsafeRawBufferPointer, strict: Bool) {
         consume(error)
     }
     for e in file.verify() { consume(e) }
+    return true
 }
 
 /// Touches an error's rendering (message, location fields) so it is built in full.
