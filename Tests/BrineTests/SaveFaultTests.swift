@@ -153,4 +153,48 @@ struct SaveFaultTests {
         #expect(temporaries(of: Self.name, in: dir).isEmpty)
         print("faults: \(reads[.copy, default: 0]) copy and \(reads[.mmap, default: 0]) mmap reads during 60 replacements, \(generations.count) generations seen, all complete and verified")
     }
+
+    @Test("a save whose rename fails, or that is cancelled or abandoned, removes its temporary and leaves the destination as it was")
+    func inProcessFailures() throws {
+        let dir = makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var o = WriteOptions(codec: .lz4)
+        o.chunkBytes = 4096
+        let data = (0 ..< 100_000).map { Float($0 % 97) }
+
+        // rename(2) over a non-empty folder fails (EISDIR/ENOTEMPTY).
+        let folderDest = dir.appendingPathComponent("taken.brine")
+        try FileManager.default.createDirectory(at: folderDest, withIntermediateDirectories: false)
+        try Data("keep".utf8).write(to: folderDest.appendingPathComponent("inside"))
+        let w = try BrineWriter(url: folderDest, options: o)
+        try w.append(data, path: "x")
+        #expect(temporaries(of: "taken.brine", in: dir).count == 1)
+        let e = #expect(throws: BrineError.self) { try w.finish() }
+        #expect(e?.code == .io && e?.errno != nil)
+        #expect(temporaries(of: "taken.brine", in: dir).isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folderDest.path) == ["inside"])
+
+        // cancel() and a writer released without finish().
+        let dest = dir.appendingPathComponent(Self.name)
+        let first = try BrineWriter(url: dest, options: o)
+        try first.append(data, path: "x")
+        try first.finish(metadata: ["v": 1])
+        let before = try Data(contentsOf: dest)
+        let cancelled = try BrineWriter(url: dest, options: o)
+        try cancelled.append(data.reversed(), path: "x")
+        cancelled.cancel()
+        #expect(temporaries(of: Self.name, in: dir).isEmpty)
+        do {
+            let abandoned = try BrineWriter(url: dest, options: o)
+            try abandoned.append(data, path: "y")
+            #expect(temporaries(of: Self.name, in: dir).count == 1)
+        }
+        #expect(temporaries(of: Self.name, in: dir).isEmpty)
+        #expect(try Data(contentsOf: dest) == before)
+        #expect(try BrineFile(contentsOf: dest).metadata["v"] == 1)
+
+        // A folder that does not exist: nothing is created.
+        let missing = dir.appendingPathComponent("no/such/folder/m.brine")
+        #expect(throws: BrineError.self) { try BrineWriter(url: missing) }
+    }
 }
