@@ -59,3 +59,33 @@ struct ValueTreeTests {
         }
     }
 }
+
+extension ValueTreeTests {
+    /// The rendering the iterative `description` must reproduce (recursive).
+    static func reference(_ v: Value) -> String {
+        switch v {
+        case .list(let l): return "[" + l.map(reference).joined(separator: ", ") + "]"
+        case .map(let m): return "{" + m.map { Value.quoted($0.key) + ": " + reference($0.value) }.joined(separator: ", ") + "}"
+        case .null: return "null"
+        case .bool(let b): return b ? "true" : "false"
+        case .int(let i): return String(i)
+        case .uint(let u): return String(u)
+        case .float32(let f): return f.description
+        case .float64(let d): return d.description
+        case .string(let s): return Value.quoted(s)
+        case .bytes(let b): return "<\(b.count) bytes>"
+        case .arrayRef(let i): return "<array #\(i)>"
+        }
+    }
+
+    @Test("description renders random trees as the recursive definition does")
+    func descriptions() {
+        var rng = SplitMix64(seed: 99)
+        for _ in 0 ..< 300 {
+            let v = Self.randomTree(&rng, depth: 5, arrays: 4)
+            #expect(v.description == Self.reference(v))
+        }
+        let nested: Value = ["a": [1, "x\n", ["b": nil]], "": [], "e": .map([])]
+        #expect(nested.description == #"{"a": [1, "x\n", {"b": null}], "": [], "e": {}}"#)
+    }
+}
