@@ -10,8 +10,8 @@
 // - lax: `verifyHeader = false` and `verifyChecksums = false`, so mutated
 //   headers and chunks get past the checksums into the header decoder, the
 //   layout checks, the decompressors, unshuffle and float widening.
-// Then every array is loaded, element ranges across chunk boundaries are
-// read, and `verify()` runs. Inputs that open in lax mode are also written
+// Then every array is loaded (and every loaded byte read), element ranges
+// across chunk boundaries are read, and `verify()` runs. Inputs that open in lax mode are also written
 // to a file in /dev/shm and opened in copy mode (pread(2) paths). Any outcome but a value or a `BrineError`
 // (a trap, an out-of-bounds access caught by AddressSanitizer, a hang past
 // -timeout, an allocation past -malloc_limit_mb) is a finding.
@@ -51,6 +51,7 @@ func exerciseCopyMode(_ bytes: UnsafeRawBufferPointer) {
         let file = try BrineFile(path: path, mode: .copy, options: fuzzOptions(strict: false))
         let all = try file.loadAll()
         precondition(all.count == file.arrays.count, "loadAll returned the wrong number of arrays")
+        for t in all { touch(t) }
         for e in file.verify() { consume(e) }
     } catch {
         consume(error)
@@ -91,6 +92,7 @@ func exerciseContainer(_ bytes: UnsafeRawBufferPointer, strict: Bool) -> Bool {
             let t = try file.anyArray(at: i)
             precondition(t.dtype == a.dtype && t.shape == a.shape, "loaded array does not match its table entry")
             precondition(t.storage.byteCount == a.byteCount, "loaded array has the wrong byte count")
+            touch(t)
         } catch {
             consume(error)
         }
@@ -108,6 +110,7 @@ func exerciseContainer(_ bytes: UnsafeRawBufferPointer, strict: Bool) -> Bool {
             do {
                 let t = try file.elements(a.path, range: r)
                 precondition(t.shape == [r.count], "element range has the wrong shape")
+                touch(t)
             } catch {
                 consume(error)
             }
@@ -116,11 +119,20 @@ func exerciseContainer(_ bytes: UnsafeRawBufferPointer, strict: Bool) -> Bool {
     do {
         let all = try file.loadAll()
         precondition(all.count == infos.count, "loadAll returned the wrong number of arrays")
+        for t in all { touch(t) }
     } catch {
         consume(error)
     }
     for e in file.verify() { consume(e) }
     return true
+}
+
+/// Reads every byte of a loaded array (XXH3-64 over its storage), so that
+/// AddressSanitizer checks that a view or a decoded buffer lies entirely
+/// inside memory the reader owns.
+@inline(never)
+func touch(_ t: AnyTensor) {
+    consume(Int(truncatingIfNeeded: Checksum.xxh3(t.storage.bytes) & 0x7FFF_FFFF))
 }
 
 /// Touches an error's rendering (message, location fields) so it is built in full.
