@@ -5,9 +5,10 @@
 #   scripts/fuzz.sh FuzzContainer 1800
 #
 # - Build: swift build -c release --sanitize fuzzer --sanitize address
-#   --product TARGET --scratch-path .build-fuzz (a separate build folder, so
-#   the normal .build is not rebuilt; --product is required because in fuzzer
-#   mode every executable target is compiled as a library).
+#   -Xswiftc -sanitize=fuzzer,address --product TARGET --scratch-path
+#   .build-fuzz (a separate build folder, so the normal .build is not
+#   rebuilt; --product is required because in fuzzer mode every executable
+#   target is compiled as a library; the -Xswiftc flag is explained below).
 # - Seeds: BrineTestHelper seeds TARGET writes valid files into
 #   fuzz-artifacts/TARGET/seeds; committed regression inputs under
 #   Tests/BrineTests/Fixtures/fuzz/TARGET are added as seeds too.
@@ -41,10 +42,25 @@ echo "== building seeds for $target" >&2
 nice -n 10 swift build --product BrineTestHelper >&2
 "$(swift build --show-bin-path)/BrineTestHelper" seeds "$target" "$out/seeds" >&2
 
+# SwiftPM passes `--sanitize fuzzer --sanitize address` to swiftc as two
+# `-sanitize=` flags in no fixed order, and the Swift driver keeps only the
+# last one: a build gets either coverage without AddressSanitizer or
+# AddressSanitizer without coverage. The trailing -Xswiftc flag names both.
+build=(swift build -c release --sanitize fuzzer --sanitize address -Xswiftc -sanitize=fuzzer,address
+       --scratch-path .build-fuzz)
 echo "== building $target (release, fuzzer + address sanitizers)" >&2
-nice -n 10 swift build -c release --sanitize fuzzer --sanitize address \
-    --product "$target" --scratch-path .build-fuzz >&2
-bin="$(swift build -c release --sanitize fuzzer --sanitize address --scratch-path .build-fuzz --show-bin-path)/$target"
+nice -n 10 "${build[@]}" --product "$target" >&2
+bindir="$("${build[@]}" --show-bin-path)"
+bin="$bindir/$target"
+
+# Refuse a binary that lacks either instrumentation (see above).
+counters=$(SWIFT_BACKTRACE=enable=no "$bin" -runs=0 2>&1 | sed -n 's/.*(\([0-9]*\) inline 8-bit counters).*/\1/p' | head -1)
+asan=$(nm "$bindir/$target.build/"*.o 2>/dev/null | grep -c '__asan_report' || true)
+if [ "${counters:-0}" -lt 1000 ] || [ "${asan:-0}" -eq 0 ]; then
+    echo "error: $bin has ${counters:-no} coverage counters and $asan AddressSanitizer checks in $target" >&2
+    exit 3
+fi
+echo "== $target: $counters coverage counters, AddressSanitizer on" >&2
 
 corpora=("$out/corpus" "$out/seeds")
 fixtures="Tests/BrineTests/Fixtures/fuzz/$target"
