@@ -76,7 +76,7 @@ struct LimitsTests {
         #expect(t.count == n && Checksum.xxh3(t.storage.bytes) == Checksum.xxh3(zeros.bytes))
     }
 
-    @Test("a chunk that declares more raw bytes than its codec can produce from its stored bytes is rejected on open (decompression bomb)",
+    @Test("a chunk that declares more raw bytes than its codec can produce from its stored bytes is rejected on open (decompression bomb); one that holds more than it declares stops at the declared size",
           arguments: [Codec.lz4, .zstd(level: 1)])
     func decompressionBomb(codec: Codec) throws {
         // A valid single-chunk array of 4096 zero bytes, then its shape and
@@ -114,6 +114,14 @@ struct LimitsTests {
         let f = try open(rebuilt(claiming: most))
         let e = #expect(throws: BrineError.self) { try f.anyArray("z") }
         #expect(e?.code == .decompressionFailed && e?.chunkIndex == 0)
+        // Declared smaller than the data: decoding stops at the declared size
+        // (the destination is exactly that big; AddressSanitizer checks it).
+        for raw in [1024, 4095] {
+            let small = try open(rebuilt(claiming: raw))
+            let s = #expect(throws: BrineError.self) { try small.anyArray("z") }
+            #expect(s?.code == .decompressionFailed && s?.chunkIndex == 0, "\(String(describing: s))")
+            #expect(small.verify().map(\.code) == [.decompressionFailed])
+        }
     }
 
     /// A file whose object tree is `depth` nested lists.
