@@ -56,9 +56,24 @@ let package = Package(
             path: "Benchmarks",
             exclude: ["python"]
         ),
+        // libFuzzer target (scripts/fuzz.sh, docs/HARDENING.md). Built for
+        // fuzzing with `--sanitize fuzzer`; a normal build links it as a no-op.
+        .executableTarget(
+            name: "FuzzContainer",
+            dependencies: ["Brine"]
+        ),
+        // Child process for the fault-injection tests (killed saves, file-size
+        // limits, concurrent replace) and the fuzz seed generator; not a product.
+        .executableTarget(
+            name: "BrineTestHelper",
+            dependencies: ["Brine"]
+        ),
         .testTarget(
             name: "BrineTests",
-            dependencies: ["Brine"]
+            dependencies: ["Brine"],
+            // Hostile and fuzz-found inputs, read from the source tree
+            // (#filePath) by FuzzRegressionTests and used as fuzz seeds.
+            exclude: ["Fixtures"]
         ),
     ]
 )

@@ -63,6 +63,28 @@ public enum Codec: Sendable, Hashable, CustomStringConvertible {
 
     /// The largest raw chunk size a codec accepts, in bytes.
     static let maxChunkBytes = 1 << 30
+
+    /// The most raw bytes that one stored byte can decode to in a conformant
+    /// stream of this codec; a chunk whose declared raw size exceeds
+    /// `stored bytes × maxExpansion` is corrupt, and is rejected before
+    /// anything is allocated for it (docs/FORMAT.md, "Limits").
+    /// - none: 1 (stored bytes are the raw bytes).
+    /// - lz4: 255. In an LZ4 block every output byte comes from a literal
+    ///   (one input byte each) or a match; a match costs a token and a 2-byte
+    ///   offset for at most 19 bytes, and each further length byte adds at
+    ///   most 255 bytes, so no stream decodes to more than 255 × its size
+    ///   (`LZ4_compress_default` on 1 GiB of zeros reaches 255.0).
+    /// - zstd: 32,768. Every Zstandard block (RFC 8878) takes at least 4
+    ///   bytes (3-byte block header and 1 byte of content) and regenerates at
+    ///   most Block_Maximum_Size = 128 KiB (`ZSTD_compress` on 1 GiB of zeros
+    ///   reaches 32,750).
+    var maxExpansion: Int {
+        switch self {
+        case .none: return 1
+        case .lz4: return 255
+        case .zstd: return 1 << 15
+        }
+    }
 }
 
 /// A reversible transform applied to a chunk before compression.

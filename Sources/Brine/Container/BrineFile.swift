@@ -352,7 +352,8 @@ public final class BrineFile: @unchecked Sendable {
     /// Loads elements `range` (flat C-order indices) of the array at `path`
     /// as a rank-1 array, reading and verifying only the chunks that hold them.
     /// - Throws: ``BrineError`` `.arrayNotFound`, `.invalidArgument` (range
-    ///   outside `0..<count`), and the codes of ``array(_:as:)``.
+    ///   outside `0..<count`), `.limitExceeded` (the range's bytes exceed
+    ///   ``ReadLimits/maxAllocationBytes``), and the codes of ``array(_:as:)``.
     public func elements(_ path: String, range: Range<Int>) throws(BrineError) -> AnyTensor {
         guard let a = info(path) else {
             throw BrineError(.arrayNotFound, "no array with this path", filePath: self.path, arrayPath: path)
@@ -360,7 +361,12 @@ public final class BrineFile: @unchecked Sendable {
         guard range.lowerBound >= 0, range.upperBound <= a.count else {
             throw BrineError(.invalidArgument, "element range \(range) outside 0..<\(a.count)", filePath: self.path, arrayPath: path)
         }
-        let out = TensorStorage(uninitializedByteCount: range.count * a.dtype.itemSize)
+        // range ⊆ 0..<count, and count × itemSize was overflow-checked on open.
+        let outBytes = range.count * a.dtype.itemSize
+        guard outBytes <= options.limits.maxAllocationBytes else {
+            throw BrineError(.limitExceeded, "loading \(range.count) elements needs \(outBytes) bytes, over the allocation limit of \(options.limits.maxAllocationBytes)", filePath: self.path, arrayPath: path)
+        }
+        let out = TensorStorage(uninitializedByteCount: outBytes)
         if range.isEmpty { return try AnyTensor(dtype: a.dtype, shape: [0], storage: out) }
         let sis = a.storedDType.itemSize
         let firstChunk = range.lowerBound * sis / a.chunkBytes

@@ -156,7 +156,11 @@ public final class BrineWriter {
                 try submitChunks(bytes, builder: builder, threads: o.threads)
             }
         } catch {
+            // The writer cannot recover: remove the temporary now rather than
+            // when the writer is released, so a failed save leaves nothing behind.
             failure = error.inArray(arrayPath).inFile(path)
+            drainIgnoringErrors()
+            file.abort()
             throw failure!
         }
         return index

@@ -26,7 +26,7 @@ func parallelFor(count: Int, threads: Int, _ body: (_ worker: Int, _ item: Int) 
         for i in 0 ..< count { try body(0, i) }
         return
     }
-    let state = ParallelState()
+    let state = ParallelState(workers: workers)
     withoutActuallyEscaping(body) { body in
         let box = UncheckedSendable(body)
         DispatchQueue.concurrentPerform(iterations: workers) { w in
@@ -36,7 +36,7 @@ func parallelFor(count: Int, threads: Int, _ body: (_ worker: Int, _ item: Int) 
                 do throws(BrineError) {
                     try box.value(w, i)
                 } catch {
-                    state.record(error, item: i)
+                    state.record(error, item: i, worker: w)
                     return
                 }
             }
@@ -45,32 +45,49 @@ func parallelFor(count: Int, threads: Int, _ body: (_ worker: Int, _ item: Int) 
     if let e = state.firstError { throw e }
 }
 
-/// Shared counter and first error of a `parallelFor`.
-private final class ParallelState: Sendable {
-    private struct Inner {
-        var counter = 0
-        var errorItem = Int.max
-        var firstError: BrineError?
-        var failed = false
-    }
-    private let inner = Mutex(Inner())
+/// Shared state of a `parallelFor`: the next item, whether a worker has
+/// failed, and each worker's error.
+///
+/// Lock-free. The item counter and the failure flag are atomics; worker `w`
+/// writes only `errors[w]`, and ``firstError`` is read by the caller after
+/// `concurrentPerform` has returned, which orders every write before it.
+/// (A `Synchronization.Mutex` here was contended on every item; on Linux a
+/// contended Mutex waits in the kernel (PI futex), which ThreadSanitizer
+/// cannot see, so each contended lock was reported as a data race.)
+///
+/// `@unchecked Sendable`: the error slots follow the ownership rule above.
+private final class ParallelState: @unchecked Sendable {
+    private let counter = Atomic<Int>(0)
+    private let failedFlag = Atomic<Bool>(false)
+    private let errors: UnsafeMutableBufferPointer<(item: Int, error: BrineError)?>
 
+    init(workers: Int) {
+        errors = .allocate(capacity: workers)
+        errors.initialize(repeating: nil)
+    }
+
+    deinit {
+        errors.deinitialize()
+        errors.deallocate()
+    }
+
+    /// The next item to run (each index is handed out once).
     func next() -> Int {
-        inner.withLock { s in
-            let i = s.counter
-            s.counter += 1
-            return i
-        }
+        counter.wrappingAdd(1, ordering: .relaxed).oldValue
     }
 
-    var failed: Bool { inner.withLock { $0.failed } }
-    var firstError: BrineError? { inner.withLock { $0.firstError } }
+    /// `true` once any worker has failed (a hint to stop early).
+    var failed: Bool { failedFlag.load(ordering: .relaxed) }
 
-    func record(_ e: BrineError, item: Int) {
-        inner.withLock { s in
-            s.failed = true
-            if item < s.errorItem { s.errorItem = item; s.firstError = e }
-        }
+    /// Records worker `worker`'s error for `item`; the worker stops after it.
+    func record(_ e: BrineError, item: Int, worker: Int) {
+        if errors[worker].map({ item < $0.item }) ?? true { errors[worker] = (item, e) }
+        failedFlag.store(true, ordering: .relaxed)
+    }
+
+    /// The error of the lowest failed item. Call only after the workers have joined.
+    var firstError: BrineError? {
+        errors.compactMap { $0 }.min { $0.item < $1.item }?.error
     }
 }
 

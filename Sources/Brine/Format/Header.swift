@@ -88,9 +88,9 @@ struct Header: Sendable {
             throw r.fail("array count \(arrayCount) cannot fit in the \(r.remaining) header bytes left")
         }
         var arrays: [ArrayInfo] = []
-        arrays.reserveCapacity(arrayCount)
+        arrays.reserveCapacity(Header.initialCapacity(arrayCount))
         var seen = Set<String>()
-        seen.reserveCapacity(arrayCount)
+        seen.reserveCapacity(Header.initialCapacity(arrayCount))
         for i in 0 ..< arrayCount {
             let a = try decodeArray(&r, index: i, headerOffset: headerOffset, limits: limits, path: path)
             guard seen.insert(a.path).inserted else {
@@ -105,6 +105,14 @@ struct Header: Sendable {
         try validateLayout(arrays, headerOffset: headerOffset, path: path)
         return Header(metadata: metadata, arrays: arrays, root: root)
     }
+
+    /// The capacity to reserve for `count` elements declared by the file.
+    /// A declared count is bounded by the bytes left, but one byte of a list
+    /// decodes to a 24-byte ``Value`` (a map entry to 40, an array entry to
+    /// about 120): reserving the declared count up front would let a few
+    /// bytes of a hostile header claim 24× their size before a single element
+    /// is validated. Larger collections grow as their elements decode.
+    static func initialCapacity(_ count: Int) -> Int { Swift.min(count, 4096) }
 
     static func decodeArray(
         _ r: inout ByteReader, index: Int, headerOffset: UInt64, limits: ReadLimits, path: String?
@@ -164,8 +172,8 @@ struct Header: Sendable {
         }
         var sizes: [Int] = []
         var sums: [UInt64] = []
-        sizes.reserveCapacity(chunkCount)
-        sums.reserveCapacity(chunkCount)
+        sizes.reserveCapacity(Header.initialCapacity(chunkCount))
+        sums.reserveCapacity(Header.initialCapacity(chunkCount))
         var total = 0
         for c in 0 ..< chunkCount {
             let s = try r.count("stored size of chunk \(c)", max: Int(clamping: headerOffset), code: .layout)
@@ -177,6 +185,14 @@ struct Header: Sendable {
                 }
             } else if s == 0 {
                 throw BrineError(.corruptHeader, "compressed chunk of 0 bytes", filePath: path, arrayPath: name, chunkIndex: c, byteOffset: entryStart)
+            } else {
+                // A decompression bomb declares far more raw bytes than its
+                // stored bytes can hold; reject it before allocating for it.
+                let (most, o) = s.multipliedReportingOverflow(by: codec.maxExpansion)
+                guard o || rawLen <= most else {
+                    throw BrineError(.corruptHeader, "\(s) stored bytes of \(codec) cannot decode to \(rawLen) raw bytes (at most \(codec.maxExpansion)× expansion)",
+                                     filePath: path, arrayPath: name, chunkIndex: c, byteOffset: entryStart)
+                }
             }
             let (t, o) = total.addingReportingOverflow(s)
             guard !o, t <= Int(clamping: headerOffset) else {
@@ -215,59 +231,113 @@ struct Header: Sendable {
         }
     }
 
+    /// A list or map whose elements are being decoded: one entry of the
+    /// explicit stack of ``decodeValue(_:depth:limits:arrayCount:allowArrayRefs:)``.
+    private struct OpenContainer {
+        var isMap: Bool
+        var remaining: Int
+        var items: [Value] = []
+        var entries: [(key: String, value: Value)] = []
+        var keys = Set<String>()
+        var key = ""
+    }
+
+    /// Decodes one value (docs/FORMAT.md, "Values") and everything nested in it.
+    ///
+    /// Iterative, with an explicit stack of open lists and maps: recursion
+    /// would need a stack frame per nesting level (about 7 KB each in a
+    /// debug build), and a tree `maxDepth` deep would overflow the 512 KiB
+    /// stack of a secondary thread on Darwin. Memory is the stack array.
     static func decodeValue(
         _ r: inout ByteReader, depth: Int, limits: ReadLimits, arrayCount: Int, allowArrayRefs: Bool
     ) throws(BrineError) -> Value {
+        var stack: [OpenContainer] = []
+        while true {
+            // A map's entry starts with its key.
+            if let top = stack.indices.last, stack[top].isMap {
+                let keyOffset = r.absoluteOffset
+                let k = try r.string("map key")
+                guard stack[top].keys.insert(k).inserted else {
+                    throw BrineError(.corruptHeader, "duplicate map key '\(k)'", filePath: r.filePath, byteOffset: keyOffset)
+                }
+                stack[top].key = k
+            }
+            var value: Value
+            switch try decodeValueHead(&r, depth: depth + stack.count, limits: limits, arrayCount: arrayCount, allowArrayRefs: allowArrayRefs) {
+            case .value(let v):
+                value = v
+            case .open(let c) where c.remaining > 0:
+                stack.append(c)
+                continue
+            case .open(let c):
+                value = c.isMap ? .map([]) : .list([])
+            }
+            // Append the finished value to its container, closing every
+            // container that it completes.
+            while let top = stack.indices.last {
+                if stack[top].isMap {
+                    stack[top].entries.append((stack[top].key, value))
+                } else {
+                    stack[top].items.append(value)
+                }
+                stack[top].remaining -= 1
+                if stack[top].remaining > 0 { break }
+                let done = stack.removeLast()
+                value = done.isMap ? .map(done.entries) : .list(done.items)
+            }
+            if stack.isEmpty { return value }
+        }
+    }
+
+    /// The result of reading one value's tag and fixed payload.
+    private enum ValueHead {
+        /// A complete scalar value.
+        case value(Value)
+        /// A list or map and the number of elements that follow.
+        case open(OpenContainer)
+    }
+
+    /// Reads a tag and its payload; for a list or map, only its count.
+    private static func decodeValueHead(
+        _ r: inout ByteReader, depth: Int, limits: ReadLimits, arrayCount: Int, allowArrayRefs: Bool
+    ) throws(BrineError) -> ValueHead {
         let tagOffset = r.absoluteOffset
         let raw = try r.u8("value tag")
         guard let tag = Tag(rawValue: raw) else {
             throw BrineError(.corruptHeader, "unknown value tag 0x\(String(raw, radix: 16))", filePath: r.filePath, byteOffset: tagOffset)
         }
         switch tag {
-        case .null: return .null
-        case .false: return .bool(false)
-        case .true: return .bool(true)
-        case .int: return .int(try r.zigzag("integer"))
-        case .uint: return .uint(try r.varint("unsigned integer"))
-        case .float32: return .float32(Float(bitPattern: try r.u32("float32")))
-        case .float64: return .float64(Double(bitPattern: try r.u64("float64")))
-        case .string: return .string(try r.string("string"))
+        case .null: return .value(.null)
+        case .false: return .value(.bool(false))
+        case .true: return .value(.bool(true))
+        case .int: return .value(.int(try r.zigzag("integer")))
+        case .uint: return .value(.uint(try r.varint("unsigned integer")))
+        case .float32: return .value(.float32(Float(bitPattern: try r.u32("float32"))))
+        case .float64: return .value(.float64(Double(bitPattern: try r.u64("float64"))))
+        case .string: return .value(.string(try r.string("string")))
         case .bytes:
             let n = try r.count("bytes length", max: r.remaining, code: .corruptHeader)
-            return .bytes(Array(try r.bytes(n)))
+            return .value(.bytes(Array(try r.bytes(n))))
         case .list, .map:
             guard depth < limits.maxDepth else {
                 throw BrineError(.limitExceeded, "object tree nests deeper than \(limits.maxDepth)", filePath: r.filePath, byteOffset: tagOffset)
             }
             // Every element takes at least one byte (two for a map entry).
             let n = try r.count(tag == .list ? "list count" : "map count", max: r.remaining, code: .corruptHeader)
+            var c = OpenContainer(isMap: tag == .map, remaining: n)
             if tag == .list {
-                var items: [Value] = []
-                items.reserveCapacity(n)
-                for _ in 0 ..< n {
-                    items.append(try decodeValue(&r, depth: depth + 1, limits: limits, arrayCount: arrayCount, allowArrayRefs: allowArrayRefs))
-                }
-                return .list(items)
+                c.items.reserveCapacity(Header.initialCapacity(n))
+            } else {
+                guard n <= r.remaining / 2 else { throw r.fail("map count \(n) cannot fit in \(r.remaining) bytes") }
+                c.entries.reserveCapacity(Header.initialCapacity(n))
             }
-            guard n <= r.remaining / 2 else { throw r.fail("map count \(n) cannot fit in \(r.remaining) bytes") }
-            var entries: [(key: String, value: Value)] = []
-            entries.reserveCapacity(n)
-            var keys = Set<String>()
-            for _ in 0 ..< n {
-                let keyOffset = r.absoluteOffset
-                let k = try r.string("map key")
-                guard keys.insert(k).inserted else {
-                    throw BrineError(.corruptHeader, "duplicate map key '\(k)'", filePath: r.filePath, byteOffset: keyOffset)
-                }
-                entries.append((k, try decodeValue(&r, depth: depth + 1, limits: limits, arrayCount: arrayCount, allowArrayRefs: allowArrayRefs)))
-            }
-            return .map(entries)
+            return .open(c)
         case .arrayRef:
             let i = try r.varint("array reference")
             guard allowArrayRefs, i < UInt64(arrayCount) else {
                 throw BrineError(.corruptHeader, "array reference #\(i) with \(arrayCount) arrays", filePath: r.filePath, byteOffset: tagOffset)
             }
-            return .arrayRef(Int(i))
+            return .value(.arrayRef(Int(i)))
         }
     }
 }

@@ -95,7 +95,43 @@ extension Value: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Expres
 extension Value: CustomStringConvertible {
     /// A JSON-like rendering (array references print as `<array #i>`, bytes
     /// as `<n bytes>`), used by `brine inspect`.
+    ///
+    /// Built in one pass with an explicit work stack, not by recursion: a
+    /// tree read from a hostile file may nest `ReadLimits.maxDepth` levels,
+    /// and joining each level's rendering into its parent's would copy
+    /// every string once per level above it.
     public var description: String {
+        enum Step { case value(Value), text(String) }
+        var out = ""
+        var work: [Step] = [.value(self)]
+        while let step = work.popLast() {
+            switch step {
+            case .text(let t):
+                out += t
+            case .value(.list(let l)):
+                out += "["
+                work.append(.text("]"))
+                for (i, x) in l.enumerated().reversed() {
+                    work.append(.value(x))
+                    if i > 0 { work.append(.text(", ")) }
+                }
+            case .value(.map(let m)):
+                out += "{"
+                work.append(.text("}"))
+                for (i, e) in m.enumerated().reversed() {
+                    work.append(.value(e.value))
+                    work.append(.text(Value.quoted(e.key) + ": "))
+                    if i > 0 { work.append(.text(", ")) }
+                }
+            case .value(let v):
+                out += v.scalarDescription
+            }
+        }
+        return out
+    }
+
+    /// The rendering of a value that is not a list or map.
+    private var scalarDescription: String {
         switch self {
         case .null: return "null"
         case .bool(let b): return b ? "true" : "false"
@@ -105,9 +141,8 @@ extension Value: CustomStringConvertible {
         case .float64(let v): return v.description
         case .string(let s): return Value.quoted(s)
         case .bytes(let b): return "<\(b.count) bytes>"
-        case .list(let l): return "[" + l.map(\.description).joined(separator: ", ") + "]"
-        case .map(let m): return "{" + m.map { "\(Value.quoted($0.key)): \($0.value)" }.joined(separator: ", ") + "}"
         case .arrayRef(let i): return "<array #\(i)>"
+        case .list, .map: return ""
         }
     }
 
