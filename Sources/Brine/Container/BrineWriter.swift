@@ -259,7 +259,7 @@ public final class BrineWriter {
     /// copy), checksumming each chunk just before it is written so that the
     /// write reads it from cache: the source crosses the memory bus once, as
     /// in a plain `write(2)`. With several threads and several chunks, another
-    /// thread checksums up to ``checksumLead`` chunks ahead of the writes.
+    /// thread checksums up to two write groups ahead of the writes.
     private func writeDirect(_ bytes: UnsafeRawBufferPointer, builder: ArrayBuilder, threads: Int) throws(BrineError) {
         let start = alignUp(offset, builder.alignment)
         let n = builder.chunkCount
@@ -269,15 +269,25 @@ public final class BrineWriter {
         func range(_ i: Int) -> UnsafeRawBufferPointer {
             UnsafeRawBufferPointer(rebasing: bytes[(i * chunk) ..< Swift.min(bytes.count, (i + 1) * chunk)])
         }
+        // Chunks are written in groups of about 4 MiB: large writes let the
+        // page cache build large folios (see StagedFileWriter).
+        let group = Swift.max(1, BrineWriter.writeGroupBytes / chunk)
+        func write(_ lo: Int, _ hi: Int) throws(BrineError) {
+            let piece = UnsafeRawBufferPointer(rebasing: bytes[(lo * chunk) ..< Swift.min(bytes.count, hi * chunk)])
+            try output.write(piece, at: start + lo * chunk)
+        }
         var failed: BrineError?
-        if threads == 1 || n == 1 {
-            for i in 0 ..< n where failed == nil {
-                sums[i] = Checksum.xxh3(range(i))
-                do throws(BrineError) { try output.write(range(i), at: start + i * chunk) } catch { failed = error }
+        if threads == 1 || n <= group {
+            var lo = 0
+            while lo < n && failed == nil {
+                let hi = Swift.min(n, lo + group)
+                for i in lo ..< hi { sums[i] = Checksum.xxh3(range(i)) }
+                do throws(BrineError) { try write(lo, hi) } catch { failed = error }
+                lo = hi
             }
         } else {
             let ready = DispatchSemaphore(value: 0)
-            let space = DispatchSemaphore(value: BrineWriter.checksumLead)
+            let space = DispatchSemaphore(value: 2 * group)
             let shared = UncheckedSendable((bytes, sums, chunk))
             DispatchQueue.global().async {
                 let (bytes, sums, chunk) = shared.value
@@ -289,12 +299,15 @@ public final class BrineWriter {
             }
             // Consume every chunk even after a failed write, so that the
             // checksum thread is done with the caller's buffer before we return.
-            for i in 0 ..< n {
-                ready.wait()
+            var lo = 0
+            while lo < n {
+                let hi = Swift.min(n, lo + group)
+                for _ in lo ..< hi { ready.wait() }
                 if failed == nil {
-                    do throws(BrineError) { try output.write(range(i), at: start + i * chunk) } catch { failed = error }
+                    do throws(BrineError) { try write(lo, hi) } catch { failed = error }
                 }
-                space.signal()
+                for _ in lo ..< hi { space.signal() }
+                lo = hi
             }
         }
         if let failed { throw failed }
@@ -305,9 +318,10 @@ public final class BrineWriter {
         entries.append(b.finalize(dataOffset: start))
     }
 
-    /// How many chunks the checksum thread may run ahead of the writes (the
-    /// chunks in between stay in the last-level cache).
-    static let checksumLead = 8
+    /// Uncompressed chunks are written in groups of about this many bytes;
+    /// the checksum thread runs at most two groups ahead of the writes, so
+    /// the chunks in between stay in the last-level cache.
+    static let writeGroupBytes = 4 << 20
 
     // MARK: Chunk pipeline
 
