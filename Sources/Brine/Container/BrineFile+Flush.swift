@@ -27,9 +27,9 @@ extension BrineFile {
             for (k, a) in infos.enumerated() where a.isContiguousRaw {
                 var current = a
                 for c in 0 ..< a.chunkCount {
-                    let lo = a.chunkOffsets[c]
-                    let sum = Checksum.xxh3(UnsafeRawBufferPointer(rebasing: m.bytes[lo ..< lo + a.chunkStoredBytes[c]]))
-                    if sum != current.chunkChecksums[c] {
+                    let lo = a.chunks[c].offset
+                    let sum = Checksum.xxh3(UnsafeRawBufferPointer(rebasing: m.bytes[lo ..< lo + a.chunks[c].storedBytes]))
+                    if sum != current.chunks[c].checksum {
                         current = current.replacingChecksum(sum, ofChunk: c)
                         changed += 1
                     }

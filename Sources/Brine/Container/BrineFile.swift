@@ -211,10 +211,7 @@ public final class BrineFile: @unchecked Sendable {
                 }
             }
             let header = try Header.decode(b, headerOffset: trailer.headerOffset, limits: options.limits, path: path)
-            var index: [String: Int] = [:]
-            index.reserveCapacity(header.arrays.count)
-            for (i, a) in header.arrays.enumerated() { index[a.path] = i }
-            return Parsed(trailer: trailer, header: header, index: index)
+            return Parsed(trailer: trailer, header: header, index: header.index)
         } }
     }
 
@@ -282,7 +279,7 @@ public final class BrineFile: @unchecked Sendable {
             storages.append((k, storage))
             jobs.append((a, storage.baseAddress))
         }
-        try decode(jobs)
+        if !jobs.isEmpty { try decode(jobs) }
         for (k, storage) in storages {
             results[k] = try AnyTensor(dtype: infos[k].dtype, shape: infos[k].shape, storage: storage)
         }
@@ -425,7 +422,7 @@ public final class BrineFile: @unchecked Sendable {
                 } catch {
                     failures.append(error)
                 }
-                doneBytes += a.chunkStoredBytes[c]
+                doneBytes += a.chunks[c].storedBytes
                 progress?(doneBytes, totalBytes)
             }
         }
@@ -435,11 +432,11 @@ public final class BrineFile: @unchecked Sendable {
     /// Checks one chunk's checksum without decoding it.
     private func verifyChunk(_ a: ArrayInfo, chunk c: Int) throws(BrineError) {
         let scratch = ChunkScratch()
-        let offset = a.chunkOffsets[c]
-        let stored = try storedBytes(offset: offset, count: a.chunkStoredBytes[c], scratch: scratch, a: a, chunk: c)
+        let offset = a.chunks[c].offset
+        let stored = try storedBytes(offset: offset, count: a.chunks[c].storedBytes, scratch: scratch, a: a, chunk: c)
         let sum = Checksum.xxh3(stored)
-        guard sum == a.chunkChecksums[c] else {
-            throw BrineError(.checksumMismatch, "chunk checksum mismatch (stored \(hex(a.chunkChecksums[c])), computed \(hex(sum)))", filePath: path, arrayPath: a.path, chunkIndex: c, byteOffset: UInt64(offset))
+        guard sum == a.chunks[c].checksum else {
+            throw BrineError(.checksumMismatch, "chunk checksum mismatch (stored \(hex(a.chunks[c].checksum)), computed \(hex(sum)))", filePath: path, arrayPath: a.path, chunkIndex: c, byteOffset: UInt64(offset))
         }
     }
 
@@ -464,8 +461,8 @@ public final class BrineFile: @unchecked Sendable {
 
     /// Decodes chunk `c` of `a` into `dst + (first element of chunk c) * dtype.itemSize`.
     private func decodeChunk(_ a: ArrayInfo, chunk c: Int, into dst: UnsafeMutableRawPointer, scratch: ChunkScratch, verify: Bool) throws(BrineError) {
-        let offset = a.chunkOffsets[c]
-        let storedCount = a.chunkStoredBytes[c]
+        let offset = a.chunks[c].offset
+        let storedCount = a.chunks[c].storedBytes
         let rawLen = a.rawRange(ofChunk: c).count
         let sis = a.storedDType.itemSize
         let elements = rawLen / sis
@@ -481,8 +478,8 @@ public final class BrineFile: @unchecked Sendable {
             guard n == rawLen else { throw fail(.truncated, "file ended inside chunk") }
             if verify {
                 let sum = Checksum.xxh3(UnsafeRawBufferPointer(buf))
-                guard sum == a.chunkChecksums[c] else {
-                    throw fail(.checksumMismatch, "chunk checksum mismatch (stored \(hex(a.chunkChecksums[c])), computed \(hex(sum)))")
+                guard sum == a.chunks[c].checksum else {
+                    throw fail(.checksumMismatch, "chunk checksum mismatch (stored \(hex(a.chunks[c].checksum)), computed \(hex(sum)))")
                 }
             }
             return
@@ -490,8 +487,8 @@ public final class BrineFile: @unchecked Sendable {
         let stored = try storedBytes(offset: offset, count: storedCount, scratch: scratch, a: a, chunk: c)
         if verify {
             let sum = Checksum.xxh3(stored)
-            guard sum == a.chunkChecksums[c] else {
-                throw fail(.checksumMismatch, "chunk checksum mismatch (stored \(hex(a.chunkChecksums[c])), computed \(hex(sum)))")
+            guard sum == a.chunks[c].checksum else {
+                throw fail(.checksumMismatch, "chunk checksum mismatch (stored \(hex(a.chunks[c].checksum)), computed \(hex(sum)))")
             }
         }
         let narrowed = a.storedDType != a.dtype

@@ -462,11 +462,17 @@ struct ArrayBuilder {
     func rawChunkLength(_ c: Int) -> Int { Swift.min(chunkBytes, storedRaw - c * chunkBytes) }
 
     func finalize(dataOffset: Int) -> ArrayInfo {
-        ArrayInfo(
+        var chunks: [ArrayInfo.Chunk] = []
+        chunks.reserveCapacity(storedSizes.count)
+        var offset = dataOffset
+        for (s, c) in zip(storedSizes, checksums) {
+            chunks.append(ArrayInfo.Chunk(offset: offset, storedBytes: s, checksum: c))
+            offset += s
+        }
+        return ArrayInfo(
             path: path, dtype: dtype, storedDType: stored, shape: shape, codec: codec, filter: filter,
-            alignment: alignment, dataOffset: dataOffset, chunkBytes: chunkBytes, chunkStoredBytes: storedSizes,
-            chunkChecksums: checksums, count: count, storedRawBytes: storedRaw,
-            storedBytes: storedSizes.reduce(0, +))
+            alignment: alignment, dataOffset: dataOffset, chunkBytes: chunkBytes, chunks: chunks, count: count,
+            storedRawBytes: storedRaw, storedBytes: offset - dataOffset)
     }
 }
 

@@ -24,11 +24,33 @@ public struct ArrayInfo: Sendable, Hashable {
     /// The raw (decoded, stored-dtype) size of every chunk but the last, in
     /// bytes; a multiple of the stored item size.
     public let chunkBytes: Int
-    /// The stored (compressed) size of each chunk, in bytes. Chunks are
-    /// back to back from ``dataOffset``.
-    public let chunkStoredBytes: [Int]
-    /// The XXH3-64 checksum of each chunk's stored bytes.
-    public let chunkChecksums: [UInt64]
+    /// Where each chunk is, its stored size and checksum. Chunks are back to
+    /// back from ``dataOffset``.
+    public let chunks: [Chunk]
+
+    /// One chunk of an array in the file.
+    public struct Chunk: Sendable, Hashable {
+        /// The absolute file offset of the chunk's first stored byte.
+        public let offset: Int
+        /// The stored (compressed) size in bytes.
+        public let storedBytes: Int
+        /// The XXH3-64 checksum of the stored bytes.
+        public let checksum: UInt64
+
+        /// A chunk entry.
+        public init(offset: Int, storedBytes: Int, checksum: UInt64) {
+            self.offset = offset
+            self.storedBytes = storedBytes
+            self.checksum = checksum
+        }
+    }
+
+    /// The stored (compressed) size of each chunk, in bytes (a new array on each call).
+    public var chunkStoredBytes: [Int] { chunks.map(\.storedBytes) }
+    /// The XXH3-64 checksum of each chunk's stored bytes (a new array on each call).
+    public var chunkChecksums: [UInt64] { chunks.map(\.checksum) }
+    /// The absolute file offset of every chunk's first byte (a new array on each call).
+    public var chunkOffsets: [Int] { chunks.map(\.offset) }
 
     /// The number of elements (product of ``shape``).
     public let count: Int
@@ -39,7 +61,7 @@ public struct ArrayInfo: Sendable, Hashable {
     /// The sum of ``chunkStoredBytes``: the bytes the array takes in the file.
     public let storedBytes: Int
     /// The number of chunks.
-    public var chunkCount: Int { chunkStoredBytes.count }
+    public var chunkCount: Int { chunks.count }
 
     /// `true` when the stored bytes are exactly the loaded bytes, contiguous in
     /// the file: no codec, no filter, no narrowing. Such arrays load by mmap
@@ -59,12 +81,10 @@ public struct ArrayInfo: Sendable, Hashable {
         return lo ..< Swift.min(storedRawBytes, lo + chunkBytes)
     }
 
-    /// The absolute file offset of every chunk's first byte.
-    public let chunkOffsets: [Int]
 
     init(
         path: String, dtype: DType, storedDType: DType, shape: [Int], codec: Codec, filter: Filter,
-        alignment: Int, dataOffset: Int, chunkBytes: Int, chunkStoredBytes: [Int], chunkChecksums: [UInt64],
+        alignment: Int, dataOffset: Int, chunkBytes: Int, chunks: [Chunk],
         count: Int, storedRawBytes: Int, storedBytes: Int
     ) {
         self.path = path
@@ -76,25 +96,19 @@ public struct ArrayInfo: Sendable, Hashable {
         self.alignment = alignment
         self.dataOffset = dataOffset
         self.chunkBytes = chunkBytes
-        self.chunkStoredBytes = chunkStoredBytes
-        self.chunkChecksums = chunkChecksums
+        self.chunks = chunks
         self.count = count
         self.storedRawBytes = storedRawBytes
         self.storedBytes = storedBytes
-        var offsets: [Int] = []
-        offsets.reserveCapacity(chunkStoredBytes.count)
-        var o = dataOffset
-        for s in chunkStoredBytes { offsets.append(o); o += s }
-        self.chunkOffsets = offsets
     }
 
     /// A copy with one chunk's checksum replaced (read-write flush).
     func replacingChecksum(_ value: UInt64, ofChunk i: Int) -> ArrayInfo {
-        var sums = chunkChecksums
-        sums[i] = value
+        var table = chunks
+        table[i] = Chunk(offset: table[i].offset, storedBytes: table[i].storedBytes, checksum: value)
         return ArrayInfo(
             path: path, dtype: dtype, storedDType: storedDType, shape: shape, codec: codec, filter: filter,
-            alignment: alignment, dataOffset: dataOffset, chunkBytes: chunkBytes, chunkStoredBytes: chunkStoredBytes,
-            chunkChecksums: sums, count: count, storedRawBytes: storedRawBytes, storedBytes: storedBytes)
+            alignment: alignment, dataOffset: dataOffset, chunkBytes: chunkBytes, chunks: table,
+            count: count, storedRawBytes: storedRawBytes, storedBytes: storedBytes)
     }
 }

@@ -157,12 +157,30 @@ struct ByteReader {
         return s
     }
 
+    /// `true` when every byte is below 0x80 (checked eight bytes at a time).
+    static func isASCII(_ b: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
+        var acc: UInt64 = 0
+        while i + 8 <= b.count {
+            acc |= b.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            i += 8
+        }
+        while i < b.count {
+            acc |= UInt64(b[i])
+            i += 1
+        }
+        return acc & 0x8080_8080_8080_8080 == 0
+    }
+
     /// A varint length, then that many bytes of valid UTF-8.
     mutating func string(_ what: @autoclosure () -> String = "string") throws(BrineError) -> String {
         let start = absoluteOffset
         let n = try count("\(what()) length", max: remaining, code: errorCode)
         let b = try bytes(n, what())
-        guard let s = String(validating: b.bindMemory(to: UInt8.self), as: UTF8.self) else {
+        let u8 = b.bindMemory(to: UInt8.self)
+        // Fast path: ASCII (every path Brine writes for a Codable model) needs no decoding.
+        if ByteReader.isASCII(b) { return String(decoding: u8, as: UTF8.self) }
+        guard let s = String(validating: u8, as: UTF8.self) else {
             throw BrineError(errorCode, "\(what()) is not valid UTF-8", filePath: filePath, byteOffset: start)
         }
         return s

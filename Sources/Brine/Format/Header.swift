@@ -4,6 +4,8 @@ struct Header: Sendable {
     var metadata: Value
     var arrays: [ArrayInfo]
     var root: Value
+    /// The position of each array in ``arrays`` by path (filled by ``decode``).
+    var index: [String: Int] = [:]
 
     // Value tags (docs/FORMAT.md, "Values").
     enum Tag: UInt8 {
@@ -36,10 +38,10 @@ struct Header: Sendable {
         w.u8(UInt8(a.alignment.trailingZeroBitCount))
         w.varint(a.dataOffset)
         w.varint(a.chunkBytes)
-        w.varint(a.chunkStoredBytes.count)
-        for (s, c) in zip(a.chunkStoredBytes, a.chunkChecksums) {
-            w.varint(s)
-            w.u64(c)
+        w.varint(a.chunks.count)
+        for c in a.chunks {
+            w.varint(c.storedBytes)
+            w.u64(c.checksum)
         }
     }
 
@@ -89,11 +91,11 @@ struct Header: Sendable {
         }
         var arrays: [ArrayInfo] = []
         arrays.reserveCapacity(Header.initialCapacity(arrayCount))
-        var seen = Set<String>()
-        seen.reserveCapacity(Header.initialCapacity(arrayCount))
+        var index: [String: Int] = [:]
+        index.reserveCapacity(Header.initialCapacity(arrayCount))
         for i in 0 ..< arrayCount {
             let a = try decodeArray(&r, index: i, headerOffset: headerOffset, limits: limits, path: path)
-            guard seen.insert(a.path).inserted else {
+            guard index.updateValue(i, forKey: a.path) == nil else {
                 throw BrineError(.corruptHeader, "duplicate array path", filePath: path, arrayPath: a.path, byteOffset: r.absoluteOffset)
             }
             arrays.append(a)
@@ -103,7 +105,7 @@ struct Header: Sendable {
             throw r.fail("\(r.remaining) unexpected bytes after the object tree")
         }
         try validateLayout(arrays, headerOffset: headerOffset, path: path)
-        return Header(metadata: metadata, arrays: arrays, root: root)
+        return Header(metadata: metadata, arrays: arrays, root: root, index: index)
     }
 
     /// The capacity to reserve for `count` elements declared by the file.
@@ -170,10 +172,8 @@ struct Header: Sendable {
         guard chunkCount <= r.remaining / 9 else {
             throw fail(.truncated, "\(chunkCount) chunk entries cannot fit in the \(r.remaining) header bytes left")
         }
-        var sizes: [Int] = []
-        var sums: [UInt64] = []
-        sizes.reserveCapacity(Header.initialCapacity(chunkCount))
-        sums.reserveCapacity(Header.initialCapacity(chunkCount))
+        var chunks: [ArrayInfo.Chunk] = []
+        chunks.reserveCapacity(Header.initialCapacity(chunkCount))
         var total = 0
         for c in 0 ..< chunkCount {
             let s = try r.count("stored size of chunk \(c)", max: Int(clamping: headerOffset), code: .layout)
@@ -198,14 +198,14 @@ struct Header: Sendable {
             guard !o, t <= Int(clamping: headerOffset) else {
                 throw BrineError(.layout, "chunks extend past the data section", filePath: path, arrayPath: name, chunkIndex: c, byteOffset: entryStart)
             }
+            let offset = dataOffset &+ total  // both ≤ the header offset: no overflow
             total = t
-            sizes.append(s)
-            sums.append(try r.u64("checksum of chunk \(c)"))
+            chunks.append(ArrayInfo.Chunk(offset: offset, storedBytes: s, checksum: try r.u64("checksum of chunk \(c)")))
         }
         return ArrayInfo(
             path: name, dtype: dtype, storedDType: stored, shape: shape, codec: codec, filter: filter,
-            alignment: alignment, dataOffset: dataOffset, chunkBytes: chunkBytes, chunkStoredBytes: sizes,
-            chunkChecksums: sums, count: count, storedRawBytes: rawStored, storedBytes: total)
+            alignment: alignment, dataOffset: dataOffset, chunkBytes: chunkBytes, chunks: chunks,
+            count: count, storedRawBytes: rawStored, storedBytes: total)
     }
 
     /// Checks that every array's data is aligned, lies between the preamble
