@@ -145,6 +145,44 @@ final class CodecContext {
         }
     }
 
+    /// Compresses a byte-shuffled chunk of `planes`-byte elements as one
+    /// Zstandard frame per byte plane, concatenated (docs/FORMAT.md allows
+    /// several frames per chunk; a standard decoder reads them in sequence).
+    ///
+    /// The planes of shuffled numbers differ completely (sign/exponent bytes
+    /// compress ~2.5×, low mantissa bytes not at all): separate frames give
+    /// each plane its own entropy tables and let zstd store the incompressible
+    /// ones raw at memcpy speed. Matches shorter than 7 bytes in such planes
+    /// are noise that costs more than a Huffman-coded literal, so the
+    /// minimum match length is 7 (zstd's largest for its fast strategies).
+    /// On MiniLM's float32 weights at level 1 this takes the ratio from
+    /// 1.199 to 1.207 and compresses faster than one frame.
+    /// - Returns: the total compressed size in bytes.
+    /// - Throws: ``BrineError`` `.compressionFailed`.
+    func compressZstdPlanes(level: Int, planes k: Int, _ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) throws(BrineError) -> Int {
+        if cctx == nil { cctx = ZSTD_createCCtx() }
+        guard let cctx else { throw BrineError(.compressionFailed, "ZSTD_createCCtx failed") }
+        ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters)
+        ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, Int32(level))
+        ZSTD_CCtx_setParameter(cctx, ZSTD_c_minMatch, 7)
+        let m = src.count / k
+        var written = 0
+        for j in 0 ..< k {
+            let lo = j * m
+            let hi = j == k - 1 ? src.count : lo + m
+            let n = ZSTD_compress2(cctx, dst.baseAddress! + written, dst.count - written, src.baseAddress! + lo, hi - lo)
+            if ZSTD_isError(n) != 0 {
+                throw BrineError(.compressionFailed, "zstd: " + String(cString: ZSTD_getErrorName(n)))
+            }
+            written += n
+        }
+        return written
+    }
+
+    /// Extra output capacity, beyond one frame's compress bound, for the
+    /// frame headers of per-plane compression (8 planes at most).
+    static let planeFramesSlack = 8 * 64
+
     /// Decompresses `src` into `dst`, which is exactly the declared raw size.
     /// Never writes past `dst`, so a decompression bomb stops at the declared size.
     /// - Throws: ``BrineError`` `.decompressionFailed` when the data is corrupt

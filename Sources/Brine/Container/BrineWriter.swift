@@ -368,7 +368,7 @@ public final class BrineWriter {
         while inFlight >= options.threads + 1 {
             try retireHead()
         }
-        let bound = codec.compressBound(chunkBytes)
+        let bound = codec.compressBound(chunkBytes) + CodecContext.planeFramesSlack
         if let i = pool.firstIndex(where: { $0.input.count >= chunkBytes && $0.output.count >= bound }) {
             return pool.remove(at: i)
         }
@@ -568,7 +568,11 @@ final class ChunkJob: @unchecked Sendable {
             return
         }
         do {
-            outputCount = try context.compress(codec, raw, into: output)
+            if case .zstd(let level) = codec, filter == .shuffle, stored.itemSize > 1, rawCount >= stored.itemSize {
+                outputCount = try context.compressZstdPlanes(level: level, planes: stored.itemSize, raw, into: output)
+            } else {
+                outputCount = try context.compress(codec, raw, into: output)
+            }
             checksum = Checksum.xxh3(UnsafeRawBufferPointer(rebasing: output[0 ..< outputCount]))
         } catch {
             self.error = error
