@@ -77,13 +77,17 @@ struct Measurement: Codable {
 }
 
 /// Runs `body` `warmup + runs` times and returns timing and memory figures.
-/// `setup` runs before each run, untimed (e.g. deleting the previous output).
+/// Before each run, untimed: `sync(2)`, so that no earlier save's dirty pages
+/// are being written back (by kernel threads competing for the two cores)
+/// while this run is timed; then `setup` (e.g. deleting the previous output).
+/// Loads still read from the page cache: `sync` writes pages back but keeps them.
 func measure(
     runs: Int, warmup: Int = 1, setup: () throws -> Void = {}, _ body: () throws -> Void
 ) rethrows -> (median: Double, min: Double, extraPeak: Int) {
     var times: [Double] = []
     var extra = 0
     for i in 0 ..< (warmup + runs) {
+        sync()
         try setup()
         let before = residentMemory().current
         resetPeakResidentMemory()

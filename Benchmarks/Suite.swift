@@ -195,7 +195,7 @@ final class Suite {
     }
 
     func runSequential(_ d: Dataset) throws {
-        let limit = quick ? 4 << 20 : 32 << 20
+        let limit = quick ? 4 << 20 : 8 << 20
         let s = slice(d, limit: limit)
         let note = s.rawBytes < d.rawBytes ? "on the first \(formatBytes(s.rawBytes))" : nil
         let dict: [String: [Float]] = Dictionary(uniqueKeysWithValues: s.arrays.map { ($0.path, try! $0.tensor.typed(as: Float.self).scalars) })

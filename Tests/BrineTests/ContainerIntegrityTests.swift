@@ -173,3 +173,27 @@ struct ContainerIntegrityTests {
         #expect(try Data(contentsOf: url) == before)
     }
 }
+
+@Suite("Writer limits")
+struct WriterLimitTests {
+    @Test("a tree deeper than readers accept is refused at finish, without a crash, and nothing is written")
+    func deepTree() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let url = dir.appendingPathComponent("deep.brine")
+        for depth in [257, 10_000] {
+            var v: Value = .null
+            for _ in 0 ..< depth { v = .list([v]) }
+            let w = try BrineWriter(url: url)
+            let e = #expect(throws: BrineError.self) { try w.finish(root: v) }
+            #expect(e?.code == .limitExceeded)
+            #expect(!FileManager.default.fileExists(atPath: url.path))
+            // Release the deep value iteratively: unwrap it level by level.
+            while case .list(let items) = v, let inner = items.first { v = inner }
+        }
+        var ok: Value = .null
+        for _ in 0 ..< 256 { ok = .list([ok]) }
+        try BrineWriter(url: url).finish(root: ok)
+        #expect(try BrineFile(contentsOf: url).root == ok)
+    }
+}

@@ -17,7 +17,7 @@ extension BrineFile {
     ///   rewritten in place.
     @discardableResult
     public func flush() throws(BrineError) -> Int {
-        guard mode == .mmapReadWrite, case .mapping(let m) = source, let base = m.baseAddress else {
+        guard mode == .mmapReadWrite, case .mapping(let m) = source.backing, let base = m.baseAddress else {
             throw BrineError(.readOnly, "flush needs a file opened with mode .mmapReadWrite (opened as \(mode))", filePath: path)
         }
         try m.sync(path: path)

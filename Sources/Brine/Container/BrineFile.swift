@@ -38,14 +38,7 @@ public final class BrineFile: @unchecked Sendable {
     private let index: [String: Int]
     let headerOffset: Int
     let headerLength: Int
-    let source: Source
-
-    /// Where array bytes come from.
-    enum Source {
-        case file(FileDescriptor)
-        case mapping(Mapping)
-        case memory(TensorStorage)
-    }
+    let source: ByteSource
 
     /// The array table, in file order.
     public var arrays: [ArrayInfo] { table.withLock { $0 } }
@@ -61,7 +54,7 @@ public final class BrineFile: @unchecked Sendable {
 
     /// The raw mapping in mmap modes (for embedding tools), else `nil`.
     public var mapping: Mapping? {
-        if case .mapping(let m) = source { return m }
+        if case .mapping(let m) = source.backing { return m }
         return nil
     }
 
@@ -79,56 +72,10 @@ public final class BrineFile: @unchecked Sendable {
     }
 
     /// Opens a Brine file by path. See ``init(contentsOf:mode:options:)``.
-    public init(path: String, mode: LoadMode = .copy, options: ReadOptions = .init()) throws(BrineError) {
-        self.path = path
-        self.mode = mode
-        self.options = options
-        let fd: FileDescriptor
-        do {
-            fd = try FileDescriptor.open(
-                FilePath(path), mode == .mmapReadWrite ? .readWrite : .readOnly, options: [.closeOnExec])
-        } catch let e as Errno {
-            throw BrineError.system("open", errno: e.code, path: path)
-        } catch {
-            throw BrineError(.io, "open failed: \(error)", filePath: path)
-        }
-        var keepFD = false
-        defer { if !keepFD { try? fd.close() } }
-        let size64 = try fd.fileSize().orThrow("fstat", path: path)
-        guard size64 <= Int64(Int.max / 2) else {
-            throw BrineError(.limitExceeded, "file of \(size64) bytes is too large", filePath: path)
-        }
-        let size = Int(size64)
-        self.fileSize = size
-        let parsed: Parsed
-        switch mode {
-        case .copy:
-            parsed = try BrineFile.parse(size: size, options: options, path: path) { (offset, count) throws(BrineError) -> [UInt8] in
-                var buf = [UInt8](repeating: 0, count: count)
-                let n = try buf.withUnsafeMutableBytes { b in fd.preadFully(b, at: Int64(offset)) }.orThrow("read", path: path)
-                guard n == count else {
-                    throw BrineError(.truncated, "file ended while reading \(count) bytes", filePath: path, byteOffset: UInt64(offset + n))
-                }
-                return buf
-            }
-            self.source = .file(fd)
-            keepFD = true
-        case .mmap, .mmapCopyOnWrite, .mmapReadWrite:
-            let kind: MappingKind = mode == .mmap ? .readOnly : (mode == .mmapCopyOnWrite ? .copyOnWrite : .readWrite)
-            let m = try Mapping(fd: fd, byteCount: size, kind: kind, path: path)
-            if options.advice != .normal { m.advise(options.advice) }
-            parsed = try BrineFile.parse(size: size, options: options, path: path) { (offset, count) throws(BrineError) -> [UInt8] in
-                Array(UnsafeRawBufferPointer(rebasing: m.bytes[offset ..< offset + count]))
-            }
-            self.source = .mapping(m)
-        }
-        self.metadata = parsed.header.metadata
-        self.root = parsed.header.root
-        self.formatVersion = (parsed.trailer.major, parsed.trailer.minor)
-        self.headerOffset = Int(parsed.trailer.headerOffset)
-        self.headerLength = Int(parsed.trailer.headerLength)
-        self.index = parsed.index
-        self.table = Mutex(parsed.header.arrays)
+    public convenience init(path: String, mode: LoadMode = .copy, options: ReadOptions = .init()) throws(BrineError) {
+        let source = try ByteSource(path: path, mode: mode)
+        if options.advice != .normal, case .mapping(let m) = source.backing { m.advise(options.advice) }
+        try self.init(source: source, path: path, mode: mode, options: options)
     }
 
     /// Opens a Brine file held in memory (a network buffer, a fuzzer input).
@@ -138,16 +85,18 @@ public final class BrineFile: @unchecked Sendable {
     ///   - bytes: the whole file.
     ///   - options: verification, threads, limits.
     /// - Throws: the same ``BrineError`` codes as ``init(contentsOf:mode:options:)``.
-    public init(bytes: UnsafeRawBufferPointer, options: ReadOptions = .init()) throws(BrineError) {
-        self.path = "<memory>"
-        self.mode = .mmap
+    public convenience init(bytes: UnsafeRawBufferPointer, options: ReadOptions = .init()) throws(BrineError) {
+        try self.init(source: ByteSource(copying: bytes), path: "<memory>", mode: .mmap, options: options)
+    }
+
+    /// Parses the trailer and header of `source`.
+    private init(source: ByteSource, path: String, mode: LoadMode, options: ReadOptions) throws(BrineError) {
+        let parsed = try BrineFile.parse(size: source.size, options: options, path: source.path, read: source.read)
+        self.path = path
+        self.mode = mode
         self.options = options
-        self.fileSize = bytes.count
-        let storage = TensorStorage(copying: bytes)
-        let parsed = try BrineFile.parse(size: bytes.count, options: options, path: nil) { (offset, count) throws(BrineError) -> [UInt8] in
-            Array(UnsafeRawBufferPointer(rebasing: storage.bytes[offset ..< offset + count]))
-        }
-        self.source = .memory(storage)
+        self.fileSize = source.size
+        self.source = source
         self.metadata = parsed.header.metadata
         self.root = parsed.header.root
         self.formatVersion = (parsed.trailer.major, parsed.trailer.minor)
@@ -155,10 +104,6 @@ public final class BrineFile: @unchecked Sendable {
         self.headerLength = Int(parsed.trailer.headerLength)
         self.index = parsed.index
         self.table = Mutex(parsed.header.arrays)
-    }
-
-    deinit {
-        if case .file(let fd) = source { try? fd.close() }
     }
 
     // MARK: Parsing
@@ -326,23 +271,15 @@ public final class BrineFile: @unchecked Sendable {
     /// A zero-copy view of an uncompressed array when the source is a mapping
     /// or memory; `nil` in copy mode.
     private func zeroCopyView(_ a: ArrayInfo) throws(BrineError) -> AnyTensor? {
-        let base: UnsafeMutableRawPointer
-        let writable: Bool
-        let owner: AnyObject
-        switch source {
-        case .file: return nil
-        case .mapping(let m):
-            guard let b = m.baseAddress else { return nil }
-            base = b; writable = m.kind != .readOnly; owner = m
-        case .memory(let s):
-            base = s.baseAddress; writable = false; owner = s
-        }
+        guard source.isMapped else { return nil }
         if options.verifyChecksums && options.verifyMappedArrays {
             for c in 0 ..< a.chunkCount { try verifyChunk(a, chunk: c) }
         }
+        // The layout was validated on open, and views of mappings are aligned as the file says.
         let storage = a.byteCount == 0
             ? TensorStorage(zeroedByteCount: 0)
-            : TensorStorage(viewing: base + a.dataOffset, byteCount: a.byteCount, isWritable: writable, owner: owner)
+            : source.view(a.dataOffset, a.byteCount, alignment: 1)
+        guard let storage else { return nil }
         return try AnyTensor(dtype: a.dtype, shape: a.shape, storage: storage)
     }
 
@@ -444,19 +381,14 @@ public final class BrineFile: @unchecked Sendable {
 
     /// The stored bytes of a chunk: a slice of the mapping, or read into `scratch`.
     private func storedBytes(offset: Int, count: Int, scratch: ChunkScratch, a: ArrayInfo, chunk c: Int) throws(BrineError) -> UnsafeRawBufferPointer {
-        switch source {
-        case .mapping(let m):
-            return UnsafeRawBufferPointer(rebasing: m.bytes[offset ..< offset + count])
-        case .memory(let s):
-            return UnsafeRawBufferPointer(rebasing: s.bytes[offset ..< offset + count])
-        case .file(let fd):
-            let buf = scratch.stored(count)
-            let n = try fd.preadFully(buf, at: Int64(offset)).orThrow("read", path: path)
-            guard n == count else {
-                throw BrineError(.truncated, "file ended inside chunk", filePath: path, arrayPath: a.path, chunkIndex: c, byteOffset: UInt64(offset + n))
-            }
-            return UnsafeRawBufferPointer(buf)
+        if let borrowed = source.borrow(offset, count) { return borrowed }
+        let buf = scratch.stored(count)
+        do {
+            try source.read(into: buf, at: offset)
+        } catch {
+            throw BrineError(error.code, error.message, filePath: path, arrayPath: a.path, chunkIndex: c, byteOffset: error.byteOffset)
         }
+        return UnsafeRawBufferPointer(buf)
     }
 
     /// Decodes chunk `c` of `a` into `dst + (first element of chunk c) * dtype.itemSize`.
@@ -472,10 +404,13 @@ public final class BrineFile: @unchecked Sendable {
         }
         // Fast path: uncompressed, unfiltered, not narrowed, read from a file:
         // pread straight into the destination, then verify there.
-        if a.isContiguousRaw, case .file(let fd) = source {
+        if a.isContiguousRaw, !source.isMapped {
             let buf = UnsafeMutableRawBufferPointer(start: target, count: rawLen)
-            let n = try fd.preadFully(buf, at: Int64(offset)).orThrow("read", path: path)
-            guard n == rawLen else { throw fail(.truncated, "file ended inside chunk") }
+            do {
+                try source.read(into: buf, at: offset)
+            } catch {
+                throw fail(error.code, error.message)
+            }
             if verify {
                 let sum = Checksum.xxh3(UnsafeRawBufferPointer(buf))
                 guard sum == a.chunks[c].checksum else {

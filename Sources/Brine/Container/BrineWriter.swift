@@ -181,6 +181,12 @@ public final class BrineWriter {
         do throws(BrineError) {
             try drain()
             guard case .map(var meta) = metadata else { throw BrineError(.invalidArgument, "metadata must be a map", filePath: path) }
+            // Readers refuse deeper trees (docs/FORMAT.md, "Limits"); checking
+            // first also bounds the recursion of the checks and the encoder below.
+            let maxDepth = ReadLimits().maxDepth
+            guard !metadata.nestsDeeper(than: maxDepth), !root.nestsDeeper(than: maxDepth) else {
+                throw BrineError(.limitExceeded, "the object tree nests deeper than \(maxDepth) levels, which readers refuse", filePath: path)
+            }
             try BrineWriter.checkNoRefs(metadata, path: path)
             try BrineWriter.checkRefs(root, count: entries.count, path: path)
             // Brine's own keys first, unless the caller set them.

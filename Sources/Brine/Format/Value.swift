@@ -167,3 +167,25 @@ extension String {
         count >= width ? self : String(repeating: ch, count: width - count) + self
     }
 }
+
+extension Value {
+    /// `true` when lists and maps nest more than `limit` levels deep (a list
+    /// or map inside `limit` enclosing ones), counted iteratively so that
+    /// any depth can be checked without recursion.
+    func nestsDeeper(than limit: Int) -> Bool {
+        var stack: [(value: Value, depth: Int)] = [(self, 0)]
+        while let (v, depth) = stack.popLast() {
+            switch v {
+            case .list(let items):
+                if depth >= limit { return true }
+                for x in items { stack.append((x, depth + 1)) }
+            case .map(let entries):
+                if depth >= limit { return true }
+                for e in entries { stack.append((e.value, depth + 1)) }
+            default:
+                break
+            }
+        }
+        return false
+    }
+}

@@ -31,7 +31,7 @@ public enum Npy {
     ///   size not matching the shape); `.truncated`; `.limitExceeded` (header
     ///   or rank over the cap); `.unsupportedDType`.
     public static func read(contentsOf url: URL, mode: LoadMode = .copy, options: InteropReadOptions = .init()) throws(BrineError) -> AnyTensor {
-        let source = try InteropSource(path: url.path, mode: mode)
+        let source = try ByteSource(path: url.path, mode: mode)
         do throws(BrineError) {
             return try read(source, options: options)
         } catch {
@@ -42,13 +42,13 @@ public enum Npy {
     /// Reads a `.npy` held in memory (the bytes are copied once).
     /// - Throws: see ``read(contentsOf:mode:options:)``.
     public static func read(bytes: UnsafeRawBufferPointer, options: InteropReadOptions = .init()) throws(BrineError) -> AnyTensor {
-        try read(InteropSource(copying: bytes), options: options)
+        try read(ByteSource(copying: bytes), options: options)
     }
 
     /// Reads and validates only the header of a `.npy` file.
     /// - Throws: see ``read(contentsOf:mode:options:)``.
     public static func readHeader(contentsOf url: URL, options: InteropReadOptions = .init()) throws(BrineError) -> NpyHeader {
-        let source = try InteropSource(path: url.path, mode: .copy)
+        let source = try ByteSource(path: url.path, mode: .copy)
         do throws(BrineError) {
             return try header(source, options: options)
         } catch {
@@ -56,7 +56,7 @@ public enum Npy {
         }
     }
 
-    static func header(_ source: InteropSource, options: InteropReadOptions) throws(BrineError) -> NpyHeader {
+    static func header(_ source: ByteSource, options: InteropReadOptions) throws(BrineError) -> NpyHeader {
         let first = try source.read(0, Swift.min(source.size, 12))
         let total = first.withUnsafeBytes { b -> Int in
             // Too short or no magic: parseHeader reports it precisely.
@@ -83,7 +83,7 @@ public enum Npy {
         return h
     }
 
-    private static func read(_ source: InteropSource, options: InteropReadOptions) throws(BrineError) -> AnyTensor {
+    private static func read(_ source: ByteSource, options: InteropReadOptions) throws(BrineError) -> AnyTensor {
         let h = try header(source, options: options)
         if h.isNativeLayout, let v = source.view(h.dataOffset, h.byteCount, alignment: h.dtype.itemSize) {
             return try AnyTensor(dtype: h.dtype, shape: h.shape, storage: v)

@@ -48,7 +48,7 @@ public final class NpzFile: @unchecked Sendable {
 
     private let zipMembers: [ZipMember]
     private let index: [String: Int]
-    private let source: InteropSource
+    private let source: ByteSource
     private let options: InteropReadOptions
 
     /// The array names in archive order.
@@ -65,16 +65,16 @@ public final class NpzFile: @unchecked Sendable {
     ///   `.unsupportedFeature` (encryption, multi-disk archives, methods other
     ///   than stored and deflated).
     public convenience init(contentsOf url: URL, options: InteropReadOptions = .init()) throws(BrineError) {
-        try self.init(source: InteropSource(path: url.path, mode: .copy), options: options)
+        try self.init(source: ByteSource(path: url.path, mode: .copy), options: options)
     }
 
     /// Opens a `.npz` archive held in memory (the bytes are copied once).
     /// - Throws: see ``init(contentsOf:options:)``.
     public convenience init(bytes: UnsafeRawBufferPointer, options: InteropReadOptions = .init()) throws(BrineError) {
-        try self.init(source: InteropSource(copying: bytes), options: options)
+        try self.init(source: ByteSource(copying: bytes), options: options)
     }
 
-    private init(source: InteropSource, options: InteropReadOptions) throws(BrineError) {
+    private init(source: ByteSource, options: InteropReadOptions) throws(BrineError) {
         self.source = source
         self.options = options
         self.path = source.path ?? "<memory>"
@@ -234,7 +234,7 @@ public final class NpzFile: @unchecked Sendable {
     /// past the output it is given, never past the member's input.
     private final class Inflater {
         private var stream = z_stream()
-        private let source: InteropSource
+        private let source: ByteSource
         private let member: ZipMember
         private let input: UnsafeMutableRawBufferPointer
         private var consumed = 0
@@ -245,7 +245,7 @@ public final class NpzFile: @unchecked Sendable {
         /// The bytes inflated so far.
         private(set) var produced = 0
 
-        init(source: InteropSource, member: ZipMember, crc: Bool) throws(BrineError) {
+        init(source: ByteSource, member: ZipMember, crc: Bool) throws(BrineError) {
             self.source = source
             self.member = member
             self.computeCRC = crc

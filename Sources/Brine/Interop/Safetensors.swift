@@ -113,7 +113,7 @@ public final class SafetensorsFile: @unchecked Sendable {
     public var dataSectionOffset: Int { 8 + headerLength }
 
     private let index: [String: Int]
-    private let source: InteropSource
+    private let source: ByteSource
     private let options: InteropReadOptions
 
     /// The tensor names in file order.
@@ -137,17 +137,17 @@ public final class SafetensorsFile: @unchecked Sendable {
 
     /// Opens a safetensors file by path. See ``init(contentsOf:mode:options:)``.
     public convenience init(path: String, mode: LoadMode = .copy, options: InteropReadOptions = .init()) throws(BrineError) {
-        try self.init(source: InteropSource(path: path, mode: mode), mode: mode, options: options)
+        try self.init(source: ByteSource(path: path, mode: mode), mode: mode, options: options)
     }
 
     /// Opens a safetensors file held in memory. The bytes are copied once;
     /// aligned tensors are then zero-copy, read-only views into that copy.
     /// - Throws: the codes of ``init(contentsOf:mode:options:)`` but `.notFound`/`.io`.
     public convenience init(bytes: UnsafeRawBufferPointer, options: InteropReadOptions = .init()) throws(BrineError) {
-        try self.init(source: InteropSource(copying: bytes), mode: .mmap, options: options)
+        try self.init(source: ByteSource(copying: bytes), mode: .mmap, options: options)
     }
 
-    private init(source: InteropSource, mode: LoadMode, options: InteropReadOptions) throws(BrineError) {
+    private init(source: ByteSource, mode: LoadMode, options: InteropReadOptions) throws(BrineError) {
         self.source = source
         self.mode = mode
         self.options = options
@@ -231,7 +231,7 @@ public final class SafetensorsFile: @unchecked Sendable {
     // MARK: Parsing and validation
 
     private static func parse(
-        _ source: InteropSource, options: InteropReadOptions
+        _ source: ByteSource, options: InteropReadOptions
     ) throws(BrineError) -> (entries: [SafetensorsEntry], metadata: [String: String], headerLength: Int) {
         let size = source.size
         guard size >= 8 else {

@@ -28,7 +28,7 @@ public enum TensorFileFormat: String, Sendable, Hashable, CaseIterable, CustomSt
     /// - Throws: ``BrineError`` `.notFound`, `.io`; `.invalidArgument` when
     ///   neither the content nor the extension tells.
     public static func detect(contentsOf url: URL) throws(BrineError) -> TensorFileFormat {
-        let source = try InteropSource(path: url.path, mode: .copy)
+        let source = try ByteSource(path: url.path, mode: .copy)
         let head = try source.read(0, Swift.min(source.size, 16))
         if head.count >= 8 && head.prefix(8).elementsEqual(FormatSpec.magic) { return .brine }
         if head.count >= 6 && head.prefix(6).elementsEqual(Npy.magic) { return .npy }

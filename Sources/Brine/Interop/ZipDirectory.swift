@@ -45,7 +45,7 @@ enum ZipDirectory {
     ///   non-UTF-8 names, sizes that lie), `.truncated`, `.limitExceeded`,
     ///   `.unsupportedFeature` (encryption, multi-disk, a method other than
     ///   stored or deflated).
-    static func read(_ source: InteropSource, maxMembers: Int) throws(BrineError) -> [ZipMember] {
+    static func read(_ source: ByteSource, maxMembers: Int) throws(BrineError) -> [ZipMember] {
         let size = source.size
         guard size >= 22 else {
             throw BrineError(.invalidInterop, "file of \(size) bytes is too short to be a zip archive (.npz)", byteOffset: 0)

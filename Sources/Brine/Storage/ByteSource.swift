@@ -6,14 +6,15 @@ import Glibc
 import Darwin
 #endif
 
-/// Where an interop reader's bytes come from: an open file read with
-/// `pread(2)` (copy mode), a mapping of the file (mmap modes), or a copy in
-/// memory (buffers, fuzzing). Every read is bounds-checked against the size.
+/// Where a reader's bytes come from (``BrineFile`` and the interop
+/// readers): an open file read with `pread(2)` (copy mode), a mapping of the
+/// file (mmap modes), or a copy in memory (buffers, fuzzing). Every read is
+/// bounds-checked against the size.
 ///
 /// `@unchecked Sendable`: every field is immutable after init; `pread` on
 /// one descriptor from several threads is safe; mapped and owned bytes are
 /// only read.
-final class InteropSource: @unchecked Sendable {
+final class ByteSource: @unchecked Sendable {
     enum Backing {
         case file(FileDescriptor)
         case mapping(Mapping)
@@ -148,26 +149,4 @@ final class InteropSource: @unchecked Sendable {
     func flush() throws(BrineError) {
         if case .mapping(let m) = backing { try m.sync(path: path) }
     }
-}
-
-/// The offset of the first byte that does not belong to a valid UTF-8
-/// sequence, or `nil` when all of `bytes` is valid UTF-8.
-func firstInvalidUTF8Offset(_ bytes: UnsafeRawBufferPointer) -> Int? {
-    var parser = Unicode.UTF8.ForwardParser()
-    var iterator = bytes.makeIterator()
-    var offset = 0
-    while true {
-        switch parser.parseScalar(from: &iterator) {
-        case .valid(let encoded): offset += encoded.count
-        case .emptyInput: return nil
-        case .error: return offset
-        }
-    }
-}
-
-/// Compares two strings by their UTF-8 bytes (Rust's `str` ordering), not by
-/// Swift's Unicode canonical ordering.
-@inline(__always)
-func utf8Less(_ a: String, _ b: String) -> Bool {
-    a.utf8.lexicographicallyPrecedes(b.utf8)
 }
