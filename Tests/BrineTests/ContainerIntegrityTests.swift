@@ -197,3 +197,34 @@ struct WriterLimitTests {
         #expect(try BrineFile(contentsOf: url).root == ok)
     }
 }
+
+@Suite("Writer pipeline")
+struct WriterPipelineTests {
+    @Test("append returns only when no worker reads the caller's buffer any more (reused jobs included)")
+    func callerBufferIsFreeAfterAppend() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let url = dir.appendingPathComponent("reuse.brine")
+        var o = WriteOptions(codec: .lz4, filter: .shuffle)
+        o.chunkBytes = 4096
+        o.threads = 2
+        let w = try BrineWriter(url: url, options: o)
+        let count = 16 * 1024  // 64 KiB of float32: 16 chunks, so jobs are reused within one array
+        var expected: [[Float]] = []
+        let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
+        defer { buffer.deallocate() }
+        for a in 0 ..< 200 {
+            for i in 0 ..< count { buffer[i] = Float(a * count + i) }
+            expected.append(Array(buffer))
+            try w.append(bytes: UnsafeRawBufferPointer(buffer), dtype: .float32, shape: [count], path: "a\(a)")
+            // The caller may reuse its buffer at once: a worker still reading it would store garbage.
+            buffer.update(repeating: .nan)
+        }
+        try w.finish()
+        let f = try BrineFile(contentsOf: url)
+        for a in 0 ..< 200 {
+            let back: [Float] = try f.array("a\(a)", as: Float.self).scalars
+            #expect(back == expected[a], "array a\(a)")
+        }
+    }
+}

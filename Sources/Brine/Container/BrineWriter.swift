@@ -387,7 +387,7 @@ public final class BrineWriter {
         pendingHead += 1
         if pendingHead == pending.count { pending.removeAll(keepingCapacity: true); pendingHead = 0 }
         defer { pool.append(job) }
-        job.done.wait()
+        job.waitUntilDone()
         guard var b = builders[job.arrayIndex] else { return }
         if let e = job.error {
             throw BrineError(e.code, e.message, filePath: path, arrayPath: b.path, chunkIndex: job.chunkIndex)
@@ -418,7 +418,7 @@ public final class BrineWriter {
         while inFlight > 0 {
             let job = pending[pendingHead]
             pendingHead += 1
-            job.done.wait()
+            job.waitUntilDone()
             pool.append(job)
         }
         pending.removeAll()
@@ -493,7 +493,7 @@ struct ArrayBuilder {
 final class ChunkJob: @unchecked Sendable {
     let input: UnsafeMutableRawBufferPointer
     let output: UnsafeMutableRawBufferPointer
-    let done = DispatchSemaphore(value: 0)
+    private let done = DispatchSemaphore(value: 0)
     private let consumed = DispatchSemaphore(value: 0)
     private var consumedWaited = true
     private let context = CodecContext()
@@ -535,6 +535,15 @@ final class ChunkJob: @unchecked Sendable {
         self.codec = codec
         self.error = nil
         self.consumedWaited = false
+    }
+
+    /// Blocks until the job has run, and balances its `consumed` signal so
+    /// that the job can be reused: a reused job must never find the signal
+    /// of its previous run, which would let the caller free a buffer that
+    /// the next run is still reading.
+    func waitUntilDone() {
+        done.wait()
+        waitUntilSourceConsumed()
     }
 
     /// Blocks until the worker has finished reading the caller's buffer.
