@@ -124,20 +124,39 @@ struct LimitsTests {
         }
     }
 
-    /// A file whose object tree is `depth` nested lists.
-    func nested(depth: Int) throws -> [UInt8] {
+    /// A file whose object tree is `depth` nested lists. The writer refuses
+    /// trees deeper than the readers' cap, so this builds the header and
+    /// trailer itself, the way a hostile producer would.
+    func nested(depth: Int) -> [UInt8] {
         var v: Value = .null
         for _ in 0 ..< depth { v = .list([v]) }
-        let url = makeTemporaryDirectory("deep").appendingPathComponent("d.brine")
-        try BrineWriter(url: url).finish(root: v)
-        return [UInt8](try Data(contentsOf: url))
+        let h = Header(metadata: .map([]), arrays: [], root: v).encoded()
+        var out = Array(fx.bytes[0 ..< FormatSpec.preambleSize]) + h
+        out += Trailer(headerOffset: UInt64(FormatSpec.preambleSize), headerLength: UInt64(h.count), headerChecksum: Checksum.xxh3(h),
+                       fileLength: UInt64(out.count + FormatSpec.trailerSize)).encoded()
+        return out
+    }
+
+    @Test("the writer writes the deepest tree readers accept and refuses one level deeper")
+    func writerDepth() throws {
+        let limit = ReadLimits().maxDepth
+        let dir = makeTemporaryDirectory("deep")
+        for (depth, accepted) in [(limit, true), (limit + 1, false)] {
+            var v: Value = .null
+            for _ in 0 ..< depth { v = .list([v]) }
+            let url = dir.appendingPathComponent("d\(depth).brine")
+            let c = code { try BrineWriter(url: url).finish(root: v) }
+            #expect(c == (accepted ? nil : .limitExceeded), "depth \(depth)")
+            #expect(FileManager.default.fileExists(atPath: url.path) == accepted)
+            if accepted { #expect(try BrineFile(contentsOf: url).root.nestsDeeper(than: limit - 1)) }
+        }
     }
 
     @Test("the deepest object tree allowed decodes on a 512 KiB thread stack; one level deeper is rejected")
     func nestingDepth() throws {
         let limit = ReadLimits().maxDepth
-        let ok = try nested(depth: limit)
-        let deep = try nested(depth: limit + 1)
+        let ok = nested(depth: limit)
+        let deep = nested(depth: limit + 1)
         // Secondary threads get 512 KiB stacks on Darwin; decode there.
         let result = UncheckedBox<(BrineError.Code?, BrineError.Code?)>((nil, nil))
         let done = DispatchSemaphore(value: 0)
