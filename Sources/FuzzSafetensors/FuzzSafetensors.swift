@@ -19,7 +19,8 @@
 //   JSON parser and the schema checks directly, without first having to
 //   keep the length prefix consistent;
 // - from a tmpfs file in copy mode (`pread(2)`) and mmap mode, which must
-//   give the same tensors, or the same error code, as the buffer.
+//   give the same tensors, or the same error code, as the buffer; a file
+//   that loads must also be recognised by `TensorFileFormat.detect`.
 // A file that opens is also written back with `Safetensors.write` and read
 // again: the tensors (names, dtypes, shapes, bytes) and `__metadata__`
 // must survive. Any outcome but a value or a `BrineError` that says where
@@ -166,6 +167,20 @@ func scratchFile() -> (fd: Int32, path: String, folder: String)? {
 func exerciseFileModes(_ bytes: UnsafeRawBufferPointer, expected: Outcome) {
     guard let (fd, path, _) = scratchFile() else { return }
     guard ftruncate(fd, 0) == 0, bytes.isEmpty || pwrite(fd, bytes.baseAddress, bytes.count, 0) == bytes.count else { return }
+    if case .file(let m, _) = expected, !startsWithOtherMagic(bytes) {
+        // Format detection (brine convert) must recognise every file that
+        // loads, also with JSON whitespace before the `{` (detection looks at
+        // the header's first 4,096 bytes).
+        let header = UnsafeRawBufferPointer(rebasing: bytes[8 ..< 8 + m.headerLength])
+        if (header.firstIndex { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D } ?? 0) < 4096 {
+            do {
+                let format = try TensorFileFormat.detect(contentsOf: URL(fileURLWithPath: path))
+                precondition(format == .safetensors, "a safetensors file that loads is detected as \(format)")
+            } catch {
+                preconditionFailure("a safetensors file that loads is not detected: \(error)")
+            }
+        }
+    }
     for mode in [LoadMode.copy, .mmap] {
         do {
             let f = try SafetensorsFile(path: path, mode: mode, options: fuzzOptions)
@@ -184,6 +199,14 @@ func exerciseFileModes(_ bytes: UnsafeRawBufferPointer, expected: Outcome) {
             }
         }
     }
+}
+
+/// `true` when the input starts with the Brine or `.npy` magic or a zip
+/// signature, which detection checks before the safetensors length.
+func startsWithOtherMagic(_ b: UnsafeRawBufferPointer) -> Bool {
+    let magics: [[UInt8]] = [FormatSpec.magic, [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59],
+                             [0x50, 0x4B, 0x03, 0x04], [0x50, 0x4B, 0x05, 0x06]]
+    return magics.contains { m in b.count >= m.count && b.prefix(m.count).elementsEqual(m) }
 }
 
 /// Writes the loaded tensors and metadata with `Safetensors.write` and reads
