@@ -56,10 +56,19 @@ let package = Package(
             path: "Benchmarks",
             exclude: ["python"]
         ),
-        // libFuzzer target (scripts/fuzz.sh, docs/HARDENING.md). Built for
-        // fuzzing with `--sanitize fuzzer`; a normal build links it as a no-op.
+        // libFuzzer targets (scripts/fuzz.sh, docs/HARDENING.md): the container
+        // reader, the safetensors reader, the .npy/.npz readers. Built for
+        // fuzzing with `--sanitize fuzzer`; a normal build links each as a no-op.
         .executableTarget(
             name: "FuzzContainer",
+            dependencies: ["Brine"]
+        ),
+        .executableTarget(
+            name: "FuzzSafetensors",
+            dependencies: ["Brine"]
+        ),
+        .executableTarget(
+            name: "FuzzNumpy",
             dependencies: ["Brine"]
         ),
         // Child process for the fault-injection tests (killed saves, file-size

@@ -74,6 +74,12 @@ do throws(BrineError) {
         case "FuzzContainer":
             let n = try FuzzSeeds.write(into: args[2])
             say("wrote \(n) seeds into \(args[2])")
+        case "FuzzSafetensors":
+            let n = try SafetensorsFuzzSeeds.write(into: args[2])
+            say("wrote \(n) seeds into \(args[2])")
+        case "FuzzNumpy":
+            let n = try NumpyFuzzSeeds.write(into: args[2])
+            say("wrote \(n) seeds into \(args[2])")
         default:
             say("no seed generator for fuzz target \(args[1])")
             exit(2)

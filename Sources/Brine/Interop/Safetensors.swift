@@ -276,17 +276,17 @@ public final class SafetensorsFile: @unchecked Sendable {
                 case .object(let m):
                     for (k, v) in m {
                         guard case .string(let s) = v else {
-                            throw BrineError(.invalidInterop, "__metadata__ value for key \(Value.quoted(k)) is \(v.kindName), not a string")
+                            throw BrineError(.invalidInterop, "__metadata__ value for key \(Value.quoted(k)) is \(v.kindName), not a string", byteOffset: 8)
                         }
                         metadata[k] = s
                     }
                 default:
-                    throw BrineError(.invalidInterop, "__metadata__ is \(value.kindName), not an object of strings")
+                    throw BrineError(.invalidInterop, "__metadata__ is \(value.kindName), not an object of strings", byteOffset: 8)
                 }
                 continue
             }
             guard raw.count < options.limits.maxArrays else {
-                throw BrineError(.limitExceeded, "more than \(options.limits.maxArrays) tensors")
+                throw BrineError(.limitExceeded, "more than \(options.limits.maxArrays) tensors", byteOffset: 8)
             }
             raw.append(try tensorInfo(key, value, options: options))
         }

@@ -24,7 +24,8 @@ public enum TensorFileFormat: String, Sendable, Hashable, CaseIterable, CustomSt
 
     /// Identifies a file's format from its first bytes: the Brine magic, the
     /// `.npy` magic, a zip signature (`.npz`), or a plausible safetensors
-    /// header length followed by `{`; falls back to the file extension.
+    /// header length followed by `{` (after JSON whitespace, within the
+    /// header's first 4,096 bytes); falls back to the file extension.
     /// - Throws: ``BrineError`` `.notFound`, `.io`; `.invalidArgument` when
     ///   neither the content nor the extension tells.
     public static func detect(contentsOf url: URL) throws(BrineError) -> TensorFileFormat {
@@ -37,7 +38,11 @@ public enum TensorFileFormat: String, Sendable, Hashable, CaseIterable, CustomSt
         if head.count >= 9 {
             var n: UInt64 = 0
             for i in 0 ..< 8 { n |= UInt64(head[i]) << (8 * UInt64(i)) }
-            if n >= 2 && n <= UInt64(source.size - 8) && head[8] == UInt8(ascii: "{") { return .safetensors }
+            if n >= 2 && n <= UInt64(source.size - 8) {
+                // JSON may put whitespace before the `{` (the reference reader accepts it).
+                let probe = try source.read(8, Int(Swift.min(n, 4096)))
+                if probe.first(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }) == UInt8(ascii: "{") { return .safetensors }
+            }
         }
         if let f = TensorFileFormat(fileExtension: url.pathExtension) { return f }
         throw BrineError(.invalidArgument, "cannot tell the format of this file from its content or extension", filePath: url.path)
