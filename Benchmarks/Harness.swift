@@ -81,8 +81,11 @@ struct Measurement: Codable {
 /// are being written back (by kernel threads competing for the two cores)
 /// while this run is timed; then `setup` (e.g. deleting the previous output).
 /// Loads still read from the page cache: `sync` writes pages back but keeps them.
-func measure(
-    runs: Int, warmup: Int = 1, setup: () throws -> Void = {}, _ body: () throws -> Void
+/// What `body` returns is released after the clock stops, as the Python
+/// comparison does (`del result` after timing): an mmap-open row times the
+/// open, not the `munmap` of the model being dropped.
+func measure<R>(
+    runs: Int, warmup: Int = 1, setup: () throws -> Void = {}, _ body: () throws -> R
 ) rethrows -> (median: Double, min: Double, extraPeak: Int) {
     var times: [Double] = []
     var extra = 0
@@ -92,12 +95,14 @@ func measure(
         let before = residentMemory().current
         resetPeakResidentMemory()
         let t0 = now()
-        try body()
+        var result: R? = try body()
         let t1 = now()
         if i >= warmup {
             times.append(t1 - t0)
             extra = max(extra, residentMemory().peak - before)
         }
+        result = nil
+        _ = result
     }
     times.sort()
     let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2

@@ -108,7 +108,9 @@ struct IOCommand: ParsableCommand {
         let ropts = readOptions
         var rows: [IORow] = []
         var peak = 0
-        func row(_ op: String, runs n: Int, setup: () throws -> Void = {}, _ body: () throws -> Void) throws {
+        // What a body returns (the loaded tensors) is released after the
+        // clock stops, as compare.py does for the Python loads.
+        func row<R>(_ op: String, runs n: Int, setup: () throws -> Void = {}, _ body: () throws -> R) throws {
             let r = try measure(runs: n, setup: setup, body)
             rows.append(IORow(op: op, medianSeconds: r.median, minSeconds: r.min, runs: n, extraPeakRSS: r.extraPeak))
             peak = max(peak, residentMemory().peak)
@@ -134,25 +136,27 @@ struct IOCommand: ParsableCommand {
         if ops.contains(.load) {
             try row("load", runs: runs) {
                 let f = try BrineFile(path: path, mode: .copy, options: ropts)
-                blackHole(try f.loadAll())
+                return try f.loadAll()
             }
         }
         if ops.contains(.mmap) {
             try row("mmap", runs: mmapRuns ?? max(runs, 21)) {
                 let f = try BrineFile(path: path, mode: .mmap, options: ropts)
-                blackHole(try f.loadAll())
+                return try f.loadAll()
             }
         }
         if ops.contains(.touch) {
             try row("touch", runs: runs) {
                 let f = try BrineFile(path: path, mode: .mmap, options: ropts)
                 var sum: UInt8 = 0
-                for t in try f.loadAll() {
+                let tensors = try f.loadAll()
+                for t in tensors {
                     let b = t.storage.bytes
                     var i = 0
                     while i < b.count { sum &+= b[i]; i += 4096 }
                 }
                 blackHole(sum)
+                return tensors
             }
         }
 

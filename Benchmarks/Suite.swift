@@ -51,9 +51,9 @@ final class Suite {
         }
     }
 
-    func record(_ d: Dataset, _ method: String, _ op: String, rawBytes: Int? = nil, fileBytes: Int? = nil,
+    func record<R>(_ d: Dataset, _ method: String, _ op: String, rawBytes: Int? = nil, fileBytes: Int? = nil,
                          note: String? = nil, runs: Int? = nil, warmup: Int = 1,
-                         setup: () throws -> Void = {}, _ body: () throws -> Void) throws {
+                         setup: () throws -> Void = {}, _ body: () throws -> R) throws {
         let r = try measure(runs: runs ?? self.runs, warmup: warmup, setup: setup, body)
         let m = Measurement(
             dataset: d.name, method: method, operation: op, rawBytes: rawBytes ?? d.rawBytes, medianSeconds: r.median,
@@ -91,7 +91,7 @@ final class Suite {
             let fd = open(path, O_RDONLY)
             Suite.readAll(fd, fresh.baseAddress, d.rawBytes)
             close(fd)
-            blackHole(fresh)
+            return fresh  // freed after the clock stops, like the loads below
         }
         try record(d, "memcpy", "load") {
             memcpy(dst.baseAddress!, raw.baseAddress!, raw.count)
@@ -142,14 +142,14 @@ final class Suite {
             }
             try record(d, "brine \(name)", "load", fileBytes: size) {
                 let f = try BrineFile(path: path, mode: .copy)
-                blackHole(try f.loadAll())
+                return try f.loadAll()
             }
             if name == "none" {
                 var noVerify = ReadOptions()
                 noVerify.verifyChecksums = false
                 try record(d, "brine none, no verify", "load", fileBytes: size) {
                     let f = try BrineFile(path: path, mode: .copy, options: noVerify)
-                    blackHole(try f.loadAll())
+                    return try f.loadAll()
                 }
                 let destinations = d.arrays.map { TensorStorage(zeroedByteCount: $0.tensor.byteCount) }
                 for t in destinations { memset(t.baseAddress, 1, t.byteCount) }  // fault in: "preallocated"
@@ -161,17 +161,19 @@ final class Suite {
                 }
                 try record(d, "brine mmap open", "load", fileBytes: size, runs: max(runs, 21)) {
                     let f = try BrineFile(path: path, mode: .mmap)
-                    blackHole(try f.loadAll())
+                    return try f.loadAll()
                 }
                 try record(d, "brine mmap + touch every page", "load", fileBytes: size) {
                     let f = try BrineFile(path: path, mode: .mmap)
                     var sum: UInt8 = 0
-                    for t in try f.loadAll() {
+                    let tensors = try f.loadAll()
+                    for t in tensors {
                         let b = t.storage.bytes
                         var i = 0
                         while i < b.count { sum &+= b[i]; i += 4096 }
                     }
                     blackHole(sum)
+                    return tensors
                 }
             }
         }
