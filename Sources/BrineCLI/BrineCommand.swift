@@ -23,6 +23,7 @@ struct BrineCommand: ParsableCommand {
 enum Exit {
     static let damaged = ExitCode(1)
     static let unreadable = ExitCode(2)
+    static let usage = ExitCode(64)
 
     /// Prints a Brine error on stderr and returns the exit code for it.
     static func report(_ error: BrineError) -> ExitCode {

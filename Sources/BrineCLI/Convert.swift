@@ -85,6 +85,10 @@ struct Convert: ParsableCommand {
             }
             let bundle = try read(inURL, format: inFormat)
             try write(bundle, to: outURL, format: outFormat)
+        } catch let error as BrineError where error.code == .unsupportedDType && cast == nil && (to ?? TensorFileFormat(fileExtension: outURL.pathExtension)).map({ $0 == .npy || $0 == .npz }) == true {
+            // The input is fine; the command needs an option (usage error).
+            printError("brine: error: \(error.arrayPath.map { "array '\($0)': " } ?? "")NumPy has no bfloat16; add --cast bfloat16-to-float32 (widen) or --cast bfloat16-bits-as-uint16 (keep the bits)")
+            throw Exit.usage
         } catch let error as BrineError {
             throw Exit.report(error)
         }
