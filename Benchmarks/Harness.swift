@@ -1,3 +1,4 @@
+import Brine
 import Foundation
 
 #if canImport(Glibc)
@@ -107,6 +108,18 @@ func measure<R>(
     times.sort()
     let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
     return (median, times[0], extra)
+}
+
+/// Reads one byte of every 4 KiB page of each tensor (faults in a mapping)
+/// and returns their wrapping sum, for `blackHole`.
+func touchEveryPage(_ tensors: [AnyTensor]) -> UInt8 {
+    var sum: UInt8 = 0
+    for t in tensors {
+        let b = t.storage.bytes
+        var i = 0
+        while i < b.count { sum &+= b[i]; i += 4096 }
+    }
+    return sum
 }
 
 func formatBytes(_ n: Int) -> String {

@@ -25,6 +25,16 @@ enum Exit {
     static let unreadable = ExitCode(2)
     static let usage = ExitCode(64)
 
+    /// Opens a Brine file (copy mode, trailer and header only), or prints
+    /// why not and throws the matching exit code.
+    static func open(_ path: String) throws -> BrineFile {
+        do {
+            return try BrineFile(path: path)
+        } catch {
+            throw report(error)
+        }
+    }
+
     /// Prints a Brine error on stderr and returns the exit code for it.
     static func report(_ error: BrineError) -> ExitCode {
         printError("brine: error: \(error)")

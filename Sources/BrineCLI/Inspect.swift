@@ -18,12 +18,7 @@ struct Inspect: ParsableCommand {
     var json = false
 
     func run() throws {
-        let f: BrineFile
-        do {
-            f = try BrineFile(path: file)
-        } catch {
-            throw Exit.report(error)
-        }
+        let f = try Exit.open(file)
         if json {
             print(jsonReport(f))
             return

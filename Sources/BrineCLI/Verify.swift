@@ -17,12 +17,7 @@ struct Verify: ParsableCommand {
     var quiet = false
 
     func run() throws {
-        let f: BrineFile
-        do {
-            f = try BrineFile(path: file)
-        } catch {
-            throw Exit.report(error)
-        }
+        let f = try Exit.open(file)
         let total = f.arrays.reduce(0) { $0 + $1.storedBytes }
         let progress = Progress("verifying", totalBytes: total)
         let failures = f.verify(progress: progress.update)

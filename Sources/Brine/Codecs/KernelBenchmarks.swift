@@ -75,7 +75,7 @@ public enum KernelBenchmarks {
             src.deallocate()
             dst.deallocate()
         }
-        var rng = BenchmarkRandom(state: 0x5EED)
+        var rng = SplitMix64(seed: 0x5EED)
         for i in 0 ..< size / 4 {
             src.storeBytes(of: Float.random(in: -1 ... 1, using: &rng), toByteOffset: i * 4, as: Float.self)
         }
@@ -151,16 +151,4 @@ private func monotonicSeconds() -> Double {
 @inline(never)
 private func blackHole(_ pointer: UnsafeMutableRawPointer) {
     _ = pointer.load(as: UInt8.self)
-}
-
-/// SplitMix64, so benchmark inputs are the same every run.
-private struct BenchmarkRandom: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
