@@ -96,14 +96,13 @@ func measure<R>(
         let before = residentMemory().current
         resetPeakResidentMemory()
         let t0 = now()
-        var result: R? = try body()
+        let result = try body()
         let t1 = now()
         if i >= warmup {
             times.append(t1 - t0)
             extra = max(extra, residentMemory().peak - before)
         }
-        result = nil
-        _ = result
+        withExtendedLifetime(result) {}  // released here, after the clock
     }
     times.sort()
     let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2

@@ -78,14 +78,15 @@ struct Convert: ParsableCommand {
     func run() throws {
         let inURL = URL(fileURLWithPath: input)
         let outURL = URL(fileURLWithPath: output)
+        let outFormat = to ?? TensorFileFormat(fileExtension: outURL.pathExtension)
         do {
             let inFormat = try from ?? TensorFileFormat.detect(contentsOf: inURL)
-            guard let outFormat = to ?? TensorFileFormat(fileExtension: outURL.pathExtension) else {
+            guard let outFormat else {
                 throw ValidationError("cannot tell the output format from '\(output)'; use --to")
             }
             let bundle = try read(inURL, format: inFormat)
             try write(bundle, to: outURL, format: outFormat)
-        } catch let error as BrineError where error.code == .unsupportedDType && cast == nil && (to ?? TensorFileFormat(fileExtension: outURL.pathExtension)).map({ $0 == .npy || $0 == .npz }) == true {
+        } catch let error as BrineError where error.code == .unsupportedDType && cast == nil && (outFormat == .npy || outFormat == .npz) {
             // The input is fine; the command needs an option (usage error).
             printError("brine: error: \(error.arrayPath.map { "array '\($0)': " } ?? "")NumPy has no bfloat16; add --cast bfloat16-to-float32 (widen) or --cast bfloat16-bits-as-uint16 (keep the bits)")
             throw Exit.usage
