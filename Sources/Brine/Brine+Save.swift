@@ -20,6 +20,10 @@ public struct SaveOptions: Sendable, Equatable {
     /// opt-in; widened back to float32 on load). Applies to out-of-line
     /// arrays only; inline arrays and scalars stay exact. Default `nil`.
     public var storageDType: DType? = nil
+    /// What narrowing to ``storageDType`` does with a value the narrow type
+    /// cannot hold in magnitude: by default a `.valueOutOfRange` error
+    /// naming the array, element index and value (see ``NarrowingPolicy``).
+    public var narrowing: NarrowingPolicy = .rejectOverflowAndUnderflow
     /// Arrays of at least this many bytes are stored out of line; smaller ones
     /// inline in the object tree. Default 4096 bytes; 0 puts every array out
     /// of line.
@@ -59,6 +63,7 @@ public struct SaveOptions: Sendable, Equatable {
         w.alignment = alignment
         w.chunkBytes = chunkBytes
         w.storageDType = storageDType
+        w.narrowing = narrowing
         w.threads = threads
         w.durable = durable
         return w

@@ -22,12 +22,18 @@ public struct BrineDecoder: Sendable {
     /// arrays decoded and verified in parallel; zero-copy views of
     /// uncompressed arrays in mmap modes), then builds the value.
     /// - Throws: ``BrineError`` from loading (`.checksumMismatch`,
-    ///   `.decompressionFailed`, `.io`, …); `DecodingError` with the coding
-    ///   path when the tree does not fit `T` (missing key, wrong kind, wrong
-    ///   array dtype, number out of range); any error `T.init(from:)` throws.
+    ///   `.decompressionFailed`, `.io`, …); ``BrineError`` `.modelMismatch`
+    ///   when the tree does not fit `T` (missing key, wrong kind, wrong array
+    ///   dtype, number out of range): its message names the file and the
+    ///   stored `brine.root_type`, its ``BrineError/underlyingError`` is the
+    ///   `DecodingError` with the coding path; any other error `T.init(from:)` throws.
     public func decode<T: Decodable>(_ type: T.Type, from file: BrineFile) throws -> T {
         let arrays = try file.loadAll()
-        return try decode(type, from: file.root, slots: arrays.map { .tensor($0) }, paths: file.arrayPaths, filePath: file.path)
+        do {
+            return try decode(type, from: file.root, slots: arrays.map { .tensor($0) }, paths: file.arrayPaths, filePath: file.path)
+        } catch let error as DecodingError {
+            throw BrineError.modelMismatch(error, filePath: file.path, metadata: file.metadata, requested: type)
+        }
     }
 
     /// Decodes a value from a tree whose `arrayRef(i)` values name `arrays[i]`.

@@ -40,6 +40,8 @@ public struct BrineError: Error, Hashable, Sendable, CustomStringConvertible {
             case readOnly
             case invalidInterop
             case unsupportedFeature
+            case modelMismatch
+            case valueOutOfRange
         }
 
         @usableFromInline
@@ -100,6 +102,16 @@ public struct BrineError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let invalidInterop = Code(.invalidInterop)
         /// The file uses a feature this version of Brine does not support.
         public static let unsupportedFeature = Code(.unsupportedFeature)
+        /// The file's object tree does not fit the requested model type (a
+        /// missing key, a value of another kind or range, an array of another
+        /// dtype): ``BrineError/underlyingError`` is the `DecodingError` with
+        /// the coding path; the message names the file's `brine.root_type`.
+        public static let modelMismatch = Code(.modelMismatch)
+        /// A value cannot be represented in the requested narrower dtype
+        /// without overflowing to infinity or flushing a nonzero value to zero
+        /// (float32 → float16/bfloat16); the message names the element index
+        /// and value.
+        public static let valueOutOfRange = Code(.valueOutOfRange)
     }
 
     /// What went wrong, as a stable code.
@@ -116,6 +128,14 @@ public struct BrineError: Error, Hashable, Sendable, CustomStringConvertible {
     public var byteOffset: UInt64?
     /// The `errno` of a failed system call (code ``Code/io``), when known.
     public var errno: Int32?
+    /// The error this one wraps (for ``Code/modelMismatch``, the
+    /// `DecodingError` with the coding path), when there is one. Not part of
+    /// equality or hashing.
+    public var underlyingError: (any Error)? {
+        get { underlying.error }
+        set { underlying = UnderlyingError(newValue) }
+    }
+    private var underlying = UnderlyingError(nil)
 
     /// Creates an error.
     /// - Parameters:
@@ -188,4 +208,14 @@ func typedThrows<R>(_ body: () throws -> R) throws(BrineError) -> R {
     } catch {
         throw BrineError(.io, "\(error)")
     }
+}
+
+/// Holds a ``BrineError/underlyingError`` outside equality and hashing (an
+/// arbitrary `Error` is neither `Equatable` nor `Hashable`); two errors that
+/// differ only in what they wrap compare equal.
+private struct UnderlyingError: Hashable, Sendable {
+    let error: (any Error)?
+    init(_ error: (any Error)?) { self.error = error }
+    static func == (lhs: UnderlyingError, rhs: UnderlyingError) -> Bool { true }
+    func hash(into hasher: inout Hasher) {}
 }

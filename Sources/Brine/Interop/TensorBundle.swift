@@ -52,17 +52,26 @@ public enum TensorFileFormat: String, Sendable, Hashable, CaseIterable, CustomSt
 /// Named tensors and string metadata: what every tensor file format holds,
 /// and what conversion between them (`brine convert`) carries.
 ///
-/// - `.brine`: every array (its path is the name) and the user metadata
-///   (string values as they are, other values rendered as text; the
-///   `brine.*` keys, which describe the Brine file itself, are left out, and
-///   written anew when a bundle is saved as Brine).
+/// - `.brine`: every array (its path is the name): the out-of-line arrays of
+///   the array table in file order, then the arrays the object tree holds
+///   inline (small arrays of a model saved with ``Brine/save(_:to:options:)``),
+///   named by the same path rule (docs/WORKFLOWS.md, "Converting without
+///   loss"); and the user metadata, string values as they are and every
+///   other value in the exact text form of ``MetadataText`` (read back into
+///   the same value when the bundle is saved as Brine). The `brine.*` keys,
+///   which describe the Brine file itself, are left out, and written anew
+///   when a bundle is saved as Brine.
 /// - `.safetensors`: every tensor in file order, and `__metadata__`.
-/// - `.npz`: every array in archive order; no metadata.
+/// - `.npz`: every array in archive order; no metadata (writing a bundle with
+///   metadata to `.npz`/`.npy` leaves it out: those formats have none;
+///   `brine convert` says so on stderr).
 /// - `.npy`: one array, named after the file (`weights.npy` → `weights`); no metadata.
 public struct TensorBundle: Sendable {
     /// The tensors, in the order of the file they came from.
     public var tensors: [(name: String, tensor: AnyTensor)]
-    /// String metadata (safetensors `__metadata__`, Brine metadata).
+    /// String metadata (safetensors `__metadata__`, Brine metadata); a
+    /// Brine value other than a string is held in the exact text form of
+    /// ``MetadataText`` (bytes as `data:application/octet-stream;base64,…`).
     public var metadata: [String: String]
 
     /// A bundle of the given tensors and metadata.
@@ -117,9 +126,17 @@ public struct TensorBundle: Sendable {
             }
             var meta: [String: String] = [:]
             if case .map(let entries) = file.metadata {
-                for (k, v) in entries where !k.hasPrefix("brine.") { meta[k] = v.stringValue ?? v.description }
+                for (k, v) in entries where !k.hasPrefix("brine.") { meta[k] = try MetadataText.text(for: v, key: k) }
             }
-            self.init(tensors: zip(file.arrays, all).map { ($0.path, $1) }, metadata: meta)
+            var tensors: [(name: String, tensor: AnyTensor)] = zip(file.arrays, all).map { ($0.path, $1) }
+            var names = Set(tensors.map(\.name))
+            for (path, t) in try InlineArrayExport.collect(file.root) {
+                guard names.insert(path).inserted else {
+                    throw BrineError(.invalidArgument, "an inline array and an out-of-line array have the same path; cannot export both", filePath: url.path, arrayPath: path)
+                }
+                tensors.append((path, t))
+            }
+            self.init(tensors: tensors, metadata: meta)
         case .safetensors:
             let file = try SafetensorsFile(contentsOf: url, mode: mode, options: options)
             self.init(tensors: try file.loadAll(), metadata: file.metadata)
@@ -139,7 +156,9 @@ public struct TensorBundle: Sendable {
     ///   - progress: for Brine output, called after each array with the raw
     ///     bytes written so far and in all.
     /// - Throws: ``BrineError`` `.invalidArgument` (unknown format, duplicate
-    ///   names, not exactly one tensor for `.npy`), `.unsupportedDType`
+    ///   names, not exactly one tensor for `.npy`, a metadata key with the
+    ///   reserved `brine.` prefix for Brine output), `.invalidInterop` (a
+    ///   ``MetadataText`` marker that does not decode), `.unsupportedDType`
     ///   (bfloat16 to NumPy without a ``BFloat16Policy``), and the codes of
     ///   the writers (`.io`, `.notFound`, `.compressionFailed`, `.limitExceeded`).
     public func write(
@@ -151,6 +170,12 @@ public struct TensorBundle: Sendable {
         }
         switch f {
         case .brine:
+            // The keys Brine writes about itself describe this save; a
+            // foreign key with the reserved prefix cannot be kept, so it is
+            // refused (before anything is written) rather than dropped.
+            if let k = metadata.keys.sorted().first(where: { $0.hasPrefix("brine.") }) {
+                throw BrineError(.invalidArgument, "metadata key '\(k)' uses the prefix 'brine.', which Brine reserves for its own keys; rename it to keep it", filePath: url.path)
+            }
             let w = try BrineWriter(url: url, options: options.brine)
             do throws(BrineError) {
                 var root: [(key: String, value: Value)] = []
@@ -161,9 +186,10 @@ public struct TensorBundle: Sendable {
                     done += t.byteCount
                     progress?(done, total)
                 }
-                // The keys Brine writes about itself describe this save, not the source file.
-                let meta = metadata.filter { !$0.key.hasPrefix("brine.") }.sorted { utf8Less($0.key, $1.key) }
-                try w.finish(root: .map(root), metadata: .map(meta.map { ($0.key, Value.string($0.value)) }))
+                let meta = metadata.sorted { utf8Less($0.key, $1.key) }
+                var values: [(key: String, value: Value)] = []
+                for (k, v) in meta { values.append((k, try MetadataText.value(from: v, key: k))) }
+                try w.finish(root: .map(root), metadata: .map(values))
             } catch {
                 w.cancel()
                 throw error
