@@ -96,6 +96,25 @@ struct ConversionFidelityTests {
         #expect(try SafetensorsFile(contentsOf: st).tensor("layers.1.bias", as: Float.self).scalars == mlp.layers[1].bias)
     }
 
+    @Test("loadWeights from a full model file takes the inline arrays too (the README's MLP keeps its biases)")
+    func weightsFromModelFile() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let trained = MLP.make([64, 64, 10], seed: 5)
+        let url = dir.appendingPathComponent("mlp.brine")
+        try Brine.save(trained, to: url)
+        #expect(try BrineFile(contentsOf: url).arrays.count == 1, "the test needs inline arrays")
+        for mode in [LoadMode.copy, .mmap] {
+            var fresh = MLP.make([64, 64, 10], seed: 6)
+            let report = try Brine.loadWeights(into: &fresh, from: url, mode: mode)
+            #expect(report.isComplete && report.loaded.count == 4)
+            #expect(fresh == trained)
+            let w = try Brine.loadWeights(from: url, mode: mode)
+            #expect(Set(w.paths) == ["layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias"])
+            #expect(try w.tensor("layers.0.bias", as: Float.self).scalars == trained.layers[0].bias)
+        }
+    }
+
     @Test("inline half-precision and narrow integer arrays export with their exact values, as the kind the file stores")
     func inlineKinds() throws {
         struct Kinds: Codable { var h: [Float16]; var i: [Int32]; var u: [UInt16]; var any: AnyTensor; var t: Tensor<UInt8>; var nested: [[Float]]; var empty: [Float] }
