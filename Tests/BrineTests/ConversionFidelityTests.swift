@@ -96,6 +96,31 @@ struct ConversionFidelityTests {
         #expect(try SafetensorsFile(contentsOf: st).tensor("layers.1.bias", as: Float.self).scalars == mlp.layers[1].bias)
     }
 
+    @Test("brine → brine convert keeps the model: tree, inline arrays, hyperparameters, root type and metadata")
+    func brineToBrineKeepsModel() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        var mlp = MLP.make([64, 64, 10], seed: 8)
+        mlp.epoch = 42
+        let url = dir.appendingPathComponent("mlp.brine")
+        try Brine.save(mlp, to: url, options: SaveOptions(metadata: ["framework": "x", "blob": .bytes([0, 1, 255])]))
+        let out = dir.appendingPathComponent("mlp-zstd.brine")
+        let r = try runBrine(["convert", url.path, out.path, "--codec", "zstd", "--level", "1", "--shuffle"])
+        #expect(r.status == 0, "\(r)")
+        #expect(try Brine.load(MLP.self, from: out) == mlp)
+        #expect(try BrineFile(contentsOf: out).arrays.allSatisfy { $0.codec == .zstd(level: 1) })
+        #expect(try userMetadata(out) == userMetadata(url))
+        #expect(try Brine.metadata(of: out)["brine.root_type"] == Brine.metadata(of: url)["brine.root_type"])
+
+        // A bundle whose inline array was changed is not written from the old tree.
+        var b = try TensorBundle(contentsOf: url)
+        let k = try #require(b.tensors.firstIndex { $0.name == "layers.0.bias" })
+        b.tensors[k].tensor = AnyTensor(try Tensor<Float>(shape: [64], scalars: [Float](repeating: 9, count: 64)))
+        let changed = dir.appendingPathComponent("changed.brine")
+        try b.write(to: changed)
+        #expect(try TensorBundle(contentsOf: changed).tensor("layers.0.bias") == b.tensors[k].tensor)
+    }
+
     @Test("loadWeights from a full model file takes the inline arrays too (the README's MLP keeps its biases)")
     func weightsFromModelFile() throws {
         let dir = makeTemporaryDirectory()

@@ -74,6 +74,11 @@ public struct TensorBundle: Sendable {
     /// ``MetadataText`` (bytes as `data:application/octet-stream;base64,…`).
     public var metadata: [String: String]
 
+    /// The object tree of the Brine file this bundle was read from (its
+    /// model's structure), kept so that Brine → Brine conversion keeps the
+    /// model loadable; `nil` for other sources.
+    var brineTree: BrineTree?
+
     /// A bundle of the given tensors and metadata.
     public init(tensors: [(name: String, tensor: AnyTensor)] = [], metadata: [String: String] = [:]) {
         self.tensors = tensors
@@ -130,13 +135,17 @@ public struct TensorBundle: Sendable {
             }
             var tensors: [(name: String, tensor: AnyTensor)] = zip(file.arrays, all).map { ($0.path, $1) }
             var names = Set(tensors.map(\.name))
-            for (path, t) in try InlineArrayExport.collect(file.root) {
+            let inline = try InlineArrayExport.collect(file.root)
+            for (path, t) in inline {
                 guard names.insert(path).inserted else {
                     throw BrineError(.invalidArgument, "an inline array and an out-of-line array have the same path; cannot export both", filePath: url.path, arrayPath: path)
                 }
                 tensors.append((path, t))
             }
             self.init(tensors: tensors, metadata: meta)
+            var rootType: Value?
+            if case .map(let entries) = file.metadata { rootType = entries.first { $0.key == "brine.root_type" }?.value }
+            brineTree = BrineTree(root: file.root, outOfLine: file.arrayPaths, inline: inline, rootType: rootType)
         case .safetensors:
             let file = try SafetensorsFile(contentsOf: url, mode: mode, options: options)
             self.init(tensors: try file.loadAll(), metadata: file.metadata)
@@ -179,17 +188,23 @@ public struct TensorBundle: Sendable {
             let w = try BrineWriter(url: url, options: options.brine)
             do throws(BrineError) {
                 var root: [(key: String, value: Value)] = []
-                let total = tensors.reduce(0) { $0 + $1.tensor.byteCount }
+                // From an unchanged Brine bundle: the same arrays out of line
+                // and the original tree (inline arrays included), so the model
+                // still loads; else a flat map from each name to its array.
+                let tree = brineTree.flatMap { $0.matches(tensors) ? $0 : nil }
+                let written = tree.map { tensors.prefix($0.outOfLine.count) } ?? tensors[...]
+                let total = written.reduce(0) { $0 + $1.tensor.byteCount }
                 var done = 0
-                for (name, t) in tensors {
+                for (name, t) in written {
                     root.append((name, .arrayRef(try w.append(t, path: name))))
                     done += t.byteCount
                     progress?(done, total)
                 }
                 let meta = metadata.sorted { utf8Less($0.key, $1.key) }
                 var values: [(key: String, value: Value)] = []
+                if let rootType = tree?.rootType { values.append(("brine.root_type", rootType)) }
                 for (k, v) in meta { values.append((k, try MetadataText.value(from: v, key: k))) }
-                try w.finish(root: .map(root), metadata: .map(values))
+                try w.finish(root: tree?.root ?? .map(root), metadata: .map(values))
             } catch {
                 w.cancel()
                 throw error
@@ -219,4 +234,28 @@ public struct TensorBundleWriteOptions: Sendable, Hashable {
 
     /// The defaults.
     public init() {}
+}
+
+/// The structure of a Brine file read into a ``TensorBundle``: its object
+/// tree, the paths of its out-of-line arrays (the tree's `array_ref`
+/// indices) and the arrays the tree holds inline.
+struct BrineTree: Sendable {
+    let root: Value
+    let outOfLine: [String]
+    let inline: [(path: String, tensor: AnyTensor)]
+    let rootType: Value?
+
+    /// `true` when `tensors` are still the file's arrays: the out-of-line
+    /// names in order, then the inline arrays with their values unchanged
+    /// (the tree holds those values, so a changed one must not be written
+    /// from the tree).
+    func matches(_ tensors: [(name: String, tensor: AnyTensor)]) -> Bool {
+        guard tensors.count == outOfLine.count + inline.count else { return false }
+        for (i, p) in outOfLine.enumerated() where tensors[i].name != p { return false }
+        for (k, e) in inline.enumerated() {
+            let t = tensors[outOfLine.count + k]
+            guard t.name == e.path, t.tensor == e.tensor else { return false }
+        }
+        return true
+    }
 }
