@@ -9,7 +9,7 @@ import SystemPackage
 /// Lists arrays with their dtype, shape, codec and sizes (``arrays``); reads
 /// one array (``array(_:as:)``), all of them in parallel (``loadAll()``), or
 /// a range of elements touching only the chunks involved
-/// (``elements(_:range:)``); verifies every checksum (``verify()``).
+/// (``elements(_:range:)``); verifies every checksum (``verify(progress:)``).
 ///
 /// In the mmap modes the whole file is mapped at open; uncompressed arrays
 /// come back as zero-copy views whose storage keeps the mapping alive, so the

@@ -111,7 +111,7 @@ public final class BrineWriter {
     ///   - bytes: `product(shape) * dtype.itemSize` bytes, C order; read during the call only.
     ///   - dtype: the element type.
     ///   - shape: the dimensions (rank 0 and zero-length dimensions allowed).
-    ///   - path: the unique array path.
+    ///   - arrayPath: the unique array path.
     ///   - options: per-array options; `nil` uses the writer's.
     /// - Returns: the array's index in the array table.
     /// - Throws: ``BrineError`` `.invalidArgument` (size mismatch, duplicate

@@ -39,7 +39,7 @@ public struct ReadOptions: Sendable, Hashable {
     public var verifyChecksums: Bool = true
     /// Also verify zero-copy mmap views when they are first handed out
     /// (default `false`: verifying reads every page, which defeats the
-    /// microsecond open of a mapped file; call ``BrineFile/verify()`` instead).
+    /// microsecond open of a mapped file; call ``BrineFile/verify(progress:)`` instead).
     public var verifyMappedArrays: Bool = false
     /// Verify the trailer and header checksums on open (default `true`).
     /// Turning it off is meant for fuzzing and forensic tools only; the
