@@ -63,21 +63,25 @@ let package = Package(
         // fuzzing with `--sanitize fuzzer`; a normal build links each as a no-op.
         .executableTarget(
             name: "FuzzContainer",
-            dependencies: ["Brine"]
+            dependencies: ["Brine"],
+            path: "fuzz/targets/FuzzContainer"
         ),
         .executableTarget(
             name: "FuzzSafetensors",
-            dependencies: ["Brine"]
+            dependencies: ["Brine"],
+            path: "fuzz/targets/FuzzSafetensors"
         ),
         .executableTarget(
             name: "FuzzNumpy",
-            dependencies: ["Brine"]
+            dependencies: ["Brine"],
+            path: "fuzz/targets/FuzzNumpy"
         ),
         // Child process for the fault-injection tests (killed saves, file-size
         // limits, concurrent replace) and the fuzz seed generator; not a product.
         .executableTarget(
             name: "BrineTestHelper",
-            dependencies: ["Brine"]
+            dependencies: ["Brine"],
+            path: "Tests/BrineTestHelper"
         ),
         .testTarget(
             name: "BrineTests",
