@@ -258,7 +258,8 @@ def _decode_value(r, depth, limits, array_count, allow_refs):
     raise r.fail(f"unknown value tag 0x{tag:02x}")
 
 
-def _decode_array(r, index, limits):
+def _decode_array(r, index, limits, raw_flag=False):
+    # raw_flag: format 1.1 chunk entries carry stored_size << 1 | raw (FORMAT.md, "Raw chunks").
     start = r.base + r.pos
     path = r.string(f"path of array #{index}")
 
@@ -309,11 +310,19 @@ def _decode_array(r, index, limits):
     expected = -(-raw_stored // chunk_bytes)
     if chunk_count != expected:
         raise fail(f"chunk_count {chunk_count} does not match shape {shape} and chunk_bytes {chunk_bytes} (expected {expected})")
-    chunks = []
+    chunks, raw_chunks = [], []
     for c in range(chunk_count):
         size = r.varint("chunk stored size")
+        is_raw = False
+        if raw_flag:
+            size, is_raw = size >> 1, bool(size & 1)
         checksum = r.u64("chunk checksum")
         raw = min(chunk_bytes, raw_stored - c * chunk_bytes)
+        if is_raw and codec == 0:
+            raise fail(f"raw-chunk flag on chunk {c} of an array with codec none")
+        if is_raw and size != raw:
+            raise fail(f"raw chunk {c} stores {size} bytes, expected its raw size {raw}")
+        raw_chunks.append(is_raw)
         if codec == 0 and size != raw:
             raise fail(f"uncompressed chunk {c} stores {size} bytes, expected {raw}")
         if codec != 0 and size < 1:
@@ -321,7 +330,7 @@ def _decode_array(r, index, limits):
         chunks.append((size, checksum))
     return ArrayInfo(path=path, dtype=dtype, stored_dtype=stored, shape=shape, count=count, codec=codec,
                      codec_level=level, filter=filt, alignment=1 << alignment_log2, data_offset=data_offset,
-                     chunk_bytes=chunk_bytes, chunks=chunks, raw_stored=raw_stored,
+                     chunk_bytes=chunk_bytes, chunks=chunks, raw_chunks=raw_chunks, raw_stored=raw_stored,
                      stored_bytes=sum(s for s, _ in chunks))
 
 
@@ -468,7 +477,7 @@ class BrineFile:
             raise r.fail(f"array count {count} cannot fit in the {r.remaining} header bytes left")
         arrays, seen = [], set()
         for i in range(count):
-            a = _decode_array(r, i, lim)
+            a = _decode_array(r, i, lim, raw_flag=self.format_version[1] >= 1)
             if a.path in seen:
                 raise BrineError("corruptHeader", "duplicate array path", array=a.path, offset=r.base + r.pos)
             seen.add(a.path)
@@ -585,7 +594,7 @@ class BrineFile:
         data, offset = self._stored_chunk(a, c, self.verify_chunks)
         raw_size = min(a.chunk_bytes, a.raw_stored - c * a.chunk_bytes)
         try:
-            raw = _decompress(a.codec, data, raw_size)
+            raw = _decompress(0 if a.raw_chunks[c] else a.codec, data, raw_size)
         except BrineError as e:
             raise BrineError(e.code, e.message, array=a.path, chunk=c, offset=offset) from None
         if a.filter == 1:
@@ -599,8 +608,11 @@ class BrineFile:
         for a in self.arrays:
             for c in range(len(a.chunks)):
                 try:
-                    if a.codec == 0:
-                        self._stored_chunk(a, c, verify=True)
+                    if a.codec == 0 or a.raw_chunks[c]:
+                        data, offset = self._stored_chunk(a, c, verify=True)
+                        raw_size = min(a.chunk_bytes, a.raw_stored - c * a.chunk_bytes)
+                        if len(data) != raw_size:
+                            raise BrineError("decompressionFailed", f"stored chunk of {len(data)} bytes, expected {raw_size}", array=a.path, chunk=c, offset=offset)
                     else:
                         data, offset = self._stored_chunk(a, c, verify=True)
                         raw_size = min(a.chunk_bytes, a.raw_stored - c * a.chunk_bytes)
