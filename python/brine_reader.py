@@ -34,7 +34,7 @@ import struct
 
 import numpy as np
 
-__all__ = ["BrineError", "ArrayRef", "ArrayInfo", "BrineFile", "load", "Limits"]
+__all__ = ["BrineError", "ArrayRef", "ArrayInfo", "BrineFile", "load", "Limits", "Float32", "UInt"]
 
 MAGIC = b"\x89BRINE\r\n"
 END_MAGIC = b"BRINEEND"
@@ -61,6 +61,18 @@ DTYPES = {
 FLOAT16, BFLOAT16, FLOAT32 = 10, 11, 12
 CODECS = {0: "none", 1: "lz4", 2: "zstd"}
 FILTERS = {0: "none", 1: "shuffle"}
+
+
+class Float32(float):
+    """A float decoded from a float32 value (tag 0x0B): a ``float`` that
+    remembers its kind, so inline float32 arrays come back as float32."""
+    __slots__ = ()
+
+
+class UInt(int):
+    """An int decoded from a uint value (tag 0x04): an ``int`` that remembers
+    its kind, so inline unsigned arrays come back as uint64."""
+    __slots__ = ()
 
 
 class BrineError(Exception):
@@ -222,11 +234,11 @@ def _decode_value(r, depth, limits, array_count, allow_refs):
     if tag == 0x03:
         return r.zigzag("int")
     if tag == 0x04:
-        return r.varint("uint")
+        return UInt(r.varint("uint"))
     if tag == 0x05:
         return struct.unpack("<d", r.take(8, "float64"))[0]
     if tag == 0x0B:
-        return struct.unpack("<f", r.take(4, "float32"))[0]
+        return Float32(struct.unpack("<f", r.take(4, "float32"))[0])
     if tag == 0x06:
         return r.string("string")
     if tag == 0x07:
@@ -563,8 +575,13 @@ class BrineFile:
         total = a.count * item
         if total > self.limits.max_allocation_bytes:
             raise BrineError("limitExceeded", f"array of {total} bytes is over the allocation limit", array=a.path)
-        parts = [self._decode_chunk(a, c) for c in range(len(a.chunks))]
-        raw = b"".join(parts)
+        # Decoded into a bytearray, so arrays of copy mode are writable.
+        raw = bytearray(a.raw_stored)
+        pos = 0
+        for c in range(len(a.chunks)):
+            part = self._decode_chunk(a, c)
+            raw[pos:pos + len(part)] = part
+            pos += len(part)
         stored_dt = np.dtype("<u2") if a.stored_dtype == BFLOAT16 else DTYPES[a.stored_dtype][1]
         arr = np.frombuffer(raw, dtype=stored_dt, count=a.count)
         if a.stored_dtype != a.dtype:  # narrowed float32: widen exactly
