@@ -206,4 +206,52 @@ struct PythonPackageTests {
             """, [target.path, repositoryRoot.appendingPathComponent("python/tests/test_package.py").path])
         #expect(out.contains("package self-test passed: \(target.path)"), "\(out)")
     }
+
+    /// The ```python blocks of the README's "## Python" section, in order.
+    static func readmePythonBlocks() throws -> [String] {
+        let text = try String(contentsOf: repositoryRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        guard let start = text.range(of: "\n## Python\n") else { return [] }
+        let rest = text[start.upperBound...]
+        let section = rest.range(of: "\n## ").map { rest[..<$0.lowerBound] } ?? rest
+        var blocks: [String] = []
+        var current: [Substring]?
+        for line in section.split(separator: "\n", omittingEmptySubsequences: false) {
+            if current == nil, line == "```python" {
+                current = []
+            } else if current != nil, line == "```" {
+                blocks.append(current!.joined(separator: "\n"))
+                current = nil
+            } else {
+                current?.append(line)
+            }
+        }
+        return blocks
+    }
+
+    @Test("the README's Python sample runs as written")
+    func readmeSample() throws {
+        let blocks = try Self.readmePythonBlocks()
+        #expect(!blocks.isEmpty)
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let out = try PythonOracle.run("""
+            import os, sys
+            os.chdir(sys.argv[1])
+            exec(compile(open(sys.argv[2]).read(), "README.md (Python)", "exec"), {})
+            import brine, numpy as np
+            assert brine.load_file("model.brine")["step"] == 7
+            print("ran")
+            """, [dir.path, try writeText(blocks.joined(separator: "\n"), dir)])
+        #expect(out.hasSuffix("ran\n"), "\(out)")
+        // The file the sample wrote loads in Swift.
+        let f = try BrineFile(contentsOf: dir.appendingPathComponent("model.brine"))
+        #expect(f.arrayPaths == ["embed.weight", "step"] && f.metadata["epochs"] == .int(3))
+        #expect(try f.array("step", as: Int64.self).scalars == [7])
+    }
+
+    func writeText(_ text: String, _ dir: URL) throws -> String {
+        let u = dir.appendingPathComponent("readme-sample.py")
+        try text.write(to: u, atomically: true, encoding: .utf8)
+        return u.path
+    }
 }
