@@ -160,6 +160,13 @@ struct RawChunkTests {
         }
     }
 
+    @Test("the corruption suite's fixture holds raw chunks next to compressed ones, so its bit flips and field edits reach both")
+    func corruptionFixtureCoversRawChunks() {
+        let compressing = HostileFixture.shared.table.filter { $0.codec.compresses }
+        #expect(compressing.contains { $0.chunks.contains { $0.isRaw } })
+        #expect(compressing.contains { $0.chunks.contains { !$0.isRaw } })
+    }
+
     @Test("hostile raw-chunk flags get typed errors that say where")
     func hostileFlags() throws {
         let s = try Sample()
