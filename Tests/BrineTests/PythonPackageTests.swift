@@ -20,7 +20,7 @@ struct PythonPackageTests {
         }
     }
 
-    @Test("brine.save_file writes files the Swift reader loads bit-exactly (every NumPy dtype, every codec, with and without shuffle)")
+    @Test("brine.save_file writes files the Swift reader loads bit-exactly (every NumPy dtype and ml_dtypes' bfloat16, every codec, with and without shuffle)")
     func pythonWritesSwiftReads() throws {
         let dir = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(dir) }
@@ -44,21 +44,29 @@ struct PythonPackageTests {
             t["empty"] = np.zeros((3, 0), np.uint16)
             t["ramp"] = (np.arange(3000) % 11).astype(np.float64)
             np.savez(os.path.join(d, "oracle.npz"), **t)
+            # bfloat16 (ml_dtypes): the oracle holds its bit patterns as uint16.
+            import ml_dtypes
+            bf = rng.standard_normal((4, 33)).astype(ml_dtypes.bfloat16)
+            np.save(os.path.join(d, "bf16-bits.npy"), bf.view(np.uint16))
+            t["bf16"] = bf
             meta = {"epochs": 12, "lr": 0.001, "name": "mlp", "neg": -3, "tags": ["a", "b"], "nested": {"ok": True}}
             for codec, shuffle in [("none", False), ("lz4", False), ("lz4", True), ("zstd", False), ("zstd", True)]:
                 brine.save_file(t, os.path.join(d, "%s-%d.brine" % (codec, shuffle)), metadata=meta,
                                 codec=codec, shuffle=shuffle, chunk_bytes=256)
             print(len(t))
             """, [dir.path])
-        #expect(out == "15\n")
+        #expect(out == "16\n")
         let oracle = try TensorBundle(contentsOf: dir.appendingPathComponent("oracle.npz"))
         #expect(oracle.tensors.count == 15)
+        let bfBits = try Npy.read(contentsOf: dir.appendingPathComponent("bf16-bits.npy"))
         for (codecName, shuffle) in Self.configs {
             let url = dir.appendingPathComponent("\(codecName)-\(shuffle ? 1 : 0).brine")
             for mode in [LoadMode.copy, .mmap] {
                 let f = try BrineFile(contentsOf: url, mode: mode)
                 #expect(f.formatVersion.major == 1 && f.formatVersion.minor == 1)
-                #expect(f.arrayPaths == oracle.names)
+                #expect(f.arrayPaths == oracle.names + ["bf16"])
+                let bf = try f.anyArray("bf16")
+                #expect(bf.dtype == .bfloat16 && bf.shape == [4, 33] && bf.storage.bytes.elementsEqual(bfBits.storage.bytes))
                 for (info, (name, want)) in zip(f.arrays, oracle.tensors) {
                     #expect(info.codec == Self.codec(codecName) && info.filter == (shuffle ? .shuffle : .none), "\(name)")
                     #expect(try f.anyArray(name) == want, "\(name) in \(url.lastPathComponent) \(mode)")  // dtype, shape, bytes
