@@ -26,12 +26,15 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
+    @OptionGroup
+    var threading: ThreadsOptionGroup
+
     func run() throws {
         let input: InputFile
         let entries: [InputFile.Entry]
         let treeParts: (root: Value, renderer: TreeRenderer)?
         do {
-            input = try InputFile.open(file)
+            input = try InputFile.open(file, threads: threading.threads)
             entries = try input.entries()
             treeParts = tree ? try input.tree() : nil
         } catch {
