@@ -36,7 +36,7 @@ import struct
 
 import numpy as np
 
-__all__ = ["BrineError", "ArrayRef", "ArrayInfo", "BrineFile", "load", "Limits"]
+__all__ = ["BrineError", "ArrayRef", "ArrayInfo", "BrineFile", "load", "Limits", "Float32", "UInt"]
 
 MAGIC = b"\x89BRINE\r\n"
 END_MAGIC = b"BRINEEND"
@@ -63,6 +63,18 @@ DTYPES = {
 FLOAT16, BFLOAT16, FLOAT32 = 10, 11, 12
 CODECS = {0: "none", 1: "lz4", 2: "zstd"}
 FILTERS = {0: "none", 1: "shuffle"}
+
+
+class Float32(float):
+    """A float decoded from a float32 value (tag 0x0B): a ``float`` that
+    remembers its kind, so inline float32 arrays come back as float32."""
+    __slots__ = ()
+
+
+class UInt(int):
+    """An int decoded from a uint value (tag 0x04): an ``int`` that remembers
+    its kind, so inline unsigned arrays come back as uint64."""
+    __slots__ = ()
 
 
 class BrineError(Exception):
@@ -224,11 +236,11 @@ def _decode_value(r, depth, limits, array_count, allow_refs):
     if tag == 0x03:
         return r.zigzag("int")
     if tag == 0x04:
-        return r.varint("uint")
+        return UInt(r.varint("uint"))
     if tag == 0x05:
         return struct.unpack("<d", r.take(8, "float64"))[0]
     if tag == 0x0B:
-        return struct.unpack("<f", r.take(4, "float32"))[0]
+        return Float32(struct.unpack("<f", r.take(4, "float32"))[0])
     if tag == 0x06:
         return r.string("string")
     if tag == 0x07:
@@ -260,7 +272,8 @@ def _decode_value(r, depth, limits, array_count, allow_refs):
     raise r.fail(f"unknown value tag 0x{tag:02x}")
 
 
-def _decode_array(r, index, limits):
+def _decode_array(r, index, limits, raw_flag=False):
+    # raw_flag: format 1.1 chunk entries carry stored_size << 1 | raw (FORMAT.md, "Raw chunks").
     start = r.base + r.pos
     path = r.string(f"path of array #{index}")
 
@@ -311,11 +324,19 @@ def _decode_array(r, index, limits):
     expected = -(-raw_stored // chunk_bytes)
     if chunk_count != expected:
         raise fail(f"chunk_count {chunk_count} does not match shape {shape} and chunk_bytes {chunk_bytes} (expected {expected})")
-    chunks = []
+    chunks, raw_chunks = [], []
     for c in range(chunk_count):
         size = r.varint("chunk stored size")
+        is_raw = False
+        if raw_flag:
+            size, is_raw = size >> 1, bool(size & 1)
         checksum = r.u64("chunk checksum")
         raw = min(chunk_bytes, raw_stored - c * chunk_bytes)
+        if is_raw and codec == 0:
+            raise fail(f"raw-chunk flag on chunk {c} of an array with codec none")
+        if is_raw and size != raw:
+            raise fail(f"raw chunk {c} stores {size} bytes, expected its raw size {raw}")
+        raw_chunks.append(is_raw)
         if codec == 0 and size != raw:
             raise fail(f"uncompressed chunk {c} stores {size} bytes, expected {raw}")
         if codec != 0 and size < 1:
@@ -323,7 +344,7 @@ def _decode_array(r, index, limits):
         chunks.append((size, checksum))
     return ArrayInfo(path=path, dtype=dtype, stored_dtype=stored, shape=shape, count=count, codec=codec,
                      codec_level=level, filter=filt, alignment=1 << alignment_log2, data_offset=data_offset,
-                     chunk_bytes=chunk_bytes, chunks=chunks, raw_stored=raw_stored,
+                     chunk_bytes=chunk_bytes, chunks=chunks, raw_chunks=raw_chunks, raw_stored=raw_stored,
                      stored_bytes=sum(s for s, _ in chunks))
 
 
@@ -471,7 +492,7 @@ class BrineFile:
             raise r.fail(f"array count {count} cannot fit in the {r.remaining} header bytes left")
         arrays, seen = [], set()
         for i in range(count):
-            a = _decode_array(r, i, lim)
+            a = _decode_array(r, i, lim, raw_flag=self.format_version[1] >= 1)
             if a.path in seen:
                 raise BrineError("corruptHeader", "duplicate array path", array=a.path, offset=r.base + r.pos)
             seen.add(a.path)
@@ -558,8 +579,13 @@ class BrineFile:
         total = a.count * item
         if total > self.limits.max_allocation_bytes:
             raise BrineError("limitExceeded", f"array of {total} bytes is over the allocation limit", array=a.path)
-        parts = [self._decode_chunk(a, c) for c in range(len(a.chunks))]
-        raw = b"".join(parts)
+        # Decoded into a bytearray, so arrays of copy mode are writable.
+        raw = bytearray(a.raw_stored)
+        pos = 0
+        for c in range(len(a.chunks)):
+            part = self._decode_chunk(a, c)
+            raw[pos:pos + len(part)] = part
+            pos += len(part)
         stored_dt = np.dtype("<u2") if a.stored_dtype == BFLOAT16 else DTYPES[a.stored_dtype][1]
         arr = np.frombuffer(raw, dtype=stored_dt, count=a.count)
         if a.stored_dtype != a.dtype:  # narrowed float32: widen exactly
@@ -589,7 +615,7 @@ class BrineFile:
         data, offset = self._stored_chunk(a, c, self.verify_chunks)
         raw_size = min(a.chunk_bytes, a.raw_stored - c * a.chunk_bytes)
         try:
-            raw = _decompress(a.codec, data, raw_size)
+            raw = _decompress(0 if a.raw_chunks[c] else a.codec, data, raw_size)
         except BrineError as e:
             raise BrineError(e.code, e.message, array=a.path, chunk=c, offset=offset) from None
         if a.filter == 1:
@@ -603,8 +629,11 @@ class BrineFile:
         for a in self.arrays:
             for c in range(len(a.chunks)):
                 try:
-                    if a.codec == 0:
-                        self._stored_chunk(a, c, verify=True)
+                    if a.codec == 0 or a.raw_chunks[c]:
+                        data, offset = self._stored_chunk(a, c, verify=True)
+                        raw_size = min(a.chunk_bytes, a.raw_stored - c * a.chunk_bytes)
+                        if len(data) != raw_size:
+                            raise BrineError("decompressionFailed", f"stored chunk of {len(data)} bytes, expected {raw_size}", array=a.path, chunk=c, offset=offset)
                     else:
                         data, offset = self._stored_chunk(a, c, verify=True)
                         raw_size = min(a.chunk_bytes, a.raw_stored - c * a.chunk_bytes)

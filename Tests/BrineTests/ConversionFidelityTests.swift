@@ -284,6 +284,28 @@ struct ConversionFidelityTests {
         #expect(kind == "inf" ? got.isInfinite : got == 0)
     }
 
+    @Test("brine convert --storage-dtype refuses a value it would overflow or flush, unless --allow-overflow-and-underflow",
+          arguments: ["float16", "bfloat16"])
+    func cliStorageDType(dtype: String) throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        var w = [Float](repeating: 0.5, count: 3000)
+        w[2999] = dtype == "float16" ? 70000 : Float.greatestFiniteMagnitude
+        w[5] = dtype == "float16" ? 1e-8 : Float.leastNonzeroMagnitude
+        let input = dir.appendingPathComponent("in.safetensors")
+        try TensorBundle(tensors: [("w", AnyTensor(try Tensor<Float>(shape: [3000], scalars: w)))]).write(to: input)
+        let out = dir.appendingPathComponent("out.brine")
+        let r = try runBrine(["convert", input.path, out.path, "--storage-dtype", dtype])
+        #expect(r.status == 1, "\(r)")
+        #expect(r.err.contains("valueOutOfRange") && r.err.contains("'w'") && r.err.contains("element 5"), "\(r.err)")
+        #expect(!FileManager.default.fileExists(atPath: out.path))
+        let forced = try runBrine(["convert", input.path, out.path, "--storage-dtype", dtype, "--allow-overflow-and-underflow"])
+        #expect(forced.status == 0, "\(forced)")
+        let back = try TensorBundle(contentsOf: out).tensor("w")!.typed(as: Float.self).scalars
+        #expect(back[5] == 0 && back[2999].isInfinite)
+        #expect(try runBrine(["convert", input.path, out.path, "--allow-overflow-and-underflow"]).status == 64)
+    }
+
     @Test("values float16 and bfloat16 can hold narrow without error: rounding, subnormals, ±0, ±inf, NaN")
     func narrowingAllowed() throws {
         let dir = makeTemporaryDirectory()

@@ -37,7 +37,7 @@ extension BrineFile {
                 updated[k] = current
             }
             guard changed > 0 else { return 0 }
-            let header = Header(metadata: metadata, arrays: updated, root: root).encoded()
+            let header = Header(metadata: metadata, arrays: updated, root: root, minorVersion: formatVersion.minor).encoded()
             guard header.count == headerLength else {
                 throw BrineError(.corruptHeader, "the header is not in canonical encoding (\(headerLength) bytes, re-encoded \(header.count)); cannot rewrite checksums in place", filePath: path, byteOffset: UInt64(headerOffset))
             }

@@ -9,7 +9,7 @@ import SystemPackage
 /// Lists arrays with their dtype, shape, codec and sizes (``arrays``); reads
 /// one array (``array(_:as:)``), all of them in parallel (``loadAll()``), or
 /// a range of elements touching only the chunks involved
-/// (``elements(_:range:)``); verifies every checksum (``verify()``).
+/// (``elements(_:range:)``); verifies every checksum (``verify(progress:)``).
 ///
 /// In the mmap modes the whole file is mapped at open; uncompressed arrays
 /// come back as zero-copy views whose storage keeps the mapping alive, so the
@@ -159,7 +159,7 @@ public final class BrineFile: @unchecked Sendable {
                     throw BrineError(.checksumMismatch, "header checksum mismatch (stored \(hex(trailer.headerChecksum)), computed \(hex(sum)))", filePath: path, byteOffset: trailer.headerOffset)
                 }
             }
-            let header = try Header.decode(b, headerOffset: trailer.headerOffset, limits: options.limits, path: path)
+            let header = try Header.decode(b, headerOffset: trailer.headerOffset, limits: options.limits, path: path, minorVersion: trailer.minor)
             return Parsed(trailer: trailer, header: header, index: header.index)
         } }
     }
@@ -463,16 +463,18 @@ public final class BrineFile: @unchecked Sendable {
         }
         let narrowed = a.storedDType != a.dtype
         let shuffled = a.filter == .shuffle
+        // A raw chunk (format 1.1) is stored as with codec none.
+        let codec = a.chunks[c].isRaw ? Codec.none : a.codec
         do throws(BrineError) {
             if !shuffled && !narrowed {
-                try scratch.context.decompress(a.codec, stored, into: UnsafeMutableRawBufferPointer(start: target, count: rawLen))
+                try scratch.context.decompress(codec, stored, into: UnsafeMutableRawBufferPointer(start: target, count: rawLen))
                 return
             }
             // Decompress (or take the stored bytes as they are), unshuffle, widen.
             var raw = stored
-            if a.codec.compresses {
+            if codec.compresses {
                 let out = scratch.raw(rawLen)
-                try scratch.context.decompress(a.codec, stored, into: out)
+                try scratch.context.decompress(codec, stored, into: out)
                 raw = UnsafeRawBufferPointer(out)
             } else if stored.count != rawLen {
                 throw BrineError(.decompressionFailed, "stored chunk of \(stored.count) bytes, expected \(rawLen)")

@@ -25,7 +25,7 @@ public struct BrineDecoder: Sendable {
     ///   `.decompressionFailed`, `.io`, …); ``BrineError`` `.modelMismatch`
     ///   when the tree does not fit `T` (missing key, wrong kind, wrong array
     ///   dtype, number out of range): its message names the file and the
-    ///   stored `brine.root_type`, its ``BrineError/underlyingError`` is the
+    ///   stored `brine.root_type`, its ``BrineError/cause`` is the
     ///   `DecodingError` with the coding path; any other error `T.init(from:)` throws.
     public func decode<T: Decodable>(_ type: T.Type, from file: BrineFile) throws -> T {
         let arrays = try file.loadAll()

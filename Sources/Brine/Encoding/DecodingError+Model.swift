@@ -3,7 +3,7 @@ extension BrineError {
     /// into `requested`: code ``Code/modelMismatch``, the file path, a
     /// message that names the file's `brine.root_type`, the requested type
     /// and what did not fit where, and the `DecodingError` as
-    /// ``underlyingError``.
+    /// ``cause``.
     static func modelMismatch(_ error: DecodingError, filePath: String?, metadata: Value, requested: Any.Type) -> BrineError {
         let stored: String
         if case .map(let entries) = metadata, let v = entries.first(where: { $0.key == "brine.root_type" })?.value, let s = v.stringValue {
@@ -15,7 +15,7 @@ extension BrineError {
             .modelMismatch,
             "the file's model, \(stored), does not fit '\(String(reflecting: requested))': \(error.brineSummary)",
             filePath: filePath)
-        e.underlyingError = error
+        e.cause = error
         return e
     }
 }

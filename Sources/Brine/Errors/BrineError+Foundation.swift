@@ -26,7 +26,7 @@ extension BrineError: CustomNSError {
 
     /// `NSLocalizedDescriptionKey` (the description), `NSLocalizedFailureReasonErrorKey`
     /// (the message), `NSFilePathErrorKey` when a file is known,
-    /// `NSUnderlyingErrorKey` for ``underlyingError``, and the Brine fields
+    /// `NSUnderlyingErrorKey` for ``cause``, and the Brine fields
     /// under `"BrineCode"`, `"BrineArrayPath"`, `"BrineChunkIndex"`, `"BrineByteOffset"`.
     public var errorUserInfo: [String: Any] {
         var info: [String: Any] = [
@@ -38,7 +38,7 @@ extension BrineError: CustomNSError {
         if let arrayPath { info["BrineArrayPath"] = arrayPath }
         if let chunkIndex { info["BrineChunkIndex"] = chunkIndex }
         if let byteOffset { info["BrineByteOffset"] = byteOffset }
-        if let underlyingError { info[NSUnderlyingErrorKey] = underlyingError as NSError }
+        if let cause { info[NSUnderlyingErrorKey] = cause as NSError }
         return info
     }
 }

@@ -104,7 +104,7 @@ final class ByteSource: @unchecked Sendable {
                 throw BrineError(.truncated, "file ended while reading \(count) bytes", filePath: path, byteOffset: UInt64(offset + n))
             }
         case .mapping(let m):
-            buffer.baseAddress!.copyMemory(from: m.baseAddress! + offset, byteCount: count)
+            BulkCopy.copy(UnsafeRawBufferPointer(start: m.baseAddress! + offset, count: count), to: buffer.baseAddress!)
         case .memory(let s):
             buffer.baseAddress!.copyMemory(from: s.baseAddress + offset, byteCount: count)
         }
