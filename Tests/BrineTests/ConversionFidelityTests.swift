@@ -160,6 +160,21 @@ struct ConversionFidelityTests {
         #expect(b.tensor("empty") == nil)
     }
 
+    @Test("a map that only looks like an inline tensor is an ordinary map: its lists are exported on their own")
+    func tensorLookalike() throws {
+        struct Lookalike: Codable { var dtype: String; var shape: [Int]; var scalars: [Double] }
+        struct M: Codable { var a: Lookalike; var b: Lookalike }
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let url = dir.appendingPathComponent("l.brine")
+        // a: the dtype does not fit the float64 scalars; b: the count does not fill the shape.
+        try Brine.save(M(a: Lookalike(dtype: "int8", shape: [2], scalars: [0.5, 1.5]),
+                         b: Lookalike(dtype: "float64", shape: [3], scalars: [1, 2])), to: url)
+        let bundle = try TensorBundle(contentsOf: url)
+        #expect(Set(bundle.names) == ["a.shape", "a.scalars", "b.shape", "b.scalars"])
+        #expect(try bundle.tensor("a.scalars")?.typed(as: Double.self).scalars == [0.5, 1.5])
+    }
+
     /// Metadata of every value kind, with the edge cases of each.
     static let metadata: [String: Value] = [
         "bytes": .bytes([0x00, 0x01, 0xFF]),

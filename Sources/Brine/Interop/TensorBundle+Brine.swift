@@ -88,9 +88,11 @@ enum InlineArrayExport {
     /// - a map `{"shape", "scalars"}` (``Tensor``) whose scalars fill the
     ///   shape → the scalars' kind, that shape; `{"dtype", "shape",
     ///   "scalars"}` (``AnyTensor``) → exactly that dtype and shape.
-    /// Empty lists hold no element and no dtype, and are not exported.
-    /// - Throws: ``BrineError`` `.invalidArgument` when an inline tensor's
-    ///   values do not fit its declared dtype.
+    /// Empty lists hold no element and no dtype, and are not exported. A map
+    /// that has the keys of a tensor but whose scalars do not fit it is an
+    /// ordinary map (its lists are exported on their own).
+    /// - Throws: ``BrineError`` `.invalidArgument` only for an array that
+    ///   cannot be built (never for a well-formed tree).
     static func collect(_ root: Value) throws(BrineError) -> [(path: String, tensor: AnyTensor)] {
         var out: [(path: String, tensor: AnyTensor)] = []
         var stack: [(value: Value, path: [String])] = [(root, [])]
@@ -149,7 +151,10 @@ enum InlineArrayExport {
             case .list(let items) where items.count == count: break
             default: return nil
             }
-            return try make(dtype, shape, scalars, path: path)
+            // A map that only looks like a tensor (its scalars do not fit the
+            // dtype) is an ordinary map: its own lists are exported instead.
+            guard case .success(let (storage, _)) = InlineArrays.decode(scalars, dtype: dtype) else { return nil }
+            return try AnyTensor(dtype: dtype, shape: shape, storage: storage)
         default:
             return nil
         }
