@@ -42,9 +42,10 @@ public struct ReadOptions: Sendable, Hashable {
     /// `false` is an explicit opt-out for data already verified by other
     /// means: loads then return whatever bytes the file holds. What it saves
     /// on MiniLM (86.6 MiB, 104 arrays; release build, 2 shared cores): a
-    /// copy load 25.8 → 15.3 ms; a mapped open of zero-copy views 19 ms →
-    /// 0.1 ms, the verified open being one XXH3 pass over the pages
-    /// (docs/WORKFLOWS.md, "Measured cost").
+    /// copy load 25.8 → 15.3 ms; a mapped open of zero-copy views 3.5 ms
+    /// (free cores; 26–29 ms median on a loaded machine) → 0.1 ms, the
+    /// verified open being one XXH3 pass over the pages (docs/WORKFLOWS.md,
+    /// "Measured cost").
     public var verifyChecksums: Bool = true
     /// Verify zero-copy views of a mapping (default `true`, effective when
     /// ``verifyChecksums`` is on): before a ``BrineFile`` hands out its first
