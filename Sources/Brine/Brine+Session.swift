@@ -48,7 +48,8 @@ extension BrineModel where Model: Encodable {
     /// throws before the file changes (or, for an I/O error after the
     /// journal was written, the next open completes the flush).
     /// - Returns: the number of chunks written: changed chunks in place, or
-    ///   every chunk of the new file after a re-save; 0 when nothing changed.
+    ///   every chunk of the new file after a re-save (at least 1); 0 only
+    ///   when nothing changed.
     /// - Throws: ``BrineError`` `.readOnly` unless opened with
     ///   ``LoadMode/mmapReadWrite``; `.conflict` when the file was replaced
     ///   since it was opened, or another read-write handle opened the
@@ -118,7 +119,7 @@ extension BrineModel where Model: Encodable {
             throw BrineError(.conflict, "the model was saved, but another read-write handle opened the new file first; this handle can no longer flush", filePath: file.path)
         }
         session.file = reopened
-        return reopened.arrays.reduce(0) { $0 + $1.chunkCount }
+        return Swift.max(1, reopened.arrays.reduce(0) { $0 + $1.chunkCount })
     }
 }
 

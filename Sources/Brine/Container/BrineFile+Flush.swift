@@ -131,7 +131,7 @@ extension BrineFile {
             try trailer.withUnsafeBytes { t in
                 add(headerOffset, h)
                 add(fileSize - FormatSpec.trailerSize, t)
-                try Journal.write(to: journalPath, fileSize: fileSize, oldTrailer: oldTrailer, newTrailer: trailer, regions: regions)
+                try Journal.write(to: journalPath, fileSize: fileSize, target: session.identity, oldTrailer: oldTrailer, newTrailer: trailer, regions: regions)
                 // From here on the flush is committed: the next open replays the journal.
                 for r in regions {
                     try session.fd.pwriteFully(r.bytes, at: Int64(r.offset)).orThrow("writing the flush into the file (the journal \(journalPath) completes it on the next open)", path: path)

@@ -132,20 +132,22 @@ extension BrineFile {
             } catch where error.code == .readOnly || error.errno == EACCES {
                 throw BrineError(.recoveryNeeded, "a journal of an unfinished flush exists but cannot be read", filePath: path, errno: error.errno)
             }
+            let mine = FileIdentity.of(fd)
             switch found {
             case .absent:
                 return locked
-            case .torn:
-                // Written by a flush that died before it touched the file. With
-                // the lock held no flush is running; without locks it may be
-                // one still writing it, so leave it.
-                if locked { unlink(journalPath) }
+            case .torn(_, let target):
+                // Written by a flush that died before it touched the file. It
+                // is removed only when it names this file and this open holds
+                // the data lock (so no flush of this file is running); else
+                // it is left alone (harmless: the next flush replaces it).
+                if locked, let target, target == mine, mine == FileIdentity.of(path: path) { unlink(journalPath) }
                 return locked
             case .complete(let journal):
                 let size = try ByteSource.size(of: fd, path: path)
-                guard journal.matches(size: size, trailer: try trailer(of: fd, size: size, path: path)) else {
-                    // The file was replaced (renamed over) after the flush died.
-                    if locked { unlink(journalPath) }
+                guard journal.target == mine, journal.matches(size: size, trailer: try trailer(of: fd, size: size, path: path)) else {
+                    // A journal of another file that was at this path (the
+                    // file was renamed over after that flush died): ignored.
                     return locked
                 }
                 try replay(journalPath: journalPath, path: path, reader: fd, readerLocked: locked)
@@ -181,7 +183,7 @@ extension BrineFile {
         let lock = try FileLock.wait(writer, .exclusive, at: FileLock.dataOffset, timeout: FileLock.openTimeout, path: path, what: "completing an unfinished flush")
         defer { if lock == .acquired { _ = try? FileLock.attempt(writer, ownWriter ? .unlock : .shared, at: FileLock.dataOffset, path: path) } }
         // Another open may have completed it while this one waited.
-        guard case .complete(let journal) = try Journal.read(journalPath) else { return }
+        guard case .complete(let journal) = try Journal.read(journalPath), journal.target == FileIdentity.of(writer) else { return }
         let size = try ByteSource.size(of: writer, path: path)
         guard journal.matches(size: size, trailer: try trailer(of: writer, size: size, path: path)) else { return }
         try journal.replay(from: journalPath, into: writer, filePath: path)

@@ -12,8 +12,9 @@ import Darwin
 /// `fsync`ed before the file is touched, removed once the file holds them.
 ///
 /// ```
-/// head (160)  : magic "\x89BRJNL\r\n", u16 major = 1, u16 minor = 0, u32 flags = 0,
-///               u64 file_size, u64 region_count, old_trailer[64], new_trailer[64]
+/// head (176)  : magic "\x89BRJNL\r\n", u16 major = 1, u16 minor = 0, u32 flags = 0,
+///               u64 file_size, u64 region_count, u64 st_dev, u64 st_ino,
+///               old_trailer[64], new_trailer[64]
 /// entries     : region_count × (u64 offset, u64 length, u64 xxh3 of the region's bytes)
 /// data        : the regions' bytes, in entry order
 /// tail (16)   : u64 xxh3 of head + entries, "BRJNLEND"
@@ -21,7 +22,7 @@ import Darwin
 struct Journal {
     static let magic: [UInt8] = [0x89, 0x42, 0x52, 0x4A, 0x4E, 0x4C, 0x0D, 0x0A]
     static let endMagic: [UInt8] = Array("BRJNLEND".utf8)
-    static let headSize = 160
+    static let headSize = 176
     static let entrySize = 24
     static let tailSize = 16
     /// The largest region, in bytes: a flush splits longer ranges, so a
@@ -38,6 +39,9 @@ struct Journal {
     }
 
     var fileSize: Int
+    /// The device and inode numbers of the file the flush wrote to: a
+    /// journal acts only on that file (the path may have been renamed over).
+    var target: FileIdentity
     var oldTrailer: [UInt8]
     var newTrailer: [UInt8]
     var entries: [Entry]
@@ -47,8 +51,9 @@ struct Journal {
         /// No journal.
         case absent
         /// A journal that is incomplete or damaged (its own checksums fail):
-        /// the flush that wrote it died before it touched the file.
-        case torn(String)
+        /// the flush that wrote it died before it touched the file. The
+        /// target is known when the head is intact.
+        case torn(String, FileIdentity?)
         /// A complete journal.
         case complete(Journal)
     }
@@ -60,7 +65,7 @@ struct Journal {
     /// create (`O_TRUNC`) `journalPath`, write, `fsync` it, `fsync` the folder.
     /// - Throws: ``BrineError`` `.io` (with `errno`); the partial journal is removed.
     static func write(
-        to journalPath: String, fileSize: Int, oldTrailer: [UInt8], newTrailer: [UInt8],
+        to journalPath: String, fileSize: Int, target: FileIdentity, oldTrailer: [UInt8], newTrailer: [UInt8],
         regions: [(offset: Int, bytes: UnsafeRawBufferPointer)]
     ) throws(BrineError) {
         var head = ByteWriter(capacity: headSize + regions.count * entrySize)
@@ -70,6 +75,8 @@ struct Journal {
         head.u32(0)
         head.u64(UInt64(fileSize))
         head.u64(UInt64(regions.count))
+        head.u64(target.device)
+        head.u64(target.inode)
         head.raw(oldTrailer)
         head.raw(newTrailer)
         for r in regions {
@@ -138,19 +145,21 @@ struct Journal {
             out.removeLast(count - n)
             return out
         }
-        guard size >= headSize + tailSize else { return .torn("\(size) bytes, shorter than an empty journal") }
+        guard size >= headSize + tailSize else { return .torn("\(size) bytes, shorter than an empty journal", nil) }
         let head = try bytes(0, headSize)
-        guard head.count == headSize, head[0 ..< 8].elementsEqual(magic) else { return .torn("no journal magic") }
+        guard head.count == headSize, head[0 ..< 8].elementsEqual(magic) else { return .torn("no journal magic", nil) }
         let major = UInt16(head[8]) | UInt16(head[9]) << 8
-        guard major == 1 else { return .torn("journal major version \(major)") }
+        guard major == 1 else { return .torn("journal major version \(major)", nil) }
         let fileSize = u64(head, 16)
         let count = u64(head, 24)
+        let target = FileIdentity(device: u64(head, 32), inode: u64(head, 40))
+        func torn(_ why: String) -> Found { .torn(why, target) }
         guard count <= UInt64((size - headSize - tailSize) / entrySize), fileSize <= UInt64(Int.max / 2) else {
-            return .torn("region count \(count) does not fit the journal's \(size) bytes")
+            return torn("region count \(count) does not fit the journal's \(size) bytes")
         }
         let n = Int(count)
         let entryBytes = try bytes(headSize, n * entrySize)
-        guard entryBytes.count == n * entrySize else { return .torn("journal ends inside its region table") }
+        guard entryBytes.count == n * entrySize else { return torn("journal ends inside its region table") }
         var entries: [Entry] = []
         entries.reserveCapacity(n)
         var dataBytes = 0
@@ -159,18 +168,18 @@ struct Journal {
             let off = u64(entryBytes, i * entrySize)
             let len = u64(entryBytes, i * entrySize + 8)
             guard len <= UInt64(maxRegionBytes), off >= UInt64(lastEnd), off <= UInt64(fileSize), len <= UInt64(fileSize) - off else {
-                return .torn("region \(i) (\(off) + \(len)) is out of order or outside the file of \(fileSize) bytes")
+                return torn("region \(i) (\(off) + \(len)) is out of order or outside the file of \(fileSize) bytes")
             }
             entries.append(Entry(offset: Int(off), length: Int(len), checksum: u64(entryBytes, i * entrySize + 16)))
             lastEnd = Int(off + len)
             dataBytes += Int(len)
         }
         guard size == headSize + n * entrySize + dataBytes + tailSize else {
-            return .torn("journal of \(size) bytes, its table describes \(headSize + n * entrySize + dataBytes + tailSize)")
+            return torn("journal of \(size) bytes, its table describes \(headSize + n * entrySize + dataBytes + tailSize)")
         }
         let tail = try bytes(size - tailSize, tailSize)
-        guard tail.count == tailSize, tail[8 ..< 16].elementsEqual(endMagic) else { return .torn("no end magic") }
-        guard u64(tail, 0) == Checksum.xxh3(head + entryBytes) else { return .torn("head checksum mismatch") }
+        guard tail.count == tailSize, tail[8 ..< 16].elementsEqual(endMagic) else { return torn("no end magic") }
+        guard u64(tail, 0) == Checksum.xxh3(head + entryBytes) else { return .torn("head checksum mismatch", nil) }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(1, entries.map(\.length).max() ?? 1), alignment: 64)
         defer { buffer.deallocate() }
         var at = headSize + n * entrySize
@@ -178,11 +187,11 @@ struct Journal {
             let b = UnsafeMutableRawBufferPointer(rebasing: buffer[0 ..< e.length])
             let got = try fd.preadFully(b, at: Int64(at)).orThrow("reading the journal", path: journalPath)
             guard got == e.length, Checksum.xxh3(UnsafeRawBufferPointer(b)) == e.checksum else {
-                return .torn("region \(i) checksum mismatch")
+                return torn("region \(i) checksum mismatch")
             }
             at += e.length
         }
-        return .complete(Journal(fileSize: Int(fileSize), oldTrailer: Array(head[32 ..< 96]), newTrailer: Array(head[96 ..< 160]), entries: entries))
+        return .complete(Journal(fileSize: Int(fileSize), target: target, oldTrailer: Array(head[48 ..< 112]), newTrailer: Array(head[112 ..< 176]), entries: entries))
     }
 
     /// Whether this journal belongs to a file of `size` bytes whose last 64
