@@ -333,4 +333,26 @@ struct ReadWriteSessionTests {
         let r = try Helper.run(["open-as", "65534", url.path, "mmap"])
         #expect(r.lines.contains("opened 4"), "\(r.lines)")
     }
+
+    @Test("python/brine_reader.py refuses a file with a pending journal (recoveryNeeded), reads it once Brine replayed it, and ignores a torn journal")
+    func pythonReaderAndJournal() throws {
+        let s = try journalScenario()
+        let script = #"""
+        import sys, brine_reader as br
+        try:
+            with br.BrineFile(sys.argv[1]) as f:
+                f.verify()
+            print("opened")
+        except br.BrineError as e:
+            print("error", e.code)
+        """#
+        #expect(try PythonOracle.run(script, [s.url.path]).contains("error recoveryNeeded"))
+        #expect(try Data(contentsOf: s.url) == s.old)
+        _ = try BrineFile(contentsOf: s.url)  // Brine replays it
+        #expect(try PythonOracle.run(script, [s.url.path]).contains("opened"))
+        // A torn journal naming the file: ignored by the Python reader.
+        let jp = URL(fileURLWithPath: s.url.path + "-journal")
+        try Data(repeating: 7, count: 300).write(to: jp)
+        #expect(try PythonOracle.run(script, [s.url.path]).contains("opened"))
+    }
 }
