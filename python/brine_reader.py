@@ -475,6 +475,9 @@ class BrineFile:
         trailer = os.pread(fd, TRAILER_SIZE, size - TRAILER_SIZE) if size >= TRAILER_SIZE else b""
         valid_trailer = (len(trailer) == TRAILER_SIZE and trailer[56:64] == END_MAGIC
                          and _xxh3(trailer[:48]) == struct.unpack("<Q", trailer[48:56])[0])
+        if trailer == journal["new_trailer"] and all(
+                _xxh3(os.pread(fd, length, off)) == checksum for off, length, checksum in journal["regions"]):
+            return  # already replayed (its removal failed, e.g. in a read-only folder)
         if trailer in (journal["old_trailer"], journal["new_trailer"]) or not valid_trailer:
             raise BrineError("recoveryNeeded", f"the file has an unfinished flush recorded in {self.path}-journal; "
                              "open it once with Brine, with write access, to complete it")

@@ -62,7 +62,7 @@ extension BrineModel where Model: Encodable {
         guard file.mode == .mmapReadWrite, file.session != nil, let mapping = file.mapping, let base = mapping.baseAddress else {
             throw BrineError(.readOnly, "flush needs a model opened with mode .mmapReadWrite (opened as \(file.mode))", filePath: file.path)
         }
-        guard FileIdentity.of(path: file.path) == file.session?.identity else {
+        guard FileIdentity.of(path: file.path) == file.session?.currentIdentity else {
             throw BrineError(.conflict, "the file at this path was replaced (or removed) since the read-write session opened it; flush writes nothing. Save the model with Brine.save to keep this session's changes", filePath: file.path)
         }
         let plan = FlushPlanSink(file: file, base: base)

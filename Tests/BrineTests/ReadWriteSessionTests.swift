@@ -332,6 +332,12 @@ struct ReadWriteSessionTests {
         #expect(try Data(contentsOf: url) == new)
         let r = try Helper.run(["open-as", "65534", url.path, "mmap"])
         #expect(r.lines.contains("opened 4"), "\(r.lines)")
+        // A journal already replayed whose removal failed (a read-only
+        // folder): a reader without write access reads the file.
+        try Journal.write(to: url.path + "-journal", fileSize: old.count, target: FileIdentity.of(path: url.path)!, oldTrailer: Array(old.suffix(64)), newTrailer: Array(new.suffix(64)), regions: bufs)
+        let again = try Helper.run(["open-as", "65534", url.path, "copy"])
+        #expect(again.lines.contains("opened 4"), "\(again.lines)")
+        #expect(try Data(contentsOf: url) == new)
     }
 
     @Test("python/brine_reader.py refuses a file with a pending journal (recoveryNeeded), reads it once Brine replayed it, and ignores a torn journal")

@@ -13,7 +13,12 @@ import Glibc
 /// readers in this process loading while the child flushes. The file must
 /// always load verified, in both load modes, as exactly one generation: the
 /// last flushed one or the one whose flush was under way.
-@Suite("Faults during read-write sessions", .serialized)
+///
+/// Nested in ``SaveFaultTests`` (whose `.serialized` trait covers nested
+/// suites) so that the two SIGKILL harnesses, both timed by calibration,
+/// never run at the same time.
+extension SaveFaultTests {
+@Suite("Faults during read-write sessions")
 struct SessionFaultTests {
     static let rows = 2048  // dense: 2 MiB, 8 chunks of 256 KiB
 
@@ -111,4 +116,5 @@ struct SessionFaultTests {
         #expect(reads > 0)
         print("faults: \(reads) verified loads (copy + mmap each) during 60 flushes in another process, \(seen.count) generations seen, each exactly one generation")
     }
+}
 }

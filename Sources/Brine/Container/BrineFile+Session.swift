@@ -35,6 +35,9 @@ final class ReadWriteSession: @unchecked Sendable {
     }
 
     deinit { try? fd.close() }
+
+    /// The identity of the file flushes write to, read under the lock.
+    var currentIdentity: FileIdentity { serial.withLock { _ in identity } }
 }
 
 /// A file's device and inode numbers, to notice a file renamed over the path.
@@ -148,6 +151,11 @@ extension BrineFile {
                 guard journal.target == mine, journal.matches(size: size, trailer: try trailer(of: fd, size: size, path: path)) else {
                     // A journal of another file that was at this path (the
                     // file was renamed over after that flush died): ignored.
+                    return locked
+                }
+                if try journal.isApplied(to: fd, filePath: path) {
+                    // Replayed before, but its removal failed (read-only folder).
+                    if locked { unlink(journalPath) }
                     return locked
                 }
                 try replay(journalPath: journalPath, path: path, reader: fd, readerLocked: locked)

@@ -204,6 +204,24 @@ struct Journal {
         return stored != Checksum.xxh3(Array(trailer[0 ..< 48])) || !trailer[56 ..< 64].elementsEqual(FormatSpec.trailerMagic)
     }
 
+    /// Whether the file already holds every region (a replay whose journal
+    /// could not be removed, for example in a read-only folder): its last 64
+    /// bytes are `new_trailer` and each region's bytes in the file hash to
+    /// the region's checksum.
+    func isApplied(to file: FileDescriptor, filePath: String) throws(BrineError) -> Bool {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(FormatSpec.trailerSize, entries.map(\.length).max() ?? 1), alignment: 64)
+        defer { buffer.deallocate() }
+        let t = UnsafeMutableRawBufferPointer(rebasing: buffer[0 ..< FormatSpec.trailerSize])
+        guard try file.preadFully(t, at: Int64(fileSize - FormatSpec.trailerSize)).orThrow("read", path: filePath) == t.count,
+              t.elementsEqual(newTrailer) else { return false }
+        for e in entries {
+            let b = UnsafeMutableRawBufferPointer(rebasing: buffer[0 ..< e.length])
+            guard try file.preadFully(b, at: Int64(e.offset)).orThrow("read", path: filePath) == e.length,
+                  Checksum.xxh3(UnsafeRawBufferPointer(b)) == e.checksum else { return false }
+        }
+        return true
+    }
+
     /// Writes every region into the file (the same bytes again when it was
     /// already replayed), checking each region's checksum as it is read, then
     /// `fsync`s the file.
