@@ -88,7 +88,10 @@ public final class BrineFile: @unchecked Sendable {
     }
 
     /// Opens by path, or through an already open read-write descriptor of it (`adopting`).
-    convenience init(path: String, mode: LoadMode, options: ReadOptions, adopting: FileDescriptor?) throws(BrineError) {
+    convenience init(path: String, mode: LoadMode, options requested: ReadOptions, adopting: FileDescriptor?) throws(BrineError) {
+        var options = requested
+        // A flush writes new checksums: a session never starts from unverified bytes.
+        if mode == .mmapReadWrite { options.verifyHeader = true }
         let (source, session) = try BrineFile.openSource(path: path, mode: mode, adopting: adopting)
         if options.advice != .normal, case .mapping(let m) = source.backing { m.advise(options.advice) }
         try self.init(source: source, path: path, mode: mode, options: options, session: session)

@@ -12,8 +12,9 @@ public enum LoadMode: Sendable, Hashable, CustomStringConvertible {
     /// stay private to this process and never reach the file.
     case mmapCopyOnWrite
     /// A read-write session (like NumPy's `mmap_mode='r+'`, but crash-safe):
-    /// the open verifies every chunk (whatever ``ReadOptions/verifyChecksums``
-    /// says) and maps the file privately (`MAP_PRIVATE`); views of
+    /// the open verifies the header and every chunk (whatever
+    /// ``ReadOptions/verifyChecksums`` and ``ReadOptions/verifyHeader`` say)
+    /// and maps the file privately (`MAP_PRIVATE`); views of
     /// uncompressed arrays are writable, and changes reach the file only on
     /// ``BrineModel/flush()`` (every change the model holds, in place through
     /// a journal or by atomic re-save) or ``BrineFile/flush()`` (views only).

@@ -15,7 +15,10 @@ public enum MappingKind: Sendable, Hashable {
     /// never reach the file.
     case copyOnWrite
     /// `PROT_READ|PROT_WRITE`, `MAP_SHARED`: writes reach the file (after
-    /// `msync`, see ``BrineFile/flush()``). The file must be opened read-write.
+    /// `msync`). The file must be opened read-write. Used for safetensors
+    /// files opened read-write; a Brine read-write session maps its file
+    /// `.copyOnWrite` and writes changes through its journal instead
+    /// (``BrineFile/flush()``).
     case readWrite
 }
 
