@@ -202,16 +202,24 @@ struct ReadWriteSessionTests {
         try expectVerifiedEqual(url, other, "replaced")
     }
 
-    @Test("a reader holding a mapping keeps its data: the flush re-saves atomically instead of writing in place")
-    func readerMappingSurvivesFlush() throws {
+    @Test("a reader holding the file (a mapping's views, a copy-on-write mapping, an open copy-mode file) keeps its data: the flush re-saves atomically instead of writing in place",
+          arguments: [LoadMode.mmap, .mmapCopyOnWrite, .copy])
+    func readerSurvivesFlush(readerMode: LoadMode) throws {
         let model = MLP.make([300, 64, 20], seed: 12)
         let url = try saved(model)
-        let reader = try Brine.load(MLP.self, from: url, mode: .mmap)
-        #expect(reader.layers[0].weight.isView)
+        var readerFile: BrineFile? = try BrineFile(contentsOf: url, mode: readerMode)
+        var reader: MLP? = readerMode == .copy ? nil : try BrineDecoder().decode(MLP.self, from: readerFile!)
+        if readerMode != .copy { readerFile = nil }  // only the views hold the mapping
         var handle = try Brine.open(MLP.self, from: url, mode: .mmapReadWrite)
         handle.model.layers[0].weight.withUnsafeMutableBufferPointer { for i in $0.indices { $0[i] = 3 } }
         #expect(try handle.flush() > 0)
-        #expect(reader == model)  // the old file, intact
+        if let f = readerFile {  // the copy-mode reader reads the old file, verified, after the flush
+            #expect(try BrineDecoder().decode(MLP.self, from: f) == model)
+            #expect(f.verify().isEmpty)
+        }
+        #expect(reader == nil || reader == model)  // the old file, intact
+        reader = nil
+        readerFile = nil
         try expectVerifiedEqual(url, handle.model, "flushed")
         // With the reader gone, the next flush writes in place.
         handle.model.layers[0].weight[0, 1] = 4

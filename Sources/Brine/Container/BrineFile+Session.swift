@@ -71,14 +71,11 @@ extension BrineFile {
     ///    exclusive data lock (`.recoveryNeeded` without write access); a torn
     ///    or foreign one is removed (or ignored when the folder is read-only).
     ///
-    /// - Parameter adopting: an already open read-write descriptor of the
-    ///   file (a flush's re-save), used instead of opening `path`.
     /// - Returns: the byte source (a private mapping for read-write) and, for
     ///   read-write, the session.
-    static func openSource(path: String, mode: LoadMode, adopting: FileDescriptor? = nil) throws(BrineError) -> (ByteSource, ReadWriteSession?) {
+    static func openSource(path: String, mode: LoadMode) throws(BrineError) -> (ByteSource, ReadWriteSession?) {
         let writable = mode == .mmapReadWrite
-        let fd: FileDescriptor
-        if let adopting { fd = adopting } else { fd = try ByteSource.open(path, writable: writable) }
+        let fd = try ByteSource.open(path, writable: writable)
         do throws(BrineError) {
             var locks = true
             if writable {
@@ -122,7 +119,7 @@ extension BrineFile {
         }
     }
 
-    /// Steps 2 and 3 of ``openSource(path:mode:adopting:)``.
+    /// Steps 2 and 3 of ``openSource(path:mode:)``.
     /// - Returns: whether the file system supports the locks.
     private static func prepareForReading(_ fd: FileDescriptor, path: String) throws(BrineError) -> Bool {
         let journalPath = Journal.path(for: path)

@@ -84,15 +84,10 @@ public final class BrineFile: @unchecked Sendable {
     /// holding the file for over 60 s) and `.recoveryNeeded` (a pending journal
     /// and no write access to complete it).
     public convenience init(path: String, mode: LoadMode = .copy, options: ReadOptions = .init()) throws(BrineError) {
-        try self.init(path: path, mode: mode, options: options, adopting: nil)
-    }
-
-    /// Opens by path, or through an already open read-write descriptor of it (`adopting`).
-    convenience init(path: String, mode: LoadMode, options requested: ReadOptions, adopting: FileDescriptor?) throws(BrineError) {
-        var options = requested
+        var options = options
         // A flush writes new checksums: a session never starts from unverified bytes.
         if mode == .mmapReadWrite { options.verifyHeader = true }
-        let (source, session) = try BrineFile.openSource(path: path, mode: mode, adopting: adopting)
+        let (source, session) = try BrineFile.openSource(path: path, mode: mode)
         if options.advice != .normal, case .mapping(let m) = source.backing { m.advise(options.advice) }
         try self.init(source: source, path: path, mode: mode, options: options, session: session)
         if session != nil { try verifyAllChunks() }
