@@ -25,14 +25,28 @@ compressed chunks, and ``xxhash`` for checksums (XXH3-64).
 - bfloat16 arrays (NumPy has no bfloat16) come back as ``uint16`` arrays of
   the bit patterns by default (``bfloat16="uint16"``, exact), or widened to
   ``float32`` with ``bfloat16="float32"`` (also exact).
+- A file with a pending flush journal (``<file>-journal``, FORMAT.md "Read-write
+  sessions and the journal") that belongs to it is refused with
+  ``recoveryNeeded``: this reader never writes, so it cannot replay the
+  journal; open the file once with Brine (with write access) to complete it.
+  Torn journals and journals of another file are ignored. While open, the
+  reader holds the shared data lock (a POSIX ``lockf`` lock, which Brine's
+  locks honour), waiting up to 60 s for a flush in progress.
 - Values of the object tree and metadata map to Python: null → None, bool,
   int/uint → int, float32/float64 → float, string → str, bytes → bytes,
   list → list, map → dict (order kept), array_ref → ``ArrayRef``.
 """
 
+import errno
 import mmap as _mmap
 import os
 import struct
+import time
+
+try:
+    import fcntl as _fcntl
+except ImportError:  # not POSIX: no locks
+    _fcntl = None
 
 import numpy as np
 
@@ -61,6 +75,13 @@ DTYPES = {
     13: ("float64", np.dtype("<f8"), 8),
 }
 FLOAT16, BFLOAT16, FLOAT32 = 10, 11, 12
+JOURNAL_MAGIC = b"\x89BRJNL\r\n"
+JOURNAL_END_MAGIC = b"BRJNLEND"
+JOURNAL_HEAD = 176
+JOURNAL_ENTRY = 24
+JOURNAL_MAX_REGION = 4 << 20
+DATA_LOCK_OFFSET = 1 << 62 | 1
+LOCK_TIMEOUT = 60.0
 CODECS = {0: "none", 1: "lz4", 2: "zstd"}
 FILTERS = {0: "none", 1: "shuffle"}
 
@@ -387,6 +408,44 @@ def _decompress(codec, data, raw_size):
     return out
 
 
+def _read_journal(path):
+    """The journal at ``path`` if it is complete (every checksum passes), else None."""
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return None
+    with f:
+        size = os.fstat(f.fileno()).st_size
+        if size < JOURNAL_HEAD + 16:
+            return None
+        head = os.pread(f.fileno(), JOURNAL_HEAD, 0)
+        if len(head) != JOURNAL_HEAD or head[:8] != JOURNAL_MAGIC or struct.unpack("<H", head[8:10])[0] != 1:
+            return None
+        file_size, count, device, inode = struct.unpack("<QQQQ", head[16:48])
+        if count > (size - JOURNAL_HEAD - 16) // JOURNAL_ENTRY:
+            return None
+        table = os.pread(f.fileno(), count * JOURNAL_ENTRY, JOURNAL_HEAD)
+        entries, end, data = [], 0, 0
+        for i in range(count):
+            off, length, checksum = struct.unpack("<QQQ", table[i * JOURNAL_ENTRY:(i + 1) * JOURNAL_ENTRY])
+            if length > JOURNAL_MAX_REGION or off < end or off + length > file_size:
+                return None
+            entries.append((off, length, checksum))
+            end, data = off + length, data + length
+        if size != JOURNAL_HEAD + count * JOURNAL_ENTRY + data + 16:
+            return None
+        tail = os.pread(f.fileno(), 16, size - 16)
+        if tail[8:] != JOURNAL_END_MAGIC or struct.unpack("<Q", tail[:8])[0] != _xxh3(head + table):
+            return None
+        at = JOURNAL_HEAD + count * JOURNAL_ENTRY
+        for off, length, checksum in entries:
+            if _xxh3(os.pread(f.fileno(), length, at)) != checksum:
+                return None
+            at += length
+        return {"file_size": file_size, "device": device, "inode": inode,
+                "old_trailer": head[48:112], "new_trailer": head[112:176], "regions": entries}
+
+
 class BrineFile:
     """A Brine file opened for reading (FORMAT.md).
 
@@ -404,6 +463,7 @@ class BrineFile:
         self._file = open(self.path, "rb")
         self._map = None
         try:
+            self._lock_and_check_journal()
             self.file_size = os.fstat(self._file.fileno()).st_size
             if mmap and self.file_size > 0:
                 self._map = _mmap.mmap(self._file.fileno(), 0, access=_mmap.ACCESS_READ)
@@ -411,6 +471,40 @@ class BrineFile:
         except BaseException:
             self.close()
             raise
+
+    # -- journal of an unfinished flush (FORMAT.md, "Read-write sessions") --
+
+    def _lock_and_check_journal(self):
+        fd = self._file.fileno()
+        if _fcntl is not None:
+            deadline = time.monotonic() + LOCK_TIMEOUT
+            while True:
+                try:
+                    _fcntl.lockf(fd, _fcntl.LOCK_SH | _fcntl.LOCK_NB, 1, DATA_LOCK_OFFSET, os.SEEK_SET)
+                    break
+                except OSError as e:
+                    if e.errno in (errno.EAGAIN, errno.EACCES):
+                        if time.monotonic() > deadline:
+                            raise BrineError("conflict", "a flush in another process held the file for more than 60 s")
+                        time.sleep(0.01)
+                        continue
+                    break  # no locks on this file system: go on unlocked
+        journal = _read_journal(self.path + "-journal")
+        if journal is None:
+            return
+        st = os.fstat(fd)
+        size = st.st_size
+        if (journal["device"], journal["inode"]) != (st.st_dev, st.st_ino) or journal["file_size"] != size:
+            return  # a journal of a file that was renamed over
+        trailer = os.pread(fd, TRAILER_SIZE, size - TRAILER_SIZE) if size >= TRAILER_SIZE else b""
+        valid_trailer = (len(trailer) == TRAILER_SIZE and trailer[56:64] == END_MAGIC
+                         and _xxh3(trailer[:48]) == struct.unpack("<Q", trailer[48:56])[0])
+        if trailer == journal["new_trailer"] and all(
+                _xxh3(os.pread(fd, length, off)) == checksum for off, length, checksum in journal["regions"]):
+            return  # already replayed (its removal failed, e.g. in a read-only folder)
+        if trailer in (journal["old_trailer"], journal["new_trailer"]) or not valid_trailer:
+            raise BrineError("recoveryNeeded", f"the file has an unfinished flush recorded in {self.path}-journal; "
+                             "open it once with Brine, with write access, to complete it")
 
     # -- file access --------------------------------------------------------
 

@@ -43,6 +43,8 @@ public final class BrineFile: @unchecked Sendable {
     let headerOffset: Int
     let headerLength: Int
     let source: ByteSource
+    /// The read-write session (``LoadMode/mmapReadWrite`` only; see BrineFile+Session.swift).
+    let session: ReadWriteSession?
 
     /// The array table, in file order.
     public var arrays: [ArrayInfo] { table.withLock { $0 } }
@@ -76,10 +78,23 @@ public final class BrineFile: @unchecked Sendable {
     }
 
     /// Opens a Brine file by path. See ``init(contentsOf:mode:options:)``.
+    ///
+    /// Every open first completes (or discards) a journal left by a flush that
+    /// did not finish and takes the file's shared data lock; in
+    /// ``LoadMode/mmapReadWrite`` it also takes the session lock and verifies
+    /// every chunk (docs/FORMAT.md, "Read-write sessions and the journal").
+    /// Besides the codes of ``init(contentsOf:mode:options:)``, throws
+    /// `.conflict` (another read-write handle, or a flush in another process
+    /// holding the file for over 60 s) and `.recoveryNeeded` (a pending journal
+    /// and no write access to complete it).
     public convenience init(path: String, mode: LoadMode = .copy, options: ReadOptions = .init()) throws(BrineError) {
-        let source = try ByteSource(path: path, mode: mode)
+        var options = options
+        // A flush writes new checksums: a session never starts from unverified bytes.
+        if mode == .mmapReadWrite { options.verifyHeader = true }
+        let (source, session) = try BrineFile.openSource(path: path, mode: mode)
         if options.advice != .normal, case .mapping(let m) = source.backing { m.advise(options.advice) }
-        try self.init(source: source, path: path, mode: mode, options: options)
+        try self.init(source: source, path: path, mode: mode, options: options, session: session)
+        if session != nil { try verifyAllChunks() }
     }
 
     /// Opens a Brine file held in memory (a network buffer, a fuzzer input).
@@ -94,7 +109,7 @@ public final class BrineFile: @unchecked Sendable {
     }
 
     /// Parses the trailer and header of `source`.
-    private init(source: ByteSource, path: String, mode: LoadMode, options: ReadOptions) throws(BrineError) {
+    private init(source: ByteSource, path: String, mode: LoadMode, options: ReadOptions, session: ReadWriteSession? = nil) throws(BrineError) {
         let parsed = try BrineFile.parse(size: source.size, options: options, path: source.path, read: source.read)
         self.path = path
         self.mode = mode
@@ -108,6 +123,7 @@ public final class BrineFile: @unchecked Sendable {
         self.headerLength = Int(parsed.trailer.headerLength)
         self.index = parsed.index
         self.table = Mutex(parsed.header.arrays)
+        self.session = session
     }
 
     // MARK: Parsing

@@ -17,9 +17,8 @@ extension BrineError: CustomNSError {
     /// `"Brine.BrineError"`.
     public static var errorDomain: String { "Brine.BrineError" }
 
-    /// The 1-based position of ``code`` in ``Code/allCodes`` (the order of
-    /// the "Error codes" table of docs/FORMAT.md); codes are only ever
-    /// appended, so a number never changes meaning.
+    /// The 1-based position of ``code`` in ``Code/allCodes`` (declaration
+    /// order); codes are only ever appended, so a number never changes meaning.
     public var errorCode: Int {
         (BrineError.Code.allCodes.firstIndex(of: code) ?? -1) + 1
     }

@@ -42,6 +42,8 @@ public struct BrineError: Error, Hashable, Sendable, CustomStringConvertible {
             case unsupportedFeature
             case permissionDenied
             case resourceExhausted
+            case conflict
+            case recoveryNeeded
             case modelMismatch
             case valueOutOfRange
         }
@@ -121,6 +123,14 @@ public struct BrineError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let invalidInterop = Code(.invalidInterop)
         /// The file uses a feature this version of Brine does not support.
         public static let unsupportedFeature = Code(.unsupportedFeature)
+        /// Another handle or process holds the file: a second read-write
+        /// session, a flush that did not finish in time, or a file replaced
+        /// (renamed over) since a read-write session opened it.
+        public static let conflict = Code(.conflict)
+        /// The file has an unfinished flush recorded in its journal
+        /// (`<file>-journal`) and this open cannot complete it (no write
+        /// access to the file or its folder); open it once with write access.
+        public static let recoveryNeeded = Code(.recoveryNeeded)
     }
 
     /// What went wrong, as a stable code.
