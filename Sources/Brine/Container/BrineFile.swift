@@ -94,7 +94,12 @@ public final class BrineFile: @unchecked Sendable {
         let (source, session) = try BrineFile.openSource(path: path, mode: mode)
         if options.advice != .normal, case .mapping(let m) = source.backing { m.advise(options.advice) }
         try self.init(source: source, path: path, mode: mode, options: options, session: session)
-        if session != nil { try verifyAllChunks() }
+        if session != nil {
+            try verifyAllChunks()
+            // Every view is verified now: loads of this session do not read the pages again.
+            let all = Set(0 ..< arrays.count)
+            verifiedViews.withLock { $0 = all }
+        }
     }
 
     /// Opens a Brine file held in memory (a network buffer, a fuzzer input).
