@@ -60,6 +60,13 @@ struct Convert: ParsableCommand {
     @Option(help: "NumPy output: how to write bfloat16 arrays (bfloat16-to-float32, bfloat16-bits-as-uint16).")
     var cast: CastName?
 
+    @Flag(name: .customLong("drop-metadata"), help: """
+        .npy/.npz output: leave out the metadata and a model's object tree \
+        (structure, hyper-parameters), which NumPy files cannot hold. Without \
+        it such a conversion is refused.
+        """)
+    var dropMetadata = false
+
     @Flag(help: ".npz output: deflate the members (as np.savez_compressed).")
     var deflate = false
 
@@ -79,6 +86,16 @@ struct Convert: ParsableCommand {
                 throw ValidationError("cannot tell the output format from '\(output)'; use --to")
             }
             let bundle = try selected(try read(inURL, format: inFormat), format: outFormat)
+            if outFormat == .npy || outFormat == .npz, !dropMetadata {
+                let (keys, tree) = bundle.contentNumPyCannotHold()
+                if !keys.isEmpty || tree {
+                    var what: [String] = []
+                    if !keys.isEmpty { what.append("metadata (\(keys.joined(separator: ", ")))") }
+                    if tree { what.append("the model's object tree (structure, hyper-parameters)") }
+                    printError("brine: error: .\(outFormat) files hold arrays only; the input also has \(what.joined(separator: " and ")). Pass --drop-metadata to leave them out, or convert to .safetensors or .brine, which keep them.")
+                    throw Exit.usage
+                }
+            }
             try write(bundle, to: outURL, format: outFormat)
         } catch let error as BrineError where error.code == .unsupportedDType && cast == nil && (outFormat == .npy || outFormat == .npz) {
             // The input is fine; the command needs an option (usage error).
@@ -142,10 +159,7 @@ struct Convert: ParsableCommand {
         case nil: options.npy.bfloat16 = .reject
         }
         options.npzCompression = deflate ? .deflated : .stored
-        if format == .npy || format == .npz, !bundle.metadata.isEmpty {
-            // NumPy files have no metadata: say what is left out, never drop it quietly.
-            printError("brine: warning: .\(format) files hold no metadata; left out: \(bundle.metadata.keys.sorted().joined(separator: ", "))")
-        }
+        options.dropMetadata = dropMetadata
         let total = bundle.tensors.reduce(0) { $0 + $1.tensor.byteCount }
         let progress = Progress("writing", totalBytes: total)
         defer { progress.finish() }

@@ -79,7 +79,8 @@ struct ConversionFidelityTests {
 
         for ext in ["safetensors", "npz", "brine"] {
             let out = dir.appendingPathComponent("out.\(ext)")
-            let r = try runBrine(["convert", url.path, out.path])
+            // .npz holds arrays only: leaving the model's tree out is asked for by name.
+            let r = try runBrine(["convert", url.path, out.path] + (ext == "npz" ? ["--drop-metadata"] : []))
             #expect(r.status == 0, "\(r)")
             let back = try TensorBundle(contentsOf: out)
             #expect(Set(back.names) == Set(want.keys), "\(ext): missing \(Set(want.keys).subtracting(back.names).sorted())")
@@ -258,16 +259,73 @@ struct ConversionFidelityTests {
         #expect(!FileManager.default.fileExists(atPath: out.path))
     }
 
-    @Test("npz and npy output says on stderr which metadata keys it leaves out")
-    func numpyMetadataWarning() throws {
+    @Test("npz and npy output refuses to drop metadata or a model's tree unless --drop-metadata / dropMetadata says so")
+    func numpyRefusesToDrop() throws {
         let dir = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(dir) }
         let url = dir.appendingPathComponent("m.brine")
         try Brine.save(["w": try Tensor<Float>(shape: [2000], scalars: [Float](repeating: 1, count: 2000))], to: url,
                        options: SaveOptions(metadata: ["framework": "x", "bytes": .bytes([1])]))
-        let r = try runBrine(["convert", url.path, dir.appendingPathComponent("o.npz").path])
-        #expect(r.status == 0)
-        #expect(r.err.contains("warning") && r.err.contains("bytes, framework"), "\(r.err)")
+        for ext in ["npz", "npy"] {
+            let out = dir.appendingPathComponent("o.\(ext)")
+            let r = try runBrine(["convert", url.path, out.path])
+            #expect(r.status == 64, "\(r)")
+            #expect(r.err.contains("bytes, framework") && r.err.contains("--drop-metadata"), "\(r.err)")
+            #expect(!FileManager.default.fileExists(atPath: out.path))
+            let ok = try runBrine(["convert", url.path, out.path, "--drop-metadata"])
+            #expect(ok.status == 0, "\(ok)")
+        }
+        // The library refuses before writing, with a typed error naming the keys.
+        let bundle = try TensorBundle(contentsOf: url)
+        let out = dir.appendingPathComponent("lib.npz")
+        let e = #expect(throws: BrineError.self) { try bundle.write(to: out) }
+        #expect(e?.code == .unsupportedFeature && e?.message.contains("'framework'") == true)
+        #expect(!FileManager.default.fileExists(atPath: out.path))
+        #expect(bundle.contentNumPyCannotHold().metadataKeys == ["bytes", "framework"])
+    }
+
+    struct Hyper: Codable, Equatable {
+        struct Layer: Codable, Equatable { var weight: Tensor<Float>; var bias: [Float]; var name: String }
+        var layers: [Layer]
+        var learningRate: Double
+        var epoch: Int
+    }
+
+    @Test("a Codable model → safetensors → Brine loads as the same model: the tree rides in safetensors metadata; npz refuses to drop it")
+    func modelThroughSafetensors() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        var rng = SplitMix64(seed: 11)
+        func t(_ shape: [Int]) throws -> Tensor<Float> {
+            try Tensor(shape: shape, scalars: (0 ..< shape.reduce(1, *)).map { _ in Float.random(in: -1 ... 1, using: &rng) })
+        }
+        let model = Hyper(layers: [.init(weight: try t([64, 32]), bias: [1, 2, 3], name: "in"),
+                                   .init(weight: try t([32, 10]), bias: [4, 5], name: "out")],
+                          learningRate: 0.125, epoch: 7)
+        let url = dir.appendingPathComponent("m.brine")
+        try Brine.save(model, to: url, options: SaveOptions(metadata: ["framework": "test"]))
+        let st = dir.appendingPathComponent("m.safetensors")
+        #expect(try runBrine(["convert", url.path, st.path]).status == 0)
+        // Plain safetensors readers see every array, the small ones included.
+        let plain = try SafetensorsFile(contentsOf: st)
+        #expect(Set(plain.names) == ["layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias"])
+        let back = dir.appendingPathComponent("back.brine")
+        #expect(try runBrine(["convert", st.path, back.path]).status == 0)
+        #expect(try Brine.load(Hyper.self, from: back) == model)
+        #expect(try Brine.metadata(of: back)["framework"] == .string("test"))
+        // A tree whose arrays were removed from the safetensors file is a typed error, not a silent drop.
+        var bundle = try TensorBundle(contentsOf: st)
+        bundle.tensors.removeAll { $0.name == "layers.1.weight" }
+        var meta = bundle.metadata
+        meta["brine.tree"] = try TensorBundle(contentsOf: url).treeMetadataForTests()["brine.tree"]
+        meta["brine.tree.arrays"] = try TensorBundle(contentsOf: url).treeMetadataForTests()["brine.tree.arrays"]
+        let broken = dir.appendingPathComponent("broken.safetensors")
+        try Safetensors.write(bundle.tensors, metadata: meta, to: broken)
+        let e = #expect(throws: BrineError.self) { try TensorBundle(contentsOf: broken) }
+        #expect(e?.code == .invalidInterop && e?.arrayPath == "layers.1.weight")
+        // .npz cannot hold the tree: refused, unless dropped on purpose.
+        let r = try runBrine(["convert", url.path, dir.appendingPathComponent("m.npz").path])
+        #expect(r.status == 64 && r.err.contains("object tree"), "\(r)")
     }
 
     // MARK: Narrowing

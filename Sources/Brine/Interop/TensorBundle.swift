@@ -148,7 +148,11 @@ public struct TensorBundle: Sendable {
             brineTree = BrineTree(root: file.root, outOfLine: file.arrayPaths, inline: inline, rootType: rootType)
         case .safetensors:
             let file = try SafetensorsFile(contentsOf: url, mode: mode, options: options)
-            self.init(tensors: try file.loadAll(), metadata: file.metadata)
+            var tensors = try file.loadAll()
+            var metadata = file.metadata
+            let tree = try BrineTree.restore(metadata: &metadata, tensors: &tensors, path: url.path)
+            self.init(tensors: tensors, metadata: metadata)
+            brineTree = tree
         case .npz:
             self.init(tensors: try NpzFile(contentsOf: url, options: options).loadAll())
         case .npy:
@@ -210,10 +214,18 @@ public struct TensorBundle: Sendable {
                 throw error
             }
         case .safetensors:
-            try Safetensors.write(tensors, metadata: metadata, to: url, durable: options.npy.durable)
+            // A Brine model's tree and root type ride along in the string
+            // metadata, so converting back gives a file Brine.load reads.
+            var meta = metadata
+            if let tree = brineTree, tree.isMoreThanFlatArrays, tree.matches(tensors) {
+                for (k, v) in try tree.metadataEntries() { meta[k] = v }
+            }
+            try Safetensors.write(tensors, metadata: meta, to: url, durable: options.npy.durable)
         case .npz:
+            try checkNumPyOutput(.npz, options: options, path: url.path)
             try Npz.write(tensors, to: url, compression: options.npzCompression, options: options.npy)
         case .npy:
+            try checkNumPyOutput(.npy, options: options, path: url.path)
             guard tensors.count == 1 else {
                 throw BrineError(.invalidArgument, "a .npy file holds exactly one array; this bundle has \(tensors.count)", filePath: url.path)
             }
@@ -231,6 +243,11 @@ public struct TensorBundleWriteOptions: Sendable, Hashable {
     public var npy: NpyWriteOptions = NpyWriteOptions()
     /// Stored (default, as `np.savez`) or deflated (as `np.savez_compressed`) `.npz` members.
     public var npzCompression: Npz.Compression = .stored
+    /// Let `.npy`/`.npz` output leave out what NumPy files cannot hold: the
+    /// metadata and a Brine model's object tree (default `false`: such a
+    /// write throws `.unsupportedFeature` naming what would be lost, before
+    /// anything is written). safetensors and Brine output keep both.
+    public var dropMetadata: Bool = false
 
     /// The defaults.
     public init() {}
