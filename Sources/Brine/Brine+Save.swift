@@ -195,8 +195,11 @@ extension Brine {
 
     /// Loads a model saved with ``save(_:to:options:)``.
     ///
-    /// All arrays are loaded first, in parallel (``BrineFile/loadAll()``),
-    /// then the model is decoded. In the mmap modes, ``Tensor`` fields of
+    /// Only the arrays `type` asks for are read, verified and decoded, each
+    /// nested struct, list or dictionary's arrays in one parallel batch (see
+    /// ``BrineDecoder/decode(_:from:)-(_,BrineFile)``): a type that reads only
+    /// the configuration reads no array data. To load one part, see
+    /// ``load(_:from:at:mode:options:)``. In the mmap modes, ``Tensor`` fields of
     /// uncompressed arrays are zero-copy views of the mapping (which they
     /// keep alive); `[Float]`-style fields and compressed arrays are copies.
     /// Use ``open(_:from:mode:options:)`` to keep the file (for
