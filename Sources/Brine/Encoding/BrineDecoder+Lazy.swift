@@ -21,7 +21,7 @@ final class LazyArrayLoader {
     let infos: [ArrayInfo]
     /// The depth of the node the decode starts at (0 for a whole model).
     let startDepth: Int
-    private var cache: [Int: AnyTensor] = [:]
+    private var cache: [AnyTensor?]
     private var scopes: [(value: Value, loaded: Bool)] = []
     private var allocated = 0
     /// The first error met while loading: rethrown after the decode even if
@@ -30,9 +30,13 @@ final class LazyArrayLoader {
     /// The number of arrays read from the file (for tests).
     private(set) var loadedCount = 0
 
+    /// Batches of fewer stored bytes are decoded on the calling thread.
+    static let serialBatchBytes = 1 << 20
+
     init(file: BrineFile, startDepth: Int) {
         self.file = file
         self.infos = file.arrays
+        self.cache = Array(repeating: nil, count: infos.count)
         self.startDepth = startDepth
     }
 
@@ -63,13 +67,20 @@ final class LazyArrayLoader {
                 codingPath: node.path, debugDescription: "array reference #\(index) outside the \(infos.count) arrays"))
         }
         if let t = cache[index] { return .tensor(t, path: infos[index].path) }
-        var wanted: Set<Int> = [index]
+        var wanted = [index]
         if let k = scopes.firstIndex(where: { !$0.loaded }) {
             LazyArrayLoader.collectReferences(scopes[k].value, into: &wanted, count: infos.count)
             for j in k ..< scopes.count { scopes[j].loaded = true }
         }
+        // Each array once, in file order, only those not loaded yet.
+        var seen = [Bool](repeating: false, count: infos.count)
+        wanted = wanted.filter { i in
+            guard cache[i] == nil, !seen[i] else { return false }
+            seen[i] = true
+            return true
+        }.sorted()
         do throws(BrineError) {
-            try load(wanted.filter { cache[$0] == nil }.sorted())
+            try load(wanted)
         } catch {
             if failure == nil { failure = error }
             throw error
@@ -88,18 +99,21 @@ final class LazyArrayLoader {
             }
             bytes = t
         }
-        let tensors = try file.load(indices.map { infos[$0] })
+        // A small batch is decoded on this thread: waking workers costs more
+        // than they save on less than a chunk's worth of bytes each.
+        let raw = indices.reduce(0) { $0 + infos[$1].storedBytes }
+        let tensors = try file.load(indices.map { infos[$0] }, threads: raw < LazyArrayLoader.serialBatchBytes ? 1 : nil)
         allocated = bytes
         loadedCount += indices.count
         for (i, t) in zip(indices, tensors) { cache[i] = t }
     }
 
-    /// Adds every array reference (in range) under `value` to `set`, without recursion.
-    static func collectReferences(_ value: Value, into set: inout Set<Int>, count: Int) {
+    /// Appends every array reference (in range) under `value` to `list`, without recursion.
+    static func collectReferences(_ value: Value, into list: inout [Int], count: Int) {
         var stack = [value]
         while let v = stack.popLast() {
             switch v {
-            case .arrayRef(let i) where i >= 0 && i < count: set.insert(i)
+            case .arrayRef(let i) where i >= 0 && i < count: list.append(i)
             case .list(let items): stack.append(contentsOf: items)
             case .map(let entries): for e in entries { stack.append(e.value) }
             default: break
