@@ -162,6 +162,8 @@ extension Brine {
     /// under the array path of its coding path (`layers.0.weight`). The file
     /// replaces `url` only when complete (temporary file, `fsync`, `rename`);
     /// on any error the previous file is untouched.
+    /// When `url` is a symbolic link (or a chain of them), the file it points
+    /// to is replaced and the link stays; a dangling link's target is created.
     ///
     /// Metadata: `brine.format`, `brine.version`, `brine.created`,
     /// `brine.root_type` (the Swift type name of `model`), then

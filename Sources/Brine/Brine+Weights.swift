@@ -144,6 +144,7 @@ public struct WeightsReport: Sendable, Equatable {
         /// The weights' dtype and shape.
         public var found: (dtype: DType, shape: [Int])
 
+        /// Equal paths, dtypes and shapes.
         public static func == (a: Mismatch, b: Mismatch) -> Bool {
             a.path == b.path && a.expected.dtype == b.expected.dtype && a.expected.shape == b.expected.shape
                 && a.found.dtype == b.found.dtype && a.found.shape == b.found.shape

@@ -42,7 +42,9 @@ public final class BrineWriter {
     private var builders: [Int: ArrayBuilder] = [:]
     private let workerSlots: DispatchSemaphore
 
-    /// Starts a new file that will replace `url` when finished.
+    /// Starts a new file that will replace `url` when finished. A symbolic
+    /// link is followed: the file at the end of its chain is replaced (in
+    /// that file's folder) and the link stays.
     /// - Parameters:
     ///   - url: the destination (a file URL); its folder must exist.
     ///   - options: the default options for every array.
