@@ -26,18 +26,28 @@ extension BrineFile {
         while i < parts.count {
             switch value {
             case .map(let entries):
-                var found = false
-                for n in stride(from: parts.count - i, through: 1, by: -1) {
-                    let key = parts[i ..< i + n].joined(separator: ".")
-                    if let e = entries.first(where: { $0.key == key }) {
-                        value = e.value
-                        node = node.appending(BrineCodingKey(stringValue: key))
-                        i += n
-                        found = true
-                        break
-                    }
+                // The longest run of components that names a key. Runs longer
+                // than the longest key cannot match, so the work per map is
+                // bounded by its keys, whatever the length of the path.
+                var keys: [String: Int] = [:]
+                var longest = 0
+                for (k, e) in entries.enumerated() {
+                    keys[e.key] = k
+                    longest = Swift.max(longest, e.key.utf8.count)
                 }
-                guard found else { throw fail("\(here()) has no key '\(parts[i])'") }
+                var match: (entry: Int, count: Int)?
+                var run = parts[i]
+                var n = 1
+                while true {
+                    if let k = keys[run] { match = (k, n) }
+                    guard i + n < parts.count, run.utf8.count + 1 + parts[i + n].utf8.count <= longest else { break }
+                    run += "." + parts[i + n]
+                    n += 1
+                }
+                guard let (k, count) = match else { throw fail("\(here()) has no key '\(parts[i])'") }
+                value = entries[k].value
+                node = node.appending(BrineCodingKey(stringValue: entries[k].key))
+                i += count
             case .list(let items):
                 guard let k = Int(parts[i]), k >= 0, k < items.count else {
                     throw fail("\(here()) is a list of \(items.count) elements; '\(parts[i])' is not an index in 0..<\(items.count)")

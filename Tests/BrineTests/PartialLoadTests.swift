@@ -222,3 +222,29 @@ struct PartialLoadTests {
         #expect(error?.code == .limitExceeded)
     }
 }
+
+@Suite("Partial loads: paths")
+struct PartialLoadPathTests {
+    @Test("a very long path is refused quickly with a typed error, however many components it has")
+    func longPath() throws {
+        let data = try Brine.encode(Net.make(layers: 2, n: 8, seed: 8))
+        let path = String(repeating: "config.", count: 200_000) + "x"
+        let e = #expect(throws: BrineError.self) { try Brine.decode(NetConfig.self, from: data, at: path) }
+        #expect(e?.code == .invalidArgument)
+        let dots = String(repeating: ".", count: 500_000)
+        #expect(throws: BrineError.self) { try Brine.decode(NetConfig.self, from: data, at: dots) }
+    }
+
+    @Test("escaped components name keys that contain dots or percent signs, and the empty key")
+    func escapedComponents() throws {
+        let dict: [String: [String: Int]] = ["a.b": ["x": 1], "a": ["b": 2], "50%": ["y": 3], "": ["z": 4]]
+        let data = try Brine.encode(dict)
+        #expect(try Brine.decode(Int.self, from: data, at: "a%2Eb.x") == 1)
+        #expect(try Brine.decode(Int.self, from: data, at: "a.b.x") == 1)      // the longest key wins
+        #expect(try Brine.decode([String: Int].self, from: data, at: "a.b") == ["x": 1])
+        #expect(try Brine.decode(Int.self, from: data, at: "a%2Eb.x") == 1)
+        #expect(try Brine.decode(Int.self, from: data, at: "50%25.y") == 3)
+        #expect(try Brine.decode(Int.self, from: data, at: "%00.z") == 4)
+        #expect(try Brine.decode([String: [String: Int]].self, from: data, at: "") == dict)
+    }
+}
