@@ -113,41 +113,40 @@ public struct SaveOptions: Sendable, Equatable {
 }
 
 /// A model loaded from a Brine file together with the open file: the way to
-/// reach ``BrineFile/flush()`` after loading with ``LoadMode/mmapReadWrite``,
-/// and the metadata.
+/// reach ``flush()`` after loading with ``LoadMode/mmapReadWrite``, and the
+/// metadata.
 ///
 /// ```swift
 /// var handle = try Brine.open(MLP.self, from: url, mode: .mmapReadWrite)
-/// handle.model.layers[0].weight[0, 0] += 0.01   // written into the file's pages
-/// try handle.flush()                             // msync + rewrite checksums
+/// handle.model.layers[0].weight[0, 0] += 0.01   // changes this process's private pages
+/// try handle.flush()                             // writes every change of the model, crash-safely
 /// ```
 ///
 /// In read-write mode, ``Tensor`` fields of uncompressed arrays are views of
-/// the file: change them *in place through* ``model`` (a copy of the model
-/// shares the storage, and the first write to a shared tensor copies it, so
-/// it no longer reaches the file). Swift array fields (`[Float]`) and
-/// compressed arrays are always copies; changing them never changes the file.
+/// a private (copy-on-write) mapping of the file. ``flush()`` writes every
+/// change the model holds (see there for what it does in each case); a
+/// handle released without a flush changes nothing on disk.
 public struct BrineModel<Model> {
     /// The decoded model.
     public var model: Model
-    /// The open file (its mapping stays alive while views of it exist).
-    public let file: BrineFile
+    /// Holds the open file; a flush that re-saves the model replaces it.
+    let session: ModelSession
+
+    /// The open file (its mapping stays alive while views of it exist). After
+    /// a ``flush()`` that re-saved the whole model, the newly written file.
+    public var file: BrineFile { session.file }
+
+    /// Wraps a decoded model and its open file.
+    init(model: Model, file: BrineFile) {
+        self.model = model
+        self.session = ModelSession(file)
+    }
 
     /// The file's metadata (`brine.*` keys and the user keys given at save).
     public var metadata: Value { file.metadata }
 
     /// How the file was opened.
     public var mode: LoadMode { file.mode }
-
-    /// Syncs in-place changes to the file and makes it verify again; see
-    /// ``BrineFile/flush()``.
-    /// - Returns: the number of chunks whose checksum changed.
-    /// - Throws: ``BrineError`` `.readOnly` unless opened with
-    ///   ``LoadMode/mmapReadWrite``; `.io` when `msync` fails.
-    @discardableResult
-    public func flush() throws(BrineError) -> Int {
-        try file.flush()
-    }
 }
 
 extension BrineModel: Sendable where Model: Sendable {}

@@ -92,7 +92,7 @@ struct CodableRoundTripTests {
         try Brine.save(model, to: url, options: SaveOptions(metadata: ["framework": "tests", "epochs": 12, "accuracy": 0.97, "tuned": true]))
         let meta = try Brine.metadata(of: url)
         #expect(meta["brine.root_type"] == .string(String(reflecting: MLP.self)))
-        #expect(meta["brine.format"] == .string("1.0"))
+        #expect(meta["brine.format"] == .string("1.1"))
         #expect(meta["framework"] == "tests")
         #expect(meta["epochs"] == .int(12))
         #expect(meta["accuracy"] == .float64(0.97))

@@ -9,7 +9,7 @@ import SystemPackage
 /// Lists arrays with their dtype, shape, codec and sizes (``arrays``); reads
 /// one array (``array(_:as:)``), all of them in parallel (``loadAll()``), or
 /// a range of elements touching only the chunks involved
-/// (``elements(_:range:)``); verifies every checksum (``verify()``).
+/// (``elements(_:range:)``); verifies every checksum (``verify(progress:)``).
 ///
 /// In the mmap modes the whole file is mapped at open; uncompressed arrays
 /// come back as zero-copy views whose storage keeps the mapping alive, so the
@@ -39,6 +39,8 @@ public final class BrineFile: @unchecked Sendable {
     let headerOffset: Int
     let headerLength: Int
     let source: ByteSource
+    /// The read-write session (``LoadMode/mmapReadWrite`` only; see BrineFile+Session.swift).
+    let session: ReadWriteSession?
 
     /// The array table, in file order.
     public var arrays: [ArrayInfo] { table.withLock { $0 } }
@@ -72,10 +74,23 @@ public final class BrineFile: @unchecked Sendable {
     }
 
     /// Opens a Brine file by path. See ``init(contentsOf:mode:options:)``.
+    ///
+    /// Every open first completes (or discards) a journal left by a flush that
+    /// did not finish and takes the file's shared data lock; in
+    /// ``LoadMode/mmapReadWrite`` it also takes the session lock and verifies
+    /// every chunk (docs/FORMAT.md, "Read-write sessions and the journal").
+    /// Besides the codes of ``init(contentsOf:mode:options:)``, throws
+    /// `.conflict` (another read-write handle, or a flush in another process
+    /// holding the file for over 60 s) and `.recoveryNeeded` (a pending journal
+    /// and no write access to complete it).
     public convenience init(path: String, mode: LoadMode = .copy, options: ReadOptions = .init()) throws(BrineError) {
-        let source = try ByteSource(path: path, mode: mode)
+        var options = options
+        // A flush writes new checksums: a session never starts from unverified bytes.
+        if mode == .mmapReadWrite { options.verifyHeader = true }
+        let (source, session) = try BrineFile.openSource(path: path, mode: mode)
         if options.advice != .normal, case .mapping(let m) = source.backing { m.advise(options.advice) }
-        try self.init(source: source, path: path, mode: mode, options: options)
+        try self.init(source: source, path: path, mode: mode, options: options, session: session)
+        if session != nil { try verifyAllChunks() }
     }
 
     /// Opens a Brine file held in memory (a network buffer, a fuzzer input).
@@ -90,7 +105,7 @@ public final class BrineFile: @unchecked Sendable {
     }
 
     /// Parses the trailer and header of `source`.
-    private init(source: ByteSource, path: String, mode: LoadMode, options: ReadOptions) throws(BrineError) {
+    private init(source: ByteSource, path: String, mode: LoadMode, options: ReadOptions, session: ReadWriteSession? = nil) throws(BrineError) {
         let parsed = try BrineFile.parse(size: source.size, options: options, path: source.path, read: source.read)
         self.path = path
         self.mode = mode
@@ -104,6 +119,7 @@ public final class BrineFile: @unchecked Sendable {
         self.headerLength = Int(parsed.trailer.headerLength)
         self.index = parsed.index
         self.table = Mutex(parsed.header.arrays)
+        self.session = session
     }
 
     // MARK: Parsing
@@ -155,7 +171,7 @@ public final class BrineFile: @unchecked Sendable {
                     throw BrineError(.checksumMismatch, "header checksum mismatch (stored \(hex(trailer.headerChecksum)), computed \(hex(sum)))", filePath: path, byteOffset: trailer.headerOffset)
                 }
             }
-            let header = try Header.decode(b, headerOffset: trailer.headerOffset, limits: options.limits, path: path)
+            let header = try Header.decode(b, headerOffset: trailer.headerOffset, limits: options.limits, path: path, minorVersion: trailer.minor)
             return Parsed(trailer: trailer, header: header, index: header.index)
         } }
     }
@@ -429,16 +445,18 @@ public final class BrineFile: @unchecked Sendable {
         }
         let narrowed = a.storedDType != a.dtype
         let shuffled = a.filter == .shuffle
+        // A raw chunk (format 1.1) is stored as with codec none.
+        let codec = a.chunks[c].isRaw ? Codec.none : a.codec
         do throws(BrineError) {
             if !shuffled && !narrowed {
-                try scratch.context.decompress(a.codec, stored, into: UnsafeMutableRawBufferPointer(start: target, count: rawLen))
+                try scratch.context.decompress(codec, stored, into: UnsafeMutableRawBufferPointer(start: target, count: rawLen))
                 return
             }
             // Decompress (or take the stored bytes as they are), unshuffle, widen.
             var raw = stored
-            if a.codec.compresses {
+            if codec.compresses {
                 let out = scratch.raw(rawLen)
-                try scratch.context.decompress(a.codec, stored, into: out)
+                try scratch.context.decompress(codec, stored, into: out)
                 raw = UnsafeRawBufferPointer(out)
             } else if stored.count != rawLen {
                 throw BrineError(.decompressionFailed, "stored chunk of \(stored.count) bytes, expected \(rawLen)")

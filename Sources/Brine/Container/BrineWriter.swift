@@ -141,7 +141,7 @@ public final class BrineWriter {
     ///   - bytes: `product(shape) * dtype.itemSize` bytes, C order; read during the call only.
     ///   - dtype: the element type.
     ///   - shape: the dimensions (rank 0 and zero-length dimensions allowed).
-    ///   - path: the unique array path.
+    ///   - arrayPath: the unique array path.
     ///   - options: per-array options; `nil` uses the writer's.
     /// - Returns: the array's index in the array table.
     /// - Throws: ``BrineError`` `.invalidArgument` (size mismatch, duplicate
@@ -434,6 +434,7 @@ public final class BrineWriter {
         offset += out.count
         b.storedSizes.append(out.count)
         b.checksums.append(job.checksum)
+        b.rawFlags.append(job.isRaw)
         if b.storedSizes.count == b.chunkCount {
             builders[job.arrayIndex] = nil
             entries.append(b.finalize(dataOffset: b.dataOffset))
@@ -479,6 +480,8 @@ struct ArrayBuilder {
     var dataOffset = 0
     var storedSizes: [Int] = []
     var checksums: [UInt64] = []
+    /// Per chunk: stored raw although the codec compresses.
+    var rawFlags: [Bool] = []
 
     init(index: Int, path: String, dtype: DType, stored: DType, shape: [Int], codec: Codec, filter: Filter,
          alignment: Int, chunkBytes: Int, chunkCount: Int, count: Int, storedRaw: Int) {
@@ -504,8 +507,8 @@ struct ArrayBuilder {
         var chunks: [ArrayInfo.Chunk] = []
         chunks.reserveCapacity(storedSizes.count)
         var offset = dataOffset
-        for (s, c) in zip(storedSizes, checksums) {
-            chunks.append(ArrayInfo.Chunk(offset: offset, storedBytes: s, checksum: c))
+        for (k, (s, c)) in zip(storedSizes, checksums).enumerated() {
+            chunks.append(ArrayInfo.Chunk(offset: offset, storedBytes: s, checksum: c, isRaw: k < rawFlags.count && rawFlags[k]))
             offset += s
         }
         return ArrayInfo(
@@ -540,6 +543,8 @@ final class ChunkJob: @unchecked Sendable {
     private var outputCount = 0
     private var codec: Codec = .none
     private(set) var checksum: UInt64 = 0
+    /// The chunk is stored raw: compressing did not make it smaller (format 1.1).
+    private(set) var isRaw = false
     private(set) var error: BrineError?
 
     init(inputBytes: Int, outputBytes: Int) {
@@ -567,6 +572,7 @@ final class ChunkJob: @unchecked Sendable {
         self.filter = filter
         self.codec = codec
         self.error = nil
+        self.isRaw = false
         self.consumedWaited = false
     }
 
@@ -621,15 +627,24 @@ final class ChunkJob: @unchecked Sendable {
             } else {
                 outputCount = try context.compress(codec, raw, into: output)
             }
+            if outputCount >= rawCount {
+                // Incompressible: store the filtered bytes raw, flagged, so
+                // the array never grows past its raw size (docs/FORMAT.md, "Raw chunks").
+                isRaw = true
+                outputCount = rawCount
+                checksum = Checksum.xxh3(raw)
+                return
+            }
             checksum = Checksum.xxh3(UnsafeRawBufferPointer(rebasing: output[0 ..< outputCount]))
         } catch {
             self.error = error
         }
     }
 
-    /// The bytes to write: the compressed output, or the filtered input for codec none.
+    /// The bytes to write: the compressed output, or the filtered input for
+    /// codec none and raw chunks.
     var result: UnsafeRawBufferPointer {
-        codec.compresses
+        codec.compresses && !isRaw
             ? UnsafeRawBufferPointer(rebasing: output[0 ..< outputCount])
             : UnsafeRawBufferPointer(rebasing: input[0 ..< rawCount])
     }

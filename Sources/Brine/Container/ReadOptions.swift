@@ -11,11 +11,15 @@ public enum LoadMode: Sendable, Hashable, CustomStringConvertible {
     /// Map the file copy-on-write (`MAP_PRIVATE`): views are writable, writes
     /// stay private to this process and never reach the file.
     case mmapCopyOnWrite
-    /// Map the file read-write (`MAP_SHARED`, like NumPy's `mmap_mode='r+'`):
-    /// writes to views of uncompressed arrays reach the file;
-    /// ``BrineFile/flush()`` syncs them and rewrites the affected chunk
-    /// checksums so the file verifies afterwards. Compressed arrays are
-    /// decoded copies; changing them does not change the file.
+    /// A read-write session (like NumPy's `mmap_mode='r+'`, but crash-safe):
+    /// the open verifies the header and every chunk (whatever
+    /// ``ReadOptions/verifyChecksums`` and ``ReadOptions/verifyHeader`` say)
+    /// and maps the file privately (`MAP_PRIVATE`); views of
+    /// uncompressed arrays are writable, and changes reach the file only on
+    /// ``BrineModel/flush()`` (every change the model holds, in place through
+    /// a journal or by atomic re-save) or ``BrineFile/flush()`` (views only).
+    /// Released without a flush, the file stays as it was. One read-write
+    /// handle per file at a time (`.conflict`). docs/WORKFLOWS.md, "Update in place".
     case mmapReadWrite
 
     /// `true` for the three mapping modes.
@@ -39,7 +43,7 @@ public struct ReadOptions: Sendable, Hashable {
     public var verifyChecksums: Bool = true
     /// Also verify zero-copy mmap views when they are first handed out
     /// (default `false`: verifying reads every page, which defeats the
-    /// microsecond open of a mapped file; call ``BrineFile/verify()`` instead).
+    /// microsecond open of a mapped file; call ``BrineFile/verify(progress:)`` instead).
     public var verifyMappedArrays: Bool = false
     /// Verify the trailer and header checksums on open (default `true`).
     /// Turning it off is meant for fuzzing and forensic tools only; the

@@ -40,6 +40,10 @@ public struct BrineError: Error, Hashable, Sendable, CustomStringConvertible {
             case readOnly
             case invalidInterop
             case unsupportedFeature
+            case permissionDenied
+            case resourceExhausted
+            case conflict
+            case recoveryNeeded
         }
 
         @usableFromInline
@@ -60,10 +64,17 @@ public struct BrineError: Error, Hashable, Sendable, CustomStringConvertible {
         /// alignment that is not a power of two, or a shape whose element count
         /// does not match the data).
         public static let invalidArgument = Code(.invalidArgument)
-        /// A system call failed; ``BrineError/errno`` holds the `errno` value.
+        /// A system call failed; ``BrineError/errno`` holds the `errno` value
+        /// and ``BrineError/systemCall`` the call.
         public static let io = Code(.io)
-        /// The file or folder does not exist.
+        /// The file or folder does not exist (`ENOENT`).
         public static let notFound = Code(.notFound)
+        /// The file, folder or file system refuses the operation (`EACCES`,
+        /// `EPERM`, `EROFS`).
+        public static let permissionDenied = Code(.permissionDenied)
+        /// The disk, quota or file-size limit is exhausted (`ENOSPC`,
+        /// `EDQUOT`, `EFBIG`).
+        public static let resourceExhausted = Code(.resourceExhausted)
         /// The bytes do not start with the Brine magic or end with the Brine
         /// trailer magic.
         public static let notABrineFile = Code(.notABrineFile)
@@ -100,6 +111,14 @@ public struct BrineError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let invalidInterop = Code(.invalidInterop)
         /// The file uses a feature this version of Brine does not support.
         public static let unsupportedFeature = Code(.unsupportedFeature)
+        /// Another handle or process holds the file: a second read-write
+        /// session, a flush that did not finish in time, or a file replaced
+        /// (renamed over) since a read-write session opened it.
+        public static let conflict = Code(.conflict)
+        /// The file has an unfinished flush recorded in its journal
+        /// (`<file>-journal`) and this open cannot complete it (no write
+        /// access to the file or its folder); open it once with write access.
+        public static let recoveryNeeded = Code(.recoveryNeeded)
     }
 
     /// What went wrong, as a stable code.
@@ -114,8 +133,18 @@ public struct BrineError: Error, Hashable, Sendable, CustomStringConvertible {
     public var chunkIndex: Int?
     /// The absolute byte offset in the file where the problem was found, when known.
     public var byteOffset: UInt64?
-    /// The `errno` of a failed system call (code ``Code/io``), when known.
+    /// The `errno` of a failed system call (codes ``Code/io``,
+    /// ``Code/notFound``, ``Code/permissionDenied``,
+    /// ``Code/resourceExhausted``), when known.
     public var errno: Int32?
+    /// The system call that failed (`"open"`, `"pwrite"`, `"rename"`,
+    /// `"mmap"`, …), when the error comes from one.
+    public var systemCall: String?
+    /// The error that caused this one, when Brine caught an error that is not
+    /// a ``BrineError`` (for example one thrown by a `Codable` conformance or
+    /// by Foundation) and reports it under a Brine code. It is kept, not
+    /// flattened to a string. Not part of equality beyond its description.
+    public var cause: (any Error & Sendable)?
 
     /// Creates an error.
     /// - Parameters:
@@ -139,6 +168,23 @@ public struct BrineError: Error, Hashable, Sendable, CustomStringConvertible {
         self.errno = errno
     }
 
+    public static func == (a: BrineError, b: BrineError) -> Bool {
+        a.code == b.code && a.message == b.message && a.filePath == b.filePath && a.arrayPath == b.arrayPath
+            && a.chunkIndex == b.chunkIndex && a.byteOffset == b.byteOffset && a.errno == b.errno
+            && a.systemCall == b.systemCall && a.cause.map { "\($0)" } == b.cause.map { "\($0)" }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(code)
+        hasher.combine(message)
+        hasher.combine(filePath)
+        hasher.combine(arrayPath)
+        hasher.combine(chunkIndex)
+        hasher.combine(byteOffset)
+        hasher.combine(errno)
+        hasher.combine(systemCall)
+    }
+
     /// `code: message (file …, array …, chunk …, offset …)`, one line.
     public var description: String {
         var parts: [String] = []
@@ -146,7 +192,11 @@ public struct BrineError: Error, Hashable, Sendable, CustomStringConvertible {
         if let arrayPath { parts.append("array '\(arrayPath)'") }
         if let chunkIndex { parts.append("chunk \(chunkIndex)") }
         if let byteOffset { parts.append("byte offset \(byteOffset)") }
-        if let errno { parts.append("errno \(errno) (\(String(cString: strerror(errno))))") }
+        if let errno {
+            let call = systemCall.map { "\($0): " } ?? ""
+            parts.append("\(call)errno \(errno) (\(String(cString: strerror(errno))))")
+        }
+        if let cause { parts.append("caused by: \(cause)") }
         let location = parts.isEmpty ? "" : " (" + parts.joined(separator: ", ") + ")"
         return "\(code.name): \(message)\(location)"
     }
@@ -169,11 +219,26 @@ public struct BrineError: Error, Hashable, Sendable, CustomStringConvertible {
 }
 
 extension BrineError {
-    /// Builds an ``Code/io`` (or ``Code/notFound`` for `ENOENT`) error from an errno.
+    /// The code for a failed system call's `errno`: ``Code/notFound`` for
+    /// `ENOENT`, ``Code/permissionDenied`` for `EACCES`/`EPERM`/`EROFS`,
+    /// ``Code/resourceExhausted`` for `ENOSPC`/`EDQUOT`/`EFBIG`, else ``Code/io``.
+    static func code(forErrno e: Int32) -> Code {
+        switch e {
+        case ENOENT: return .notFound
+        case EACCES, EPERM, EROFS: return .permissionDenied
+        case ENOSPC, EDQUOT, EFBIG: return .resourceExhausted
+        default: return .io
+        }
+    }
+
+    /// The one factory for a failed system call: the code from
+    /// ``code(forErrno:)``, the call's name (the first word of `what`, e.g.
+    /// `"pwrite"` of `"pwrite of the header"`) and the `errno`.
     @usableFromInline
     static func system(_ what: String, errno code: Int32, path: String?) -> BrineError {
-        let c: Code = (code == ENOENT) ? .notFound : .io
-        return BrineError(c, "\(what) failed", filePath: path, errno: code)
+        var e = BrineError(Self.code(forErrno: code), "\(what) failed", filePath: path, errno: code)
+        e.systemCall = String(what.prefix { $0 != " " })
+        return e
     }
 }
 
@@ -186,6 +251,8 @@ func typedThrows<R>(_ body: () throws -> R) throws(BrineError) -> R {
     } catch let e as BrineError {
         throw e
     } catch {
-        throw BrineError(.io, "\(error)")
+        var e = BrineError(.io, "\(error)")
+        e.cause = error
+        throw e
     }
 }

@@ -181,7 +181,7 @@ public struct TensorBundle: Sendable {
     }
 }
 
-/// Options for ``TensorBundle/write(to:format:options:)``.
+/// Options for ``TensorBundle/write(to:format:options:progress:)``.
 public struct TensorBundleWriteOptions: Sendable, Hashable {
     /// Codec, filter, alignment, chunking and durability of Brine output.
     public var brine: WriteOptions = WriteOptions()

@@ -29,6 +29,14 @@ extern "C" {
 /// a CPU that has AVX2).
 unsigned brine_cpu_features(void);
 
+/// CPUs in the calling thread's affinity mask (`sched_getaffinity(2)`),
+/// or -1 where unknown (error, or not Linux).
+int brine_affinity_cpu_count(void);
+
+/// Restricts the calling thread to CPU 0 (`sched_setaffinity(2)`); 0 on
+/// success, -1 otherwise. For tests of the thread-count rule only.
+int brine_pin_thread_to_cpu0(void);
+
 #ifdef BRINE_NO_AVX2
 #define BRINE_CPU_PROBE_DISABLED 1
 #else
