@@ -49,7 +49,7 @@ extension SaveOptions {
 
 extension BrineModel where Model: Encodable {
     /// Saves the model again, keeping the file's metadata and array options
-    /// (``SaveOptions/init(preserving:)-(BrineFile)``), with `changes` merged
+    /// (``SaveOptions/init(preserving:)``), with `changes` merged
     /// into the user metadata. Atomic, as ``Brine/save(_:to:options:)``.
     ///
     /// ```swift

@@ -8,7 +8,7 @@ import Foundation
 /// their size (``Tensor``, ``AnyTensor``, `[Float]` and the other numeric
 /// Swift arrays, `Data`), named by their coding paths. Build them with
 /// ``init(of:)``, put them into another instance of the architecture with
-/// ``load(into:strict:)``; on disk, ``Brine/saveWeights(of:to:options:filter:)`` and
+/// ``load(into:strict:filter:skipMismatch:)``; on disk, ``Brine/saveWeights(of:to:options:filter:)`` and
 /// ``Brine/loadWeights(into:from:mode:strict:filter:skipMismatch:options:)``.
 public struct Weights: Sendable, Equatable {
     /// The array paths, in order.
@@ -249,7 +249,11 @@ extension Brine {
     }
 
     /// Saves a ``Weights`` collection (same file layout as ``saveWeights(of:to:options:filter:)``).
-    /// - Parameter filter: which of the arrays to save (path globs); default all.
+    /// - Parameters:
+    ///   - weights: the arrays, by path.
+    ///   - url: the destination; replaced atomically.
+    ///   - options: codec, filter, alignment, storage dtype, metadata.
+    ///   - filter: which of the arrays to save (path globs); default all.
     /// - Throws: ``BrineError`` as ``BrineWriter``.
     public static func saveWeights(_ weights: Weights, to url: URL, options: SaveOptions = .init(), filter: ArrayFilter = .all) throws(BrineError) {
         try options.validate()
