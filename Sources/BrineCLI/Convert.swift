@@ -25,9 +25,13 @@ struct Convert: ParsableCommand {
         discussion: """
             Formats are detected from the input's content and the output's extension \
             (.brine, .safetensors, .npy, .npz), or given with --from/--to. Metadata \
-            (safetensors __metadata__, Brine user metadata) is carried over; .npy and .npz \
-            have none. NumPy has no bfloat16: converting such arrays to .npy/.npz needs --cast. \
-            A .npy file holds one array: pick it with --array NAME.
+            (safetensors __metadata__, Brine user metadata) is carried over, non-string Brine \
+            values in an exact data: URL text form; .npy and .npz have none (a warning lists \
+            what is left out). Every array of a Brine model is converted, inline ones included, \
+            and Brine → Brine keeps the model's tree. Brine input is verified (every chunk \
+            checksum) before anything is written; --no-verify skips that. NumPy has no bfloat16: \
+            converting such arrays to .npy/.npz needs --cast. A .npy file holds one array: pick \
+            it with --array NAME.
             """)
 
     @Argument(help: "The input file.")
@@ -59,6 +63,12 @@ struct Convert: ParsableCommand {
     @Flag(help: ".npz output: deflate the members (as np.savez_compressed).")
     var deflate = false
 
+    @Flag(name: .customLong("no-verify"), help: """
+        Brine input: skip the chunk checksums (default: every chunk is verified \
+        before it is converted, and a damaged input fails with exit 1 and no output).
+        """)
+    var noVerify = false
+
     func run() throws {
         let inURL = URL(fileURLWithPath: input)
         let outURL = URL(fileURLWithPath: output)
@@ -85,8 +95,10 @@ struct Convert: ParsableCommand {
         let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
         let progress = Progress("reading", totalBytes: size)
         defer { progress.finish() }
+        var brineOptions = threading.readOptions
+        brineOptions.verifyChecksums = !noVerify
         return try TensorBundle(contentsOf: url, format: format, mode: .mmap, options: threading.interopOptions,
-                                brineOptions: threading.readOptions, progress: progress.update)
+                                brineOptions: brineOptions, progress: progress.update)
     }
 
     /// The arrays named by `--array` (in that order), or all; a `.npy`
@@ -130,6 +142,10 @@ struct Convert: ParsableCommand {
         case nil: options.npy.bfloat16 = .reject
         }
         options.npzCompression = deflate ? .deflated : .stored
+        if format == .npy || format == .npz, !bundle.metadata.isEmpty {
+            // NumPy files have no metadata: say what is left out, never drop it quietly.
+            printError("brine: warning: .\(format) files hold no metadata; left out: \(bundle.metadata.keys.sorted().joined(separator: ", "))")
+        }
         let total = bundle.tensors.reduce(0) { $0 + $1.tensor.byteCount }
         let progress = Progress("writing", totalBytes: total)
         defer { progress.finish() }
