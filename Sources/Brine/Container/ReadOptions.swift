@@ -61,7 +61,7 @@ public struct ReadOptions: Sendable, Hashable {
     ///
     /// `false` is the explicit opt-out that keeps the microsecond mapped open
     /// (only the header is read); the views are then unverified until
-    /// ``BrineFile/verify()`` is called. Chunks decoded into memory are
+    /// ``BrineFile/verify(progress:)`` is called. Chunks decoded into memory are
     /// still verified.
     public var verifyMappedArrays: Bool = true
     /// Verify the trailer and header checksums on open (default `true`).
