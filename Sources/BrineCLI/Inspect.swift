@@ -6,9 +6,10 @@ import Foundation
 /// metadata and object tree of a Brine file, read without loading array data.
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show a Brine file's arrays, dtypes, shapes, codecs, sizes, metadata and object tree.")
+        abstract: "Show a Brine file's arrays, dtypes, shapes, codecs, sizes, metadata and object tree.",
+        discussion: "A pickle or joblib file (read without running code) shows its classes, object tree and arrays.")
 
-    @Argument(help: "The .brine file.")
+    @Argument(help: "The .brine file (or a pickle/joblib file).")
     var file: String
 
     @Flag(help: "Also print the object tree (the model's structure).")
@@ -18,6 +19,7 @@ struct Inspect: ParsableCommand {
     var json = false
 
     func run() throws {
+        if (try? TensorFileFormat.detect(contentsOf: URL(fileURLWithPath: file))) == .pickle { return try inspectPickle() }
         let f = try Exit.open(file)
         if json {
             print(jsonReport(f))

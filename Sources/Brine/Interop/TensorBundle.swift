@@ -10,6 +10,9 @@ public enum TensorFileFormat: String, Sendable, Hashable, CaseIterable, CustomSt
     case npz
     /// A safetensors file (huggingface/safetensors).
     case safetensors
+    /// A Python pickle (protocols 0–5) or joblib file, plain or compressed,
+    /// read without executing anything (``Pickle``); read only.
+    case pickle
 
     /// The format's name: `"brine"`, `"npy"`, `"npz"` or `"safetensors"`.
     public var description: String { rawValue }
@@ -19,7 +22,10 @@ public enum TensorFileFormat: String, Sendable, Hashable, CaseIterable, CustomSt
 
     /// The format for a file extension (`"npy"`, `"safetensors"`, …; case-insensitive), or `nil`.
     public init?(fileExtension: String) {
-        self.init(rawValue: fileExtension.lowercased())
+        switch fileExtension.lowercased() {
+        case "pkl", "joblib", "pickle": self = .pickle
+        default: self.init(rawValue: fileExtension.lowercased())
+        }
     }
 
     /// Identifies a file's format from its first bytes: the Brine magic, the
@@ -44,6 +50,10 @@ public enum TensorFileFormat: String, Sendable, Hashable, CaseIterable, CustomSt
                 if probe.first(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }) == UInt8(ascii: "{") { return .safetensors }
             }
         }
+        if Pickle.looksLikePickle(head) { return .pickle }
+        // A compressed joblib file (joblib names them .z, .gz, .bz2, .xz, .lzma, .lz4).
+        if ["z", "gz", "bz2", "xz", "lzma", "lz4"].contains(url.pathExtension.lowercased()),
+           head.withUnsafeBytes({ PickleCompression.detect($0) }) != .none { return .pickle }
         if let f = TensorFileFormat(fileExtension: url.pathExtension) { return f }
         throw BrineError(.invalidArgument, "cannot tell the format of this file from its content or extension", filePath: url.path)
     }
@@ -64,6 +74,11 @@ public struct TensorBundle: Sendable {
     public var tensors: [(name: String, tensor: AnyTensor)]
     /// String metadata (safetensors `__metadata__`, Brine metadata).
     public var metadata: [String: String]
+    /// The object tree of a source that has one (a pickle or joblib file:
+    /// ``PickleContent/root``), whose ``Value/arrayRef(_:)`` indices name
+    /// entries of ``tensors``; `nil` for the other formats. Brine output
+    /// writes it as the file's root; other outputs refuse it.
+    public var root: Value? = nil
 
     /// A bundle of the given tensors and metadata.
     public init(tensors: [(name: String, tensor: AnyTensor)] = [], metadata: [String: String] = [:]) {
@@ -128,6 +143,10 @@ public struct TensorBundle: Sendable {
         case .npy:
             let t = try Npy.read(contentsOf: url, mode: mode, options: options)
             self.init(tensors: [(url.deletingPathExtension().lastPathComponent, t)])
+        case .pickle:
+            var p = PickleReadOptions()
+            p.limits = options.limits
+            self = try Pickle.read(contentsOf: url, options: p).bundle
         }
     }
 
@@ -149,7 +168,13 @@ public struct TensorBundle: Sendable {
         guard let f = format ?? TensorFileFormat(fileExtension: url.pathExtension) else {
             throw BrineError(.invalidArgument, "cannot tell the output format from the extension '\(url.pathExtension)'", filePath: url.path)
         }
+        if root != nil && f != .brine {
+            throw BrineError(.unsupportedFeature, "this bundle has an object tree (from a pickle or joblib file) that only Brine output keeps; \(f) would drop it",
+                             filePath: url.path)
+        }
         switch f {
+        case .pickle:
+            throw BrineError(.unsupportedFeature, "Brine reads pickle and joblib files but does not write them", filePath: url.path)
         case .brine:
             let w = try BrineWriter(url: url, options: options.brine)
             do throws(BrineError) {
@@ -163,7 +188,7 @@ public struct TensorBundle: Sendable {
                 }
                 // The keys Brine writes about itself describe this save, not the source file.
                 let meta = metadata.filter { !$0.key.hasPrefix("brine.") }.sorted { utf8Less($0.key, $1.key) }
-                try w.finish(root: .map(root), metadata: .map(meta.map { ($0.key, Value.string($0.value)) }))
+                try w.finish(root: self.root ?? .map(root), metadata: .map(meta.map { ($0.key, Value.string($0.value)) }))
             } catch {
                 w.cancel()
                 throw error
