@@ -387,6 +387,8 @@ final class PickleMachine {
             switch m {
             case "__builtin__": m = "builtins"
             case "copy_reg": m = "copyreg"
+            case "commands": m = "subprocess"
+            case "cPickle": m = "pickle"
             default: break
             }
         }
@@ -403,7 +405,7 @@ final class PickleMachine {
         "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar",
         "numpy.core.numeric._frombuffer", "numpy._core.numeric._frombuffer",
         "numpy.dtype", "collections.OrderedDict",
-        "builtins.set", "builtins.frozenset", "builtins.complex", "builtins.bytearray", "builtins.slice",
+        "builtins.set", "builtins.frozenset", "builtins.complex", "builtins.bytearray", "builtins.slice", "builtins.bytes",
         "copyreg._reconstructor", "copyreg.__newobj__", "_codecs.encode",
     ]
 
@@ -507,6 +509,10 @@ final class PickleMachine {
             default: return nil
             }
             return .obj(i)
+        case "builtins.bytes":
+            // Protocols 0–2 write b'' as bytes().
+            guard args.isEmpty else { return nil }
+            return .bytes([])
         case "builtins.slice":
             guard (1 ... 3).contains(args.count) else { return nil }
             let (i, o) = try new(.slice)

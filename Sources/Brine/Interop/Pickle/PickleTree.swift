@@ -16,6 +16,11 @@ struct PickleTreeBuilder {
     private(set) var classes: [String] = []
     private var classSet: Set<String> = []
     private var arrayCache: [Int: Value] = [:]
+    /// Objects already converted, with the nodes and bytes they count: a
+    /// shared object's later references reuse the value (copy-on-write, no
+    /// new memory) and charge its size against the caps before anything.
+    private var converted: [Int: (value: Value, nodes: Int, bytes: Int, height: Int)] = [:]
+    private var deepest = 0
     private var usedPaths: Set<String> = []
     private var active: Set<Int> = []
     private var nodes = 0
@@ -44,10 +49,11 @@ struct PickleTreeBuilder {
     }
 
     mutating func convert(_ v: PyValue, _ path: [String], depth: Int) throws(BrineError) -> Value {
-        guard depth <= options.limits.maxDepth else {
+        guard depth < options.limits.maxDepth else {
             throw BrineError(.limitExceeded, "the object tree nests deeper than \(options.limits.maxDepth) levels", arrayPath: pathText(path))
         }
         try count()
+        deepest = Swift.max(deepest, depth)
         switch v {
         case .none: return .null
         case .bool(let b): return .bool(b)
@@ -69,12 +75,24 @@ struct PickleTreeBuilder {
             return ["__class__": "builtins.int", "hex": .string(PickleTreeBuilder.hex(b))]
         case .obj(let i):
             if let cached = arrayCache[i] { return cached }
+            if let c = converted[i] {
+                guard depth + c.height < options.limits.maxDepth else {
+                    throw BrineError(.limitExceeded, "the object tree nests deeper than \(options.limits.maxDepth) levels", arrayPath: pathText(path))
+                }
+                try count(c.nodes - 1, bytes: c.bytes)
+                return c.value
+            }
             guard !active.contains(i) else {
                 throw BrineError(.unsupportedFeature, "the object graph has a cycle at '\(pathText(path))'; a Brine tree cannot hold it", arrayPath: pathText(path))
             }
             active.insert(i)
             defer { active.remove(i) }
-            return try convertObject(i, path, depth: depth)
+            let (n0, b0, d0) = (nodes, bytes, deepest)
+            deepest = depth
+            let v = try convertObject(i, path, depth: depth)
+            converted[i] = (v, nodes - n0 + 1, bytes - b0, deepest - depth)
+            deepest = Swift.max(d0, deepest)
+            return v
         }
     }
 
