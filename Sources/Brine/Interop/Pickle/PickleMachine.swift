@@ -488,7 +488,9 @@ final class PickleMachine {
             var parts: [PyValue] = []
             for a in args {
                 switch a {
-                case .float, .int, .bool: parts.append(a)
+                case .float: parts.append(a)
+                case .int(let v): parts.append(.float(Double(v)))
+                case .bool(let v): parts.append(.float(v ? 1 : 0))
                 default: return nil
                 }
             }
