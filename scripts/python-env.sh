@@ -3,7 +3,8 @@
 # tests and by python/brine_reader.py: <repo>/.venv (ignored by git), with
 #   numpy, safetensors  - the reference libraries (test oracles),
 #   lz4, zstandard      - decompressing Brine chunks in python/brine_reader.py,
-#   xxhash              - verifying Brine checksums (XXH3-64).
+#   xxhash              - verifying Brine checksums (XXH3-64),
+#   joblib, scikit-learn - the pickle/joblib oracle tests (PickleOracleTests).
 # Usage: scripts/python-env.sh            (then: swift test --filter Interop)
 # The Swift tests find the interpreter via $BRINE_PYTHON or <repo>/.venv/bin/python.
 # Needs python3 (3.9 or later) with the venv module, and PyPI access.
@@ -15,13 +16,14 @@ if [ ! -x "$venv/bin/python" ]; then
     echo "creating $venv" >&2
     "$python" -m venv "$venv"
 fi
-if ! "$venv/bin/python" -c "import numpy, safetensors, lz4, zstandard, xxhash" 2>/dev/null; then
+if ! "$venv/bin/python" -c "import numpy, safetensors, lz4, zstandard, xxhash, joblib, sklearn" 2>/dev/null; then
     "$venv/bin/python" -m pip install --quiet --upgrade pip
-    "$venv/bin/python" -m pip install --quiet --upgrade numpy safetensors lz4 zstandard xxhash
+    "$venv/bin/python" -m pip install --quiet --upgrade numpy safetensors lz4 zstandard xxhash joblib scikit-learn
 fi
 "$venv/bin/python" - <<'PY'
-import numpy, safetensors, lz4, zstandard, xxhash, sys
+import numpy, safetensors, lz4, zstandard, xxhash, joblib, sklearn, sys
 print(f"python {sys.version.split()[0]}: numpy {numpy.__version__}, safetensors {safetensors.__version__}, "
-      f"lz4 {lz4.__version__}, zstandard {zstandard.__version__}, xxhash {xxhash.VERSION}")
+      f"lz4 {lz4.__version__}, zstandard {zstandard.__version__}, xxhash {xxhash.VERSION}, "
+      f"joblib {joblib.__version__}, scikit-learn {sklearn.__version__}")
 PY
 echo "ready: $venv/bin/python" >&2
