@@ -62,6 +62,9 @@ struct Convert: ParsableCommand {
     @Flag(help: ".npz output: deflate the members (as np.savez_compressed).")
     var deflate = false
 
+    @Flag(help: "Skip fsync of the output and its folder: still atomic against a crash of the process, not against power loss.")
+    var noSync = false
+
     func validate() throws {
         guard alignment >= 8, alignment <= 65536, alignment & (alignment - 1) == 0 else {
             throw ValidationError("--alignment must be a power of two from 8 to 65536")
@@ -117,6 +120,8 @@ struct Convert: ParsableCommand {
         case nil: options.npy.bfloat16 = .reject
         }
         options.npzCompression = deflate ? .deflated : .stored
+        options.brine.durable = !noSync
+        options.npy.durable = !noSync
         let total = bundle.tensors.reduce(0) { $0 + $1.tensor.byteCount }
         let progress = Progress("writing", totalBytes: total)
         defer { progress.finish() }

@@ -8,7 +8,7 @@
 // target links as a harmless no-op executable.
 //
 // Every input is read by `Pickle.read(bytes:)` with tight caps (64 MiB per
-// allocation, 1 GiB decompressed, 200,000 tree nodes), as a service reading
+// allocation, 256 MiB decompressed, 200,000 tree nodes), as a service reading
 // uploaded files would set them. An input that loads is checked: every
 // array reference in the tree names an array, every array's byte count
 // matches its dtype and shape, and every byte of every array is read (so
@@ -24,7 +24,7 @@ public func fuzzPickle(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = UnsafeRawBufferPointer(start: data, count: size)
     var o = PickleReadOptions()
     o.limits.maxAllocationBytes = 64 << 20
-    o.maxDecompressedBytes = 1 << 30
+    o.maxDecompressedBytes = 256 << 20
     o.maxTreeNodes = 200_000
     o.maxTreeBytes = 64 << 20
     o.maxObjects = 200_000
