@@ -245,3 +245,27 @@ extension Array {
         stride(from: 0, to: count, by: n).map { self[$0 ..< Swift.min($0 + n, count)] }
     }
 }
+
+@Suite("Pickle opcodes Python's own pickler rarely writes")
+struct PickleOpcodeTests {
+    static func read(_ bytes: [UInt8]) throws(BrineError) -> Value {
+        try typedThrows { try bytes.withUnsafeBytes { b in try Pickle.read(bytes: b).root } }
+    }
+
+    @Test("INST, OBJ, NEWOBJ_EX and STACK_GLOBAL record the class, arguments and keyword arguments")
+    func recordedCalls() throws {
+        // INST: MARK, args, 'i' module\nname\n (protocol 0).
+        #expect(try Self.read(Array("(I1\nVx\nimymod\nKlass\n.".utf8)) == ["__class__": "mymod.Klass", "args": [1, "x"]])
+        // OBJ: MARK, class, args, 'o'; then BUILD with a dict state.
+        #expect(try Self.read(Array("(cmymod\nKlass\nI2\no}Va\nI3\nsb.".utf8)) == ["__class__": "mymod.Klass", "args": [2], "state": ["a": 3]])
+        // NEWOBJ_EX via STACK_GLOBAL (protocol 4).
+        let body: [UInt8] = [0x80, 0x04, 0x8C, 0x01, 0x6D, 0x8C, 0x01, 0x4B, 0x93, 0x4B, 0x05, 0x85, 0x7D, 0x8C, 0x01, 0x6B, 0x4B, 0x06, 0x73, 0x92, 0x2E]
+        #expect(try Self.read(body) == ["__class__": "m.K", "args": [5], "kwargs": ["k": 6]])
+        // DUP, POP_MARK, POP of a mark, text LONG/FLOAT/GET/PUT, EMPTY_SET + ADDITEMS.
+        #expect(try Self.read(Array("L-12345678901234567890L\np0\n0(I1\n1(0(F-0.5\n2lp1\ng1\n.".utf8)) == [-0.5, -0.5])
+        #expect(try Self.read([0x80, 0x04, 0x8F, 0x28, 0x4B, 0x01, 0x4B, 0x01, 0x4B, 0x02, 0x90, 0x2E]) == ["__class__": "builtins.set", "items": [1, 2]])
+        // An allow-listed name called with keyword arguments is only recorded.
+        let od: [UInt8] = [0x80, 0x04, 0x8C, 0x0B] + Array("collections".utf8) + [0x8C, 0x0B] + Array("OrderedDict".utf8) + [0x93, 0x29, 0x7D, 0x92, 0x2E]
+        #expect(try Self.read(od) == ["__class__": "collections.OrderedDict", "kwargs": [:]])
+    }
+}
