@@ -87,7 +87,13 @@ struct Convert: ParsableCommand {
             guard let outFormat else {
                 throw ValidationError("cannot tell the output format from '\(output)'; use --to")
             }
-            let bundle = try read(inURL, format: inFormat)
+            let bundle: TensorBundle
+            do {
+                bundle = try read(inURL, format: inFormat)
+            } catch {
+                // A dtype the input reader refuses (a complex array in a pickle) is not a --cast matter.
+                throw Exit.report(error)
+            }
             try write(bundle, to: outURL, format: outFormat)
         } catch let error as BrineError where error.code == .unsupportedDType && cast == nil && (outFormat == .npy || outFormat == .npz) {
             // The input is fine; the command needs an option (usage error).

@@ -237,6 +237,14 @@ struct PickleHostileTests {
             #expect(error.code == .unsupportedDType, "\(error)")
             #expect(error.arrayPath == "c", "\(error)")
         }
+        // The command-line tool reports it as a damaged input (exit 1) naming the array, not as a --cast matter.
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let file = dir.appendingPathComponent("complex.pkl")
+        try Data([0x80, 0x02, 0x7D, 0x8C, 0x01, 0x63] + complexArray.dropFirst(2).dropLast() + [0x73, 0x2E]).write(to: file)
+        let r = try runBrine(["convert", file.path, dir.appendingPathComponent("out.npz").path])
+        #expect(r.status == 1)
+        #expect(r.err.contains("unsupportedDType") && r.err.contains("array 'c'") && !r.err.contains("--cast"), "\(r.err)")
     }
 }
 
