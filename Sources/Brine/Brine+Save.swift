@@ -34,6 +34,10 @@ public struct SaveOptions: Sendable, Equatable {
     public var threads: Int = activeProcessorCount
     /// `fsync` the file and its folder before returning (default `true`).
     public var durable: Bool = true
+    /// Write the `brine.created` metadata key (default `true`); `false` gives
+    /// reproducible output: saving the same model twice gives byte-identical
+    /// files (see ``WriteOptions/recordCreationTime``).
+    public var recordCreationTime: Bool = true
 
     /// Options with the given fields; the others at their defaults.
     /// - Parameters:
@@ -61,6 +65,7 @@ public struct SaveOptions: Sendable, Equatable {
         w.storageDType = storageDType
         w.threads = threads
         w.durable = durable
+        w.recordCreationTime = recordCreationTime
         return w
     }
 

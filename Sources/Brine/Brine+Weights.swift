@@ -31,17 +31,26 @@ public struct Weights: Sendable, Equatable {
     /// The weights of a model: every array its encoding holds, by path.
     ///
     /// ``Tensor`` and ``AnyTensor`` fields are shared, not copied; Swift
-    /// array and `Data` fields are copied into tensors.
-    /// - Throws: `EncodingError` from the model's encoding.
+    /// array and `Data` fields are copied into tensors. Tensors that share
+    /// one storage (tied weights) appear under each of their paths, as the
+    /// same tensor. Paths come from keys (docs/FORMAT.md, "Array names").
+    /// - Throws: ``BrineError`` `.invalidArgument` naming the path of an
+    ///   array inside a container without stable names (a `Set`, a
+    ///   dictionary with arbitrary `Codable` keys), whose name would depend on
+    ///   an iteration order; `EncodingError` from the model's encoding.
     public init<M: Encodable>(of model: M) throws {
         let sink = CollectingSink()
-        _ = try BrineEncoder().encode(model, sink: sink, threshold: 0)
+        _ = try BrineEncoder().encode(model, sink: sink, threshold: 0, requireStableNames: true)
         for e in sink.entries {
             switch e.slot {
             case .tensor(let t): tensors[e.path] = t
             case .original(_, let make): tensors[e.path] = make()
             }
             paths.append(e.path)
+        }
+        for (p, _, i) in sink.aliases {
+            tensors[p] = tensors[sink.entries[i].path]
+            paths.append(p)
         }
     }
 
@@ -100,8 +109,15 @@ public struct Weights: Sendable, Equatable {
     ///   `EncodingError`/`DecodingError` from the model's own coding.
     @discardableResult
     public func load<M: Codable>(into model: inout M, strict: Bool = true) throws -> WeightsReport {
-        let available = paths.map { (path: $0, dtype: tensors[$0]!.dtype, shape: tensors[$0]!.shape) }
-        return try WeightLoading.load(into: &model, strict: strict, available: available, filePath: nil) { indices in
+        // Paths holding the very same storage are one source (tied weights).
+        var firstOfStorage: [ObjectIdentifier: Int] = [:]
+        let available = paths.enumerated().map { i, p in
+            let t = tensors[p]!
+            let source = firstOfStorage[ObjectIdentifier(t.storage)] ?? i
+            firstOfStorage[ObjectIdentifier(t.storage)] = source
+            return WeightLoading.Available(path: p, dtype: t.dtype, shape: t.shape, source: source)
+        }
+        return try WeightLoading.load(into: &model, strict: strict, available: available, names: .currentOrLegacy, filePath: nil) { indices in
             indices.map { tensors[paths[$0]]! }
         }
     }
@@ -123,20 +139,48 @@ public struct WeightsReport: Sendable, Equatable {
 
 /// The matching and substitution behind weights loading.
 enum WeightLoading {
+    /// An array the weights source offers: its path, and the index of the
+    /// array holding its data (paths with the same `source` are one array:
+    /// aliases of tied weights).
+    struct Available {
+        var path: String
+        var dtype: DType
+        var shape: [Int]
+        var source: Int
+    }
+
+    /// Which names of the model's arrays to look up in the source.
+    enum Names {
+        /// Format 1.1 names (docs/FORMAT.md, "Array names").
+        case current
+        /// Format 1.0 names (every key escaped): a file written before 1.1.
+        case legacy
+        /// Current names, else 1.0 names (an in-memory ``Weights``, whose origin is unknown).
+        case currentOrLegacy
+    }
+
     static func load<M: Codable>(
-        into model: inout M, strict: Bool, available: [(path: String, dtype: DType, shape: [Int])], filePath: String?,
+        into model: inout M, strict: Bool, available: [Available], names: Names, filePath: String?,
         fetch: ([Int]) throws -> [AnyTensor]
     ) throws -> WeightsReport {
         let sink = CollectingSink()
-        let tree = try BrineEncoder().encode(model, sink: sink, threshold: 0)
+        let tree = try BrineEncoder().encode(model, sink: sink, threshold: 0, requireStableNames: true)
         var index: [String: Int] = [:]
         index.reserveCapacity(available.count)
         for (i, a) in available.enumerated() { index[a.path] = i }
+        func lookup(_ e: CollectingSink.Entry) -> (Int, String)? {
+            switch names {
+            case .current: return index[e.path].map { ($0, e.path) }
+            case .legacy: return index[e.legacyPath].map { ($0, e.legacyPath) }
+            case .currentOrLegacy: return index[e.path].map { ($0, e.path) } ?? index[e.legacyPath].map { ($0, e.legacyPath) }
+            }
+        }
 
         var report = WeightsReport()
         var fetchList: [(slot: Int, source: Int)] = []
+        var used = Set<String>()
         for (k, e) in sink.entries.enumerated() {
-            guard let j = index[e.path] else {
+            guard let (j, matched) = lookup(e) else {
                 if strict {
                     throw BrineError(.arrayNotFound, "the weights have no array for this path of the model (expected dtype \(e.dtype), shape \(e.shape))", filePath: filePath, arrayPath: e.path)
                 }
@@ -150,18 +194,48 @@ enum WeightLoading {
             guard a.shape == e.shape else {
                 throw BrineError(.shapeMismatch, "expected shape \(e.shape), found shape \(a.shape) (dtype \(a.dtype))", filePath: filePath, arrayPath: e.path)
             }
-            fetchList.append((k, j))
+            fetchList.append((k, a.source))
+            used.insert(matched)
             report.loaded.append(e.path)
         }
-        let modelPaths = Set(sink.entries.map(\.path))
-        report.unexpected = available.map(\.path).filter { !modelPaths.contains($0) }
+        // The model's aliases (tied weights): the source must hold the same
+        // array under the alias path (or not hold the path at all); two
+        // different arrays cannot both go into one storage.
+        var tieChecks: [(alias: String, canonical: String, a: Int, b: Int)] = []
+        for (aliasPath, legacyPath, k) in sink.aliases {
+            let e = sink.entries[k]
+            var probe = e
+            probe.path = aliasPath
+            probe.legacyPath = legacyPath
+            guard let (j, matched) = lookup(probe) else { continue }
+            used.insert(matched)
+            guard let f = fetchList.first(where: { $0.slot == k }) else { continue }
+            if available[j].source != f.source {
+                // Stored apart (a 1.0 file, or weights saved untied): equal
+                // data keeps the tie; different data cannot share one storage.
+                guard available[j].dtype == e.dtype, available[j].shape == e.shape else {
+                    throw BrineError(.shapeMismatch, "the model ties this array to '\(e.path)' (dtype \(e.dtype), shape \(e.shape)); the weights hold dtype \(available[j].dtype), shape \(available[j].shape)", filePath: filePath, arrayPath: aliasPath)
+                }
+                tieChecks.append((aliasPath, e.path, f.source, available[j].source))
+            }
+        }
+        report.unexpected = available.map(\.path).filter { !used.contains($0) }
         if strict, let p = report.unexpected.first {
             throw BrineError(.arrayNotFound, "the model has no array for this path of the weights (\(report.unexpected.count) unexpected arrays)", filePath: filePath, arrayPath: p)
         }
 
         var slots = sink.entries.map(\.slot)
-        let fetched = try fetch(fetchList.map(\.source))
-        for (f, t) in zip(fetchList, fetched) { slots[f.slot] = .tensor(t) }
+        var sources: [Int] = []
+        var position: [Int: Int] = [:]
+        for s in fetchList.map(\.source) + tieChecks.map(\.b) where position[s] == nil {
+            position[s] = sources.count
+            sources.append(s)
+        }
+        let fetched = try fetch(sources)
+        for t in tieChecks where fetched[position[t.a]!] != fetched[position[t.b]!] {
+            throw BrineError(.invalidArgument, "the model ties this array to '\(t.canonical)' (one storage), but the weights hold different values for the two paths", filePath: filePath, arrayPath: t.alias)
+        }
+        for f in fetchList { slots[f.slot] = .tensor(fetched[position[f.source]!]) }
         model = try BrineDecoder().decode(M.self, from: tree, slots: slots, paths: sink.entries.map(\.path), filePath: filePath)
         return report
     }
@@ -189,8 +263,9 @@ extension Brine {
         let metadata = try options.metadataValue(rootType: String(reflecting: Weights.self))
         let writer = try BrineWriter(url: url, options: options.writeOptions)
         do {
-            _ = try BrineEncoder().encode(model, sink: WriterSink(writer), threshold: 0)
-            let root = Value.map(writer.arrays.enumerated().map { ($1.path, .arrayRef($0)) })
+            _ = try BrineEncoder().encode(model, sink: WriterSink(writer), threshold: 0, requireStableNames: true)
+            let root = Value.map(writer.arrays.enumerated().map { ($1.path, .arrayRef($0)) }
+                + writer.aliases.map { ($0.path, .arrayRef($0.index)) })
             try writer.finish(root: root, metadata: metadata)
         } catch {
             writer.cancel()
@@ -226,7 +301,8 @@ extension Brine {
         try rejectReadWrite(mode, url)
         let file = try BrineFile(contentsOf: url, mode: mode, options: options)
         let tensors = try file.loadAll()
-        return try Weights(Array(zip(file.arrayPaths, tensors)).map { (path: $0.0, tensor: $0.1) })
+        return try Weights(Array(zip(file.arrayPaths, tensors)).map { (path: $0.0, tensor: $0.1) }
+            + file.aliases.map { (path: $0.path, tensor: tensors[$0.index]) })
     }
 
     /// Loads weights from a file into an existing model, by path: the
@@ -257,8 +333,10 @@ extension Brine {
         try rejectReadWrite(mode, url)
         let file = try BrineFile(contentsOf: url, mode: mode, options: options)
         let infos = file.arrays
-        let available = infos.map { (path: $0.path, dtype: $0.dtype, shape: $0.shape) }
-        return try WeightLoading.load(into: &model, strict: strict, available: available, filePath: file.path) { indices in
+        let available = infos.enumerated().map { WeightLoading.Available(path: $1.path, dtype: $1.dtype, shape: $1.shape, source: $0) }
+            + file.aliases.map { WeightLoading.Available(path: $0.path, dtype: infos[$0.index].dtype, shape: infos[$0.index].shape, source: $0.index) }
+        let names: WeightLoading.Names = file.formatVersion.major == 1 && file.formatVersion.minor == 0 ? .legacy : .current
+        return try WeightLoading.load(into: &model, strict: strict, available: available, names: names, filePath: file.path) { indices in
             try file.load(indices.map { infos[$0] })
         }
     }

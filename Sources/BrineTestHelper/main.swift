@@ -6,6 +6,7 @@
 //   BrineTestHelper save-fsize PATH GEN MIB LIMIT save with RLIMIT_FSIZE = LIMIT bytes (SIGXFSZ ignored)
 //   BrineTestHelper replace-loop PATH GEN COUNT MIB  save generations GEN..<GEN+COUNT over PATH
 //   BrineTestHelper seeds TARGET DIR              write the seed corpus of fuzz target TARGET into DIR
+//   BrineTestHelper codable-save weights|model PATH  save a model keyed by dictionaries (CodableFidelity.swift)
 //
 // Output lines (unbuffered, for the parent): `start GEN` when the save begins
 // writing, `phase …` as it passes its arrays and starts to finish (header,
@@ -84,6 +85,8 @@ do throws(BrineError) {
             say("no seed generator for fuzz target \(args[1])")
             exit(2)
         }
+    case "codable-save" where args.count == 3:
+        codableSave(args[1], args[2])
     default:
         usage()
     }

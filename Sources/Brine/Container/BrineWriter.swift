@@ -26,8 +26,12 @@ public final class BrineWriter {
     private let file: AtomicFile
     private let output: StagedFileWriter
     private var offset: Int
-    private var entries: [ArrayInfo] = []
-    private var paths = Set<String>()
+    fileprivate var entries: [ArrayInfo] = []
+    fileprivate var paths = Set<String>()
+    /// Final names given by ``renameArrays(_:)``, applied to ``arrays`` (Codable names, format 1.1).
+    fileprivate var renamed: [Int: String] = [:]
+    /// Alias paths of shared arrays, written as the `brine.aliases` metadata map (format 1.1).
+    fileprivate(set) var aliases: [(path: String, index: Int)] = []
     private var nextIndex = 0
     private var failure: BrineError?
     private var finished = false
@@ -73,7 +77,9 @@ public final class BrineWriter {
     }
 
     /// The arrays written so far, in order.
-    public var arrays: [ArrayInfo] { entries }
+    public var arrays: [ArrayInfo] {
+        renamed.isEmpty ? entries : entries.enumerated().map { i, a in renamed[i].map { a.renamed($0) } ?? a }
+    }
 
     /// Appends a typed tensor.
     /// - Parameters:
@@ -192,11 +198,16 @@ public final class BrineWriter {
             // Brine's own keys first, unless the caller set them.
             var own: [(key: String, value: Value)] = []
             for (k, v) in [("brine.format", Value.string(Brine.formatVersion)), ("brine.version", .string(Brine.version)),
-                           ("brine.created", .string(BrineWriter.utcTimestamp()))] where !meta.contains(where: { $0.key == k }) {
+                           ("brine.created", .string(BrineWriter.utcTimestamp()))] where !meta.contains(where: { $0.key == k })
+                && (k != "brine.created" || options.recordCreationTime) {
                 own.append((k, v))
             }
             meta.insert(contentsOf: own, at: 0)
-            let header = Header(metadata: .map(meta), arrays: entries, root: root).encoded()
+            if !aliases.isEmpty, !meta.contains(where: { $0.key == "brine.aliases" }) {
+                let table = arrays
+                meta.insert(("brine.aliases", .map(aliases.map { ($0.path, .string(table[$0.index].path)) })), at: own.count)
+            }
+            let header = Header(metadata: .map(meta), arrays: arrays, root: root).encoded()
             let headerOffset = offset
             let trailer = Trailer(
                 headerOffset: UInt64(headerOffset), headerLength: UInt64(header.count),
@@ -218,7 +229,7 @@ public final class BrineWriter {
             file.abort()
             throw error
         }
-        return entries
+        return arrays
     }
 
     /// Abandons the file: removes the temporary, leaves the destination as it was.
@@ -599,5 +610,59 @@ final class ChunkJob: @unchecked Sendable {
         codec.compresses
             ? UnsafeRawBufferPointer(rebasing: output[0 ..< outputCount])
             : UnsafeRawBufferPointer(rebasing: input[0 ..< rawCount])
+    }
+}
+
+// MARK: - Names given after the arrays were written (format 1.1)
+
+extension BrineWriter {
+    /// Renames arrays already appended (the Codable encoder decides final
+    /// names only when it has met every array; docs/FORMAT.md, "Array names").
+    /// - Parameter names: new path by array index.
+    /// - Throws: ``BrineError`` `.invalidArgument` for an index out of range
+    ///   or a path that would no longer be unique.
+    func renameArrays(_ names: [Int: String]) throws(BrineError) {
+        guard !names.isEmpty else { return }
+        try drain()  // every appended array in `entries`, in index order
+        var current = arrays.map(\.path)
+        for (i, n) in names {
+            guard i >= 0 && i < current.count else {
+                throw BrineError(.invalidArgument, "array index \(i) out of range", filePath: path)
+            }
+            current[i] = n
+        }
+        guard Set(current).count == current.count else {
+            throw BrineError(.invalidArgument, "renaming would make two array paths equal", filePath: path)
+        }
+        for (i, n) in names { renamed[i] = n }
+        paths = Set(current)
+    }
+
+    /// Records alias paths: each names the array at `index` too (written in
+    /// the `brine.aliases` metadata map).
+    /// - Throws: ``BrineError`` `.invalidArgument` for an index out of range
+    ///   or an alias equal to an array path or another alias.
+    func addAliases(_ list: [(path: String, index: Int)]) throws(BrineError) {
+        guard !list.isEmpty else { return }
+        try drain()
+        for (p, i) in list {
+            guard i >= 0 && i < entries.count else {
+                throw BrineError(.invalidArgument, "alias '\(p)' names array #\(i), out of range", filePath: path)
+            }
+            guard !paths.contains(p), !aliases.contains(where: { $0.path == p }) else {
+                throw BrineError(.invalidArgument, "alias path is already an array path or alias", filePath: path, arrayPath: p)
+            }
+            aliases.append((p, i))
+        }
+    }
+}
+
+extension ArrayInfo {
+    /// The same entry under another path.
+    func renamed(_ newPath: String) -> ArrayInfo {
+        ArrayInfo(
+            path: newPath, dtype: dtype, storedDType: storedDType, shape: shape, codec: codec, filter: filter,
+            alignment: alignment, dataOffset: dataOffset, chunkBytes: chunkBytes, chunks: chunks,
+            count: count, storedRawBytes: storedRawBytes, storedBytes: storedBytes)
     }
 }

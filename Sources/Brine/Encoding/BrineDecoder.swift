@@ -113,6 +113,11 @@ final class BrineDecodingImpl: Decoder {
         if let special = T.self as? any BrineDecodingSpecial.Type {
             return try special.brineDecode(from: value, with: self, at: node) as! T
         }
+        return try unwrapPlain(T.self, from: value, at: node)
+    }
+
+    /// Decodes a value through its own `init(from:)`, bypassing the special cases.
+    func unwrapPlain<T: Decodable>(_ type: T.Type, from value: Value, at node: CodingPathNode) throws -> T {
         let savedValue = self.value
         let savedNode = self.node
         self.value = value

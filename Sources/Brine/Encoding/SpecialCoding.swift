@@ -149,7 +149,7 @@ extension Tensor: BrineEncodingSpecial {
         let tensor = value as! Tensor<Scalar>
         return try tensor.withUnsafeBytes { bytes in
             try encoder.encodeArray(
-                bytes, dtype: Scalar.dtype, shape: tensor.shape, at: node,
+                bytes, dtype: Scalar.dtype, shape: tensor.shape, at: node, identity: tensor.storage,
                 inline: {
                     .map([("shape", .list(tensor.shape.map { .int(Int64($0)) })),
                           ("scalars", InlineArrays.encode(bytes, dtype: Scalar.dtype))])
@@ -179,7 +179,7 @@ extension AnyTensor: BrineEncodingSpecial {
     static func brineEncode<T>(_ value: T, with encoder: BrineEncodingImpl, at node: CodingPathNode) throws -> Value {
         let tensor = value as! AnyTensor
         return try encoder.encodeArray(
-            tensor.storage.bytes, dtype: tensor.dtype, shape: tensor.shape, at: node,
+            tensor.storage.bytes, dtype: tensor.dtype, shape: tensor.shape, at: node, identity: tensor.storage,
             inline: {
                 .map([("dtype", .string(tensor.dtype.name)),
                       ("shape", .list(tensor.shape.map { .int(Int64($0)) })),
