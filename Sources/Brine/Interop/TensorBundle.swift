@@ -119,7 +119,9 @@ public struct TensorBundle: Sendable {
             if case .map(let entries) = file.metadata {
                 for (k, v) in entries where !k.hasPrefix("brine.") { meta[k] = v.stringValue ?? v.description }
             }
-            self.init(tensors: zip(file.arrays, all).map { ($0.path, $1) }, metadata: meta)
+            // Alias paths of shared arrays (tied weights) come out as tensors
+            // of their own: formats without aliases (safetensors) get a copy.
+            self.init(tensors: zip(file.arrays, all).map { ($0.path, $1) } + file.aliases.map { ($0.path, all[$0.index]) }, metadata: meta)
         case .safetensors:
             let file = try SafetensorsFile(contentsOf: url, mode: mode, options: options)
             self.init(tensors: try file.loadAll(), metadata: file.metadata)

@@ -1,0 +1,197 @@
+import Foundation
+import Testing
+@testable import Brine
+
+/// A node of a class graph (cycles, shared instances).
+final class GraphNode: Codable {
+    var name: String
+    var next: GraphNode?
+    var weights: [Float]
+    init(_ name: String, weights: [Float] = []) {
+        self.name = name
+        self.weights = weights
+    }
+}
+
+/// A language model with tied input/output embeddings.
+struct TiedLM: Codable, Equatable {
+    var embed: Tensor<Float>
+    var blocks: [Dense]
+    var lmHead: Tensor<Float>
+    var anyHead: AnyTensor?
+
+    static func make(seed: UInt64, tied: Bool = true) -> TiedLM {
+        var rng = SplitMix64(seed: seed)
+        let e = try! Tensor<Float>(shape: [64, 32], scalars: (0 ..< 2048).map { _ in Float.random(in: -1 ... 1, using: &rng) })
+        let head = tied ? e : try! Tensor<Float>(shape: [64, 32], scalars: (0 ..< 2048).map { _ in Float.random(in: -1 ... 1, using: &rng) })
+        return TiedLM(embed: e, blocks: [Dense(weight: try! Tensor(zeros: [32, 32]), bias: [Float](repeating: 0.5, count: 32))],
+                      lmHead: head, anyHead: AnyTensor(e))
+    }
+}
+
+@Suite("Cycles in class graphs (issue 9 §5)")
+struct CycleTests {
+    @Test("a cycle is a typed error naming the coding path where it closes")
+    func cycleIsAnError() throws {
+        let dir = makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("g.brine")
+        let a = GraphNode("a", weights: [1, 2])
+        let b = GraphNode("b")
+        a.next = b
+        b.next = a
+        #expect { try Brine.save(a, to: url) } throws: { e in
+            guard let e = e as? BrineError else { return false }
+            return e.code == .invalidArgument && e.arrayPath == "next.next" && e.message.contains("cycle") && e.message.contains("'root'")
+        }
+        #expect(!FileManager.default.fileExists(atPath: url.path))
+        // A self-loop inside an array, through the weights-only path too.
+        let c = GraphNode("c")
+        c.next = c
+        #expect { try Brine.saveWeights(of: ["list": [c]], to: url) } throws: { e in
+            (e as? BrineError)?.arrayPath == "list.0.next"
+        }
+        #expect(throws: BrineError.self) { try BrineEncoder().encode([c]) }
+        b.next = nil  // no cycle: saves
+        try Brine.save(a, to: url)
+    }
+}
+
+@Suite("Shared storage (issue 10)")
+struct SharedStorageTests {
+    @Test("tied tensors are stored once, listed under both paths, and load sharing one storage",
+          arguments: [LoadMode.copy, .mmap, .mmapCopyOnWrite])
+    func tiedTensors(mode: LoadMode) throws {
+        let dir = makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("lm.brine")
+        let model = TiedLM.make(seed: 1)
+        try Brine.save(model, to: url)
+        let file = try BrineFile(contentsOf: url)
+        #expect(file.arrayPaths == ["embed", "blocks.0.weight"])
+        #expect(file.aliases.map(\.path) == ["lmHead", "anyHead"])
+        #expect(file.aliases.map(\.index) == [0, 0])
+        #expect(try file.array("lmHead", as: Float.self) == model.embed)
+        #expect(file.info("lmHead")?.path == "embed")
+
+        let loaded = try Brine.load(TiedLM.self, from: url, mode: mode)
+        #expect(loaded == model)
+        #expect(loaded.embed.storage === loaded.lmHead.storage)
+        #expect(loaded.anyHead?.storage === loaded.embed.storage)
+        if mode == .mmap {
+            #expect(loaded.embed.isView)
+        } else {
+            // Writing through one storage is seen through the other.
+            loaded.embed.storage.baseAddress.storeBytes(of: Float(42), as: Float.self)
+            #expect(loaded.lmHead[0, 0] == 42)
+        }
+        // Untied tensors stay apart.
+        try Brine.save(TiedLM.make(seed: 2, tied: false), to: url)
+        let apart = try Brine.load(TiedLM.self, from: url, mode: mode)
+        #expect(apart.embed.storage !== apart.lmHead.storage)
+        #expect(try BrineFile(contentsOf: url).aliases.map(\.path) == ["anyHead"])
+    }
+
+    @Test("weights-only: tied tensors are saved once and tie again on load", arguments: [LoadMode.copy, .mmap])
+    func tiedWeights(mode: LoadMode) throws {
+        let dir = makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("w.brine")
+        let model = TiedLM.make(seed: 3)
+        let w = try Weights(of: model)
+        #expect(w.paths.contains("lmHead") && w["lmHead"]?.storage === w["embed"]?.storage)
+        try Brine.saveWeights(of: model, to: url)
+        #expect(try BrineFile(contentsOf: url).arrays.count == 3)  // embed, blocks.0.weight, blocks.0.bias
+        var fresh = TiedLM.make(seed: 9, tied: false)
+        let report = try Brine.loadWeights(into: &fresh, from: url, mode: mode)
+        #expect(report.isComplete)
+        #expect(fresh == model)
+        #expect(fresh.embed.storage === fresh.lmHead.storage)
+        // A tied model takes untied weights only when both paths hold equal data.
+        let untiedURL = dir.appendingPathComponent("untied.brine")
+        try Brine.saveWeights(of: TiedLM.make(seed: 4, tied: false), to: untiedURL)
+        var tied = TiedLM.make(seed: 5)
+        #expect { try Brine.loadWeights(into: &tied, from: untiedURL, mode: mode) } throws: { e in
+            (e as? BrineError)?.arrayPath == "lmHead"
+        }
+        // Through an in-memory Weights.
+        var again = TiedLM.make(seed: 8, tied: false)
+        try Brine.loadWeights(from: url).load(into: &again)
+        #expect(again.embed.storage === again.lmHead.storage && again == model)
+    }
+
+    @Test("convert to safetensors writes each alias as its own tensor (a copy)")
+    func convertAliases() throws {
+        let dir = makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("lm.brine")
+        let model = TiedLM.make(seed: 1)
+        try Brine.save(model, to: url)
+        let out = dir.appendingPathComponent("lm.safetensors")
+        try TensorBundle(contentsOf: url).write(to: out)
+        let st = try TensorBundle(contentsOf: out)
+        #expect(Set(st.names).isSuperset(of: ["embed", "lmHead", "anyHead", "blocks.0.weight"]))
+        #expect(st.tensor("lmHead") == AnyTensor(model.embed))
+    }
+}
+
+@Suite("State-dict names (issue 10)")
+struct StateDictNameTests {
+    @Test("a flat [String: Tensor] keeps its keys as array names; convert gives PyTorch's names")
+    func stateDictNames() throws {
+        let dir = makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("sd.brine")
+        let sd = Fixture10StateDict.make()
+        try Brine.saveWeights(of: sd, to: url)
+        #expect(Set(try BrineFile(contentsOf: url).arrayPaths) == Set(sd.keys))
+        try Brine.save(sd, to: url, options: SaveOptions(inlineThreshold: 0))
+        #expect(Set(try BrineFile(contentsOf: url).arrayPaths) == Set(sd.keys))
+        let out = dir.appendingPathComponent("sd.safetensors")
+        try TensorBundle(contentsOf: url).write(to: out)
+        #expect(Set(try TensorBundle(contentsOf: out).names) == Set(sd.keys))
+        var fresh = sd.mapValues { try! Tensor<Float>(zeros: $0.shape) }
+        #expect(try Brine.loadWeights(into: &fresh, from: url).isComplete)
+        #expect(fresh == sd)
+    }
+
+    struct Colliding: Codable, Equatable {
+        var sd: [String: [String: Tensor<Float>]]
+        var plain: [String: Tensor<Float>]
+    }
+
+    @Test("escaping applies only to names that would collide", arguments: [LoadMode.copy, .mmap])
+    func collisions(mode: LoadMode) throws {
+        let dir = makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("c.brine")
+        let m = Colliding(
+            sd: ["x.y": ["z": Tensor([1])], "x": ["y.z": Tensor([2]), "w": Tensor([3])], "a%2Eb": ["c": Tensor([5])], "a": ["b.c": Tensor([6])]],
+            plain: ["q.r": Tensor([4])])
+        try Brine.saveWeights(of: m, to: url)
+        let paths = Set(try BrineFile(contentsOf: url).arrayPaths)
+        // sd.x.y.z would name two arrays: both escaped. sd.a%2Eb.c is raw
+        // (no collision) though it equals the escaped form of sd.a."b.c" if
+        // that were escaped, so it is not; the rest keep their keys.
+        #expect(paths == ["sd.x%2Ey.z", "sd.x.y%2Ez", "sd.x.w", "sd.a%2Eb.c", "sd.a.b.c", "plain.q.r"])
+        var fresh = Colliding(sd: m.sd.mapValues { $0.mapValues { _ in Tensor([0]) } }, plain: ["q.r": Tensor([0])])
+        #expect(try Brine.loadWeights(into: &fresh, from: url, mode: mode).isComplete)
+        #expect(fresh == m)
+        // A full save names its out-of-line arrays the same way.
+        try Brine.save(m, to: url, options: SaveOptions(inlineThreshold: 0))
+        #expect(Set(try BrineFile(contentsOf: url).arrayPaths) == paths)
+        #expect(try Brine.load(Colliding.self, from: url, mode: mode) == m)
+    }
+
+    @Test("the naming rule reaches a fixed point when an escaped name equals a raw one")
+    func fixedPoint() {
+        // [x.y] and [x, y] collide; [x%2Ey] (raw) equals the first's escaped form.
+        let names = ArrayNames.assign([
+            .init(components: ["x.y"], legacy: ""), .init(components: ["x", "y"], legacy: ""),
+            .init(components: ["x%2Ey"], legacy: ""), .init(components: ["k"], legacy: ""), .init(components: ["k"], legacy: ""),
+        ], taken: ["t"])
+        #expect(names == ["x%2Ey", "x.y", "x%252Ey", "k", "k~2"])
+        #expect(ArrayNames.assign([.init(components: ["t"], legacy: "")], taken: ["t"]) == ["t~2"])
+        #expect(ArrayNames.assign([.init(components: [], legacy: "")], taken: []) == ["root"])
+    }
+}
