@@ -195,3 +195,110 @@ struct StateDictNameTests {
         #expect(ArrayNames.assign([.init(components: [], legacy: "")], taken: []) == ["root"])
     }
 }
+
+/// A class instance referenced from several places.
+final class Vocab: Codable {
+    var words: [String]
+    var table: Tensor<Float>
+    var parent: Vocab?
+    init(words: [String], table: Tensor<Float>, parent: Vocab? = nil) {
+        self.words = words
+        self.table = table
+        self.parent = parent
+    }
+}
+
+struct SharedRefs: Codable {
+    var a: Vocab
+    var b: Vocab
+    var list: [Vocab]
+    var opt: Vocab?
+    var child: Vocab
+    var tiny1: Tensor<Float>
+    var tiny2: Tensor<Float>
+
+    static func make() -> SharedRefs {
+        let v = Vocab(words: ["a", "b"], table: try! Tensor(shape: [40, 40], scalars: (0 ..< 1600).map { Float($0) }))
+        let other = Vocab(words: ["x"], table: Tensor([1, 2]))
+        let child = Vocab(words: ["c"], table: Tensor([3]), parent: v)
+        let tiny = Tensor<Float>([1, 2, 3])
+        return SharedRefs(a: v, b: v, list: [other, v, child], opt: v, child: child, tiny1: tiny, tiny2: tiny)
+    }
+}
+
+@Suite("Shared references (issue 10)")
+struct SharedReferenceTests {
+    func check(_ m: SharedRefs) {
+        #expect(m.a === m.b && m.a === m.list[1] && m.a === m.opt && m.child.parent === m.a)
+        #expect(m.list[2] === m.child && m.list[0] !== m.a)
+        #expect(m.a.words == ["a", "b"] && m.a.table.shape == [40, 40] && m.child.words == ["c"])
+        #expect(m.tiny1.storage === m.tiny2.storage && m.tiny1.scalars == [1, 2, 3])
+    }
+
+    @Test("a class instance referenced from several places comes back as one instance",
+          arguments: [LoadMode.copy, .mmap, .mmapCopyOnWrite], [0, 4096])
+    func identity(mode: LoadMode, threshold: Int) throws {
+        let dir = makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("s.brine")
+        try Brine.save(SharedRefs.make(), to: url, options: SaveOptions(inlineThreshold: threshold))
+        let file = try BrineFile(contentsOf: url)
+        guard case .shared(0, _)? = file.root["a"] else {
+            Issue.record("a is not shared node #0: \(String(describing: file.root["a"]))")
+            return
+        }
+        #expect(file.root["b"] == .sharedRef(0))
+        check(try Brine.load(SharedRefs.self, from: url, mode: mode))
+        // Only one copy of the shared table is stored.
+        #expect(file.arrayPaths.filter { $0.hasSuffix("table") }.count == (threshold == 0 ? 3 : 1))  // v, other, child
+        // In memory too.
+        check(try BrineDecoder().decode(SharedRefs.self, from: BrineEncoder().encode(SharedRefs.make()), arrays: []))
+    }
+
+    @Test("instances met once leave the tree as format 1.0 wrote it")
+    func unsharedUnchanged() throws {
+        let tree = try BrineEncoder().encode(["x": Vocab(words: ["w"], table: Tensor([1]))])
+        #expect(tree == ["x": ["words": ["w"], "table": ["shape": [1], "scalars": [.float32(1)]]]])
+    }
+
+    @Test("weights load into a model with shared instances, which stay shared")
+    func weights() throws {
+        let dir = makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("w.brine")
+        let m = SharedRefs.make()
+        try Brine.saveWeights(of: m, to: url)
+        var fresh = SharedRefs.make()
+        fresh.a.table = try Tensor(zeros: [40, 40])
+        #expect(try Brine.loadWeights(into: &fresh, from: url).isComplete)
+        check(fresh)
+        #expect(fresh.b.table == m.a.table)
+    }
+
+    @Test("hostile shared nodes are corruptHeader: wrong id, reference before or inside its definition, in metadata")
+    func hostile() throws {
+        let dir = makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("h.brine")
+        let bad: [Value] = [
+            .shared(1, .null),
+            .list([.sharedRef(0), .shared(0, .null)]),
+            .shared(0, .list([.sharedRef(0)])),
+            .list([.shared(0, .null), .shared(0, .null)]),
+        ]
+        for root in bad {
+            try BrineWriter(url: url).finish(root: root)
+            #expect { try BrineFile(contentsOf: url) } throws: { ($0 as? BrineError)?.code == .corruptHeader }
+        }
+        try BrineWriter(url: url).finish(root: .null, metadata: ["m": .shared(0, .null)])
+        #expect { try BrineFile(contentsOf: url) } throws: { ($0 as? BrineError)?.code == .corruptHeader }
+        // A valid one reads back as written.
+        let good: Value = ["a": .shared(0, ["k": .shared(1, "x")]), "b": .sharedRef(1), "c": .sharedRef(0)]
+        try BrineWriter(url: url).finish(root: good)
+        #expect(try BrineFile(contentsOf: url).root == good)
+        // Hand-made trees given to the decoder: a reference into its own definition.
+        #expect(throws: DecodingError.self) {
+            try BrineDecoder().decode([[Int]].self, from: .list([.sharedRef(0)]), arrays: [])
+        }
+    }
+}

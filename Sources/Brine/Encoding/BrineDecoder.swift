@@ -39,6 +39,7 @@ public struct BrineDecoder: Sendable {
 
     func decode<T: Decodable>(_ type: T.Type, from root: Value, slots: [ArraySlot], paths: [String]?, filePath: String?) throws -> T {
         let state = DecodingState(slots: slots, paths: paths, filePath: filePath, userInfo: userInfo)
+        state.root = root
         let decoder = BrineDecodingImpl(state: state, value: root, node: .root)
         return try decoder.unwrap(T.self, from: root, at: .root)
     }
@@ -50,6 +51,19 @@ final class DecodingState {
     let paths: [String]?
     let filePath: String?
     let userInfo: [CodingUserInfoKey: Any]
+    /// The tree being decoded (for shared definitions met through a reference first).
+    var root: Value = .null
+    /// Shared nodes decoded so far, by id (pickle's memo).
+    var memo: [Int: Any] = [:]
+    /// Shared nodes being decoded (a reference into one is refused).
+    var decodingShared = Set<Int>()
+    private var definitions: [Int: Value]?
+
+    /// The value of shared node `id`, or `nil`.
+    func sharedDefinition(_ id: Int) -> Value? {
+        if definitions == nil { definitions = SharedNodes.definitions(in: root) }
+        return definitions![id]
+    }
 
     init(slots: [ArraySlot], paths: [String]?, filePath: String?, userInfo: [CodingUserInfoKey: any Sendable]) {
         self.slots = slots
@@ -110,6 +124,14 @@ final class BrineDecodingImpl: Decoder {
     /// tensors, `Data`, `Float16`, ``BFloat16``, optionals) decode themselves
     /// from the tree value and the array table; others run `T.init(from:)`.
     func unwrap<T: Decodable>(_ type: T.Type, from value: Value, at node: CodingPathNode) throws -> T {
+        // Optionals pass shared nodes on to their wrapped type.
+        if !(T.self is any BrineOptionalMarker.Type) {
+            switch value {
+            case .shared(let id, let inner): return try decodeShared(T.self, id: id, definition: inner, at: node)
+            case .sharedRef(let id): return try decodeShared(T.self, id: id, definition: nil, at: node)
+            default: break
+            }
+        }
         if let special = T.self as? any BrineDecodingSpecial.Type {
             return try special.brineDecode(from: value, with: self, at: node) as! T
         }

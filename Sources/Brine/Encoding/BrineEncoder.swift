@@ -72,7 +72,7 @@ public struct BrineEncoder: Sendable {
                 debugDescription: "the object tree nests \(depth) levels deep; Brine files allow at most \(maxDepth) (ReadLimits.maxDepth)"))
         }
         try state.finishNames()
-        return root
+        return state.nextSharedID == 0 ? root : SharedNodes.normalize(root, refCount: state.refCount)
     }
 }
 
@@ -103,6 +103,20 @@ final class EncodingState {
     var storages: [ObjectIdentifier: (owner: AnyObject, dtype: DType, shape: [Int], byteCount: Int, index: Int)] = [:]
     /// Class instances being encoded, with their coding paths (cycle detection).
     var objectsInProgress: [ObjectIdentifier: CodingPathNode] = [:]
+    /// Class instances encoded, kept alive, with their provisional shared id:
+    /// a later place of the same instance becomes a ``Value/sharedRef(_:)``.
+    var objectsDone: [ObjectIdentifier: (owner: AnyObject, id: Int)] = [:]
+    /// Inline arrays by the identity of their storage (small tied tensors).
+    var inlineStorages: [ObjectIdentifier: (owner: AnyObject, dtype: DType, shape: [Int], byteCount: Int, id: Int)] = [:]
+    /// The next provisional shared id, and how often each was referred to.
+    var nextSharedID = 0
+    var refCount: [Int: Int] = [:]
+
+    /// A new provisional shared id.
+    func newSharedID() -> Int {
+        defer { nextSharedID += 1 }
+        return nextSharedID
+    }
 
     init(threshold: Int, sink: (any ArraySink)?, userInfo: [CodingUserInfoKey: any Sendable]) {
         self.threshold = threshold
@@ -350,9 +364,16 @@ final class BrineEncodingImpl: Encoder {
                 "the class graph has a cycle: the \(T.self) instance at '\(here)' is the one being encoded at '\(there)'; Codable cannot encode a cycle (break it with a weak or unencoded reference)",
                 arrayPath: here)
         }
+        if let done = state.objectsDone[id] {
+            state.refCount[done.id, default: 0] += 1
+            return .sharedRef(done.id)
+        }
         state.objectsInProgress[id] = node
         defer { state.objectsInProgress[id] = nil }
-        return try wrapEncodable(value, at: node)
+        let v = try wrapEncodable(value, at: node)
+        let n = state.newSharedID()
+        state.objectsDone[id] = (object, n)
+        return .shared(n, v)
     }
 
     /// Runs `body` with `node` marked as a container without stable names
@@ -390,8 +411,20 @@ final class BrineEncodingImpl: Encoder {
                 arrayPath: here)
         }
         guard let sink = state.sink, forceOutOfLine || bytes.count >= state.threshold else {
+            guard let identity else {
+                state.caught.append((components, "", nil))
+                return inline()
+            }
+            // A small tensor met again (same storage, dtype, shape): a reference to its first place.
+            let oid = ObjectIdentifier(identity)
+            if let s = state.inlineStorages[oid], s.dtype == dtype, s.shape == shape, s.byteCount == bytes.count {
+                state.refCount[s.id, default: 0] += 1
+                return .sharedRef(s.id)
+            }
             state.caught.append((components, "", nil))
-            return inline()
+            let n = state.newSharedID()
+            if state.inlineStorages[oid] == nil { state.inlineStorages[oid] = (identity, dtype, shape, bytes.count, n) }
+            return .shared(n, inline())
         }
         if let identity, let s = state.storages[ObjectIdentifier(identity)],
            s.dtype == dtype, s.shape == shape, s.byteCount == bytes.count {

@@ -19,6 +19,13 @@ public enum Value: Sendable, Equatable {
     case map([(key: String, value: Value)])
     /// A reference to the array at this index of the array table.
     case arrayRef(Int)
+    /// A node that other places of the tree refer to (format 1.1): the
+    /// first place of a class instance (or a small shared tensor) met in
+    /// several places. Ids are 0, 1, 2, … in order of appearance.
+    indirect case shared(Int, Value)
+    /// The same object as the ``shared(_:_:)`` node with this id, which
+    /// precedes it and is complete (format 1.1).
+    case sharedRef(Int)
 
     /// Structural equality; floats compare by bit pattern, so NaN equals the
     /// same NaN and -0.0 differs from +0.0.
@@ -36,6 +43,8 @@ public enum Value: Sendable, Equatable {
         case let (.map(a), .map(b)):
             return a.count == b.count && zip(a, b).allSatisfy { $0.key == $1.key && $0.value == $1.value }
         case let (.arrayRef(a), .arrayRef(b)): return a == b
+        case let (.shared(i, a), .shared(j, b)): return i == j && a == b
+        case let (.sharedRef(a), .sharedRef(b)): return a == b
         default: return false
         }
     }
@@ -142,6 +151,8 @@ extension Value: CustomStringConvertible {
         case .string(let s): return Value.quoted(s)
         case .bytes(let b): return "<\(b.count) bytes>"
         case .arrayRef(let i): return "<array #\(i)>"
+        case .shared(let i, let v): return "<shared #\(i)> " + v.description
+        case .sharedRef(let i): return "<same as shared #\(i)>"
         case .list, .map: return ""
         }
     }
