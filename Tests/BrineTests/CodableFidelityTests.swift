@@ -302,3 +302,41 @@ struct SharedReferenceTests {
         }
     }
 }
+
+@Suite("Format 1.1 in python/brine_reader.py", .serialized)
+struct Format11PythonReaderTests {
+    @Test("the Python reader resolves aliases and shared references, and reads 1.0 fixtures")
+    func pythonReader() throws {
+        let dir = makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let lm = dir.appendingPathComponent("lm.brine")
+        try Brine.save(TiedLM.make(seed: 1), to: lm)
+        let refs = dir.appendingPathComponent("refs.brine")
+        try Brine.save(SharedRefs.make(), to: refs)
+        let fixture = repositoryRoot.appendingPathComponent("Tests/BrineTests/Fixtures/format-1.0/codable-model.brine")
+        let out = try PythonOracle.run(#"""
+        import sys
+        import numpy as np
+        import brine_reader as br
+        with br.BrineFile(sys.argv[1]) as f:
+            assert f.format_version == (1, 1), f.format_version
+            assert f.aliases == {'lmHead': 'embed', 'anyHead': 'embed'}, f.aliases
+            assert np.array_equal(f.read('lmHead'), f.read('embed'))
+            assert f.info('lmHead').path == 'embed'
+            allarrays = f.read_all()
+            assert allarrays['lmHead'] is allarrays['embed'] and allarrays['embed'].shape == (64, 32)
+        with br.BrineFile(sys.argv[2]) as f:
+            root = f.root
+            assert root['a'] is root['b'] and root['a'] is root['list'][1] and root['opt'] is root['a']
+            assert root['child']['parent'] is root['a'] and root['list'][2] is root['child']
+            assert root['tiny1'] is root['tiny2']
+            assert root['a']['words'] == ['a', 'b']
+        with br.BrineFile(sys.argv[3]) as f:
+            assert f.format_version == (1, 0) and f.aliases == {}
+            assert 'stateDict.encoder%2Elayer%2E0%2Eweight' in f.keys()
+            assert f.read('rows.0').shape == (1100,)
+        print('ok')
+        """#, [lm.path, refs.path, fixture.path])
+        #expect(out.hasPrefix("ok"))
+    }
+}

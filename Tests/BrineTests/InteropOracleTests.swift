@@ -421,7 +421,7 @@ struct InteropOracleTests {
                 assert m['framework'] == 'brine-tests' and m['epochs'] == 12 and m['big'] == 2**64 - 1
                 assert m['neg'] == -2**63 and m['lr'] == 0.001 and m['f32'] == 1.5 and m['flag'] is True
                 assert m['none'] is None and m['blob'] == b'\x00\x01\xff' and m['nested'] == {'a': [1, 2, {'b': 'c'}]}
-                assert m['brine.format'] == '1.0' and 'brine.created' in m
+                assert m['brine.format'] == '1.1' and 'brine.created' in m
                 assert list(f.root) == ['weights', 'name'] and f.root['name'] == 'model'
                 assert f.root['weights'] == [br.ArrayRef(i) for i in range(len(listing))]
                 assert f.keys() == [e['path'] for e in listing]
