@@ -10,6 +10,7 @@ struct NestedModel: Codable, Equatable {
     var bools: [[Bool]]
     var bytes: [[UInt8]]
     var contiguous: [ContiguousArray<Int64>]
+    var outerContiguous: ContiguousArray<[UInt16]>
     var optionalRows: [[Float]]?
     var empty: [[Float]]
     var emptyRows: [[Double]]
@@ -25,6 +26,7 @@ struct NestedModel: Codable, Equatable {
             bools: (0 ..< 5).map { r in (0 ..< len(r + 2)).map { ($0 + r) % 3 == 0 } },
             bytes: (0 ..< 6).map { r in (0 ..< len(r)).map { UInt8(truncatingIfNeeded: $0 * 3 + r) } },
             contiguous: (0 ..< 3).map { r in ContiguousArray((0 ..< len(r)).map { Int64($0) - 5 }) },
+            outerContiguous: ContiguousArray((0 ..< rows).map { r in (0 ..< len(r)).map { UInt16(truncatingIfNeeded: r * 7 + $0) } }),
             optionalRows: ragged ? nil : [[1, 2], [3, 4]],
             empty: [], emptyRows: [[], [], []], deepEmpty: [[], [[]], [[], [1]]])
     }

@@ -99,21 +99,26 @@ extension Array: BrineDecodingSpecial where Element: BrineNestable {
     }
 }
 
-extension ContiguousArray: BrineEncodingSpecial where Element: BrineArrayElement {
+extension ContiguousArray: BrineEncodingSpecial where Element: BrineNestable {
     static func brineEncode<T>(_ value: T, with encoder: BrineEncodingImpl, at node: CodingPathNode) throws -> Value {
-        let array = value as! ContiguousArray<Element>
+        guard Element.nestingDepth == 0 else {
+            let array = value as! ContiguousArray<Element>
+            return try encoder.encodeNested(array, at: node) ?? encoder.encodeRows(array, at: node)
+        }
+        let array = value as! ContiguousArray<Element.Leaf>
         return try array.withUnsafeBytes { bytes in
             try encoder.encodeArray(
-                bytes, dtype: Element.arrayDType, shape: [array.count], at: node,
-                inline: { InlineArrays.encode(bytes, dtype: Element.arrayDType) },
+                bytes, dtype: Element.Leaf.arrayDType, shape: [array.count], at: node,
+                inline: { InlineArrays.encode(bytes, dtype: Element.Leaf.arrayDType) },
                 original: { .original(array, makeTensor: { AnyTensor.copying(array) }) })
         }
     }
 }
 
-extension ContiguousArray: BrineDecodingSpecial where Element: BrineArrayElement {
+extension ContiguousArray: BrineDecodingSpecial where Element: BrineNestable {
     static func brineDecode(from value: Value, with decoder: BrineDecodingImpl, at node: CodingPathNode) throws -> ContiguousArray<Element> {
-        try decoder.decodeElements(ContiguousArray<Element>.self, from: value, at: node)
+        guard Element.nestingDepth == 0 else { return try decoder.decodeNested(ContiguousArray<Element>.self, from: value, at: node) }
+        return try decoder.decodeElements(ContiguousArray<Element.Leaf>.self, from: value, at: node) as! ContiguousArray<Element>
     }
 }
 
