@@ -296,6 +296,14 @@ struct SharedReferenceTests {
         let good: Value = ["a": .shared(0, ["k": .shared(1, "x")]), "b": .sharedRef(1), "c": .sharedRef(0)]
         try BrineWriter(url: url).finish(root: good)
         #expect(try BrineFile(contentsOf: url).root == good)
+        // A shared node is a nesting level: the writer refuses what readers would.
+        var deep: Value = .shared(0, .list([]))
+        for _ in 0 ..< 255 { deep = .list([deep]) }
+        #expect { try BrineWriter(url: url).finish(root: deep) } throws: { ($0 as? BrineError)?.code == .limitExceeded }
+        var ok: Value = .shared(0, .list([]))
+        for _ in 0 ..< 254 { ok = .list([ok]) }
+        try BrineWriter(url: url).finish(root: ok)
+        #expect(try BrineFile(contentsOf: url).root == ok)
         // Hand-made trees given to the decoder: a reference into its own definition.
         #expect(throws: DecodingError.self) {
             try BrineDecoder().decode([[Int]].self, from: .list([.sharedRef(0)]), arrays: [])

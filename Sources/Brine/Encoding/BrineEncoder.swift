@@ -65,14 +65,16 @@ public struct BrineEncoder: Sendable {
         let state = EncodingState(threshold: threshold, sink: sink, userInfo: userInfo)
         state.requireStableNames = requireStableNames
         let encoder = BrineEncodingImpl(state: state, node: .root)
-        let root = try encoder.wrapGeneric(value, at: .root)
+        let encoded = try encoder.wrapGeneric(value, at: .root)
+        // Shared nodes in their final places first: they count toward the depth.
+        let root = state.nextSharedID == 0 ? encoded : SharedNodes.normalize(encoded, refCount: state.refCount)
         if let (depth, path) = root.deepestNesting(over: maxDepth) {
             throw EncodingError.invalidValue(value, EncodingError.Context(
                 codingPath: path,
                 debugDescription: "the object tree nests \(depth) levels deep; Brine files allow at most \(maxDepth) (ReadLimits.maxDepth)"))
         }
         try state.finishNames()
-        return state.nextSharedID == 0 ? root : SharedNodes.normalize(root, refCount: state.refCount)
+        return root
     }
 }
 
@@ -612,6 +614,10 @@ extension Value {
                 for (k, x) in entries where x.isContainer {
                     stack.append((x, level + 1, node.appending(BrineCodingKey(stringValue: k))))
                 }
+            case .shared(_, let x):
+                // One level for the reader's depth cap (docs/FORMAT.md, shared references).
+                if level > limit { return (level, node.path) }
+                if x.isContainer { stack.append((x, level + 1, node)) }
             default:
                 break
             }
@@ -622,7 +628,7 @@ extension Value {
     /// `true` for lists and maps.
     var isContainer: Bool {
         switch self {
-        case .list, .map: return true
+        case .list, .map, .shared: return true
         default: return false
         }
     }

@@ -58,7 +58,8 @@ enum StableKey {
         }
         if let k = key as? any CodingKeyRepresentable {
             let ck = k.codingKey
-            if K.self is any BinaryInteger.Type, let i = ck.intValue {
+            // Integer keys (Int, integer raw values) sort by value.
+            if let i = ck.intValue, String(i) == ck.stringValue {
                 return Named(name: ck.stringValue, order: integerOrder(i))
             }
             return Named(name: ck.stringValue, order: .text(Array(ck.stringValue.utf8)))

@@ -193,6 +193,10 @@ extension Value {
             case .map(let entries):
                 if depth >= limit { return true }
                 for e in entries { stack.append((e.value, depth + 1)) }
+            case .shared(_, let x):
+                // A shared node is one level for the reader's depth cap.
+                if depth >= limit { return true }
+                stack.append((x, depth + 1))
             default:
                 break
             }
