@@ -274,14 +274,29 @@ extension Brine {
     }
 
     /// Saves a ``Weights`` collection (same file layout as ``saveWeights(of:to:options:)``).
+    /// Paths holding the very same tensor storage (dtype and shape equal:
+    /// tied weights) are stored once, the later paths as aliases.
     /// - Throws: ``BrineError`` as ``BrineWriter``.
     public static func saveWeights(_ weights: Weights, to url: URL, options: SaveOptions = .init()) throws(BrineError) {
         let metadata = try options.metadataValue(rootType: String(reflecting: Weights.self))
         let writer = try BrineWriter(url: url, options: options.writeOptions)
         do throws(BrineError) {
-            for (p, t) in weights.entries { try writer.append(t, path: p) }
-            let root = Value.map(weights.paths.enumerated().map { ($1, .arrayRef($0)) })
-            try writer.finish(root: root, metadata: metadata)
+            var stored: [ObjectIdentifier: (tensor: AnyTensor, index: Int)] = [:]
+            var root: [(key: String, value: Value)] = []
+            var aliases: [(path: String, index: Int)] = []
+            for (p, t) in weights.entries {
+                if let s = stored[ObjectIdentifier(t.storage)], s.tensor.dtype == t.dtype, s.tensor.shape == t.shape {
+                    aliases.append((p, s.index))
+                    root.append((p, .arrayRef(s.index)))
+                    continue
+                }
+                let i = try writer.append(t, path: p)
+                if stored[ObjectIdentifier(t.storage)] == nil { stored[ObjectIdentifier(t.storage)] = (t, i) }
+                root.append((p, .arrayRef(i)))
+            }
+            try writer.addAliases(aliases)
+            let rootValue = Value.map(root)
+            try writer.finish(root: rootValue, metadata: metadata)
         } catch {
             writer.cancel()
             throw error

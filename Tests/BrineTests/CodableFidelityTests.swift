@@ -114,6 +114,14 @@ struct SharedStorageTests {
         #expect { try Brine.loadWeights(into: &tied, from: untiedURL, mode: mode) } throws: { e in
             (e as? BrineError)?.arrayPath == "lmHead"
         }
+        // A Weights collection saves tied paths once too.
+        let fromWeights = dir.appendingPathComponent("fromWeights.brine")
+        try Brine.saveWeights(w, to: fromWeights)
+        let f = try BrineFile(contentsOf: fromWeights)
+        #expect(f.arrays.count == 3 && f.aliases.map(\.path) == ["lmHead", "anyHead"])
+        var viaW = TiedLM.make(seed: 10, tied: false)
+        #expect(try Brine.loadWeights(into: &viaW, from: fromWeights, mode: mode).isComplete)
+        #expect(viaW.embed.storage === viaW.lmHead.storage && viaW == model)
         // Through an in-memory Weights.
         var again = TiedLM.make(seed: 8, tied: false)
         try Brine.loadWeights(from: url).load(into: &again)

@@ -197,7 +197,7 @@ extension BrineDecodingImpl {
                 withExtendedLifetime(t.storage) {}
                 return out
             case nil:
-                fatalError("unreachable: outOfLineArray resolves every array_ref")
+                throw mismatch(A.self, value, at: node, expected: "an array reference")
             }
         case .map(let entries):
             let map = MapLookup(entries)
