@@ -258,7 +258,9 @@ extension Brine {
     ///   - model: the model whose arrays to save.
     ///   - url: the destination; replaced atomically.
     ///   - options: codec, filter, alignment, storage dtype, metadata (``SaveOptions/inlineThreshold`` is ignored: every array is stored).
-    /// - Throws: as ``save(_:to:options:)``.
+    /// - Throws: as ``save(_:to:options:)``; ``BrineError`` `.invalidArgument`
+    ///   naming the path of an array inside a `Set` or a dictionary whose keys
+    ///   have no stable name (its name would depend on an order, not a key).
     public static func saveWeights(of model: some Encodable, to url: URL, options: SaveOptions = .init()) throws {
         let metadata = try options.metadataValue(rootType: String(reflecting: Weights.self))
         let writer = try BrineWriter(url: url, options: options.writeOptions)

@@ -11,6 +11,14 @@
 /// smaller than the threshold. Everything else (structs, classes, enums,
 /// optionals, dictionaries, arrays of structs, scalars) goes into the tree.
 ///
+/// Format 1.1 (docs/FORMAT.md, "Codable mapping"): dictionaries are keyed by
+/// their keys' stable names in canonical order (never hash order); nested
+/// numeric arrays (`[[Float]]`, …) are one N-D array or flat values plus
+/// row lengths; tensors sharing one storage are stored once (alias paths in
+/// `brine.aliases`); a class instance met in several places is one shared
+/// node; array names keep keys unescaped unless two would collide; a class
+/// graph with a cycle is a ``BrineError`` naming where it closes.
+///
 /// Most users call ``Brine/save(_:to:options:)``; use the encoder directly to
 /// embed a Codable value in a file written with the low-level ``BrineWriter``.
 public struct BrineEncoder: Sendable {
