@@ -330,6 +330,9 @@ struct Format11PythonReaderTests {
         let refs = dir.appendingPathComponent("refs.brine")
         try Brine.save(SharedRefs.make(), to: refs)
         let fixture = repositoryRoot.appendingPathComponent("Tests/BrineTests/Fixtures/format-1.0/codable-model.brine")
+        // What `brine convert lm.brine lm.safetensors` writes: each alias a tensor of its own.
+        let st = dir.appendingPathComponent("lm.safetensors")
+        try TensorBundle(contentsOf: lm).write(to: st)
         let out = try PythonOracle.run(#"""
         import sys
         import numpy as np
@@ -351,8 +354,12 @@ struct Format11PythonReaderTests {
             assert f.format_version == (1, 0) and f.aliases == {}
             assert 'stateDict.encoder%2Elayer%2E0%2Eweight' in f.keys()
             assert f.read('rows.0').shape == (1100,)
+        from safetensors.numpy import load_file
+        t = load_file(sys.argv[4])
+        assert {'embed', 'lmHead', 'anyHead', 'blocks.0.weight'} <= set(t), sorted(t)
+        assert np.array_equal(t['lmHead'], t['embed']) and t['lmHead'].shape == (64, 32)
         print('ok')
-        """#, [lm.path, refs.path, fixture.path])
+        """#, [lm.path, refs.path, fixture.path, st.path])
         #expect(out.hasPrefix("ok"))
     }
 }
