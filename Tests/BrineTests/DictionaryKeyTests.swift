@@ -71,7 +71,9 @@ struct DictionaryKeyTests {
         let url = dir.appendingPathComponent("w.brine")
         let trained = ByKindModel.make()
         var fresh = ByKindModel.make(zeros: true, reserve: 1000)
-        #expect(Array(trained.byKind.keys) != Array(fresh.byKind.keys) || Array(trained.byId.keys) != Array(fresh.byId.keys))
+        // The precondition of this test: some dictionary iterates in another order.
+        #expect(Array(trained.byKind.keys) != Array(fresh.byKind.keys) || Array(trained.byId.keys) != Array(fresh.byId.keys)
+            || Array(trained.byInt.keys) != Array(fresh.byInt.keys) || Array(trained.stateDict.keys) != Array(fresh.stateDict.keys))
         try Brine.saveWeights(of: trained, to: url)
         let report = try Brine.loadWeights(into: &fresh, from: url, mode: mode)
         #expect(report.isComplete)
