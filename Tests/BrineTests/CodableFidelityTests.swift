@@ -283,7 +283,15 @@ struct SharedReferenceTests {
         #expect(fresh.b.table == m.a.table)
     }
 
-    @Test("hostile shared nodes are corruptHeader: wrong id, reference before or inside its definition, in metadata")
+    /// The root after encoding it in a header and decoding it back.
+    func headerRoundTrip(_ root: Value) throws -> Value {
+        let bytes = Header(metadata: .map([]), arrays: [], root: root).encoded()
+        return try bytes.withUnsafeBytes { b throws(BrineError) in
+            try Header.decode(b, headerOffset: 16, limits: ReadLimits(), path: nil).root
+        }
+    }
+
+    @Test("hostile shared nodes are corruptHeader (wrong id, reference before or inside its definition, in metadata); the writer refuses them")
     func hostile() throws {
         let dir = makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -295,15 +303,21 @@ struct SharedReferenceTests {
             .list([.shared(0, .null), .shared(0, .null)]),
         ]
         for root in bad {
-            try BrineWriter(url: url).finish(root: root)
-            #expect { try BrineFile(contentsOf: url) } throws: { ($0 as? BrineError)?.code == .corruptHeader }
+            #expect { try headerRoundTrip(root) } throws: { ($0 as? BrineError)?.code == .corruptHeader }
+            #expect { try BrineWriter(url: url).finish(root: root) } throws: { ($0 as? BrineError)?.code == .invalidArgument }
         }
-        try BrineWriter(url: url).finish(root: .null, metadata: ["m": .shared(0, .null)])
-        #expect { try BrineFile(contentsOf: url) } throws: { ($0 as? BrineError)?.code == .corruptHeader }
+        #expect { try BrineWriter(url: url).finish(root: .null, metadata: ["m": .shared(0, .null)]) } throws: {
+            ($0 as? BrineError)?.code == .invalidArgument
+        }
+        #expect { try BrineWriter(url: url).finish(root: .shared(0, .arrayRef(3))) } throws: {
+            ($0 as? BrineError)?.code == .invalidArgument
+        }
+        #expect(!FileManager.default.fileExists(atPath: url.path))
         // A valid one reads back as written.
         let good: Value = ["a": .shared(0, ["k": .shared(1, "x")]), "b": .sharedRef(1), "c": .sharedRef(0)]
         try BrineWriter(url: url).finish(root: good)
         #expect(try BrineFile(contentsOf: url).root == good)
+        #expect(try headerRoundTrip(good) == good)
         // A shared node is a nesting level: the writer refuses what readers would.
         var deep: Value = .shared(0, .list([]))
         for _ in 0 ..< 255 { deep = .list([deep]) }

@@ -195,6 +195,7 @@ public final class BrineWriter {
             }
             try BrineWriter.checkNoRefs(metadata, path: path)
             try BrineWriter.checkRefs(root, count: entries.count, path: path)
+            try BrineWriter.checkShared(root, path: path)
             // Brine's own keys first, unless the caller set them.
             var own: [(key: String, value: Value)] = []
             for (k, v) in [("brine.format", Value.string(Brine.formatVersion)), ("brine.version", .string(Brine.version)),
@@ -242,6 +243,7 @@ public final class BrineWriter {
     private static func checkNoRefs(_ v: Value, path: String) throws(BrineError) {
         switch v {
         case .arrayRef: throw BrineError(.invalidArgument, "metadata cannot hold array references", filePath: path)
+        case .shared, .sharedRef: throw BrineError(.invalidArgument, "metadata cannot hold shared references", filePath: path)
         case .list(let l): for x in l { try checkNoRefs(x, path: path) }
         case .map(let m): for (_, x) in m { try checkNoRefs(x, path: path) }
         default: break
@@ -266,6 +268,7 @@ public final class BrineWriter {
             }
         case .list(let l): for x in l { try checkRefs(x, count: count, path: path) }
         case .map(let m): for (_, x) in m { try checkRefs(x, count: count, path: path) }
+        case .shared(_, let x): try checkRefs(x, count: count, path: path)
         default: break
         }
     }
@@ -653,6 +656,44 @@ extension BrineWriter {
                 throw BrineError(.invalidArgument, "alias path is already an array path or alias", filePath: path, arrayPath: p)
             }
             aliases.append((p, i))
+        }
+    }
+}
+
+extension BrineWriter {
+    /// Checks the rules readers enforce on shared references (docs/FORMAT.md,
+    /// "Added in 1.1: shared references"), so that every file written can be
+    /// read: ids 0, 1, 2, … in pre-order; each `sharedRef` after its complete
+    /// definition. Iterative (any depth).
+    /// - Throws: ``BrineError`` `.invalidArgument` naming the id.
+    static func checkShared(_ root: Value, path: String) throws(BrineError) {
+        enum Step { case value(Value), close(Int) }
+        var next = 0
+        var open = Set<Int>()
+        var work: [Step] = [.value(root)]
+        while let step = work.popLast() {
+            switch step {
+            case .close(let i):
+                open.remove(i)
+            case .value(.shared(let i, let x)):
+                guard i == next else {
+                    throw BrineError(.invalidArgument, "shared node #\(i) where #\(next) comes next (ids count up from 0 in pre-order)", filePath: path)
+                }
+                next += 1
+                open.insert(i)
+                work.append(.close(i))
+                work.append(.value(x))
+            case .value(.sharedRef(let i)):
+                guard i < next, !open.contains(i) else {
+                    throw BrineError(.invalidArgument, "reference to shared node #\(i) before its definition is complete", filePath: path)
+                }
+            case .value(.list(let l)):
+                for x in l.reversed() { work.append(.value(x)) }
+            case .value(.map(let m)):
+                for e in m.reversed() { work.append(.value(e.value)) }
+            case .value:
+                break
+            }
         }
     }
 }

@@ -132,6 +132,10 @@ extension Value: CustomStringConvertible {
                     work.append(.text(Value.quoted(e.key) + ": "))
                     if i > 0 { work.append(.text(", ")) }
                 }
+            case .value(.shared(let i, let x)):
+                // Iterative too: shared nodes nest like lists.
+                out += "<shared #\(i)> "
+                work.append(.value(x))
             case .value(let v):
                 out += v.scalarDescription
             }
@@ -151,7 +155,7 @@ extension Value: CustomStringConvertible {
         case .string(let s): return Value.quoted(s)
         case .bytes(let b): return "<\(b.count) bytes>"
         case .arrayRef(let i): return "<array #\(i)>"
-        case .shared(let i, let v): return "<shared #\(i)> " + v.description
+        case .shared: return ""  // rendered by `description`
         case .sharedRef(let i): return "<same as shared #\(i)>"
         case .list, .map: return ""
         }
