@@ -35,6 +35,12 @@ compressed chunks, and ``xxhash`` for checksums (XXH3-64).
 - Values of the object tree and metadata map to Python: null → None, bool,
   int/uint → int, float32/float64 → float, string → str, bytes → bytes,
   list → list, map → dict (order kept), array_ref → ``ArrayRef``.
+- Format 1.1: a ``shared`` node and every ``shared_ref`` to it become the
+  very same Python object (as pickle's memo does); ``aliases`` maps the
+  alias paths of arrays stored once for several places (tied weights, the
+  ``brine.aliases`` metadata) to the stored array's path, and ``read``,
+  ``info`` and ``read_all`` accept and list them (an alias gets the same
+  ndarray object as its array in ``read_all``).
 """
 
 import errno
@@ -246,7 +252,16 @@ class _Reader:
             raise self.fail(f"{what} is not valid UTF-8") from None
 
 
-def _decode_value(r, depth, limits, array_count, allow_refs):
+class _Shared:
+    """The ``shared`` nodes of one tree: decoded values by id, and the ids
+    whose value is still being read (a reference to one would be a cycle)."""
+
+    def __init__(self):
+        self.values = []
+        self.open = set()
+
+
+def _decode_value(r, depth, limits, array_count, allow_refs, shared=None):
     tag = r.u8("value tag")
     if tag == 0x00:
         return None
@@ -275,13 +290,13 @@ def _decode_value(r, depth, limits, array_count, allow_refs):
         if n > r.remaining:
             raise r.fail(f"count {n} cannot fit in the {r.remaining} header bytes left")
         if tag == 0x08:
-            return [_decode_value(r, depth + 1, limits, array_count, allow_refs) for _ in range(n)]
+            return [_decode_value(r, depth + 1, limits, array_count, allow_refs, shared) for _ in range(n)]
         out = {}
         for _ in range(n):
             key = r.string("map key")
             if key in out:
                 raise r.fail(f"duplicate map key {key!r}")
-            out[key] = _decode_value(r, depth + 1, limits, array_count, allow_refs)
+            out[key] = _decode_value(r, depth + 1, limits, array_count, allow_refs, shared)
         return out
     if tag == 0x0A:
         if not allow_refs:
@@ -290,6 +305,23 @@ def _decode_value(r, depth, limits, array_count, allow_refs):
         if i >= array_count:
             raise r.fail(f"array_ref {i} is out of range (array_count {array_count})")
         return ArrayRef(i)
+    if tag == 0x0C:  # shared (format 1.1)
+        i = r.varint("shared id")
+        if not allow_refs or shared is None or i != len(shared.values):
+            raise r.fail(f"shared node #{i} out of order or outside the object tree")
+        if depth + 1 > limits.max_depth:
+            raise r.fail(f"nesting deeper than {limits.max_depth}", "limitExceeded")
+        shared.values.append(None)
+        shared.open.add(i)
+        value = _decode_value(r, depth + 1, limits, array_count, allow_refs, shared)
+        shared.open.discard(i)
+        shared.values[i] = value
+        return value
+    if tag == 0x0D:  # shared_ref (format 1.1)
+        i = r.varint("shared reference")
+        if not allow_refs or shared is None or i >= len(shared.values) or i in shared.open:
+            raise r.fail(f"reference to shared node #{i}, which does not precede it complete")
+        return shared.values[i]
     raise r.fail(f"unknown value tag 0x{tag:02x}")
 
 
@@ -591,7 +623,7 @@ class BrineFile:
                 raise BrineError("corruptHeader", "duplicate array path", array=a.path, offset=r.base + r.pos)
             seen.add(a.path)
             arrays.append(a)
-        root = _decode_value(r, 0, lim, count, True)
+        root = _decode_value(r, 0, lim, count, True, _Shared())
         if r.remaining:
             raise r.fail(f"{r.remaining} bytes after the object tree")
         # Layout: inside [16, header_offset), aligned, no two arrays overlapping.
@@ -611,6 +643,13 @@ class BrineFile:
                 raise BrineError("layout", f"data overlaps array {p0!r}", array=p1, offset=s1)
         self.metadata, self.root, self.arrays = metadata, root, arrays
         self._index = {a.path: i for i, a in enumerate(arrays)}
+        # Format 1.1: alias paths of arrays stored once (tied weights).
+        self.aliases = {}
+        table = metadata.get("brine.aliases")
+        if isinstance(table, dict):
+            for alias, target in table.items():
+                if isinstance(target, str) and target in self._index and alias not in self._index:
+                    self.aliases[alias] = target
 
     # -- arrays --------------------------------------------------------------
 
@@ -619,8 +658,8 @@ class BrineFile:
         return [a.path for a in self.arrays]
 
     def info(self, path):
-        """The ``ArrayInfo`` of an array (KeyError if there is none)."""
-        return self.arrays[self._index[path]]
+        """The ``ArrayInfo`` of an array or alias (KeyError if there is none)."""
+        return self.arrays[self._index[self.aliases.get(path, path)]]
 
     def __getitem__(self, path):
         return self.read(path)
@@ -630,13 +669,18 @@ class BrineFile:
 
         ``bfloat16``: "uint16" (bit patterns, default) or "float32" (widened).
         """
+        path = self.aliases.get(path, path)
         if path not in self._index:
             raise BrineError("arrayNotFound", "no array with this path", array=path)
         return self._load(self.arrays[self._index[path]], bfloat16)
 
     def read_all(self, bfloat16="uint16"):
-        """Every array, as a dict {path: ndarray} in file order."""
-        return {a.path: self._load(a, bfloat16) for a in self.arrays}
+        """Every array, as a dict {path: ndarray} in file order, then every
+        alias path with the same ndarray object as its array."""
+        out = {a.path: self._load(a, bfloat16) for a in self.arrays}
+        for alias, target in self.aliases.items():
+            out[alias] = out[target]
+        return out
 
     def resolve(self, value=None, bfloat16="uint16"):
         """The object tree (or ``value``) with every ``ArrayRef`` replaced by its array."""

@@ -6,7 +6,7 @@ extension Brine {
     /// blob, a cache or a message.
     ///
     /// The bytes are exactly those ``save(_:to:options:)`` writes to a file
-    /// with the same options (with ``SaveOptions/recordsCreationTime`` `false`
+    /// with the same options (with ``SaveOptions/recordCreationTime`` `false`
     /// they are the same from one call to the next). ``SaveOptions/durable``
     /// does not apply.
     /// - Parameters:

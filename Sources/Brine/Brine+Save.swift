@@ -38,12 +38,11 @@ public struct SaveOptions: Sendable, Equatable {
     public var threads: Int = activeProcessorCount
     /// `fsync` the file and its folder before returning (default `true`).
     public var durable: Bool = true
-
-    /// Record the save time as `brine.created` (default `true`). `false`
-    /// leaves the key out, so that saving the same model with the same
-    /// options gives the same bytes (reproducible files, comparisons of
-    /// ``Brine/encode(_:options:)`` with a saved file).
-    public var recordsCreationTime: Bool = true
+    /// Write the `brine.created` metadata key (default `true`); `false` gives
+    /// reproducible output: saving the same model twice gives byte-identical
+    /// files (see ``WriteOptions/recordCreationTime``).
+    /// (Comparisons of ``Brine/encode(_:options:)`` with a saved file need it too.)
+    public var recordCreationTime: Bool = true
 
     /// Options with the given fields; the others at their defaults. Every
     /// field of ``WriteOptions`` is here; values are checked by
@@ -58,7 +57,7 @@ public struct SaveOptions: Sendable, Equatable {
     ///   - inlineThreshold: see ``inlineThreshold`` (bytes).
     ///   - threads: see ``threads`` (at least 1).
     ///   - durable: see ``durable``.
-    ///   - recordsCreationTime: see ``recordsCreationTime``.
+    ///   - recordCreationTime: see ``recordCreationTime``.
     ///   - metadata: see ``metadata``; plain Swift values (``ValueConvertible``:
     ///     integers, floats, strings, bools, arrays and dictionaries of them)
     ///     or ``Value``s, e.g. `["epochs": epochs, "lr": lr]`.
@@ -66,7 +65,7 @@ public struct SaveOptions: Sendable, Equatable {
         codec: Codec = .none, filter: Filter = .none, alignment: Int = FormatSpec.defaultAlignment,
         chunkBytes: Int = FormatSpec.defaultChunkBytes, storageDType: DType? = nil,
         narrowing: NarrowingPolicy = .rejectOverflowAndUnderflow, inlineThreshold: Int = 4096, threads: Int = activeProcessorCount, durable: Bool = true,
-        recordsCreationTime: Bool = true, metadata: [String: any ValueConvertible] = [:]
+        recordCreationTime: Bool = true, metadata: [String: any ValueConvertible] = [:]
     ) {
         self.codec = codec
         self.filter = filter
@@ -77,7 +76,7 @@ public struct SaveOptions: Sendable, Equatable {
         self.inlineThreshold = inlineThreshold
         self.threads = threads
         self.durable = durable
-        self.recordsCreationTime = recordsCreationTime
+        self.recordCreationTime = recordCreationTime
         self.metadata = metadataValues(metadata)
     }
 
@@ -99,6 +98,7 @@ public struct SaveOptions: Sendable, Equatable {
         w.narrowing = narrowing
         w.threads = threads
         w.durable = durable
+        w.recordCreationTime = recordCreationTime
         return w
     }
 
@@ -192,7 +192,6 @@ extension Brine {
     static func write(_ model: some Encodable, into writer: BrineWriter, options: SaveOptions) throws {
         do {
             let metadata = try options.metadataValue(rootType: String(reflecting: type(of: model)))
-            writer.recordsCreationTime = options.recordsCreationTime
             let root = try BrineEncoder().encode(model, sink: WriterSink(writer), threshold: options.inlineThreshold)
             try writer.finish(root: root, metadata: metadata)
         } catch {

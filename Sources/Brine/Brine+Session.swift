@@ -207,4 +207,10 @@ final class ResaveSink: ArraySink, ArrayPlacement {
     func append(_ bytes: UnsafeRawBufferPointer, dtype: DType, shape: [Int], path: String, original: () -> ArraySlot) throws -> Int {
         try writer.append(bytes: bytes, dtype: dtype, shape: shape, path: path, options: options[path])
     }
+
+    /// The final (format 1.1) names and the aliases go to the writer, as ``WriterSink`` does.
+    func finishNames(_ renames: [Int: String], aliases: [(path: String, legacyPath: String, index: Int)]) throws {
+        try writer.renameArrays(renames)
+        try writer.addAliases(aliases.map { ($0.path, $0.index) })
+    }
 }

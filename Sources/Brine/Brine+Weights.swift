@@ -31,17 +31,26 @@ public struct Weights: Sendable, Equatable {
     /// The weights of a model: every array its encoding holds, by path.
     ///
     /// ``Tensor`` and ``AnyTensor`` fields are shared, not copied; Swift
-    /// array and `Data` fields are copied into tensors.
-    /// - Throws: `EncodingError` from the model's encoding.
+    /// array and `Data` fields are copied into tensors. Tensors that share
+    /// one storage (tied weights) appear under each of their paths, as the
+    /// same tensor. Paths come from keys (docs/FORMAT.md, "Array names").
+    /// - Throws: ``BrineError`` `.invalidArgument` naming the path of an
+    ///   array inside a container without stable names (a `Set`, a
+    ///   dictionary with arbitrary `Codable` keys), whose name would depend on
+    ///   an iteration order; `EncodingError` from the model's encoding.
     public init<M: Encodable>(of model: M) throws {
         let sink = CollectingSink()
-        _ = try BrineEncoder().encode(model, sink: sink, threshold: 0)
+        _ = try BrineEncoder().encode(model, sink: sink, threshold: 0, requireStableNames: true)
         for e in sink.entries {
             switch e.slot {
             case .tensor(let t): tensors[e.path] = t
             case .original(_, let make): tensors[e.path] = make()
             }
             paths.append(e.path)
+        }
+        for (p, _, i) in sink.aliases {
+            tensors[p] = tensors[sink.entries[i].path]
+            paths.append(p)
         }
     }
 
@@ -105,15 +114,24 @@ public struct Weights: Sendable, Equatable {
     /// - Throws: ``BrineError`` `.dtypeMismatch` / `.shapeMismatch` naming the
     ///   array with the expected and found dtype/shape (in either mode,
     ///   unless `skipMismatch`); `.arrayNotFound` in strict mode for a
-    ///   missing or unexpected array; `EncodingError`/`DecodingError` from
+    ///   missing or unexpected array; `.invalidArgument` for an array inside a
+    ///   container without stable keys; `EncodingError`/`DecodingError` from
     ///   the model's own coding. Nothing is changed when it throws.
     @discardableResult
     public func load<M: Codable>(
         into model: inout M, strict: Bool = true, filter: ArrayFilter = .all, skipMismatch: Bool = false
     ) throws -> WeightsReport {
-        let available = paths.map { (path: $0, dtype: tensors[$0]!.dtype, shape: tensors[$0]!.shape) }
+        // Paths holding the very same storage are one source (tied weights).
+        var firstOfStorage: [ObjectIdentifier: Int] = [:]
+        let available = paths.enumerated().map { i, p in
+            let t = tensors[p]!
+            let source = firstOfStorage[ObjectIdentifier(t.storage)] ?? i
+            firstOfStorage[ObjectIdentifier(t.storage)] = source
+            return WeightLoading.Available(path: p, dtype: t.dtype, shape: t.shape, source: source)
+        }
         return try WeightLoading.load(
-            into: &model, strict: strict, filter: filter, skipMismatch: skipMismatch, available: available, filePath: nil
+            into: &model, strict: strict, filter: filter, skipMismatch: skipMismatch,
+            available: available, names: .currentOrLegacy, filePath: nil
         ) { indices in
             indices.map { tensors[paths[$0]]! }
         }
@@ -158,27 +176,55 @@ public struct WeightsReport: Sendable, Equatable {
 
 /// The matching and substitution behind weights loading.
 enum WeightLoading {
+    /// An array the weights source offers: its path, and the index of the
+    /// array holding its data (paths with the same `source` are one array:
+    /// aliases of tied weights).
+    struct Available {
+        var path: String
+        var dtype: DType
+        var shape: [Int]
+        var source: Int
+    }
+
+    /// Which names of the model's arrays to look up in the source.
+    enum Names {
+        /// Format 1.1 names (docs/FORMAT.md, "Array names").
+        case current
+        /// Format 1.0 names (every key escaped): a file written before 1.1.
+        case legacy
+        /// Current names, else 1.0 names (an in-memory ``Weights``, whose origin is unknown).
+        case currentOrLegacy
+    }
+
     static func load<M: Codable>(
         into model: inout M, strict: Bool, filter: ArrayFilter = .all, skipMismatch: Bool = false,
-        available: [(path: String, dtype: DType, shape: [Int])], filePath: String?,
+        available: [Available], names: Names, filePath: String?,
         fetch: ([Int]) throws -> [AnyTensor]
     ) throws -> WeightsReport {
         let sink = CollectingSink()
-        let tree = try BrineEncoder().encode(model, sink: sink, threshold: 0)
+        let tree = try BrineEncoder().encode(model, sink: sink, threshold: 0, requireStableNames: true)
         var report = WeightsReport()
         var index: [String: Int] = [:]
         index.reserveCapacity(available.count)
         for (i, a) in available.enumerated() {
             if filter.matches(a.path) { index[a.path] = i } else { report.excluded.append(a.path) }
         }
+        func lookup(_ e: CollectingSink.Entry) -> (Int, String)? {
+            switch names {
+            case .current: return index[e.path].map { ($0, e.path) }
+            case .legacy: return index[e.legacyPath].map { ($0, e.legacyPath) }
+            case .currentOrLegacy: return index[e.path].map { ($0, e.path) } ?? index[e.legacyPath].map { ($0, e.legacyPath) }
+            }
+        }
 
         var fetchList: [(slot: Int, source: Int)] = []
+        var used = Set<String>()
         for (k, e) in sink.entries.enumerated() {
             guard filter.matches(e.path) else {
                 if !report.excluded.contains(e.path) { report.excluded.append(e.path) }
                 continue
             }
-            guard let j = index[e.path] else {
+            guard let (j, matched) = lookup(e) else {
                 if strict {
                     throw BrineError(.arrayNotFound, "the weights have no array for this path of the model (expected dtype \(e.dtype), shape \(e.shape))", filePath: filePath, arrayPath: e.path)
                 }
@@ -188,6 +234,7 @@ enum WeightLoading {
             let a = available[j]
             if skipMismatch && (a.dtype != e.dtype || a.shape != e.shape) {
                 report.mismatched.append(.init(path: e.path, expected: (e.dtype, e.shape), found: (a.dtype, a.shape)))
+                used.insert(matched)
                 continue
             }
             guard a.dtype == e.dtype else {
@@ -196,18 +243,48 @@ enum WeightLoading {
             guard a.shape == e.shape else {
                 throw BrineError(.shapeMismatch, "expected shape \(e.shape), found shape \(a.shape) (dtype \(a.dtype))", filePath: filePath, arrayPath: e.path)
             }
-            fetchList.append((k, j))
+            fetchList.append((k, a.source))
+            used.insert(matched)
             report.loaded.append(e.path)
         }
-        let modelPaths = Set(sink.entries.map(\.path))
-        report.unexpected = available.map(\.path).filter { !modelPaths.contains($0) && index[$0] != nil }
+        // The model's aliases (tied weights): the source must hold the same
+        // array under the alias path (or not hold the path at all); two
+        // different arrays cannot both go into one storage.
+        var tieChecks: [(alias: String, canonical: String, a: Int, b: Int)] = []
+        for (aliasPath, legacyPath, k) in sink.aliases {
+            let e = sink.entries[k]
+            var probe = e
+            probe.path = aliasPath
+            probe.legacyPath = legacyPath
+            guard let (j, matched) = lookup(probe) else { continue }
+            used.insert(matched)
+            guard let f = fetchList.first(where: { $0.slot == k }) else { continue }
+            if available[j].source != f.source {
+                // Stored apart (a 1.0 file, or weights saved untied): equal
+                // data keeps the tie; different data cannot share one storage.
+                guard available[j].dtype == e.dtype, available[j].shape == e.shape else {
+                    throw BrineError(.shapeMismatch, "the model ties this array to '\(e.path)' (dtype \(e.dtype), shape \(e.shape)); the weights hold dtype \(available[j].dtype), shape \(available[j].shape)", filePath: filePath, arrayPath: aliasPath)
+                }
+                tieChecks.append((aliasPath, e.path, f.source, available[j].source))
+            }
+        }
+        report.unexpected = available.map(\.path).filter { !used.contains($0) && index[$0] != nil }
         if strict, let p = report.unexpected.first {
             throw BrineError(.arrayNotFound, "the model has no array for this path of the weights (\(report.unexpected.count) unexpected arrays)", filePath: filePath, arrayPath: p)
         }
 
         var slots = sink.entries.map(\.slot)
-        let fetched = try fetch(fetchList.map(\.source))
-        for (f, t) in zip(fetchList, fetched) { slots[f.slot] = .tensor(t) }
+        var sources: [Int] = []
+        var position: [Int: Int] = [:]
+        for s in fetchList.map(\.source) + tieChecks.map(\.b) where position[s] == nil {
+            position[s] = sources.count
+            sources.append(s)
+        }
+        let fetched = try fetch(sources)
+        for t in tieChecks where fetched[position[t.a]!] != fetched[position[t.b]!] {
+            throw BrineError(.invalidArgument, "the model ties this array to '\(t.canonical)' (one storage), but the weights hold different values for the two paths", filePath: filePath, arrayPath: t.alias)
+        }
+        for f in fetchList { slots[f.slot] = .tensor(fetched[position[f.source]!]) }
         model = try BrineDecoder().decode(M.self, from: tree, slots: slots, paths: sink.entries.map(\.path), filePath: filePath)
         return report
     }
@@ -232,15 +309,17 @@ extension Brine {
     ///   - options: codec, filter, alignment, storage dtype, metadata (``SaveOptions/inlineThreshold`` is ignored: every array is stored).
     ///   - filter: which arrays are weights (path globs, e.g.
     ///     `.excluding("config.*")` keeps a config struct's arrays out); default all.
-    /// - Throws: as ``save(_:to:options:)``.
+    /// - Throws: as ``save(_:to:options:)``; ``BrineError`` `.invalidArgument`
+    ///   naming the path of an array inside a `Set` or a dictionary whose keys
+    ///   have no stable name (its name would depend on an order, not a key).
     public static func saveWeights(of model: some Encodable, to url: URL, options: SaveOptions = .init(), filter: ArrayFilter = .all) throws {
         try options.validate()
         let metadata = try options.metadataValue(rootType: String(reflecting: Weights.self))
         let writer = try BrineWriter(url: url, options: options.writeOptions)
-        writer.recordsCreationTime = options.recordsCreationTime
         do {
-            _ = try BrineEncoder().encode(model, sink: FilteringSink(WriterSink(writer), filter: filter), threshold: 0)
-            let root = Value.map(writer.arrays.enumerated().map { ($1.path, .arrayRef($0)) })
+            _ = try BrineEncoder().encode(model, sink: FilteringSink(WriterSink(writer), filter: filter), threshold: 0, requireStableNames: true)
+            let root = Value.map(writer.arrays.enumerated().map { ($1.path, .arrayRef($0)) }
+                + writer.aliases.map { ($0.path, .arrayRef($0.index)) })
             try writer.finish(root: root, metadata: metadata)
         } catch {
             writer.cancel()
@@ -249,6 +328,8 @@ extension Brine {
     }
 
     /// Saves a ``Weights`` collection (same file layout as ``saveWeights(of:to:options:filter:)``).
+    /// Paths holding the very same tensor storage (dtype and shape equal:
+    /// tied weights) are stored once, the later paths as aliases.
     /// - Parameters:
     ///   - weights: the arrays, by path.
     ///   - url: the destination; replaced atomically.
@@ -259,12 +340,23 @@ extension Brine {
         try options.validate()
         let metadata = try options.metadataValue(rootType: String(reflecting: Weights.self))
         let writer = try BrineWriter(url: url, options: options.writeOptions)
-        writer.recordsCreationTime = options.recordsCreationTime
         do throws(BrineError) {
-            let selected = weights.entries.filter { filter.matches($0.path) }
-            for (p, t) in selected { try writer.append(t, path: p) }
-            let root = Value.map(selected.enumerated().map { (key: $1.path, value: Value.arrayRef($0)) })
-            try writer.finish(root: root, metadata: metadata)
+            var stored: [ObjectIdentifier: (tensor: AnyTensor, index: Int)] = [:]
+            var root: [(key: String, value: Value)] = []
+            var aliases: [(path: String, index: Int)] = []
+            for (p, t) in weights.entries where filter.matches(p) {
+                if let s = stored[ObjectIdentifier(t.storage)], s.tensor.dtype == t.dtype, s.tensor.shape == t.shape {
+                    aliases.append((p, s.index))
+                    root.append((p, .arrayRef(s.index)))
+                    continue
+                }
+                let i = try writer.append(t, path: p)
+                if stored[ObjectIdentifier(t.storage)] == nil { stored[ObjectIdentifier(t.storage)] = (t, i) }
+                root.append((p, .arrayRef(i)))
+            }
+            try writer.addAliases(aliases)
+            let rootValue = Value.map(root)
+            try writer.finish(root: rootValue, metadata: metadata)
         } catch {
             writer.cancel()
             throw error
@@ -272,8 +364,9 @@ extension Brine {
     }
 
     /// Reads every array of a Brine file (a weights file, or a full model
-    /// file: its out-of-line arrays, then the arrays its tree holds inline,
-    /// named and typed as ``TensorBundle`` exports them) by path, in parallel.
+    /// file: its out-of-line arrays, its aliases (tied weights, sharing the
+    /// storage), then the arrays its tree holds inline, named and typed as
+    /// ``TensorBundle`` exports them) by path, in parallel.
     /// - Parameters:
     ///   - url: the file.
     ///   - mode: `.copy` (default), `.mmap` or `.mmapCopyOnWrite` (zero-copy
@@ -287,14 +380,22 @@ extension Brine {
     ) throws(BrineError) -> Weights {
         try rejectReadWrite(mode, url)
         let file = try BrineFile(contentsOf: url, mode: mode, options: options)
-        let infos = file.arrays.filter { filter.matches($0.path) }
-        let tensors = try file.load(infos)
+        let aliases = file.aliases
+        let wanted = file.arrays.indices.filter { i in
+            filter.matches(file.arrays[i].path) || aliases.contains { $0.index == i && filter.matches($0.path) }
+        }
+        let loaded = try file.load(wanted.map { file.arrays[$0] })
+        var byIndex: [Int: AnyTensor] = [:]
+        for (i, t) in zip(wanted, loaded) { byIndex[i] = t }
+        var entries: [(path: String, tensor: AnyTensor)] = []
+        for i in wanted where filter.matches(file.arrays[i].path) { entries.append((file.arrays[i].path, byIndex[i]!)) }
+        for a in aliases where filter.matches(a.path) { if let t = byIndex[a.index] { entries.append((a.path, t)) } }
         let inline = try InlineArrayExport.collect(file.root).filter { filter.matches($0.path) }.map { (path: $0.path, tensor: $0.tensor) }
-        return try Weights(Array(zip(infos.map(\.path), tensors)).map { (path: $0.0, tensor: $0.1) } + inline)
+        return try Weights(entries + inline)
     }
 
     /// Loads weights from a file into an existing model, by path: the
-    /// `load_weights` workflow. See ``Weights/load(into:strict:filter:skipMismatch:)`` for the
+    /// `load_weights` workflow. See ``Weights/load(into:strict:)`` for the
     /// matching rules; only the arrays the model needs are read (in parallel).
     ///
     /// The file may be a weights file or a full model file saved with
@@ -329,11 +430,17 @@ extension Brine {
         try rejectReadWrite(mode, url)
         let file = try BrineFile(contentsOf: url, mode: mode, options: options)
         let infos = file.arrays
+        let available = infos.enumerated().map { WeightLoading.Available(path: $1.path, dtype: $1.dtype, shape: $1.shape, source: $0) }
+            + file.aliases.map { WeightLoading.Available(path: $0.path, dtype: infos[$0.index].dtype, shape: infos[$0.index].shape, source: $0.index) }
+        // Inline arrays of a full model file come from the header (sources after the table's).
         let inline = try InlineArrayExport.collect(file.root)
-        let available = infos.map { (path: $0.path, dtype: $0.dtype, shape: $0.shape) }
-            + inline.map { (path: $0.path, dtype: $0.tensor.dtype, shape: $0.tensor.shape) }
+        let all = available + inline.enumerated().map {
+            WeightLoading.Available(path: $1.path, dtype: $1.tensor.dtype, shape: $1.tensor.shape, source: infos.count + $0)
+        }
+        let names: WeightLoading.Names = file.formatVersion.major == 1 && file.formatVersion.minor == 0 ? .legacy : .current
         return try WeightLoading.load(
-            into: &model, strict: strict, filter: filter, skipMismatch: skipMismatch, available: available, filePath: file.path
+            into: &model, strict: strict, filter: filter, skipMismatch: skipMismatch,
+            available: all, names: names, filePath: file.path
         ) { indices in
             // Out-of-line arrays are read (and verified) from the file; inline ones come from the header.
             let loaded = try file.load(indices.filter { $0 < infos.count }.map { infos[$0] })

@@ -69,4 +69,9 @@ final class FilteringSink: ArraySink {
         guard filter.matches(path) else { return -1 }
         return try base.append(bytes, dtype: dtype, shape: shape, path: path, original: original)
     }
+
+    /// Forwards the final names of the arrays it passed on (indices of the base sink).
+    func finishNames(_ renames: [Int: String], aliases: [(path: String, legacyPath: String, index: Int)]) throws {
+        try base.finishNames(renames.filter { $0.key >= 0 }, aliases: aliases.filter { $0.index >= 0 })
+    }
 }

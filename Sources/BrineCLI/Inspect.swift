@@ -162,6 +162,8 @@ func jsonText(_ v: Value) -> String {
     case .list(let l): return "[" + l.map(jsonText).joined(separator: ", ") + "]"
     case .map(let m): return "{" + m.map { "\(jsonString($0.key)): \(jsonText($0.value))" }.joined(separator: ", ") + "}"
     case .arrayRef(let i): return "{\"$array\": \(i)}"
+    case .shared(let i, let x): return "{\"$shared\": \(i), \"value\": \(jsonText(x))}"
+    case .sharedRef(let i): return "{\"$sameAs\": \(i)}"
     }
 }
 

@@ -71,7 +71,13 @@ enum FuzzSeeds {
             "scale": .arrayRef(i5), "empty": .arrayRef(i6),
             "hyper": ["lr": .float64(1e-3), "decay": .float32(0.5), "epochs": .int(-3), "seed": .uint(42),
                       "name": "mlp", "blob": .bytes([0, 1, 2]), "frozen": false, "note": nil],
+            // Format 1.1: a second place of an array (an alias), shared references, a ragged nested array.
+            "tied": .arrayRef(i0),
+            "vocab": .shared(0, ["words": ["a", "b"], "inner": .shared(1, [1, 2])]),
+            "heads": [.sharedRef(0), .sharedRef(1)],
+            "rows": ["values": .arrayRef(i3), "lengths": [[2, 0, 1]]],
         ]
-        try w.finish(root: root, metadata: ["framework": "fuzz-seed", "config": .string(c.name)])
+        try w.finish(root: root, metadata: ["framework": "fuzz-seed", "config": .string(c.name),
+                                            "brine.aliases": ["tied": "layer.weight"]])
     }
 }

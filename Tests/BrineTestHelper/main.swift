@@ -9,6 +9,7 @@
 //   BrineTestHelper rw-make PATH ROWS             save generation 0 of the read-write session model
 //   BrineTestHelper rw-loop PATH FIRST COUNT      open read-write, apply and flush generations FIRST..<FIRST+COUNT
 //   BrineTestHelper open-as UID PATH MODE         drop to user UID, open PATH (copy|mmap), print `opened GEN`
+//   BrineTestHelper codable-save weights|model PATH  save a model keyed by dictionaries (CodableFidelity.swift)
 //
 // Output lines (unbuffered, for the parent): `start GEN` when the save begins
 // writing, `phase …` as it passes its arrays and starts to finish (header,
@@ -117,6 +118,8 @@ do throws(BrineError) {
             say("no seed generator for fuzz target \(args[1])")
             exit(2)
         }
+    case "codable-save" where args.count == 3:
+        codableSave(args[1], args[2])
     default:
         usage()
     }

@@ -68,6 +68,8 @@ enum Helper {
             process.standardError = FileHandle.nullDevice
             var env = ProcessInfo.processInfo.environment
             env["SWIFT_BACKTRACE"] = "enable=no"
+            // Each child gets its own hash seed (the dictionary-order tests need it).
+            env.removeValue(forKey: "SWIFT_DETERMINISTIC_HASHING")
             process.environment = env
             try process.run()
         }

@@ -31,9 +31,9 @@ final class FailingSink: BrineByteSink {
 @Suite("In-memory encode and decode")
 struct InMemoryTests {
     static let optionSets: [SaveOptions] = [
-        SaveOptions(recordsCreationTime: false),
-        SaveOptions(codec: .lz4, filter: .shuffle, chunkBytes: 64 << 10, inlineThreshold: 0, recordsCreationTime: false),
-        SaveOptions(codec: .zstd(level: 3), alignment: 4096, storageDType: .bfloat16, threads: 1, recordsCreationTime: false,
+        SaveOptions(recordCreationTime: false),
+        SaveOptions(codec: .lz4, filter: .shuffle, chunkBytes: 64 << 10, inlineThreshold: 0, recordCreationTime: false),
+        SaveOptions(codec: .zstd(level: 3), alignment: 4096, storageDType: .bfloat16, threads: 1, recordCreationTime: false,
                     metadata: ["framework": "test", "epochs": 3]),
     ]
 

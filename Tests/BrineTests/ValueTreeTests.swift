@@ -75,6 +75,8 @@ extension ValueTreeTests {
         case .string(let s): return Value.quoted(s)
         case .bytes(let b): return "<\(b.count) bytes>"
         case .arrayRef(let i): return "<array #\(i)>"
+        case .shared(let i, let x): return "<shared #\(i)> " + reference(x)
+        case .sharedRef(let i): return "<same as shared #\(i)>"
         }
     }
 

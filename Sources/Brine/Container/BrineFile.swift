@@ -54,7 +54,7 @@ public final class BrineFile: @unchecked Sendable {
 
     /// The entry for `path`, or `nil`.
     public func info(_ path: String) -> ArrayInfo? {
-        guard let i = index[path] else { return nil }
+        guard let i = index[path] ?? aliasIndex(path) else { return nil }
         return table.withLock { $0[i] }
     }
 
@@ -206,7 +206,7 @@ public final class BrineFile: @unchecked Sendable {
     /// Loads the array at `path` with its dtype known only at run time.
     /// - Throws: see ``array(_:as:)``.
     public func anyArray(_ path: String) throws(BrineError) -> AnyTensor {
-        guard let i = index[path] else {
+        guard let i = index[path] ?? aliasIndex(path) else {
             throw BrineError(.arrayNotFound, "no array with this path", filePath: self.path, arrayPath: path)
         }
         return try anyArray(at: i)

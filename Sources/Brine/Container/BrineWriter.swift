@@ -25,12 +25,14 @@ public final class BrineWriter {
 
     /// The temporary file renamed over the destination; `nil` for a sink.
     private let file: AtomicFile?
-    /// Write `brine.created` when the caller's metadata lacks it (``SaveOptions/recordsCreationTime``).
-    var recordsCreationTime = true
     private let output: StagedFileWriter
     private var offset: Int
-    private var entries: [ArrayInfo] = []
-    private var paths = Set<String>()
+    fileprivate var entries: [ArrayInfo] = []
+    fileprivate var paths = Set<String>()
+    /// Final names given by ``renameArrays(_:)``, applied to ``arrays`` (Codable names, format 1.1).
+    fileprivate var renamed: [Int: String] = [:]
+    /// Alias paths of shared arrays, written as the `brine.aliases` metadata map (format 1.1).
+    fileprivate(set) var aliases: [(path: String, index: Int)] = []
     private var nextIndex = 0
     private var failure: BrineError?
     private var finished = false
@@ -103,7 +105,9 @@ public final class BrineWriter {
     }
 
     /// The arrays written so far, in order.
-    public var arrays: [ArrayInfo] { entries }
+    public var arrays: [ArrayInfo] {
+        renamed.isEmpty ? entries : entries.enumerated().map { i, a in renamed[i].map { a.renamed($0) } ?? a }
+    }
 
     /// Appends a typed tensor.
     /// - Parameters:
@@ -219,15 +223,20 @@ public final class BrineWriter {
             }
             try BrineWriter.checkNoRefs(metadata, path: path)
             try BrineWriter.checkRefs(root, count: entries.count, path: path)
+            try BrineWriter.checkShared(root, path: path)
             // Brine's own keys first, unless the caller set them.
             var own: [(key: String, value: Value)] = []
             for (k, v) in [("brine.format", Value.string(Brine.formatVersion)), ("brine.version", .string(Brine.version)),
-                           ("brine.created", .string(BrineWriter.utcTimestamp()))] where !meta.contains(where: { $0.key == k }) {
-                if k == "brine.created" && !recordsCreationTime { continue }
+                           ("brine.created", .string(BrineWriter.utcTimestamp()))] where !meta.contains(where: { $0.key == k })
+                && (k != "brine.created" || options.recordCreationTime) {
                 own.append((k, v))
             }
             meta.insert(contentsOf: own, at: 0)
-            let header = Header(metadata: .map(meta), arrays: entries, root: root).encoded()
+            if !aliases.isEmpty, !meta.contains(where: { $0.key == "brine.aliases" }) {
+                let table = arrays
+                meta.insert(("brine.aliases", .map(aliases.map { ($0.path, .string(table[$0.index].path)) })), at: own.count)
+            }
+            let header = Header(metadata: .map(meta), arrays: arrays, root: root).encoded()
             let headerOffset = offset
             let trailer = Trailer(
                 headerOffset: UInt64(headerOffset), headerLength: UInt64(header.count),
@@ -251,7 +260,7 @@ public final class BrineWriter {
             file?.abort()
             throw error
         }
-        return entries
+        return arrays
     }
 
     /// Abandons the file: removes the temporary, leaves the destination as it was.
@@ -264,6 +273,7 @@ public final class BrineWriter {
     private static func checkNoRefs(_ v: Value, path: String) throws(BrineError) {
         switch v {
         case .arrayRef: throw BrineError(.invalidArgument, "metadata cannot hold array references", filePath: path)
+        case .shared, .sharedRef: throw BrineError(.invalidArgument, "metadata cannot hold shared references", filePath: path)
         case .list(let l): for x in l { try checkNoRefs(x, path: path) }
         case .map(let m): for (_, x) in m { try checkNoRefs(x, path: path) }
         default: break
@@ -288,6 +298,7 @@ public final class BrineWriter {
             }
         case .list(let l): for x in l { try checkRefs(x, count: count, path: path) }
         case .map(let m): for (_, x) in m { try checkRefs(x, count: count, path: path) }
+        case .shared(_, let x): try checkRefs(x, count: count, path: path)
         default: break
         }
     }
@@ -660,5 +671,97 @@ final class ChunkJob: @unchecked Sendable {
         codec.compresses && !isRaw
             ? UnsafeRawBufferPointer(rebasing: output[0 ..< outputCount])
             : UnsafeRawBufferPointer(rebasing: input[0 ..< rawCount])
+    }
+}
+
+// MARK: - Names given after the arrays were written (format 1.1)
+
+extension BrineWriter {
+    /// Renames arrays already appended (the Codable encoder decides final
+    /// names only when it has met every array; docs/FORMAT.md, "Array names").
+    /// - Parameter names: new path by array index.
+    /// - Throws: ``BrineError`` `.invalidArgument` for an index out of range
+    ///   or a path that would no longer be unique.
+    func renameArrays(_ names: [Int: String]) throws(BrineError) {
+        guard !names.isEmpty else { return }
+        try drain()  // every appended array in `entries`, in index order
+        var current = arrays.map(\.path)
+        for (i, n) in names {
+            guard i >= 0 && i < current.count else {
+                throw BrineError(.invalidArgument, "array index \(i) out of range", filePath: path)
+            }
+            current[i] = n
+        }
+        guard Set(current).count == current.count else {
+            throw BrineError(.invalidArgument, "renaming would make two array paths equal", filePath: path)
+        }
+        for (i, n) in names { renamed[i] = n }
+        paths = Set(current)
+    }
+
+    /// Records alias paths: each names the array at `index` too (written in
+    /// the `brine.aliases` metadata map).
+    /// - Throws: ``BrineError`` `.invalidArgument` for an index out of range
+    ///   or an alias equal to an array path or another alias.
+    func addAliases(_ list: [(path: String, index: Int)]) throws(BrineError) {
+        guard !list.isEmpty else { return }
+        try drain()
+        for (p, i) in list {
+            guard i >= 0 && i < entries.count else {
+                throw BrineError(.invalidArgument, "alias '\(p)' names array #\(i), out of range", filePath: path)
+            }
+            guard !paths.contains(p), !aliases.contains(where: { $0.path == p }) else {
+                throw BrineError(.invalidArgument, "alias path is already an array path or alias", filePath: path, arrayPath: p)
+            }
+            aliases.append((p, i))
+        }
+    }
+}
+
+extension BrineWriter {
+    /// Checks the rules readers enforce on shared references (docs/FORMAT.md,
+    /// "Added in 1.1: shared references"), so that every file written can be
+    /// read: ids 0, 1, 2, … in pre-order; each `sharedRef` after its complete
+    /// definition. Iterative (any depth).
+    /// - Throws: ``BrineError`` `.invalidArgument` naming the id.
+    static func checkShared(_ root: Value, path: String) throws(BrineError) {
+        enum Step { case value(Value), close(Int) }
+        var next = 0
+        var open = Set<Int>()
+        var work: [Step] = [.value(root)]
+        while let step = work.popLast() {
+            switch step {
+            case .close(let i):
+                open.remove(i)
+            case .value(.shared(let i, let x)):
+                guard i == next else {
+                    throw BrineError(.invalidArgument, "shared node #\(i) where #\(next) comes next (ids count up from 0 in pre-order)", filePath: path)
+                }
+                next += 1
+                open.insert(i)
+                work.append(.close(i))
+                work.append(.value(x))
+            case .value(.sharedRef(let i)):
+                guard i < next, !open.contains(i) else {
+                    throw BrineError(.invalidArgument, "reference to shared node #\(i) before its definition is complete", filePath: path)
+                }
+            case .value(.list(let l)):
+                for x in l.reversed() { work.append(.value(x)) }
+            case .value(.map(let m)):
+                for e in m.reversed() { work.append(.value(e.value)) }
+            case .value:
+                break
+            }
+        }
+    }
+}
+
+extension ArrayInfo {
+    /// The same entry under another path.
+    func renamed(_ newPath: String) -> ArrayInfo {
+        ArrayInfo(
+            path: newPath, dtype: dtype, storedDType: storedDType, shape: shape, codec: codec, filter: filter,
+            alignment: alignment, dataOffset: dataOffset, chunkBytes: chunkBytes, chunks: chunks,
+            count: count, storedRawBytes: storedRawBytes, storedBytes: storedBytes)
     }
 }

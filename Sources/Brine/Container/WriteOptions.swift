@@ -30,6 +30,12 @@ public struct WriteOptions: Sendable, Hashable {
     /// `true`). `false` keeps atomicity against crashes of the process but
     /// not against power loss; the benchmark reports both.
     public var durable: Bool = true
+    /// Write the `brine.created` metadata key (the save's UTC time). Default
+    /// `true`. `false` makes the output reproducible: the same model saved
+    /// with the same options gives byte-identical files, whatever the
+    /// process, its hash seed or the thread timing (the other `brine.*` keys
+    /// depend only on the library version and the model's type).
+    public var recordCreationTime: Bool = true
 
     /// The defaults: no codec, no filter, 64-byte alignment, 1 MiB chunks.
     public init() {}

@@ -19,6 +19,16 @@ protocol ArraySink: AnyObject {
     func append(
         _ bytes: UnsafeRawBufferPointer, dtype: DType, shape: [Int], path: String, original: () -> ArraySlot
     ) throws -> Int
+
+    /// Gives arrays their final names (by index; the others keep the path
+    /// they were appended with) and records alias paths of shared arrays.
+    func finishNames(_ renames: [Int: String], aliases: [(path: String, legacyPath: String, index: Int)]) throws
+}
+
+extension ArraySink {
+    /// Default: names stay as appended (format 1.0 names), aliases are dropped
+    /// (each alias still refers to its array in the tree).
+    func finishNames(_ renames: [Int: String], aliases: [(path: String, legacyPath: String, index: Int)]) throws {}
 }
 
 /// A sink that decides itself which arrays go out of line (a read-write
@@ -42,6 +52,11 @@ final class WriterSink: ArraySink {
     ) throws -> Int {
         try writer.append(bytes: bytes, dtype: dtype, shape: shape, path: path)
     }
+
+    func finishNames(_ renames: [Int: String], aliases: [(path: String, legacyPath: String, index: Int)]) throws {
+        try writer.renameArrays(renames)
+        try writer.addAliases(aliases.map { ($0.path, $0.index) })
+    }
 }
 
 /// Records every array (path, dtype, shape) with a reference to the value
@@ -49,21 +64,31 @@ final class WriterSink: ArraySink {
 /// load weights into a model.
 final class CollectingSink: ArraySink {
     struct Entry {
+        /// The final name (docs/FORMAT.md, "Array names").
         var path: String
+        /// The name format 1.0 gave this array (escaped keys), to match 1.0 files.
+        var legacyPath: String
         var dtype: DType
         var shape: [Int]
         var slot: ArraySlot
     }
 
     private(set) var entries: [Entry] = []
+    /// Alias paths of shared arrays (tied weights) and the entry each names.
+    private(set) var aliases: [(path: String, legacyPath: String, index: Int)] = []
 
     var takenPaths: [String] { [] }
 
     func append(
         _ bytes: UnsafeRawBufferPointer, dtype: DType, shape: [Int], path: String, original: () -> ArraySlot
     ) throws -> Int {
-        entries.append(Entry(path: path, dtype: dtype, shape: shape, slot: original()))
+        entries.append(Entry(path: path, legacyPath: path, dtype: dtype, shape: shape, slot: original()))
         return entries.count - 1
+    }
+
+    func finishNames(_ renames: [Int: String], aliases: [(path: String, legacyPath: String, index: Int)]) throws {
+        for (i, name) in renames { entries[i].path = name }
+        self.aliases = aliases
     }
 }
 

@@ -46,6 +46,7 @@ public struct BrineDecoder: Sendable {
 
     func decode<T: Decodable>(_ type: T.Type, from root: Value, slots: [ArraySlot], paths: [String]?, filePath: String?) throws -> T {
         let state = DecodingState(slots: slots, paths: paths, filePath: filePath, userInfo: userInfo)
+        state.root = root
         let decoder = BrineDecodingImpl(state: state, value: root, node: .root)
         return try decoder.unwrap(T.self, from: root, at: .root)
     }
@@ -59,6 +60,19 @@ final class DecodingState {
     let userInfo: [CodingUserInfoKey: Any]
     /// Loads arrays on demand from a file (``BrineDecoder/decode(_:from:)-(_,BrineFile)``); `nil` when `slots` hold them.
     var lazy: LazyArrayLoader?
+    /// The tree being decoded (for shared definitions met through a reference first).
+    var root: Value = .null
+    /// Shared nodes decoded so far, by id (pickle's memo).
+    var memo: [Int: Any] = [:]
+    /// Shared nodes being decoded (a reference into one is refused).
+    var decodingShared = Set<Int>()
+    private var definitions: [Int: Value]?
+
+    /// The value of shared node `id`, or `nil`.
+    func sharedDefinition(_ id: Int) -> Value? {
+        if definitions == nil { definitions = SharedNodes.definitions(in: root) }
+        return definitions![id]
+    }
 
     init(slots: [ArraySlot], paths: [String]?, filePath: String?, userInfo: [CodingUserInfoKey: any Sendable]) {
         self.slots = slots
@@ -119,9 +133,22 @@ final class BrineDecodingImpl: Decoder {
     /// tensors, `Data`, `Float16`, ``BFloat16``, optionals) decode themselves
     /// from the tree value and the array table; others run `T.init(from:)`.
     func unwrap<T: Decodable>(_ type: T.Type, from value: Value, at node: CodingPathNode) throws -> T {
+        // Optionals pass shared nodes on to their wrapped type.
+        if !(T.self is any BrineOptionalMarker.Type) {
+            switch value {
+            case .shared(let id, let inner): return try decodeShared(T.self, id: id, definition: inner, at: node)
+            case .sharedRef(let id): return try decodeShared(T.self, id: id, definition: nil, at: node)
+            default: break
+            }
+        }
         if let special = T.self as? any BrineDecodingSpecial.Type {
             return try special.brineDecode(from: value, with: self, at: node) as! T
         }
+        return try unwrapPlain(T.self, from: value, at: node)
+    }
+
+    /// Decodes a value through its own `init(from:)`, bypassing the special cases.
+    func unwrapPlain<T: Decodable>(_ type: T.Type, from value: Value, at node: CodingPathNode) throws -> T {
         let savedValue = self.value
         let savedNode = self.node
         self.value = value

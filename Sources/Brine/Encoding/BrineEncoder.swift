@@ -11,6 +11,14 @@
 /// smaller than the threshold. Everything else (structs, classes, enums,
 /// optionals, dictionaries, arrays of structs, scalars) goes into the tree.
 ///
+/// Format 1.1 (docs/FORMAT.md, "Codable mapping"): dictionaries are keyed by
+/// their keys' stable names in canonical order (never hash order); nested
+/// numeric arrays (`[[Float]]`, …) are one N-D array or flat values plus
+/// row lengths; tensors sharing one storage are stored once (alias paths in
+/// `brine.aliases`); a class instance met in several places is one shared
+/// node; array names keep keys unescaped unless two would collide; a class
+/// graph with a cycle is a ``BrineError`` naming where it closes.
+///
 /// Most users call ``Brine/save(_:to:options:)``; use the encoder directly to
 /// embed a Codable value in a file written with the low-level ``BrineWriter``.
 public struct BrineEncoder: Sendable {
@@ -58,18 +66,22 @@ public struct BrineEncoder: Sendable {
         try encode(value, sink: nil, threshold: Int.max)
     }
 
-    func encode<T: Encodable>(_ value: T, sink: (any ArraySink)?, threshold: Int) throws -> Value {
+    func encode<T: Encodable>(_ value: T, sink: (any ArraySink)?, threshold: Int, requireStableNames: Bool = false) throws -> Value {
         guard threshold >= 0 else {
             throw BrineError(.invalidArgument, "inline threshold \(threshold) is negative")
         }
         let state = EncodingState(threshold: threshold, sink: sink, userInfo: userInfo)
+        state.requireStableNames = requireStableNames
         let encoder = BrineEncodingImpl(state: state, node: .root)
-        let root = try encoder.wrapGeneric(value, at: .root)
+        let encoded = try encoder.wrapGeneric(value, at: .root)
+        // Shared nodes in their final places first: they count toward the depth.
+        let root = state.nextSharedID == 0 ? encoded : SharedNodes.normalize(encoded, refCount: state.refCount)
         if let (depth, path) = root.deepestNesting(over: maxDepth) {
             throw EncodingError.invalidValue(value, EncodingError.Context(
                 codingPath: path,
                 debugDescription: "the object tree nests \(depth) levels deep; Brine files allow at most \(maxDepth) (ReadLimits.maxDepth)"))
         }
+        try state.finishNames()
         return root
     }
 }
@@ -80,16 +92,54 @@ final class EncodingState {
     let sink: (any ArraySink)?
     let userInfo: [CodingUserInfoKey: Any]
     private var usedPaths: Set<String>
+    /// The paths the sink held before this encoding (names must avoid them).
+    let takenPaths: Set<String>
+    /// Weights-only coding: an array whose name would come from a position
+    /// in a container without stable names (a `Set`, a dictionary keyed by
+    /// arbitrary `Codable` values) is refused.
+    var requireStableNames = false
+    /// The innermost container without stable names being encoded.
+    var unstable: (node: CodingPathNode, what: String)?
+    /// Every caught array, inline or out of line, in encoding order: its
+    /// coding path's keys, its provisional (format 1.0) path and its index
+    /// in the sink when out of line. Final names are assigned at the end
+    /// (``ArrayNames``).
+    var caught: [(components: [String], legacy: String, index: Int?)] = []
+    /// Second and later places of an out-of-line array whose storage was met
+    /// before (tied weights): the coding path's keys and the array's index.
+    var aliases: [(components: [String], index: Int)] = []
+    /// Out-of-line arrays by the identity of their storage (kept alive, so
+    /// that an identity cannot be reused by another object during the encoding).
+    var storages: [ObjectIdentifier: (owner: AnyObject, dtype: DType, shape: [Int], byteCount: Int, index: Int)] = [:]
+    /// Class instances being encoded, with their coding paths (cycle detection).
+    var objectsInProgress: [ObjectIdentifier: CodingPathNode] = [:]
+    /// Class instances encoded, kept alive, with their provisional shared id:
+    /// a later place of the same instance becomes a ``Value/sharedRef(_:)``.
+    var objectsDone: [ObjectIdentifier: (owner: AnyObject, id: Int)] = [:]
+    /// Inline arrays by the identity of their storage (small tied tensors).
+    var inlineStorages: [ObjectIdentifier: (owner: AnyObject, dtype: DType, shape: [Int], byteCount: Int, id: Int)] = [:]
+    /// The next provisional shared id, and how often each was referred to.
+    var nextSharedID = 0
+    var refCount: [Int: Int] = [:]
+
+    /// A new provisional shared id.
+    func newSharedID() -> Int {
+        defer { nextSharedID += 1 }
+        return nextSharedID
+    }
 
     init(threshold: Int, sink: (any ArraySink)?, userInfo: [CodingUserInfoKey: any Sendable]) {
         self.threshold = threshold
         self.sink = sink
         self.userInfo = userInfo
-        self.usedPaths = Set(sink?.takenPaths ?? [])
+        let taken = sink?.takenPaths ?? []
+        self.usedPaths = Set(taken)
+        self.takenPaths = Set(taken)
     }
 
-    /// The array path for a coding path, made unique with a `~2`, `~3`, …
-    /// suffix when the same path was already used (a key encoded twice).
+    /// The format 1.0 array path for a coding path (escaped keys), made
+    /// unique with a `~2`, `~3`, … suffix when the same path was already
+    /// used (a key encoded twice). Used as the provisional name.
     func uniquePath(for node: CodingPathNode) -> String {
         let base = node.arrayPath
         if usedPaths.insert(base).inserted { return base }
@@ -99,6 +149,23 @@ final class EncodingState {
             if usedPaths.insert(candidate).inserted { return candidate }
             k += 1
         }
+    }
+
+    /// Gives every out-of-line array and alias its final name (``ArrayNames``)
+    /// and tells the sink.
+    func finishNames() throws {
+        guard let sink else { return }
+        var items: [ArrayNames.Item] = caught.map { ArrayNames.Item(components: $0.components, legacy: $0.legacy) }
+        items += aliases.map { ArrayNames.Item(components: $0.components, legacy: "") }
+        let names = ArrayNames.assign(items, taken: takenPaths)
+        var renames: [Int: String] = [:]
+        for (c, name) in zip(caught, names) {
+            if let index = c.index, name != c.legacy { renames[index] = name }
+        }
+        let aliasNames = zip(aliases, names.dropFirst(caught.count)).map {
+            (path: $1, legacyPath: ArrayNames.escaped($0.components), index: $0.index)
+        }
+        try sink.finishNames(renames, aliases: aliasNames)
     }
 }
 
@@ -290,7 +357,42 @@ final class BrineEncodingImpl: Encoder {
         if let special = T.self as? any BrineEncodingSpecial.Type {
             return try special.brineEncode(value, with: self, at: node)
         }
+        if T.self is AnyObject.Type {
+            return try wrapObject(value as AnyObject, value, at: node)
+        }
         return try wrapEncodable(value, at: node)
+    }
+
+    /// Encodes a class instance, refusing a cycle: an instance met again
+    /// while its own encoding is under way.
+    private func wrapObject<T: Encodable>(_ object: AnyObject, _ value: T, at node: CodingPathNode) throws -> Value {
+        let id = ObjectIdentifier(object)
+        if let first = state.objectsInProgress[id] {
+            let here = ArrayNames.raw(node.components)
+            let there = ArrayNames.raw(first.components)
+            throw BrineError(.invalidArgument,
+                "the class graph has a cycle: the \(T.self) instance at '\(here)' is the one being encoded at '\(there)'; Codable cannot encode a cycle (break it with a weak or unencoded reference)",
+                arrayPath: here)
+        }
+        if let done = state.objectsDone[id] {
+            state.refCount[done.id, default: 0] += 1
+            return .sharedRef(done.id)
+        }
+        state.objectsInProgress[id] = node
+        defer { state.objectsInProgress[id] = nil }
+        let v = try wrapEncodable(value, at: node)
+        let n = state.newSharedID()
+        state.objectsDone[id] = (object, n)
+        return .shared(n, v)
+    }
+
+    /// Runs `body` with `node` marked as a container without stable names
+    /// (weights-only coding refuses arrays inside it).
+    func withUnstableNames<R>(at node: CodingPathNode, what: String, _ body: () throws -> R) throws -> R {
+        let saved = state.unstable
+        state.unstable = (node, what)
+        defer { state.unstable = saved }
+        return try body()
     }
 
     /// Encodes a value through its own `encode(to:)` with a sub-encoder at `node`.
@@ -302,16 +404,52 @@ final class BrineEncodingImpl: Encoder {
     }
 
     /// Stores one caught array: out of line through the sink when it has at
-    /// least `threshold` bytes, else `inline()`.
+    /// least `threshold` bytes (or `forceOutOfLine`), else `inline()`.
+    /// - Parameter identity: the object owning the bytes (a tensor's
+    ///   storage): a second array with the same owner, dtype and shape is
+    ///   stored once, as another reference to the first (tied weights).
     func encodeArray(
         _ bytes: UnsafeRawBufferPointer, dtype: DType, shape: [Int], at node: CodingPathNode,
+        identity: AnyObject? = nil, forceOutOfLine: Bool = false,
         inline: () -> Value, original: () -> ArraySlot
     ) throws -> Value {
-        guard let sink = state.sink else { return inline() }
-        let outOfLine = (sink as? any ArrayPlacement)?.outOfLine(path: node.arrayPath, byteCount: bytes.count) ?? (bytes.count >= state.threshold)
-        guard outOfLine else { return inline() }
-        let path = state.uniquePath(for: node)
-        return .arrayRef(try sink.append(bytes, dtype: dtype, shape: shape, path: path, original: original))
+        let components = node.components
+        if state.requireStableNames, let u = state.unstable {
+            let here = ArrayNames.raw(components)
+            throw BrineError(.invalidArgument,
+                "the array at '\(here)' is inside \(u.what) at '\(ArrayNames.raw(u.node.components))', so its name would come from a position, not a stable name; weights-only saves and loads need stable names (String, integer or raw-value enum keys, CodingKeyRepresentable): use such keys or an array, or save the whole model with Brine.save",
+                arrayPath: here)
+        }
+        // A sink may place arrays itself (a read-write session keeps the file's layout).
+        let placed = state.sink.flatMap { ($0 as? any ArrayPlacement)?.outOfLine(path: node.arrayPath, byteCount: bytes.count) }
+        guard let sink = state.sink, forceOutOfLine || (placed ?? (bytes.count >= state.threshold)) else {
+            guard let identity else {
+                state.caught.append((components, "", nil))
+                return inline()
+            }
+            // A small tensor met again (same storage, dtype, shape): a reference to its first place.
+            let oid = ObjectIdentifier(identity)
+            if let s = state.inlineStorages[oid], s.dtype == dtype, s.shape == shape, s.byteCount == bytes.count {
+                state.refCount[s.id, default: 0] += 1
+                return .sharedRef(s.id)
+            }
+            state.caught.append((components, "", nil))
+            let n = state.newSharedID()
+            if state.inlineStorages[oid] == nil { state.inlineStorages[oid] = (identity, dtype, shape, bytes.count, n) }
+            return .shared(n, inline())
+        }
+        if let identity, let s = state.storages[ObjectIdentifier(identity)],
+           s.dtype == dtype, s.shape == shape, s.byteCount == bytes.count {
+            state.aliases.append((components, s.index))
+            return .arrayRef(s.index)
+        }
+        let legacy = state.uniquePath(for: node)
+        let index = try sink.append(bytes, dtype: dtype, shape: shape, path: legacy, original: original)
+        state.caught.append((components, legacy, index))
+        if let identity, state.storages[ObjectIdentifier(identity)] == nil {
+            state.storages[ObjectIdentifier(identity)] = (identity, dtype, shape, bytes.count, index)
+        }
+        return .arrayRef(index)
     }
 
     private func subEncoder(at node: CodingPathNode) -> BrineEncodingImpl {
@@ -486,6 +624,10 @@ extension Value {
                 for (k, x) in entries where x.isContainer {
                     stack.append((x, level + 1, node.appending(BrineCodingKey(stringValue: k))))
                 }
+            case .shared(_, let x):
+                // One level for the reader's depth cap (docs/FORMAT.md, shared references).
+                if level > limit { return (level, node.path) }
+                if x.isContainer { stack.append((x, level + 1, node)) }
             default:
                 break
             }
@@ -496,7 +638,7 @@ extension Value {
     /// `true` for lists and maps.
     var isContainer: Bool {
         switch self {
-        case .list, .map: return true
+        case .list, .map, .shared: return true
         default: return false
         }
     }

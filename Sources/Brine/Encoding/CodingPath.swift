@@ -60,7 +60,23 @@ indirect enum CodingPathNode {
         }
     }
 
-    /// The array path this position gets in a Brine file: the coding path's
+    /// The coding path's keys as strings (unkeyed positions as decimal
+    /// indices), outermost first.
+    var components: [String] {
+        var parts: [String] = []
+        parts.reserveCapacity(depth)
+        var node = self
+        loop: while true {
+            switch node {
+            case .root: break loop
+            case .key(let k, let parent, _): parts.append(k.stringValue); node = parent
+            case .index(let i, let parent, _): parts.append(String(i)); node = parent
+            }
+        }
+        return parts.reversed()
+    }
+
+    /// The format 1.0 array path of this position: the coding path's
     /// keys (`stringValue`; unkeyed positions as decimal indices), each
     /// escaped with ``CodingPathNode/escape(_:)``, joined by `.`; `root` for
     /// the empty path. See docs/FORMAT.md, "Codable mapping".

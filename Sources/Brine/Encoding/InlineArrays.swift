@@ -165,6 +165,8 @@ extension Value {
         case .list: return "a list"
         case .map: return "a map"
         case .arrayRef: return "an array reference"
+        case .shared: return "a shared node"
+        case .sharedRef: return "a shared reference"
         }
     }
 

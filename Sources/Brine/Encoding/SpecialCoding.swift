@@ -15,7 +15,7 @@ protocol BrineDecodingSpecial {
 }
 
 /// Element types of Swift arrays that the coders store as numeric arrays.
-protocol BrineArrayElement: BitwiseCopyable, Codable {
+protocol BrineArrayElement: BitwiseCopyable, Codable, BrineNestable where Leaf == Self {
     /// The dtype of the stored elements; the element's memory layout equals
     /// the stored little-endian bytes.
     static var arrayDType: DType { get }
@@ -76,39 +76,49 @@ extension BrineDecodingImpl {
     }
 }
 
-extension Array: BrineEncodingSpecial where Element: BrineArrayElement {
+extension Array: BrineEncodingSpecial where Element: BrineNestable {
     static func brineEncode<T>(_ value: T, with encoder: BrineEncodingImpl, at node: CodingPathNode) throws -> Value {
-        let array = value as! [Element]
+        guard Element.nestingDepth == 0 else {
+            let array = value as! [Element]
+            return try encoder.encodeNested(array, at: node) ?? encoder.encodeRows(array, at: node)
+        }
+        let array = value as! [Element.Leaf]
         return try array.withUnsafeBytes { bytes in
             try encoder.encodeArray(
-                bytes, dtype: Element.arrayDType, shape: [array.count], at: node,
-                inline: { InlineArrays.encode(bytes, dtype: Element.arrayDType) },
+                bytes, dtype: Element.Leaf.arrayDType, shape: [array.count], at: node,
+                inline: { InlineArrays.encode(bytes, dtype: Element.Leaf.arrayDType) },
                 original: { .original(array, makeTensor: { AnyTensor.copying(array) }) })
         }
     }
 }
 
-extension Array: BrineDecodingSpecial where Element: BrineArrayElement {
+extension Array: BrineDecodingSpecial where Element: BrineNestable {
     static func brineDecode(from value: Value, with decoder: BrineDecodingImpl, at node: CodingPathNode) throws -> [Element] {
-        try decoder.decodeElements([Element].self, from: value, at: node)
+        guard Element.nestingDepth == 0 else { return try decoder.decodeNested([Element].self, from: value, at: node) }
+        return try decoder.decodeElements([Element.Leaf].self, from: value, at: node) as! [Element]
     }
 }
 
-extension ContiguousArray: BrineEncodingSpecial where Element: BrineArrayElement {
+extension ContiguousArray: BrineEncodingSpecial where Element: BrineNestable {
     static func brineEncode<T>(_ value: T, with encoder: BrineEncodingImpl, at node: CodingPathNode) throws -> Value {
-        let array = value as! ContiguousArray<Element>
+        guard Element.nestingDepth == 0 else {
+            let array = value as! ContiguousArray<Element>
+            return try encoder.encodeNested(array, at: node) ?? encoder.encodeRows(array, at: node)
+        }
+        let array = value as! ContiguousArray<Element.Leaf>
         return try array.withUnsafeBytes { bytes in
             try encoder.encodeArray(
-                bytes, dtype: Element.arrayDType, shape: [array.count], at: node,
-                inline: { InlineArrays.encode(bytes, dtype: Element.arrayDType) },
+                bytes, dtype: Element.Leaf.arrayDType, shape: [array.count], at: node,
+                inline: { InlineArrays.encode(bytes, dtype: Element.Leaf.arrayDType) },
                 original: { .original(array, makeTensor: { AnyTensor.copying(array) }) })
         }
     }
 }
 
-extension ContiguousArray: BrineDecodingSpecial where Element: BrineArrayElement {
+extension ContiguousArray: BrineDecodingSpecial where Element: BrineNestable {
     static func brineDecode(from value: Value, with decoder: BrineDecodingImpl, at node: CodingPathNode) throws -> ContiguousArray<Element> {
-        try decoder.decodeElements(ContiguousArray<Element>.self, from: value, at: node)
+        guard Element.nestingDepth == 0 else { return try decoder.decodeNested(ContiguousArray<Element>.self, from: value, at: node) }
+        return try decoder.decodeElements(ContiguousArray<Element.Leaf>.self, from: value, at: node) as! ContiguousArray<Element>
     }
 }
 
@@ -149,7 +159,7 @@ extension Tensor: BrineEncodingSpecial {
         let tensor = value as! Tensor<Scalar>
         return try tensor.withUnsafeBytes { bytes in
             try encoder.encodeArray(
-                bytes, dtype: Scalar.dtype, shape: tensor.shape, at: node,
+                bytes, dtype: Scalar.dtype, shape: tensor.shape, at: node, identity: tensor.storage,
                 inline: {
                     .map([("shape", .list(tensor.shape.map { .int(Int64($0)) })),
                           ("scalars", InlineArrays.encode(bytes, dtype: Scalar.dtype))])
@@ -179,7 +189,7 @@ extension AnyTensor: BrineEncodingSpecial {
     static func brineEncode<T>(_ value: T, with encoder: BrineEncodingImpl, at node: CodingPathNode) throws -> Value {
         let tensor = value as! AnyTensor
         return try encoder.encodeArray(
-            tensor.storage.bytes, dtype: tensor.dtype, shape: tensor.shape, at: node,
+            tensor.storage.bytes, dtype: tensor.dtype, shape: tensor.shape, at: node, identity: tensor.storage,
             inline: {
                 .map([("dtype", .string(tensor.dtype.name)),
                       ("shape", .list(tensor.shape.map { .int(Int64($0)) })),

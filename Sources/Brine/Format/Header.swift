@@ -19,6 +19,8 @@ struct Header: Sendable {
         case null = 0x00, `false` = 0x01, `true` = 0x02, int = 0x03, uint = 0x04
         case float64 = 0x05, string = 0x06, bytes = 0x07, list = 0x08, map = 0x09
         case arrayRef = 0x0A, float32 = 0x0B
+        // Added in format 1.1 (shared references).
+        case shared = 0x0C, sharedRef = 0x0D
     }
 
     // MARK: Encoding
@@ -77,6 +79,8 @@ struct Header: Sendable {
             w.varint(m.count)
             for (k, x) in m { w.string(k); encodeValue(x, into: &w) }
         case .arrayRef(let i): w.u8(Tag.arrayRef.rawValue); w.varint(i)
+        case .shared(let i, let x): w.u8(Tag.shared.rawValue); w.varint(i); encodeValue(x, into: &w)
+        case .sharedRef(let i): w.u8(Tag.sharedRef.rawValue); w.varint(i)
         }
     }
 
@@ -274,6 +278,8 @@ struct Header: Sendable {
     private struct OpenContainer {
         var isMap: Bool
         var remaining: Int
+        /// A `shared` node (one value follows), with its id.
+        var sharedID: Int? = nil
         var items: [Value] = []
         var entries: [(key: String, value: Value)] = []
         var keys = Set<String>()
@@ -290,6 +296,7 @@ struct Header: Sendable {
         _ r: inout ByteReader, depth: Int, limits: ReadLimits, arrayCount: Int, allowArrayRefs: Bool
     ) throws(BrineError) -> Value {
         var stack: [OpenContainer] = []
+        var shared = SharedIDs()
         while true {
             // A map's entry starts with its key.
             if let top = stack.indices.last, stack[top].isMap {
@@ -301,7 +308,7 @@ struct Header: Sendable {
                 stack[top].key = k
             }
             var value: Value
-            switch try decodeValueHead(&r, depth: depth + stack.count, limits: limits, arrayCount: arrayCount, allowArrayRefs: allowArrayRefs) {
+            switch try decodeValueHead(&r, depth: depth + stack.count, limits: limits, arrayCount: arrayCount, allowArrayRefs: allowArrayRefs, shared: &shared) {
             case .value(let v):
                 value = v
             case .open(let c) where c.remaining > 0:
@@ -313,6 +320,12 @@ struct Header: Sendable {
             // Append the finished value to its container, closing every
             // container that it completes.
             while let top = stack.indices.last {
+                if let id = stack[top].sharedID {
+                    stack.removeLast()
+                    shared.open.remove(id)
+                    value = .shared(id, value)
+                    continue
+                }
                 if stack[top].isMap {
                     stack[top].entries.append((stack[top].key, value))
                 } else {
@@ -335,9 +348,17 @@ struct Header: Sendable {
         case open(OpenContainer)
     }
 
+    /// The `shared` ids of one tree: the next id expected, and those whose
+    /// value is still being read (a `sharedRef` to one of them would be a cycle).
+    private struct SharedIDs {
+        var next = 0
+        var open = Set<Int>()
+    }
+
     /// Reads a tag and its payload; for a list or map, only its count.
     private static func decodeValueHead(
-        _ r: inout ByteReader, depth: Int, limits: ReadLimits, arrayCount: Int, allowArrayRefs: Bool
+        _ r: inout ByteReader, depth: Int, limits: ReadLimits, arrayCount: Int, allowArrayRefs: Bool,
+        shared: inout SharedIDs
     ) throws(BrineError) -> ValueHead {
         let tagOffset = r.absoluteOffset
         let raw = try r.u8("value tag")
@@ -376,6 +397,24 @@ struct Header: Sendable {
                 throw BrineError(.corruptHeader, "array reference #\(i) with \(arrayCount) arrays", filePath: r.filePath, byteOffset: tagOffset)
             }
             return .value(.arrayRef(Int(i)))
+        case .shared:
+            // Shared nodes belong to the object tree, like array references.
+            let i = try r.varint("shared id")
+            guard allowArrayRefs, i == UInt64(shared.next) else {
+                throw BrineError(.corruptHeader, "shared node #\(i) where #\(shared.next) was expected (ids count up from 0 in order of appearance; none in metadata)", filePath: r.filePath, byteOffset: tagOffset)
+            }
+            guard depth < limits.maxDepth else {
+                throw BrineError(.limitExceeded, "object tree nests deeper than \(limits.maxDepth)", filePath: r.filePath, byteOffset: tagOffset)
+            }
+            shared.next += 1
+            shared.open.insert(Int(i))
+            return .open(OpenContainer(isMap: false, remaining: 1, sharedID: Int(i)))
+        case .sharedRef:
+            let i = try r.varint("shared reference")
+            guard allowArrayRefs, i < UInt64(shared.next), !shared.open.contains(Int(i)) else {
+                throw BrineError(.corruptHeader, "reference to shared node #\(i), which does not precede it complete (\(shared.next) shared nodes so far)", filePath: r.filePath, byteOffset: tagOffset)
+            }
+            return .value(.sharedRef(Int(i)))
         }
     }
 }

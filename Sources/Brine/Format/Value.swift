@@ -19,6 +19,13 @@ public enum Value: Sendable, Equatable {
     case map([(key: String, value: Value)])
     /// A reference to the array at this index of the array table.
     case arrayRef(Int)
+    /// A node that other places of the tree refer to (format 1.1): the
+    /// first place of a class instance (or a small shared tensor) met in
+    /// several places. Ids are 0, 1, 2, … in order of appearance.
+    indirect case shared(Int, Value)
+    /// The same object as the ``shared(_:_:)`` node with this id, which
+    /// precedes it and is complete (format 1.1).
+    case sharedRef(Int)
 
     /// Structural equality; floats compare by bit pattern, so NaN equals the
     /// same NaN and -0.0 differs from +0.0.
@@ -36,6 +43,8 @@ public enum Value: Sendable, Equatable {
         case let (.map(a), .map(b)):
             return a.count == b.count && zip(a, b).allSatisfy { $0.key == $1.key && $0.value == $1.value }
         case let (.arrayRef(a), .arrayRef(b)): return a == b
+        case let (.shared(i, a), .shared(j, b)): return i == j && a == b
+        case let (.sharedRef(a), .sharedRef(b)): return a == b
         default: return false
         }
     }
@@ -123,6 +132,10 @@ extension Value: CustomStringConvertible {
                     work.append(.text(Value.quoted(e.key) + ": "))
                     if i > 0 { work.append(.text(", ")) }
                 }
+            case .value(.shared(let i, let x)):
+                // Iterative too: shared nodes nest like lists.
+                out += "<shared #\(i)> "
+                work.append(.value(x))
             case .value(let v):
                 out += v.scalarDescription
             }
@@ -142,6 +155,8 @@ extension Value: CustomStringConvertible {
         case .string(let s): return Value.quoted(s)
         case .bytes(let b): return "<\(b.count) bytes>"
         case .arrayRef(let i): return "<array #\(i)>"
+        case .shared: return ""  // rendered by `description`
+        case .sharedRef(let i): return "<same as shared #\(i)>"
         case .list, .map: return ""
         }
     }
@@ -182,6 +197,10 @@ extension Value {
             case .map(let entries):
                 if depth >= limit { return true }
                 for e in entries { stack.append((e.value, depth + 1)) }
+            case .shared(_, let x):
+                // A shared node is one level for the reader's depth cap.
+                if depth >= limit { return true }
+                stack.append((x, depth + 1))
             default:
                 break
             }

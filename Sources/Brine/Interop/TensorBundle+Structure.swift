@@ -20,6 +20,9 @@ extension BrineTree {
     static let arraysKey = "brine.tree.arrays"
     /// The root type, as Brine's own metadata key.
     static let rootTypeKey = "brine.root_type"
+    /// safetensors metadata key holding the alias paths of shared arrays as
+    /// a list of `[path, index]` pairs (index into `brine.tree.arrays`).
+    static let aliasesKey = "brine.tree.aliases"
 
     /// Whether the tree holds more than a flat map from names to arrays (the
     /// tree of a weights file or of a converted safetensors file): nesting,
@@ -43,6 +46,10 @@ extension BrineTree {
             Self.arraysKey: try MetadataText.text(for: .list(outOfLine.map(Value.string)), key: Self.arraysKey),
         ]
         if let rootType { out[Self.rootTypeKey] = try MetadataText.text(for: rootType, key: Self.rootTypeKey) }
+        if !aliases.isEmpty {
+            let list = Value.list(aliases.map { .list([.string($0.path), .uint(UInt64($0.index))]) })
+            out[Self.aliasesKey] = try MetadataText.text(for: list, key: Self.aliasesKey)
+        }
         return out
     }
 
@@ -82,12 +89,25 @@ extension BrineTree {
         var rootType: Value?
         if let t = metadata[rootTypeKey] { rootType = try MetadataText.value(from: t, key: rootTypeKey) }
         let inline = try InlineArrayExport.collect(root)
+        var aliases: [(path: String, index: Int)] = []
+        if let text = metadata[aliasesKey] {
+            guard case .list(let pairs) = try MetadataText.value(from: text, key: aliasesKey) else {
+                throw BrineError(.invalidInterop, "metadata key '\(aliasesKey)' is not a list", filePath: path)
+            }
+            for pair in pairs {
+                guard case .list(let two) = pair, two.count == 2, case .string(let p) = two[0],
+                      case .uint(let i) = two[1], i < UInt64(count) else {
+                    throw BrineError(.invalidInterop, "metadata key '\(aliasesKey)' holds an entry that is not [path, index < \(count)]", filePath: path)
+                }
+                aliases.append((p, Int(i)))
+            }
+        }
         // The tree's arrays first, in its order; anything else after them.
         var byName: [String: AnyTensor] = [:]
         for (n, t) in tensors { byName[n] = t }
         var ordered: [(name: String, tensor: AnyTensor)] = []
         var used = Set<String>()
-        for n in names + inline.map(\.path) {
+        for n in names + inline.map(\.path) + aliases.map(\.path) {
             guard let t = byName[n], used.insert(n).inserted else {
                 throw BrineError(.invalidInterop, "metadata key '\(treeKey)' refers to array '\(n)', which this file does not hold (once)", filePath: path, arrayPath: n)
             }
@@ -98,7 +118,8 @@ extension BrineTree {
         metadata[treeKey] = nil
         metadata[arraysKey] = nil
         metadata[rootTypeKey] = nil
-        return BrineTree(root: root, outOfLine: names, inline: inline, rootType: rootType)
+        metadata[aliasesKey] = nil
+        return BrineTree(root: root, outOfLine: names, inline: inline, rootType: rootType, aliases: aliases)
     }
 }
 

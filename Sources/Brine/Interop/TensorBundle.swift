@@ -157,10 +157,19 @@ public struct TensorBundle: Sendable {
                 }
                 tensors.append((path, t))
             }
+            // Alias paths of shared arrays (tied weights) come out last, as
+            // tensors of their own: formats without aliases (safetensors) get a copy.
+            let aliases = file.aliases
+            for (path, index) in aliases {
+                guard names.insert(path).inserted else {
+                    throw BrineError(.invalidArgument, "an alias path is also the path of another array; cannot export both", filePath: url.path, arrayPath: path)
+                }
+                tensors.append((path, all[index]))
+            }
             self.init(tensors: tensors, metadata: meta)
             var rootType: Value?
             if case .map(let entries) = file.metadata { rootType = entries.first { $0.key == "brine.root_type" }?.value }
-            brineTree = BrineTree(root: file.root, outOfLine: file.arrayPaths, inline: inline, rootType: rootType)
+            brineTree = BrineTree(root: file.root, outOfLine: file.arrayPaths, inline: inline, rootType: rootType, aliases: aliases)
         case .safetensors:
             let file = try SafetensorsFile(contentsOf: url, mode: mode, options: options)
             var tensors = try file.loadAll()
@@ -233,6 +242,7 @@ public struct TensorBundle: Sendable {
                 var values: [(key: String, value: Value)] = []
                 if let rootType = tree?.rootType { values.append(("brine.root_type", rootType)) }
                 for (k, v) in meta { values.append((k, try MetadataText.value(from: v, key: k))) }
+                if let tree { try w.addAliases(tree.aliases) }
                 try w.finish(root: tree?.root ?? self.root ?? .map(root), metadata: .map(values))
             } catch {
                 w.cancel()
@@ -254,10 +264,10 @@ public struct TensorBundle: Sendable {
             try checkNumPyOutput(.npz, options: options, path: url.path)
             try Npz.write(tensors, to: url, compression: options.npzCompression, options: options.npy)
         case .npy:
-            try checkNumPyOutput(.npy, options: options, path: url.path)
             guard tensors.count == 1 else {
                 throw BrineError(.invalidArgument, "a .npy file holds exactly one array; this bundle has \(tensors.count)", filePath: url.path)
             }
+            try checkNumPyOutput(.npy, options: options, path: url.path)
             try Npy.write(tensors[0].tensor, to: url, options: options.npy)
         }
     }
@@ -290,13 +300,17 @@ struct BrineTree: Sendable {
     let outOfLine: [String]
     let inline: [(path: String, tensor: AnyTensor)]
     let rootType: Value?
+    /// Alias paths of shared arrays (format 1.1 `brine.aliases`) and the
+    /// array-table index each names; exported after the inline arrays.
+    var aliases: [(path: String, index: Int)] = []
 
     /// `true` when `tensors` are still the file's arrays: the out-of-line
     /// names in order, then the inline arrays with their values unchanged
     /// (the tree holds those values, so a changed one must not be written
     /// from the tree).
     func matches(_ tensors: [(name: String, tensor: AnyTensor)]) -> Bool {
-        guard tensors.count == outOfLine.count + inline.count else { return false }
+        guard tensors.count == outOfLine.count + inline.count + aliases.count else { return false }
+        for (k, a) in aliases.enumerated() where tensors[outOfLine.count + inline.count + k].name != a.path { return false }
         for (i, p) in outOfLine.enumerated() where tensors[i].name != p { return false }
         for (k, e) in inline.enumerated() {
             let t = tensors[outOfLine.count + k]
