@@ -6,5 +6,11 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 scripts/setup.sh --python
+# The servers of the remote tests (nginx, SeaweedFS) on 127.0.0.1: started
+# here unless already running, and then stopped when this script exits.
+if scripts/servers.sh status | grep -q stopped; then
+    trap 'scripts/servers.sh stop' EXIT
+fi
+eval "$(scripts/servers.sh start)"
 swift build --build-tests
 swift test --skip-build "$@"

@@ -29,10 +29,10 @@ struct Convert: ParsableCommand {
             have none. NumPy has no bfloat16: converting such arrays to .npy/.npz needs --cast.
             """)
 
-    @Argument(help: "The input file.")
+    @Argument(help: "The input file, or an s3:// or http(s):// URL.")
     var input: String
 
-    @Argument(help: "The output file (replaced atomically).")
+    @Argument(help: "The output file (replaced atomically), or an s3:// URL.")
     var output: String
 
     @Option(help: "Input format (default: detected).")
@@ -62,6 +62,9 @@ struct Convert: ParsableCommand {
     @Flag(help: ".npz output: deflate the members (as np.savez_compressed).")
     var deflate = false
 
+    @Option(help: "Sharded Brine output (model.brine.index.json): the largest shard in bytes (default 2 GiB).")
+    var shardSize: Int?
+
     func validate() throws {
         guard alignment >= 8, alignment <= 65536, alignment & (alignment - 1) == 0 else {
             throw ValidationError("--alignment must be a power of two from 8 to 65536")
@@ -76,6 +79,10 @@ struct Convert: ParsableCommand {
     }
 
     func run() throws {
+        if isSharded { return try runSharded() }
+        if remoteURL(input) != nil || remoteURL(output) != nil {
+            return try runRemote(input: remoteURL(input), output: remoteURL(output))
+        }
         let inURL = URL(fileURLWithPath: input)
         let outURL = URL(fileURLWithPath: output)
         let outFormat = to ?? TensorFileFormat(fileExtension: outURL.pathExtension)

@@ -8,7 +8,7 @@ struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show a Brine file's arrays, dtypes, shapes, codecs, sizes, metadata and object tree.")
 
-    @Argument(help: "The .brine file.")
+    @Argument(help: "The .brine file, or an s3:// or http(s):// URL.")
     var file: String
 
     @Flag(help: "Also print the object tree (the model's structure).")
@@ -18,7 +18,7 @@ struct Inspect: ParsableCommand {
     var json = false
 
     func run() throws {
-        let f = try Exit.open(file)
+        let f = try Exit.openAny(file)
         if json {
             print(jsonReport(f))
             return
@@ -56,7 +56,7 @@ struct Inspect: ParsableCommand {
         }
     }
 
-    func jsonReport(_ f: BrineFile) -> String {
+    func jsonReport(_ f: any InspectableFile) -> String {
         var arrays: [Value] = []
         for a in f.arrays {
             arrays.append([

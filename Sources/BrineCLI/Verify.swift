@@ -10,13 +10,14 @@ struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Verify every checksum of a Brine file (exit 0 only when all pass).")
 
-    @Argument(help: "The .brine file.")
+    @Argument(help: "The .brine file, or an s3:// or http(s):// URL.")
     var file: String
 
     @Flag(name: .shortAndLong, help: "Print nothing on success.")
     var quiet = false
 
     func run() throws {
+        if let url = remoteURL(file) { return try runRemote(url) }
         let f = try Exit.open(file)
         let total = f.arrays.reduce(0) { $0 + $1.storedBytes }
         let progress = Progress("verifying", totalBytes: total)

@@ -14,6 +14,9 @@ struct ErrorCodeTests {
     static let notReachableHere: [String: String] = [
         "invalidInterop": "thrown by the .npy/.npz/safetensors readers (interop branch)",
         "shapeMismatch": "thrown by the Codable decoder when a stored array's shape differs from the model's (encoding branch); no container API takes a requested shape",
+        "permissionDenied": "thrown by BrineRemote for HTTP 401/403 (RemoteFaultTests)",
+        "objectChanged": "thrown by BrineRemote when the pinned ETag no longer matches (RemoteFaultTests)",
+        "timedOut": "thrown by BrineRemote when a request misses its deadline (RemoteFaultTests)",
         "compressionFailed": "liblz4/libzstd fail only on inputs over their limits (LZ4_MAX_INPUT_SIZE ≈ 2 GiB) or invalid levels; WriteOptions caps chunks at 1 GiB and levels at -7…22, so no valid call reaches it",
     ]
 

@@ -40,6 +40,9 @@ public struct BrineError: Error, Hashable, Sendable, CustomStringConvertible {
             case readOnly
             case invalidInterop
             case unsupportedFeature
+            case permissionDenied
+            case objectChanged
+            case timedOut
         }
 
         @usableFromInline
@@ -100,6 +103,16 @@ public struct BrineError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let invalidInterop = Code(.invalidInterop)
         /// The file uses a feature this version of Brine does not support.
         public static let unsupportedFeature = Code(.unsupportedFeature)
+        /// A server refused the request (HTTP 401 or 403: wrong or missing
+        /// credentials, no access); the error's file path is the URL.
+        public static let permissionDenied = Code(.permissionDenied)
+        /// A remote object changed while it was being read (its ETag no longer
+        /// matches the one pinned at open, HTTP 412): nothing from two
+        /// versions is ever mixed.
+        public static let objectChanged = Code(.objectChanged)
+        /// A remote request did not finish within its deadline, after the
+        /// allowed retries.
+        public static let timedOut = Code(.timedOut)
     }
 
     /// What went wrong, as a stable code.

@@ -1,0 +1,155 @@
+import ArgumentParser
+import Brine
+import BrineRemote
+import Dispatch
+import Foundation
+
+/// What `inspect` shows of a file, local (``BrineFile``) or remote
+/// (``RangedBrineFile`` over HTTP/S3).
+protocol InspectableFile {
+    var arrays: [ArrayInfo] { get }
+    var metadata: Value { get }
+    var root: Value { get }
+    var fileSize: Int { get }
+    var formatVersion: (major: UInt16, minor: UInt16) { get }
+}
+
+extension BrineFile: InspectableFile {}
+
+extension RangedBrineFile: InspectableFile {
+    var formatVersion: (major: UInt16, minor: UInt16) { (formatMajor, formatMinor) }
+}
+
+/// A URL for `s3://…` and `http(s)://…` arguments, `nil` for a local path.
+func remoteURL(_ argument: String) -> URL? {
+    guard let u = URL(string: argument), Brine.isRemote(u) else { return nil }
+    return u
+}
+
+/// Runs async work from a synchronous command (the main thread is not part
+/// of Swift's cooperative pool, so waiting on it cannot starve the work).
+func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+    let done = DispatchSemaphore(value: 0)
+    let box = ResultBox<T>()
+    Task {
+        do { box.result = .success(try await body()) } catch { box.result = .failure(error) }
+        done.signal()
+    }
+    done.wait()
+    return try box.result!.get()
+}
+
+/// A result written by one task and read after it signalled (the semaphore orders the two).
+final class ResultBox<T>: @unchecked Sendable {
+    var result: Result<T, Error>?
+}
+
+extension Exit {
+    /// Opens a local path or a remote URL for inspection (remote: endpoint
+    /// and credentials from the AWS variables).
+    static func openAny(_ argument: String) throws -> any InspectableFile {
+        guard let url = remoteURL(argument) else { return try open(argument) }
+        return try openRemote(url)
+    }
+
+    /// Opens a remote Brine object (one round trip), or prints why not.
+    static func openRemote(_ url: URL) throws -> RangedBrineFile {
+        do {
+            return try blocking { try await RangedBrineFile.open(url) }
+        } catch let e as BrineError {
+            throw report(e)
+        }
+    }
+}
+
+extension Verify {
+    /// `brine verify s3://…|https://…`: fetches every chunk in coalesced
+    /// concurrent range requests and checks it.
+    func runRemote(_ url: URL) throws {
+        let f = try Exit.openRemote(url)
+        let total = f.arrays.reduce(0) { $0 + $1.storedBytes }
+        let progress = Progress("verifying", totalBytes: total)
+        let update = UncheckedProgress(progress)
+        let failures = try blocking { await f.verify { done, all in update.value.update(done, all) } }
+        progress.finish()
+        if failures.isEmpty {
+            if !quiet {
+                let chunks = f.arrays.reduce(0) { $0 + $1.chunkCount }
+                print("ok: \(file): header and \(chunks) chunks in \(f.arrays.count) arrays verified (\(formatBytes(total)))")
+            }
+            return
+        }
+        for e in failures { printError("FAIL \(e)") }
+        printError("brine: \(failures.count) chunk(s) failed verification in \(file)")
+        throw failures.contains { $0.code == .io || $0.code == .timedOut } ? Exit.unreadable : Exit.damaged
+    }
+}
+
+/// The progress line, used from one task at a time.
+struct UncheckedProgress: @unchecked Sendable {
+    let value: Progress
+    init(_ value: Progress) { self.value = value }
+}
+
+extension Convert {
+    /// `brine convert` with an `s3://`/`http(s)://` input or an `s3://`
+    /// output: the remote input is downloaded to a private temporary file
+    /// (range requests, ETag pinned), converted as a local file, and a remote
+    /// output is uploaded with S3 multipart upload (appears only when complete).
+    func runRemote(input inRemote: URL?, output outRemote: URL?) throws {
+        if let outRemote, outRemote.scheme?.lowercased() != "s3" {
+            printError("brine: error: the output must be a path or an s3:// URL (HTTP servers take no uploads)")
+            throw Exit.usage
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("brine-convert-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        do {
+            var inURL = URL(fileURLWithPath: input)
+            if let inRemote {
+                inURL = dir.appendingPathComponent("input" + (inRemote.pathExtension.isEmpty ? "" : "." + inRemote.pathExtension))
+                let path = inURL.path
+                try blocking { try await download(inRemote, to: path) }
+            }
+            let outURL = outRemote.map { dir.appendingPathComponent("output." + $0.pathExtension) } ?? URL(fileURLWithPath: output)
+            let outFormat = to ?? TensorFileFormat(fileExtension: (outRemote ?? outURL).pathExtension)
+            guard let outFormat else {
+                throw ValidationError("cannot tell the output format from '\(output)'; use --to")
+            }
+            let inFormat = try from ?? TensorFileFormat.detect(contentsOf: inURL)
+            let bundle = try read(inURL, format: inFormat)
+            try write(bundle, to: outURL, format: outFormat)
+            if let outRemote {
+                let path = outURL.path
+                try blocking { try await S3Client().upload(file: path, to: outRemote) }
+            }
+        } catch let error as BrineError {
+            throw Exit.report(error)
+        }
+    }
+}
+
+/// Downloads a remote object to `path` in 8 MiB range requests (ETag pinned
+/// at open, so a replaced object fails instead of mixing versions).
+func download(_ url: URL, to path: String) async throws(BrineError) {
+    let source = try await RemoteObjectSource.open(url)
+    guard FileManager.default.createFile(atPath: path, contents: nil), let out = FileHandle(forWritingAtPath: path) else {
+        throw BrineError(.io, "cannot create a temporary file", filePath: path)
+    }
+    defer { try? out.close() }
+    let step = 8 << 20
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: step, alignment: 64)
+    defer { buffer.deallocate() }
+    var offset = 0
+    while offset < source.size {
+        let n = Swift.min(step, source.size - offset)
+        let part = UnsafeMutableRawBufferPointer(rebasing: buffer[0 ..< n])
+        try await source.read(offset ..< offset + n, into: part)
+        do {
+            try out.write(contentsOf: Data(bytesNoCopy: part.baseAddress!, count: n, deallocator: .none))
+        } catch {
+            throw BrineError(.io, "writing the download failed: \(error)", filePath: path)
+        }
+        offset += n
+    }
+}
