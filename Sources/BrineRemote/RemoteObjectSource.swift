@@ -88,6 +88,8 @@ public final class RemoteObjectSource: RangeSource {
         let location = self.location, etag = self.etag, stats = self.stats, transport = self.transport
         let url = name
         try await transport.withRetries("GET bytes \(range.lowerBound)-\(range.upperBound - 1)", url: url) { _ in
+            // Everything arrived before the failure (a reset after the last byte).
+            if progress.value == destination.buffer.count { return }
             let start = range.lowerBound + progress.value
             var headers = [("Range", "bytes=\(start)-\(range.upperBound - 1)")]
             if let etag { headers.append(("If-Match", etag)) }

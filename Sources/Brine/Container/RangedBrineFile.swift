@@ -1,3 +1,5 @@
+import Dispatch
+
 /// A Brine file read through a ``RangeSource``: an object on an HTTP server
 /// or in S3 (the `BrineRemote` library opens these by URL), or a local file.
 /// The counterpart of ``BrineFile`` for storage reached by range requests.
@@ -343,11 +345,14 @@ public final class RangedBrineFile: Sendable {
             try await source.read(r.range, into: dst)
             guard verify else { return }
             let items = r.items
-            try parallelFor(count: items.count, threads: Swift.min(options.threads, items.count)) { (_, i) throws(BrineError) in
-                let (k, c) = items[i]
-                let a = jobs[k].info
-                let at = jobs[k].base + a.rawRange(ofChunk: c).lowerBound
-                try a.verifyChunk(c, stored: UnsafeRawBufferPointer(start: at, count: a.chunks[c].storedBytes), filePath: name)
+            let threads = Swift.min(options.threads, items.count)
+            try await offCooperativePool { () throws(BrineError) in
+                try parallelFor(count: items.count, threads: threads) { (_, i) throws(BrineError) in
+                    let (k, c) = items[i]
+                    let a = jobs[k].info
+                    let at = jobs[k].base + a.rawRange(ofChunk: c).lowerBound
+                    try a.verifyChunk(c, stored: UnsafeRawBufferPointer(start: at, count: a.chunks[c].storedBytes), filePath: name)
+                }
             }
             return
         }
@@ -358,13 +363,33 @@ public final class RangedBrineFile: Sendable {
         let threads = Swift.max(1, Swift.min(options.threads, items.count))
         let scratch = (0 ..< threads).map { _ in ChunkScratch() }
         let start = r.range.lowerBound
-        try parallelFor(count: items.count, threads: threads) { (w, i) throws(BrineError) in
-            let (k, c) = items[i]
-            let a = jobs[k].info
-            let ch = a.chunks[c]
-            let stored = UnsafeRawBufferPointer(start: buffer.baseAddress! + (ch.offset - start), count: ch.storedBytes)
-            try a.decodeChunk(c, stored: stored, into: jobs[k].base, scratch: scratch[w], verify: verify, filePath: name)
+        let fetched = UncheckedSendable(UnsafeRawBufferPointer(buffer))
+        try await offCooperativePool { () throws(BrineError) in
+            try parallelFor(count: items.count, threads: threads) { (w, i) throws(BrineError) in
+                let (k, c) = items[i]
+                let a = jobs[k].info
+                let ch = a.chunks[c]
+                let stored = UnsafeRawBufferPointer(start: fetched.value.baseAddress! + (ch.offset - start), count: ch.storedBytes)
+                try a.decodeChunk(c, stored: stored, into: jobs[k].base, scratch: scratch[w], verify: verify, filePath: name)
+            }
         }
+    }
+
+    /// Runs CPU-bound work (checksums, decompression) on a Dispatch thread
+    /// and waits for it, so that Swift's cooperative threads stay free for
+    /// the network tasks and their deadlines.
+    private func offCooperativePool(_ body: @escaping @Sendable () throws(BrineError) -> Void) async throws(BrineError) {
+        let result: Result<Void, BrineError> = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                do throws(BrineError) {
+                    try body()
+                    continuation.resume(returning: .success(()))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+        }
+        try result.get()
     }
 }
 
