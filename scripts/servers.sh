@@ -9,7 +9,7 @@
 #          running), waits until they answer, prints the env lines;
 #   env    prints `export BRINE_TEST_...=...` lines for the tests;
 #   stop   kills the servers by their recorded pids (SIGKILL: weed's SIGTERM
-#          shutdown is slow).
+#          shutdown is slow) and removes their data.
 # State (data, logs, pids) lives in $BRINE_SERVERS_DIR (default <repo>/.servers, ignored).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -134,6 +134,8 @@ stop)
         rm -f "$state/$name.pid"
     done
     if alive "$state/nginx.pid"; then kill "$(cat "$state/nginx.pid")"; fi
+    # The data is disposable: test buckets and published files go with the servers.
+    rm -rf "$state/weed" "$state/weedauth" "$state/www"
     ;;
 env) env_lines ;;
 status)

@@ -74,16 +74,38 @@ struct TestServers: Sendable {
     }
 }
 
-/// MiniLM converted to Brine (uncompressed and zstd + shuffle), made once per run.
+/// MiniLM converted to Brine (uncompressed and zstd + shuffle), made once
+/// into the ignored cache folder (atomic saves) and reused by later runs.
 enum MiniLMBrine {
-    static let folder: URL = makeTemporaryDirectory("minilm-brine")
+    static let folder: URL = {
+        let url = cacheDirectory.appendingPathComponent("remote-tests")
+        try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }()
     /// Uncompressed Brine file of all-MiniLM-L6-v2.
     static let plain: URL = make("plain.brine", SaveOptions())
     /// zstd level 1 + shuffle.
     static let zstd: URL = make("zstd.brine", { var o = SaveOptions(); o.codec = .zstd(level: 1); o.filter = .shuffle; return o }())
 
+    /// A 6 MiB model (three float32 arrays, zstd) for the tests that need a
+    /// real object but not the 90 MB checkpoint (keeps the suite's load low).
+    static let small: URL = {
+        let url = folder.appendingPathComponent("small.brine")
+        if let f = try? BrineFile(contentsOf: url), f.verify().isEmpty { return url }
+        var w = Weights()
+        for (i, shape) in [[512, 1024], [1024, 512], [3, 1024]].enumerated() {
+            w["layer\(i).weight"] = randomArray(dtype: .float32, shape: shape, seed: UInt64(i + 1))
+        }
+        var o = SaveOptions()
+        o.codec = .zstd(level: 1)
+        o.chunkBytes = 256 << 10
+        try! Brine.saveWeights(w, to: url, options: o)
+        return url
+    }()
+
     private static func make(_ name: String, _ options: SaveOptions) -> URL {
         let url = folder.appendingPathComponent(name)
+        if let f = try? BrineFile(contentsOf: url), f.verify().isEmpty { return url }
         let st = try! SafetensorsFile(contentsOf: miniLMPath)
         let weights = try! Weights(st.loadAll().map { (path: $0.name, tensor: $0.tensor) })
         try! Brine.saveWeights(weights, to: url, options: options)
