@@ -25,6 +25,7 @@ public struct RemoteLocation: Sendable, CustomStringConvertible {
     /// `true` for `s3://` URLs.
     public var isS3: Bool { bucket != nil }
 
+    /// The URL as given.
     public var description: String { url.absoluteString }
 
     /// Resolves `url`.

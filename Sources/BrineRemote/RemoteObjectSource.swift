@@ -29,6 +29,7 @@ public final class RemoteObjectSource: RangeSource {
     let transport: Transport
     private let held: [(offset: Int, bytes: [UInt8])]
 
+    /// The URL as given, for error messages.
     public var name: String { location.description }
 
     private init(location: RemoteLocation, size: Int, etag: String?, transport: Transport, held: [(offset: Int, bytes: [UInt8])]) {

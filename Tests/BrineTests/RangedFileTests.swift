@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Brine
+import BrineRemote
 
 /// The ranged reader (RangedBrineFile over a RangeSource) on local files:
 /// the same bytes as BrineFile for every codec/filter/narrowing, with tiny
@@ -77,5 +78,30 @@ struct RangedFileTests {
         try bytes.prefix(bytes.count - 1000).write(to: url)
         let e = await #expect(throws: BrineError.self) { _ = try await RangedBrineFile.open(FileRangeSource(path: url.path)) }
         #expect(e?.code == .truncated)
+    }
+}
+
+/// The async entry points of BrineRemote, called as a user writes them
+/// (defaults only), with file URLs: they resolve to the remote overloads in
+/// an async context and load locally.
+@Suite("BrineRemote entry points with file URLs")
+struct RemoteEntryPointTests {
+    struct Model: Codable, Equatable {
+        var w: Tensor<Float>
+        var name: String
+    }
+
+    @Test("Brine.save / Brine.load / Brine.loadWeights / RangedBrineFile.open on file:// URLs")
+    func fileURLs() async throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let url = dir.appendingPathComponent("m.brine")
+        let model = Model(w: try Tensor<Float>(shape: [64, 64], scalars: (0 ..< 4096).map(Float.init)), name: "m")
+        try await Brine.save(model, to: url)
+        #expect(try await Brine.load(Model.self, from: url) == model)
+        let weights = try await Brine.loadWeights(from: url)
+        #expect(weights.paths == ["w"])
+        let file = try await RangedBrineFile.open(url)
+        #expect(try await file.array("w", as: Float.self) == model.w)
     }
 }

@@ -37,6 +37,7 @@ public struct ShardIndex: Sendable, Equatable {
         self.weightMap = weightMap
     }
 
+    /// Equal metadata, total size and weight map (in order).
     public static func == (a: ShardIndex, b: ShardIndex) -> Bool {
         a.metadata == b.metadata && a.totalSize == b.totalSize && a.weightMap.elementsEqual(b.weightMap, by: { $0 == $1 })
     }

@@ -28,7 +28,9 @@ public protocol RangeSource: Sendable {
 /// on local data.
 public struct FileRangeSource: RangeSource {
     private let source: ByteSource
+    /// The file size in bytes.
     public var size: Int { source.size }
+    /// The file path.
     public var name: String { source.path ?? "<file>" }
 
     /// Opens `path` for reading.
