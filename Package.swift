@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        // `swift package generate-documentation` (the DocC catalog in Sources/Brine/Brine.docc).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // Debian's system libraries, one small [system] module each.
@@ -80,21 +82,25 @@ let package = Package(
         // fuzzing with `--sanitize fuzzer`; a normal build links each as a no-op.
         .executableTarget(
             name: "FuzzContainer",
-            dependencies: ["Brine"]
+            dependencies: ["Brine"],
+            path: "fuzz/targets/FuzzContainer"
         ),
         .executableTarget(
             name: "FuzzSafetensors",
-            dependencies: ["Brine"]
+            dependencies: ["Brine"],
+            path: "fuzz/targets/FuzzSafetensors"
         ),
         .executableTarget(
             name: "FuzzNumpy",
-            dependencies: ["Brine"]
+            dependencies: ["Brine"],
+            path: "fuzz/targets/FuzzNumpy"
         ),
         // Child process for the fault-injection tests (killed saves, file-size
         // limits, concurrent replace) and the fuzz seed generator; not a product.
         .executableTarget(
             name: "BrineTestHelper",
-            dependencies: ["Brine"]
+            dependencies: ["Brine"],
+            path: "Tests/BrineTestHelper"
         ),
         .testTarget(
             name: "BrineTests",

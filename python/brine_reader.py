@@ -14,27 +14,43 @@ compressed chunks, and ``xxhash`` for checksums (XXH3-64).
   and the caps of FORMAT.md ("Limits") before anything sized by it is read
   or allocated. Problems raise ``BrineError`` whose ``code`` is one of the
   names of FORMAT.md's error table ("truncated", "checksumMismatch", ...).
-- Checksums (XXH3-64 of each chunk's stored bytes) are verified on load
-  unless ``verify=False``; the trailer and header checksums always are.
+- Checksums (XXH3-64 of each chunk's stored bytes) are verified before any
+  array data is returned, in every mode, unless the caller opts out with
+  ``verify=False``; the trailer and header checksums always are.
 - ``mmap=True`` maps the file: arrays stored uncompressed, unfiltered and not
-  narrowed come back as zero-copy, read-only views (not verified unless
-  ``verify_mapped=True``, since that reads every page; ``verify()`` checks
-  everything). Other arrays are decoded into memory.
+  narrowed come back as zero-copy, read-only views. Each view is verified
+  once per open file, before it is first returned (this reads its pages
+  once); ``verify_mapped=False`` is the opt-out for views only, keeping the
+  instant open. Other arrays are decoded (and verified) into memory.
 - bfloat16 arrays (NumPy has no bfloat16) come back as ``uint16`` arrays of
   the bit patterns by default (``bfloat16="uint16"``, exact), or widened to
   ``float32`` with ``bfloat16="float32"`` (also exact).
+- A file with a pending flush journal (``<file>-journal``, FORMAT.md "Read-write
+  sessions and the journal") that belongs to it is refused with
+  ``recoveryNeeded``: this reader never writes, so it cannot replay the
+  journal; open the file once with Brine (with write access) to complete it.
+  Torn journals and journals of another file are ignored. While open, the
+  reader holds the shared data lock (a POSIX ``lockf`` lock, which Brine's
+  locks honour), waiting up to 60 s for a flush in progress.
 - Values of the object tree and metadata map to Python: null → None, bool,
   int/uint → int, float32/float64 → float, string → str, bytes → bytes,
   list → list, map → dict (order kept), array_ref → ``ArrayRef``.
 """
 
+import errno
 import mmap as _mmap
 import os
 import struct
+import time
+
+try:
+    import fcntl as _fcntl
+except ImportError:  # not POSIX: no locks
+    _fcntl = None
 
 import numpy as np
 
-__all__ = ["BrineError", "ArrayRef", "ArrayInfo", "BrineFile", "load", "Limits"]
+__all__ = ["BrineError", "ArrayRef", "ArrayInfo", "BrineFile", "load", "Limits", "Float32", "UInt"]
 
 MAGIC = b"\x89BRINE\r\n"
 END_MAGIC = b"BRINEEND"
@@ -59,8 +75,27 @@ DTYPES = {
     13: ("float64", np.dtype("<f8"), 8),
 }
 FLOAT16, BFLOAT16, FLOAT32 = 10, 11, 12
+JOURNAL_MAGIC = b"\x89BRJNL\r\n"
+JOURNAL_END_MAGIC = b"BRJNLEND"
+JOURNAL_HEAD = 176
+JOURNAL_ENTRY = 24
+JOURNAL_MAX_REGION = 4 << 20
+DATA_LOCK_OFFSET = 1 << 62 | 1
+LOCK_TIMEOUT = 60.0
 CODECS = {0: "none", 1: "lz4", 2: "zstd"}
 FILTERS = {0: "none", 1: "shuffle"}
+
+
+class Float32(float):
+    """A float decoded from a float32 value (tag 0x0B): a ``float`` that
+    remembers its kind, so inline float32 arrays come back as float32."""
+    __slots__ = ()
+
+
+class UInt(int):
+    """An int decoded from a uint value (tag 0x04): an ``int`` that remembers
+    its kind, so inline unsigned arrays come back as uint64."""
+    __slots__ = ()
 
 
 class BrineError(Exception):
@@ -222,11 +257,11 @@ def _decode_value(r, depth, limits, array_count, allow_refs):
     if tag == 0x03:
         return r.zigzag("int")
     if tag == 0x04:
-        return r.varint("uint")
+        return UInt(r.varint("uint"))
     if tag == 0x05:
         return struct.unpack("<d", r.take(8, "float64"))[0]
     if tag == 0x0B:
-        return struct.unpack("<f", r.take(4, "float32"))[0]
+        return Float32(struct.unpack("<f", r.take(4, "float32"))[0])
     if tag == 0x06:
         return r.string("string")
     if tag == 0x07:
@@ -258,7 +293,8 @@ def _decode_value(r, depth, limits, array_count, allow_refs):
     raise r.fail(f"unknown value tag 0x{tag:02x}")
 
 
-def _decode_array(r, index, limits):
+def _decode_array(r, index, limits, raw_flag=False):
+    # raw_flag: format 1.1 chunk entries carry stored_size << 1 | raw (FORMAT.md, "Raw chunks").
     start = r.base + r.pos
     path = r.string(f"path of array #{index}")
 
@@ -309,11 +345,19 @@ def _decode_array(r, index, limits):
     expected = -(-raw_stored // chunk_bytes)
     if chunk_count != expected:
         raise fail(f"chunk_count {chunk_count} does not match shape {shape} and chunk_bytes {chunk_bytes} (expected {expected})")
-    chunks = []
+    chunks, raw_chunks = [], []
     for c in range(chunk_count):
         size = r.varint("chunk stored size")
+        is_raw = False
+        if raw_flag:
+            size, is_raw = size >> 1, bool(size & 1)
         checksum = r.u64("chunk checksum")
         raw = min(chunk_bytes, raw_stored - c * chunk_bytes)
+        if is_raw and codec == 0:
+            raise fail(f"raw-chunk flag on chunk {c} of an array with codec none")
+        if is_raw and size != raw:
+            raise fail(f"raw chunk {c} stores {size} bytes, expected its raw size {raw}")
+        raw_chunks.append(is_raw)
         if codec == 0 and size != raw:
             raise fail(f"uncompressed chunk {c} stores {size} bytes, expected {raw}")
         if codec != 0 and size < 1:
@@ -321,7 +365,7 @@ def _decode_array(r, index, limits):
         chunks.append((size, checksum))
     return ArrayInfo(path=path, dtype=dtype, stored_dtype=stored, shape=shape, count=count, codec=codec,
                      codec_level=level, filter=filt, alignment=1 << alignment_log2, data_offset=data_offset,
-                     chunk_bytes=chunk_bytes, chunks=chunks, raw_stored=raw_stored,
+                     chunk_bytes=chunk_bytes, chunks=chunks, raw_chunks=raw_chunks, raw_stored=raw_stored,
                      stored_bytes=sum(s for s, _ in chunks))
 
 
@@ -364,6 +408,44 @@ def _decompress(codec, data, raw_size):
     return out
 
 
+def _read_journal(path):
+    """The journal at ``path`` if it is complete (every checksum passes), else None."""
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return None
+    with f:
+        size = os.fstat(f.fileno()).st_size
+        if size < JOURNAL_HEAD + 16:
+            return None
+        head = os.pread(f.fileno(), JOURNAL_HEAD, 0)
+        if len(head) != JOURNAL_HEAD or head[:8] != JOURNAL_MAGIC or struct.unpack("<H", head[8:10])[0] != 1:
+            return None
+        file_size, count, device, inode = struct.unpack("<QQQQ", head[16:48])
+        if count > (size - JOURNAL_HEAD - 16) // JOURNAL_ENTRY:
+            return None
+        table = os.pread(f.fileno(), count * JOURNAL_ENTRY, JOURNAL_HEAD)
+        entries, end, data = [], 0, 0
+        for i in range(count):
+            off, length, checksum = struct.unpack("<QQQ", table[i * JOURNAL_ENTRY:(i + 1) * JOURNAL_ENTRY])
+            if length > JOURNAL_MAX_REGION or off < end or off + length > file_size:
+                return None
+            entries.append((off, length, checksum))
+            end, data = off + length, data + length
+        if size != JOURNAL_HEAD + count * JOURNAL_ENTRY + data + 16:
+            return None
+        tail = os.pread(f.fileno(), 16, size - 16)
+        if tail[8:] != JOURNAL_END_MAGIC or struct.unpack("<Q", tail[:8])[0] != _xxh3(head + table):
+            return None
+        at = JOURNAL_HEAD + count * JOURNAL_ENTRY
+        for off, length, checksum in entries:
+            if _xxh3(os.pread(f.fileno(), length, at)) != checksum:
+                return None
+            at += length
+        return {"file_size": file_size, "device": device, "inode": inode,
+                "old_trailer": head[48:112], "new_trailer": head[112:176], "regions": entries}
+
+
 class BrineFile:
     """A Brine file opened for reading (FORMAT.md).
 
@@ -372,14 +454,16 @@ class BrineFile:
     file order), ``file_size``.
     """
 
-    def __init__(self, path, mmap=False, verify=True, verify_mapped=False, limits=None):
+    def __init__(self, path, mmap=False, verify=True, verify_mapped=True, limits=None):
         self.path = os.fspath(path)
         self.verify_chunks = verify
-        self.verify_mapped = verify_mapped
+        self.verify_mapped = bool(verify and verify_mapped)
+        self._verified_views = set()
         self.limits = limits or Limits()
         self._file = open(self.path, "rb")
         self._map = None
         try:
+            self._lock_and_check_journal()
             self.file_size = os.fstat(self._file.fileno()).st_size
             if mmap and self.file_size > 0:
                 self._map = _mmap.mmap(self._file.fileno(), 0, access=_mmap.ACCESS_READ)
@@ -387,6 +471,40 @@ class BrineFile:
         except BaseException:
             self.close()
             raise
+
+    # -- journal of an unfinished flush (FORMAT.md, "Read-write sessions") --
+
+    def _lock_and_check_journal(self):
+        fd = self._file.fileno()
+        if _fcntl is not None:
+            deadline = time.monotonic() + LOCK_TIMEOUT
+            while True:
+                try:
+                    _fcntl.lockf(fd, _fcntl.LOCK_SH | _fcntl.LOCK_NB, 1, DATA_LOCK_OFFSET, os.SEEK_SET)
+                    break
+                except OSError as e:
+                    if e.errno in (errno.EAGAIN, errno.EACCES):
+                        if time.monotonic() > deadline:
+                            raise BrineError("conflict", "a flush in another process held the file for more than 60 s")
+                        time.sleep(0.01)
+                        continue
+                    break  # no locks on this file system: go on unlocked
+        journal = _read_journal(self.path + "-journal")
+        if journal is None:
+            return
+        st = os.fstat(fd)
+        size = st.st_size
+        if (journal["device"], journal["inode"]) != (st.st_dev, st.st_ino) or journal["file_size"] != size:
+            return  # a journal of a file that was renamed over
+        trailer = os.pread(fd, TRAILER_SIZE, size - TRAILER_SIZE) if size >= TRAILER_SIZE else b""
+        valid_trailer = (len(trailer) == TRAILER_SIZE and trailer[56:64] == END_MAGIC
+                         and _xxh3(trailer[:48]) == struct.unpack("<Q", trailer[48:56])[0])
+        if trailer == journal["new_trailer"] and all(
+                _xxh3(os.pread(fd, length, off)) == checksum for off, length, checksum in journal["regions"]):
+            return  # already replayed (its removal failed, e.g. in a read-only folder)
+        if trailer in (journal["old_trailer"], journal["new_trailer"]) or not valid_trailer:
+            raise BrineError("recoveryNeeded", f"the file has an unfinished flush recorded in {self.path}-journal; "
+                             "open it once with Brine, with write access, to complete it")
 
     # -- file access --------------------------------------------------------
 
@@ -468,7 +586,7 @@ class BrineFile:
             raise r.fail(f"array count {count} cannot fit in the {r.remaining} header bytes left")
         arrays, seen = [], set()
         for i in range(count):
-            a = _decode_array(r, i, lim)
+            a = _decode_array(r, i, lim, raw_flag=self.format_version[1] >= 1)
             if a.path in seen:
                 raise BrineError("corruptHeader", "duplicate array path", array=a.path, offset=r.base + r.pos)
             seen.add(a.path)
@@ -545,17 +663,23 @@ class BrineFile:
         if a.count == 0:
             return np.empty(a.shape, dtype=out_dtype)
         if self._map is not None and a.is_contiguous_raw and not (a.dtype == BFLOAT16 and bfloat16 == "float32"):
-            if self.verify_mapped:
+            if self.verify_mapped and a.path not in self._verified_views:
                 for c in range(len(a.chunks)):
                     self._stored_chunk(a, c, verify=True)
+                self._verified_views.add(a.path)
             view = np.frombuffer(self._map, dtype=out_dtype, count=a.count, offset=a.data_offset)
             return view.reshape(a.shape)
         item = DTYPES[a.dtype][2]
         total = a.count * item
         if total > self.limits.max_allocation_bytes:
             raise BrineError("limitExceeded", f"array of {total} bytes is over the allocation limit", array=a.path)
-        parts = [self._decode_chunk(a, c) for c in range(len(a.chunks))]
-        raw = b"".join(parts)
+        # Decoded into a bytearray, so arrays of copy mode are writable.
+        raw = bytearray(a.raw_stored)
+        pos = 0
+        for c in range(len(a.chunks)):
+            part = self._decode_chunk(a, c)
+            raw[pos:pos + len(part)] = part
+            pos += len(part)
         stored_dt = np.dtype("<u2") if a.stored_dtype == BFLOAT16 else DTYPES[a.stored_dtype][1]
         arr = np.frombuffer(raw, dtype=stored_dt, count=a.count)
         if a.stored_dtype != a.dtype:  # narrowed float32: widen exactly
@@ -585,7 +709,7 @@ class BrineFile:
         data, offset = self._stored_chunk(a, c, self.verify_chunks)
         raw_size = min(a.chunk_bytes, a.raw_stored - c * a.chunk_bytes)
         try:
-            raw = _decompress(a.codec, data, raw_size)
+            raw = _decompress(0 if a.raw_chunks[c] else a.codec, data, raw_size)
         except BrineError as e:
             raise BrineError(e.code, e.message, array=a.path, chunk=c, offset=offset) from None
         if a.filter == 1:
@@ -599,8 +723,11 @@ class BrineFile:
         for a in self.arrays:
             for c in range(len(a.chunks)):
                 try:
-                    if a.codec == 0:
-                        self._stored_chunk(a, c, verify=True)
+                    if a.codec == 0 or a.raw_chunks[c]:
+                        data, offset = self._stored_chunk(a, c, verify=True)
+                        raw_size = min(a.chunk_bytes, a.raw_stored - c * a.chunk_bytes)
+                        if len(data) != raw_size:
+                            raise BrineError("decompressionFailed", f"stored chunk of {len(data)} bytes, expected {raw_size}", array=a.path, chunk=c, offset=offset)
                     else:
                         data, offset = self._stored_chunk(a, c, verify=True)
                         raw_size = min(a.chunk_bytes, a.raw_stored - c * a.chunk_bytes)

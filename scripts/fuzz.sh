@@ -29,7 +29,7 @@
 #
 # Adding a target: an executable target Sources/<Target>/<Target>.swift with
 # @_cdecl("LLVMFuzzerTestOneInput"), a seed writer case in
-# Sources/BrineTestHelper/main.swift, optionally fuzz/<Target>.dict.
+# Tests/BrineTestHelper/main.swift, optionally fuzz/<Target>.dict.
 set -euo pipefail
 
 if [ $# -lt 2 ]; then

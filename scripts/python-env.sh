@@ -3,7 +3,9 @@
 # tests and by python/brine_reader.py: <repo>/.venv (ignored by git), with
 #   numpy, safetensors  - the reference libraries (test oracles),
 #   lz4, zstandard      - decompressing Brine chunks in python/brine_reader.py,
-#   xxhash              - verifying Brine checksums (XXH3-64).
+#   xxhash              - verifying Brine checksums (XXH3-64),
+#   wheel               - building python/ (the brine package) without network in the tests,
+#   ml_dtypes           - NumPy's bfloat16, to test the brine package's bfloat16 arrays.
 # Usage: scripts/python-env.sh            (then: swift test --filter Interop)
 # The Swift tests find the interpreter via $BRINE_PYTHON or <repo>/.venv/bin/python.
 # Needs python3 (3.9 or later) with the venv module, and PyPI access.
@@ -15,9 +17,9 @@ if [ ! -x "$venv/bin/python" ]; then
     echo "creating $venv" >&2
     "$python" -m venv "$venv"
 fi
-if ! "$venv/bin/python" -c "import numpy, safetensors, lz4, zstandard, xxhash" 2>/dev/null; then
+if ! "$venv/bin/python" -c "import numpy, safetensors, lz4, zstandard, xxhash, wheel, ml_dtypes" 2>/dev/null; then
     "$venv/bin/python" -m pip install --quiet --upgrade pip
-    "$venv/bin/python" -m pip install --quiet --upgrade numpy safetensors lz4 zstandard xxhash
+    "$venv/bin/python" -m pip install --quiet --upgrade numpy safetensors lz4 zstandard xxhash wheel ml_dtypes
 fi
 "$venv/bin/python" - <<'PY'
 import numpy, safetensors, lz4, zstandard, xxhash, sys

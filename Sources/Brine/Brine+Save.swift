@@ -20,6 +20,10 @@ public struct SaveOptions: Sendable, Equatable {
     /// opt-in; widened back to float32 on load). Applies to out-of-line
     /// arrays only; inline arrays and scalars stay exact. Default `nil`.
     public var storageDType: DType? = nil
+    /// What narrowing to ``storageDType`` does with a value the narrow type
+    /// cannot hold in magnitude: by default a `.valueOutOfRange` error
+    /// naming the array, element index and value (see ``NarrowingPolicy``).
+    public var narrowing: NarrowingPolicy = .rejectOverflowAndUnderflow
     /// Arrays of at least this many bytes are stored out of line; smaller ones
     /// inline in the object tree. Default 4096 bytes; 0 puts every array out
     /// of line.
@@ -35,22 +39,55 @@ public struct SaveOptions: Sendable, Equatable {
     /// `fsync` the file and its folder before returning (default `true`).
     public var durable: Bool = true
 
-    /// Options with the given fields; the others at their defaults.
+    /// Record the save time as `brine.created` (default `true`). `false`
+    /// leaves the key out, so that saving the same model with the same
+    /// options gives the same bytes (reproducible files, comparisons of
+    /// ``Brine/encode(_:options:)`` with a saved file).
+    public var recordsCreationTime: Bool = true
+
+    /// Options with the given fields; the others at their defaults. Every
+    /// field of ``WriteOptions`` is here; values are checked by
+    /// ``validate()`` when a save starts, before anything is written.
     /// - Parameters:
     ///   - codec: see ``codec``.
     ///   - filter: see ``filter``.
+    ///   - alignment: see ``alignment`` (bytes, a power of two from 8 to 65,536).
+    ///   - chunkBytes: see ``chunkBytes`` (bytes, 8 … 1 GiB).
     ///   - storageDType: see ``storageDType``.
+    ///   - narrowing: see ``narrowing``.
     ///   - inlineThreshold: see ``inlineThreshold`` (bytes).
-    ///   - metadata: see ``metadata``.
+    ///   - threads: see ``threads`` (at least 1).
+    ///   - durable: see ``durable``.
+    ///   - recordsCreationTime: see ``recordsCreationTime``.
+    ///   - metadata: see ``metadata``; plain Swift values (``ValueConvertible``:
+    ///     integers, floats, strings, bools, arrays and dictionaries of them)
+    ///     or ``Value``s, e.g. `["epochs": epochs, "lr": lr]`.
     public init(
-        codec: Codec = .none, filter: Filter = .none, storageDType: DType? = nil,
-        inlineThreshold: Int = 4096, metadata: [String: Value] = [:]
+        codec: Codec = .none, filter: Filter = .none, alignment: Int = FormatSpec.defaultAlignment,
+        chunkBytes: Int = FormatSpec.defaultChunkBytes, storageDType: DType? = nil,
+        narrowing: NarrowingPolicy = .rejectOverflowAndUnderflow, inlineThreshold: Int = 4096, threads: Int = activeProcessorCount, durable: Bool = true,
+        recordsCreationTime: Bool = true, metadata: [String: any ValueConvertible] = [:]
     ) {
         self.codec = codec
         self.filter = filter
+        self.alignment = alignment
+        self.chunkBytes = chunkBytes
         self.storageDType = storageDType
+        self.narrowing = narrowing
         self.inlineThreshold = inlineThreshold
-        self.metadata = metadata
+        self.threads = threads
+        self.durable = durable
+        self.recordsCreationTime = recordsCreationTime
+        self.metadata = metadataValues(metadata)
+    }
+
+    /// Checks every field: the ``WriteOptions`` fields
+    /// (``WriteOptions/validate()``), the inline threshold and the metadata
+    /// keys. Saves call it before creating any file.
+    /// - Throws: ``BrineError`` `.invalidArgument` naming the bad field.
+    public func validate() throws(BrineError) {
+        try writeOptions.validate()
+        _ = try metadataValue(rootType: "")
     }
 
     /// The low-level writer options these options imply.
@@ -59,6 +96,7 @@ public struct SaveOptions: Sendable, Equatable {
         w.alignment = alignment
         w.chunkBytes = chunkBytes
         w.storageDType = storageDType
+        w.narrowing = narrowing
         w.threads = threads
         w.durable = durable
         return w
@@ -82,41 +120,40 @@ public struct SaveOptions: Sendable, Equatable {
 }
 
 /// A model loaded from a Brine file together with the open file: the way to
-/// reach ``BrineFile/flush()`` after loading with ``LoadMode/mmapReadWrite``,
-/// and the metadata.
+/// reach ``flush()`` after loading with ``LoadMode/mmapReadWrite``, and the
+/// metadata.
 ///
 /// ```swift
 /// var handle = try Brine.open(MLP.self, from: url, mode: .mmapReadWrite)
-/// handle.model.layers[0].weight[0, 0] += 0.01   // written into the file's pages
-/// try handle.flush()                             // msync + rewrite checksums
+/// handle.model.layers[0].weight[0, 0] += 0.01   // changes this process's private pages
+/// try handle.flush()                             // writes every change of the model, crash-safely
 /// ```
 ///
 /// In read-write mode, ``Tensor`` fields of uncompressed arrays are views of
-/// the file: change them *in place through* ``model`` (a copy of the model
-/// shares the storage, and the first write to a shared tensor copies it, so
-/// it no longer reaches the file). Swift array fields (`[Float]`) and
-/// compressed arrays are always copies; changing them never changes the file.
+/// a private (copy-on-write) mapping of the file. ``flush()`` writes every
+/// change the model holds (see there for what it does in each case); a
+/// handle released without a flush changes nothing on disk.
 public struct BrineModel<Model> {
     /// The decoded model.
     public var model: Model
-    /// The open file (its mapping stays alive while views of it exist).
-    public let file: BrineFile
+    /// Holds the open file; a flush that re-saves the model replaces it.
+    let session: ModelSession
+
+    /// The open file (its mapping stays alive while views of it exist). After
+    /// a ``flush()`` that re-saved the whole model, the newly written file.
+    public var file: BrineFile { session.file }
+
+    /// Wraps a decoded model and its open file.
+    init(model: Model, file: BrineFile) {
+        self.model = model
+        self.session = ModelSession(file)
+    }
 
     /// The file's metadata (`brine.*` keys and the user keys given at save).
     public var metadata: Value { file.metadata }
 
     /// How the file was opened.
     public var mode: LoadMode { file.mode }
-
-    /// Syncs in-place changes to the file and makes it verify again; see
-    /// ``BrineFile/flush()``.
-    /// - Returns: the number of chunks whose checksum changed.
-    /// - Throws: ``BrineError`` `.readOnly` unless opened with
-    ///   ``LoadMode/mmapReadWrite``; `.io` when `msync` fails.
-    @discardableResult
-    public func flush() throws(BrineError) -> Int {
-        try file.flush()
-    }
 }
 
 extension BrineModel: Sendable where Model: Sendable {}
@@ -131,6 +168,8 @@ extension Brine {
     /// under the array path of its coding path (`layers.0.weight`). The file
     /// replaces `url` only when complete (temporary file, `fsync`, `rename`);
     /// on any error the previous file is untouched.
+    /// When `url` is a symbolic link (or a chain of them), the file it points
+    /// to is replaced and the link stays; a dangling link's target is created.
     ///
     /// Metadata: `brine.format`, `brine.version`, `brine.created`,
     /// `brine.root_type` (the Swift type name of `model`), then
@@ -145,9 +184,15 @@ extension Brine {
     ///   (with the coding path), for example a structure nested deeper than
     ///   ``ReadLimits/maxDepth``.
     public static func save(_ model: some Encodable, to url: URL, options: SaveOptions = .init()) throws {
-        let metadata = try options.metadataValue(rootType: String(reflecting: type(of: model)))
-        let writer = try BrineWriter(url: url, options: options.writeOptions)
+        try options.validate()
+        try write(model, into: BrineWriter(url: url, options: options.writeOptions), options: options)
+    }
+
+    /// Encodes `model` into `writer` and finishes it (cancels it on error).
+    static func write(_ model: some Encodable, into writer: BrineWriter, options: SaveOptions) throws {
         do {
+            let metadata = try options.metadataValue(rootType: String(reflecting: type(of: model)))
+            writer.recordsCreationTime = options.recordsCreationTime
             let root = try BrineEncoder().encode(model, sink: WriterSink(writer), threshold: options.inlineThreshold)
             try writer.finish(root: root, metadata: metadata)
         } catch {
@@ -158,8 +203,11 @@ extension Brine {
 
     /// Loads a model saved with ``save(_:to:options:)``.
     ///
-    /// All arrays are loaded first, in parallel (``BrineFile/loadAll()``),
-    /// then the model is decoded. In the mmap modes, ``Tensor`` fields of
+    /// Only the arrays `type` asks for are read, verified and decoded, each
+    /// nested struct, list or dictionary's arrays in one parallel batch (see
+    /// ``BrineDecoder/decode(_:from:)-(_,BrineFile)``): a type that reads only
+    /// the configuration reads no array data. To load one part, see
+    /// ``load(_:from:at:mode:options:)``. In the mmap modes, ``Tensor`` fields of
     /// uncompressed arrays are zero-copy views of the mapping (which they
     /// keep alive); `[Float]`-style fields and compressed arrays are copies.
     /// Use ``open(_:from:mode:options:)`` to keep the file (for

@@ -39,7 +39,7 @@ enum Exit {
     static func report(_ error: BrineError) -> ExitCode {
         printError("brine: error: \(error)")
         switch error.code {
-        case .io, .notFound: return unreadable
+        case .io, .notFound, .permissionDenied, .resourceExhausted: return unreadable
         default: return damaged
         }
     }

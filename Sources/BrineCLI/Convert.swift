@@ -25,8 +25,13 @@ struct Convert: ParsableCommand {
         discussion: """
             Formats are detected from the input's content and the output's extension \
             (.brine, .safetensors, .npy, .npz), or given with --from/--to. Metadata \
-            (safetensors __metadata__, Brine user metadata) is carried over; .npy and .npz \
-            have none. NumPy has no bfloat16: converting such arrays to .npy/.npz needs --cast.
+            (safetensors __metadata__, Brine user metadata) is carried over, non-string Brine \
+            values in an exact data: URL text form; .npy and .npz have none (a warning lists \
+            what is left out). Every array of a Brine model is converted, inline ones included, \
+            and Brine → Brine keeps the model's tree. Brine input is verified (every chunk \
+            checksum) before anything is written; --no-verify skips that. NumPy has no bfloat16: \
+            converting such arrays to .npy/.npz needs --cast. A .npy file holds one array: pick \
+            it with --array NAME.
             """)
 
     @Argument(help: "The input file, or an s3:// or http(s):// URL.")
@@ -41,23 +46,26 @@ struct Convert: ParsableCommand {
     @Option(help: "Output format (default: from the output's extension).")
     var to: TensorFileFormat?
 
-    @Option(help: "Brine output: compression codec (none, lz4, zstd).")
-    var codec: CodecName = .none
+    @OptionGroup(title: "Brine output")
+    var brine: BrineWriteOptionGroup
 
-    @Option(help: "Brine output: zstd level (-7…22).")
-    var level: Int = 3
+    @OptionGroup
+    var threading: ThreadsOptionGroup
 
-    @Flag(help: "Brine output: byte-shuffle each chunk before compressing.")
-    var shuffle = false
-
-    @Option(help: "Brine output: alignment of each array in bytes (power of two, 8…65536).")
-    var alignment: Int = 64
-
-    @Option(help: "Brine output: raw chunk size in bytes.")
-    var chunkSize: Int = 1 << 20
+    @Option(name: .customLong("array"),
+            help: ArgumentHelp("Convert only this array (repeat for several); needed for .npy output when the input holds several.",
+                               valueName: "name"))
+    var arrays: [String] = []
 
     @Option(help: "NumPy output: how to write bfloat16 arrays (bfloat16-to-float32, bfloat16-bits-as-uint16).")
     var cast: CastName?
+
+    @Flag(name: .customLong("drop-metadata"), help: """
+        .npy/.npz output: leave out the metadata and a model's object tree \
+        (structure, hyper-parameters), which NumPy files cannot hold. Without \
+        it such a conversion is refused.
+        """)
+    var dropMetadata = false
 
     @Flag(help: ".npz output: deflate the members (as np.savez_compressed).")
     var deflate = false
@@ -65,18 +73,11 @@ struct Convert: ParsableCommand {
     @Option(help: "Sharded Brine output (model.brine.index.json): the largest shard in bytes (default 2 GiB).")
     var shardSize: Int?
 
-    func validate() throws {
-        guard alignment >= 8, alignment <= 65536, alignment & (alignment - 1) == 0 else {
-            throw ValidationError("--alignment must be a power of two from 8 to 65536")
-        }
-        guard chunkSize >= 8, chunkSize <= 1 << 30 else {
-            throw ValidationError("--chunk-size must be from 8 bytes to 1 GiB")
-        }
-        guard level >= -7, level <= 22 else { throw ValidationError("--level must be from -7 to 22") }
-        if codec == .none && shuffle {
-            throw ValidationError("--shuffle only helps a compressing codec; add --codec lz4 or --codec zstd")
-        }
-    }
+    @Flag(name: .customLong("no-verify"), help: """
+        Brine input: skip the chunk checksums (default: every chunk is verified \
+        before it is converted, and a damaged input fails with exit 1 and no output).
+        """)
+    var noVerify = false
 
     func run() throws {
         if isSharded { return try runSharded() }
@@ -91,7 +92,17 @@ struct Convert: ParsableCommand {
             guard let outFormat else {
                 throw ValidationError("cannot tell the output format from '\(output)'; use --to")
             }
-            let bundle = try read(inURL, format: inFormat)
+            let bundle = try selected(try read(inURL, format: inFormat), format: outFormat)
+            if outFormat == .npy || outFormat == .npz, !dropMetadata {
+                let (keys, tree) = bundle.contentNumPyCannotHold()
+                if !keys.isEmpty || tree {
+                    var what: [String] = []
+                    if !keys.isEmpty { what.append("metadata (\(keys.joined(separator: ", ")))") }
+                    if tree { what.append("the model's object tree (structure, hyper-parameters)") }
+                    printError("brine: error: .\(outFormat) files hold arrays only; the input also has \(what.joined(separator: " and ")). Pass --drop-metadata to leave them out, or convert to .safetensors or .brine, which keep them.")
+                    throw Exit.usage
+                }
+            }
             try write(bundle, to: outURL, format: outFormat)
         } catch let error as BrineError where error.code == .unsupportedDType && cast == nil && (outFormat == .npy || outFormat == .npz) {
             // The input is fine; the command needs an option (usage error).
@@ -108,22 +119,54 @@ struct Convert: ParsableCommand {
         let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
         let progress = Progress("reading", totalBytes: size)
         defer { progress.finish() }
-        return try TensorBundle(contentsOf: url, format: format, mode: .mmap, progress: progress.update)
+        var brineOptions = threading.readOptions
+        brineOptions.verifyChecksums = !noVerify
+        return try TensorBundle(contentsOf: url, format: format, mode: .mmap, options: threading.interopOptions,
+                                brineOptions: brineOptions, progress: progress.update)
+    }
+
+    /// The arrays named by `--array` (in that order), or all; a `.npy`
+    /// output must end up with exactly one.
+    /// - Throws: ``ExitCode`` 64 (usage) when a name is missing or a `.npy`
+    ///   output would need several arrays, after printing why and the names.
+    func selected(_ bundle: TensorBundle, format: TensorFileFormat) throws -> TensorBundle {
+        func names(_ b: TensorBundle) -> String {
+            let shown = b.names.prefix(10).map { "'\($0)'" }.joined(separator: ", ")
+            return b.names.count > 10 ? shown + ", … (\(b.names.count) in all; `brine inspect` lists them)" : shown
+        }
+        var out = bundle
+        if !arrays.isEmpty {
+            var picked: [(name: String, tensor: AnyTensor)] = []
+            for name in arrays {
+                guard let t = bundle.tensor(name) else {
+                    printError("brine: error: --array '\(name)': no such array in \(input); it holds \(names(bundle))")
+                    throw Exit.usage
+                }
+                if !picked.contains(where: { $0.name == name }) { picked.append((name, t)) }
+            }
+            out = TensorBundle(tensors: picked, metadata: bundle.metadata)
+        }
+        if format == .npy && out.tensors.count != 1 {
+            if out.tensors.isEmpty {
+                printError("brine: error: \(input) holds no arrays; a .npy file holds exactly one")
+            } else {
+                printError("brine: error: \(input) holds \(out.tensors.count) arrays and a .npy file holds one: pick it with --array NAME (names: \(names(out))), or convert to .npz, .safetensors or .brine")
+            }
+            throw Exit.usage
+        }
+        return out
     }
 
     func write(_ bundle: TensorBundle, to url: URL, format: TensorFileFormat) throws(BrineError) {
         var options = TensorBundleWriteOptions()
-        var brine = WriteOptions(codec: codec == .none ? .none : (codec == .lz4 ? .lz4 : .zstd(level: level)),
-                                 filter: shuffle ? .shuffle : .none)
-        brine.alignment = alignment
-        brine.chunkBytes = chunkSize
-        options.brine = brine
+        options.brine = brine.writeOptions(threads: threading.threads)
         switch cast {
         case .bfloat16ToFloat32: options.npy.bfloat16 = .widenToFloat32
         case .bfloat16BitsAsUInt16: options.npy.bfloat16 = .bitPatternAsUInt16
         case nil: options.npy.bfloat16 = .reject
         }
         options.npzCompression = deflate ? .deflated : .stored
+        options.dropMetadata = dropMetadata
         let total = bundle.tensors.reduce(0) { $0 + $1.tensor.byteCount }
         let progress = Progress("writing", totalBytes: total)
         defer { progress.finish() }

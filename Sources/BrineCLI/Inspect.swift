@@ -3,12 +3,21 @@ import Brine
 import Foundation
 
 /// `brine inspect FILE`: the arrays (dtype, shape, codec, sizes, ratio),
-/// metadata and object tree of a Brine file, read without loading array data.
+/// metadata and object tree of a Brine, safetensors, .npy or .npz file,
+/// read without loading array data (except .npz, whose members are read
+/// for their dtype and shape).
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show a Brine file's arrays, dtypes, shapes, codecs, sizes, metadata and object tree.")
+        abstract: "Show a model file's arrays, dtypes, shapes, codecs, sizes, metadata and object tree.",
+        discussion: """
+            Reads Brine, safetensors, .npy and .npz files (detected from their content). \
+            --tree prints the object tree indented, with out-of-line arrays as references \
+            and inline arrays summarised (dtype, shape, first values); for formats without \
+            a tree, the array names split at '.'. --json prints one JSON object; with \
+            --tree it has a "tree" key.
+            """)
 
-    @Argument(help: "The .brine file, or an s3:// or http(s):// URL.")
+    @Argument(help: "The model file (.brine, .safetensors, .npy, .npz), or a .brine object's s3:// or http(s):// URL.")
     var file: String
 
     @Flag(help: "Also print the object tree (the model's structure).")
@@ -17,61 +26,124 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
+    @OptionGroup
+    var threading: ThreadsOptionGroup
+
     func run() throws {
-        let f = try Exit.openAny(file)
+        if let url = remoteURL(file) { return try inspectRemote(url) }
+        let input: InputFile
+        let entries: [InputFile.Entry]
+        let treeParts: (root: Value, renderer: TreeRenderer)?
+        do {
+            input = try InputFile.open(file, threads: threading.threads)
+            entries = try input.entries()
+            treeParts = tree ? try input.tree() : nil
+        } catch {
+            throw Exit.report(error)
+        }
         if json {
-            print(jsonReport(f))
+            print(jsonReport(input, entries, tree: treeParts))
             return
         }
+        if case .brine(let f) = input {
+            printBrine(f)
+        } else {
+            printFlat(input, entries)
+        }
+        if let treeParts {
+            print("")
+            print("tree:")
+            for line in treeParts.renderer.lines(treeParts.root) { print("  " + line) }
+        }
+    }
+
+    func printBrine(_ f: BrineFile) {
         let arrays = f.arrays
         let raw = arrays.reduce(0) { $0 + $1.storedRawBytes }
         let stored = arrays.reduce(0) { $0 + $1.storedBytes }
         print("file:     \(file)")
         print("format:   Brine \(f.formatVersion.major).\(f.formatVersion.minor), \(formatBytes(f.fileSize))")
         print("arrays:   \(arrays.count), \(formatBytes(raw)) raw, \(formatBytes(stored)) stored, ratio \(String(format: "%.3f", raw == 0 ? 1 : Double(raw) / Double(max(stored, 1))))")
-        if case .map(let entries) = f.metadata, !entries.isEmpty {
-            print("metadata:")
-            for (k, v) in entries { print("  \(k): \(v)") }
-        }
+        printMetadata(f.metadata)
         if !arrays.isEmpty {
             print("")
             let header = ["path", "dtype", "shape", "codec", "filter", "chunks", "stored", "raw", "ratio", "offset"]
             var rows = [header]
             for a in arrays {
                 let dtype = a.storedDType == a.dtype ? a.dtype.name : "\(a.dtype.name) (stored \(a.storedDType.name))"
+                let rawChunks = a.chunks.filter(\.isRaw).count
                 rows.append([
-                    a.path, dtype, "[" + a.shape.map(String.init).joined(separator: ", ") + "]", a.codec.description,
-                    a.filter.description, String(a.chunkCount), formatBytes(a.storedBytes), formatBytes(a.storedRawBytes),
+                    a.path, dtype, TreeRenderer.shapeText(a.shape), a.codec.description,
+                    a.filter.description, rawChunks == 0 ? String(a.chunkCount) : "\(a.chunkCount) (\(rawChunks) raw)",
+                    formatBytes(a.storedBytes), formatBytes(a.storedRawBytes),
                     String(format: "%.3f", a.compressionRatio), String(a.dataOffset),
                 ])
             }
-            let widths = header.indices.map { c in rows.map { $0[c].count }.max()! }
-            for r in rows {
-                print(r.enumerated().map { c, s in s + String(repeating: " ", count: widths[c] - s.count) }.joined(separator: "  "))
-            }
-        }
-        if tree {
-            print("")
-            print("tree: \(f.root)")
+            printTable(rows)
         }
     }
 
-    func jsonReport(_ f: any InspectableFile) -> String {
-        var arrays: [Value] = []
-        for a in f.arrays {
-            arrays.append([
-                "path": .string(a.path), "dtype": .string(a.dtype.name), "stored_dtype": .string(a.storedDType.name),
-                "shape": .list(a.shape.map { .int(Int64($0)) }), "codec": .string(a.codec.description),
-                "filter": .string(a.filter.description), "chunks": .int(Int64(a.chunkCount)),
-                "stored_bytes": .int(Int64(a.storedBytes)), "raw_bytes": .int(Int64(a.storedRawBytes)),
-                "data_offset": .int(Int64(a.dataOffset)), "alignment": .int(Int64(a.alignment)),
-            ])
+    func printFlat(_ input: InputFile, _ entries: [InputFile.Entry]) {
+        let total = entries.reduce(0) { $0 + $1.byteCount }
+        print("file:     \(file)")
+        print("format:   \(input.format), \(formatBytes(input.fileSize(file)))")
+        print("arrays:   \(entries.count), \(formatBytes(total))")
+        printMetadata(input.metadata)
+        if !entries.isEmpty {
+            print("")
+            var rows = [["path", "dtype", "shape", "bytes", "stored", "offset", "note"]]
+            for e in entries {
+                rows.append([e.path, e.dtype, TreeRenderer.shapeText(e.shape), formatBytes(e.byteCount), formatBytes(e.storedBytes),
+                             e.dataOffset.map(String.init) ?? "-", e.note])
+            }
+            printTable(rows)
         }
-        let report: Value = [
-            "file": .string(file), "format": .string("\(f.formatVersion.major).\(f.formatVersion.minor)"),
-            "file_bytes": .int(Int64(f.fileSize)), "metadata": f.metadata, "arrays": .list(arrays),
-        ]
-        return jsonText(report)
+    }
+
+    func printMetadata(_ metadata: Value) {
+        if case .map(let entries) = metadata, !entries.isEmpty {
+            print("metadata:")
+            for (k, v) in entries { print("  \(k): \(v)") }
+        }
+    }
+
+    func printTable(_ rows: [[String]]) {
+        let widths = rows[0].indices.map { c in rows.map { $0[c].count }.max()! }
+        for r in rows {
+            print(r.enumerated().map { c, s in s + String(repeating: " ", count: widths[c] - s.count) }.joined(separator: "  "))
+        }
+    }
+
+    func jsonReport(_ input: InputFile, _ entries: [InputFile.Entry], tree: (root: Value, renderer: TreeRenderer)?) -> String {
+        var arrays: [Value] = []
+        var report: [(key: String, value: Value)] = [("file", .string(file))]
+        if case .brine(let f) = input {
+            for a in f.arrays {
+                arrays.append([
+                    "path": .string(a.path), "dtype": .string(a.dtype.name), "stored_dtype": .string(a.storedDType.name),
+                    "shape": .list(a.shape.map { .int(Int64($0)) }), "codec": .string(a.codec.description),
+                    "filter": .string(a.filter.description), "chunks": .int(Int64(a.chunkCount)),
+                    "raw_chunks": .int(Int64(a.chunks.filter(\.isRaw).count)),
+                    "stored_bytes": .int(Int64(a.storedBytes)), "raw_bytes": .int(Int64(a.storedRawBytes)),
+                    "data_offset": .int(Int64(a.dataOffset)), "alignment": .int(Int64(a.alignment)),
+                ])
+            }
+            report += [("format", .string("\(f.formatVersion.major).\(f.formatVersion.minor)")),
+                       ("container", .string("brine")), ("file_bytes", .int(Int64(f.fileSize)))]
+        } else {
+            for e in entries {
+                arrays.append([
+                    "path": .string(e.path), "dtype": .string(e.dtype), "shape": .list(e.shape.map { .int(Int64($0)) }),
+                    "bytes": .int(Int64(e.byteCount)), "stored_bytes": .int(Int64(e.storedBytes)),
+                    "data_offset": e.dataOffset.map { .int(Int64($0)) } ?? .null, "note": .string(e.note),
+                ])
+            }
+            report += [("format", .string(input.format.rawValue)), ("container", .string(input.format.rawValue)),
+                       ("file_bytes", .int(Int64(input.fileSize(file))))]
+        }
+        report += [("metadata", input.metadata), ("arrays", .list(arrays))]
+        if let tree { report.append(("tree", tree.renderer.json(tree.root))) }
+        return jsonText(.map(report))
     }
 }
 

@@ -4,22 +4,6 @@ import BrineRemote
 import Dispatch
 import Foundation
 
-/// What `inspect` shows of a file, local (``BrineFile``) or remote
-/// (``RangedBrineFile`` over HTTP/S3).
-protocol InspectableFile {
-    var arrays: [ArrayInfo] { get }
-    var metadata: Value { get }
-    var root: Value { get }
-    var fileSize: Int { get }
-    var formatVersion: (major: UInt16, minor: UInt16) { get }
-}
-
-extension BrineFile: InspectableFile {}
-
-extension RangedBrineFile: InspectableFile {
-    var formatVersion: (major: UInt16, minor: UInt16) { (formatMajor, formatMinor) }
-}
-
 /// A URL for `s3://…` and `http(s)://…` arguments, `nil` for a local path.
 func remoteURL(_ argument: String) -> URL? {
     guard let u = URL(string: argument), Brine.isRemote(u) else { return nil }
@@ -45,13 +29,6 @@ final class ResultBox<T>: @unchecked Sendable {
 }
 
 extension Exit {
-    /// Opens a local path or a remote URL for inspection (remote: endpoint
-    /// and credentials from the AWS variables).
-    static func openAny(_ argument: String) throws -> any InspectableFile {
-        guard let url = remoteURL(argument) else { return try open(argument) }
-        return try openRemote(url)
-    }
-
     /// Opens a remote Brine object (one round trip), or prints why not.
     static func openRemote(_ url: URL) throws -> RangedBrineFile {
         do {
@@ -62,26 +39,75 @@ extension Exit {
     }
 }
 
-extension Verify {
-    /// `brine verify s3://…|https://…`: fetches every chunk in coalesced
-    /// concurrent range requests and checks it.
-    func runRemote(_ url: URL) throws {
+/// `brine verify s3://…|https://…`: fetches every chunk in coalesced
+/// concurrent range requests and checks it; the report of one file.
+/// - Throws: ``BrineError`` when the object cannot be opened.
+func verifyRemote(_ url: URL) throws(BrineError) -> InputFile.Report {
+    let f: RangedBrineFile
+    do {
+        f = try blocking { try await RangedBrineFile.open(url) }
+    } catch let e as BrineError {
+        throw e
+    } catch {
+        throw BrineError(.io, "\(error)", filePath: url.absoluteString)
+    }
+    let total = f.arrays.reduce(0) { $0 + $1.storedBytes }
+    let progress = Progress("verifying", totalBytes: total)
+    let update = UncheckedProgress(progress)
+    let failures = (try? blocking { await f.verify { done, all in update.value.update(done, all) } }) ?? []
+    progress.finish()
+    var report = InputFile.Report()
+    report.failures = failures
+    report.arrays = f.arrays.count
+    report.chunks = f.arrays.reduce(0) { $0 + $1.chunkCount }
+    report.bytes = total
+    report.checks = "xxh3-64"
+    return report
+}
+
+extension Inspect {
+    /// `brine inspect s3://…|https://…`: the arrays and metadata of a remote
+    /// Brine object (one round trip: preamble and tail).
+    func inspectRemote(_ url: URL) throws {
         let f = try Exit.openRemote(url)
-        let total = f.arrays.reduce(0) { $0 + $1.storedBytes }
-        let progress = Progress("verifying", totalBytes: total)
-        let update = UncheckedProgress(progress)
-        let failures = try blocking { await f.verify { done, all in update.value.update(done, all) } }
-        progress.finish()
-        if failures.isEmpty {
-            if !quiet {
-                let chunks = f.arrays.reduce(0) { $0 + $1.chunkCount }
-                print("ok: \(file): header and \(chunks) chunks in \(f.arrays.count) arrays verified (\(formatBytes(total)))")
+        let arrays = f.arrays
+        if json {
+            var list: [Value] = []
+            for a in arrays {
+                list.append([
+                    "path": .string(a.path), "dtype": .string(a.dtype.name), "stored_dtype": .string(a.storedDType.name),
+                    "shape": .list(a.shape.map { .int(Int64($0)) }), "codec": .string(a.codec.description),
+                    "filter": .string(a.filter.description), "chunks": .int(Int64(a.chunkCount)),
+                    "stored_bytes": .int(Int64(a.storedBytes)), "raw_bytes": .int(Int64(a.storedRawBytes)),
+                    "data_offset": .int(Int64(a.dataOffset)), "alignment": .int(Int64(a.alignment)),
+                ])
             }
+            let report: Value = [
+                "file": .string(file), "format": .string("brine"), "version": .string("\(f.formatMajor).\(f.formatMinor)"),
+                "file_bytes": .int(Int64(f.fileSize)), "metadata": f.metadata, "arrays": .list(list),
+            ]
+            print(jsonText(report))
             return
         }
-        for e in failures { printError("FAIL \(e)") }
-        printError("brine: \(failures.count) chunk(s) failed verification in \(file)")
-        throw failures.contains { $0.code == .io || $0.code == .timedOut } ? Exit.unreadable : Exit.damaged
+        let raw = arrays.reduce(0) { $0 + $1.storedRawBytes }
+        let stored = arrays.reduce(0) { $0 + $1.storedBytes }
+        print("file:     \(file)")
+        print("format:   Brine \(f.formatMajor).\(f.formatMinor), \(formatBytes(f.fileSize))")
+        print("arrays:   \(arrays.count), \(formatBytes(raw)) raw, \(formatBytes(stored)) stored")
+        printMetadata(f.metadata)
+        if !arrays.isEmpty {
+            print("")
+            var rows = [["path", "dtype", "shape", "codec", "filter", "chunks", "stored", "raw", "offset"]]
+            for a in arrays {
+                rows.append([a.path, a.dtype.name, TreeRenderer.shapeText(a.shape), a.codec.description, a.filter.description,
+                             String(a.chunkCount), formatBytes(a.storedBytes), formatBytes(a.storedRawBytes), String(a.dataOffset)])
+            }
+            printTable(rows)
+        }
+        if tree {
+            print("")
+            print("tree: \(f.root)")
+        }
     }
 }
 

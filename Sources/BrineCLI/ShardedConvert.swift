@@ -24,11 +24,13 @@ extension Convert {
                 guard output.hasSuffix(ShardIndex.fileName) else {
                     throw ValidationError("a sharded Brine output is named \(ShardIndex.fileName)")
                 }
+                let w = brine.writeOptions(threads: threading.threads)
                 var options = SaveOptions()
-                options.codec = codec == .none ? .none : (codec == .lz4 ? .lz4 : .zstd(level: level))
-                options.filter = shuffle ? .shuffle : .none
-                options.alignment = alignment
-                options.chunkBytes = chunkSize
+                options.codec = w.codec
+                options.filter = w.filter
+                options.alignment = w.alignment
+                options.chunkBytes = w.chunkBytes
+                options.storageDType = w.storageDType
                 for (k, v) in bundle.metadata where !k.hasPrefix("brine.") { options.metadata[k] = .string(v) }
                 let folder = URL(fileURLWithPath: output).deletingLastPathComponent()
                 try Brine.saveWeights(try Weights(bundle.tensors.map { (path: $0.name, tensor: $0.tensor) }),

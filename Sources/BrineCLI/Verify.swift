@@ -2,36 +2,116 @@ import ArgumentParser
 import Brine
 import Foundation
 
-/// `brine verify FILE`: checks the trailer, header and every chunk's XXH3-64
-/// checksum, and that every compressed chunk decompresses to its declared
-/// size. Exit status 0 only when everything passes; each failure is printed
-/// with its array path, chunk index and byte offset.
+/// `brine verify FILE…`: checks every file completely and reports each one.
+///
+/// - Brine: the trailer, the header and every chunk's XXH3-64 checksum, and
+///   that every compressed chunk decompresses to its declared size.
+/// - safetensors and .npy: their structure (everything the reader validates:
+///   header, dtypes, shapes, every array's bytes within the file and not
+///   overlapping) and every array's bytes read; these formats carry no checksums.
+/// - .npz: the zip directory, every member's `.npy` header and its CRC-32.
+///
+/// Exit status: 0 when every file passes; 1 when any file is damaged or
+/// invalid; otherwise 2 when any file could not be read (missing, permissions).
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Verify every checksum of a Brine file (exit 0 only when all pass).")
+        abstract: "Verify model files: every checksum of a Brine file, the structure of safetensors/.npy/.npz (exit 0 only when all pass).",
+        discussion: """
+            Exit status: 0 when every file passes; 1 when any file is damaged or invalid; \\
+            otherwise 2 when any file could not be read. Failures are printed on stderr \\
+            with their array, chunk and byte offset. With --json, standard output is one \\
+            JSON array with one object per file, in argument order: {"file", "format", \\
+            "ok", "status" ("ok", "damaged" or "unreadable"), "checks" ("xxh3-64", \\
+            "crc32" or "structure"), "arrays", "chunks", "bytes", "errors": [{"code", \\
+            "message", "array", "chunk", "offset"}]}.
+            """)
 
-    @Argument(help: "The .brine file, or an s3:// or http(s):// URL.")
-    var file: String
+    @Argument(help: "The files (.brine, .safetensors, .npy, .npz), or .brine objects' s3:// or http(s):// URLs.")
+    var files: [String]
 
     @Flag(name: .shortAndLong, help: "Print nothing on success.")
     var quiet = false
 
+    @Flag(help: "Print a JSON array with one result object per file (see below).")
+    var json = false
+
+    @OptionGroup
+    var threading: ThreadsOptionGroup
+
+    func validate() throws {
+        if files.isEmpty { throw ValidationError("give at least one file to verify") }
+    }
+
+    /// How one file fared.
+    enum Status: String {
+        case ok, damaged, unreadable
+    }
+
     func run() throws {
-        if let url = remoteURL(file) { return try runRemote(url) }
-        let f = try Exit.open(file)
-        let total = f.arrays.reduce(0) { $0 + $1.storedBytes }
-        let progress = Progress("verifying", totalBytes: total)
-        let failures = f.verify(progress: progress.update)
-        progress.finish()
-        if failures.isEmpty {
-            if !quiet {
-                let chunks = f.arrays.reduce(0) { $0 + $1.chunkCount }
-                print("ok: \(file): header and \(chunks) chunks in \(f.arrays.count) arrays verified (\(formatBytes(total)))")
-            }
-            return
+        var results: [Value] = []
+        var statuses: [Status] = []
+        for path in files {
+            let (status, result) = check(path)
+            statuses.append(status)
+            results.append(result)
         }
-        for e in failures { printError("FAIL \(e)") }
-        printError("brine: \(failures.count) chunk(s) failed verification in \(file)")
-        throw failures.contains { $0.code == .io } ? Exit.unreadable : Exit.damaged
+        if json { print(jsonText(.list(results))) }
+        if statuses.contains(.damaged) { throw Exit.damaged }
+        if statuses.contains(.unreadable) { throw Exit.unreadable }
+    }
+
+    /// Verifies one file, printing its outcome unless `--json`.
+    func check(_ path: String) -> (Status, Value) {
+        var report = InputFile.Report()
+        var format = "unknown"
+        do throws(BrineError) {
+            if let url = remoteURL(path) {
+                format = "brine"
+                report = try verifyRemote(url)
+            } else {
+                let input = try InputFile.open(path, threads: threading.threads)
+                format = input.format.rawValue
+                let total = input.fileSize(path)
+                let progress = Progress("verifying", totalBytes: total)
+                report = input.verify(progress: progress)
+                progress.finish()
+            }
+        } catch {
+            report.failures = [error]
+        }
+        let status: Status = report.failures.isEmpty ? .ok
+            : report.failures.allSatisfy { $0.code == .io || $0.code == .notFound } ? .unreadable : .damaged
+        if !json {
+            if report.failures.isEmpty {
+                if !quiet {
+                    switch report.checks {
+                    case "xxh3-64":
+                        print("ok: \(path): header and \(report.chunks) chunks in \(report.arrays) arrays verified (\(formatBytes(report.bytes)))")
+                    case "crc32":
+                        print("ok: \(path): \(format) archive, CRC-32 of \(report.arrays) arrays verified (\(formatBytes(report.bytes)))")
+                    default:
+                        print("ok: \(path): \(format) structure valid, \(report.arrays) arrays read within bounds (\(formatBytes(report.bytes)); the format has no checksums)")
+                    }
+                }
+            } else {
+                for e in report.failures { printError("FAIL \(e)") }
+                printError("brine: \(report.failures.count) problem(s) in \(path)")
+            }
+        }
+        let errors: [Value] = report.failures.map { e in
+            [
+                "code": .string(e.code.name), "message": .string(e.message),
+                "array": e.arrayPath.map { .string($0) } ?? .null,
+                "chunk": e.chunkIndex.map { .int(Int64($0)) } ?? .null,
+                "offset": e.byteOffset.map { .uint($0) } ?? .null,
+            ]
+        }
+        let result: Value = [
+            "file": .string(path), "format": .string(format), "ok": .bool(report.failures.isEmpty),
+            "status": .string(status.rawValue), "checks": .string(report.checks),
+            "arrays": .int(Int64(report.arrays)), "chunks": .int(Int64(report.chunks)), "bytes": .int(Int64(report.bytes)),
+            "errors": .list(errors),
+        ]
+        return (status, result)
     }
 }

@@ -14,7 +14,8 @@ struct ErrorCodeTests {
     static let notReachableHere: [String: String] = [
         "invalidInterop": "thrown by the .npy/.npz/safetensors readers (interop branch)",
         "shapeMismatch": "thrown by the Codable decoder when a stored array's shape differs from the model's (encoding branch); no container API takes a requested shape",
-        "permissionDenied": "thrown by BrineRemote for HTTP 401/403 (RemoteFaultTests)",
+        "resourceExhausted": "needs a file-size limit (RLIMIT_FSIZE) in a child process; SaveFaultTests.fileTooLarge provokes it (EFBIG) at seven points of a save",
+        "recoveryNeeded": "needs a process without write access to a file with a pending journal; this test runs as root, which can write every file: ReadWriteSessionTests.readOnlyRecovery provokes it through BrineTestHelper running as another user",
         "objectChanged": "thrown by BrineRemote when the pinned ETag no longer matches (RemoteFaultTests)",
         "timedOut": "thrown by BrineRemote when a request misses its deadline (RemoteFaultTests)",
         "compressionFailed": "liblz4/libzstd fail only on inputs over their limits (LZ4_MAX_INPUT_SIZE ≈ 2 GiB) or invalid levels; WriteOptions caps chunks at 1 GiB and levels at -7…22, so no valid call reaches it",
@@ -57,6 +58,12 @@ struct ErrorCodeTests {
             let dir = makeTemporaryDirectory()
             let e = expectError { _ = try BrineFile(contentsOf: dir) }
             #expect(e?.errno == EISDIR)
+            return e
+        case "permissionDenied":
+            // sysfs refuses new files even to root (EACCES, or EROFS where it is mounted read-only).
+            let e = expectError { _ = try BrineWriter(url: URL(fileURLWithPath: "/sys/brine-\(UUID()).brine")) }
+            #expect(e?.errno == EACCES || e?.errno == EROFS || e?.errno == EPERM)
+            #expect(e?.systemCall != nil)
             return e
         case "notFound":
             return expectError { _ = try BrineFile(contentsOf: URL(fileURLWithPath: "/nonexistent/brine/\(UUID()).brine")) }
@@ -115,9 +122,32 @@ struct ErrorCodeTests {
         case "readOnly":
             let f = try BrineFile(contentsOf: try file(fx.bytes), mode: .mmap)
             return expectError { try f.flush() }
+        case "conflict":
+            let url = try file(fx.bytes)
+            let first = try BrineFile(contentsOf: url, mode: .mmapReadWrite)
+            defer { withExtendedLifetime(first) {} }
+            return expectError { _ = try BrineFile(contentsOf: url, mode: .mmapReadWrite) }
         case "unsupportedFeature":
             let url = try file(header(patching: "array0.codec", to: 3))
             return expectError { _ = try BrineFile(contentsOf: url) }
+        case "modelMismatch":
+            struct Wrong: Codable { var missing: Int }
+            let url = makeTemporaryDirectory().appendingPathComponent("m.brine")
+            try Brine.save(MLP.make([4, 2], seed: 1), to: url)
+            return expectError { _ = try Brine.load(Wrong.self, from: url) }
+        case "valueOutOfRange":
+            var o = WriteOptions()
+            o.storageDType = .float16
+            let w = try BrineWriter(url: makeTemporaryDirectory().appendingPathComponent("n.brine"), options: o)
+            return expectError {
+                do {
+                    try w.append([Float](repeating: 1e5, count: 16), path: "w")
+                    try w.finish()
+                } catch {
+                    w.cancel()
+                    throw error
+                }
+            }
         default:
             return nil
         }

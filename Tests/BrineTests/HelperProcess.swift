@@ -6,7 +6,7 @@ import Testing
 import Glibc
 #endif
 
-/// The `BrineTestHelper` executable (Sources/BrineTestHelper), spawned by the
+/// The `BrineTestHelper` executable (Tests/BrineTestHelper), spawned by the
 /// fault-injection tests as a child process.
 ///
 /// `swift test` and `swift build --build-tests` build every target of the

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@_spi(Benchmarks) @testable import Brine
+@testable import Brine
 
 // Every kernel path this CPU supports (scalar, portable, and AVX2 here) is
 // compared with simple reference definitions written out below, over many
@@ -508,21 +508,5 @@ struct KernelTests {
             if mismatches > 10 { break }
         }
         #expect(mismatches == 0)
-    }
-
-    @Test("the benchmark API times every kernel on every path")
-    func benchmarks() {
-        let results = KernelBenchmarks.run(bytes: 1 << 16, repetitions: 1)
-        let paths = KernelBenchmarks.supportedPaths
-        #expect(results.first?.kernel == "memcpy")
-        #if arch(x86_64)
-        #expect(results.count == 2 + 13 * paths.count)
-        #expect(results[1].kernel == "copy streaming")
-        #else
-        #expect(results.count == 1 + 13 * paths.count)
-        #endif
-        #expect(results.allSatisfy { $0.bytes == 1 << 16 && $0.medianSeconds > 0 && $0.gigabytesPerSecond > 0 })
-        #expect(Set(results.filter { $0.kernel == "shuffle k=4" }.map(\.path)) == Set(paths))
-        #expect(KernelBenchmarks.selectedPath == Kernels.selected.description)
     }
 }

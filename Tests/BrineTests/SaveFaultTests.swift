@@ -24,7 +24,7 @@ struct SaveFaultTests {
         return r.lines
     }
 
-    @Test("a save that hits EFBIG (RLIMIT_FSIZE) throws .io, removes its temporary and leaves the previous file byte-identical")
+    @Test("a save that hits EFBIG (RLIMIT_FSIZE) throws .resourceExhausted, removes its temporary and leaves the previous file byte-identical")
     func fileTooLarge() throws {
         let dir = makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -44,7 +44,7 @@ struct SaveFaultTests {
         for limit in limits {
             let r = try Helper.run(["save-fsize", dest.path, "2", "4", "\(limit)"])
             #expect(r.status == 3, "limit \(limit): status \(r.status) \(r.lines)")
-            #expect(r.lines.contains("error io \(EFBIG)"), "limit \(limit): \(r.lines)")
+            #expect(r.lines.contains("error resourceExhausted \(EFBIG)"), "limit \(limit): \(r.lines)")
             // When the failure came from append/finish, the helper counted
             // temporaries while the writer was still alive: none.
             for line in r.lines where line.hasPrefix("temporaries") {

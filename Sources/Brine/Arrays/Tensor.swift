@@ -8,8 +8,9 @@
 ///   write, so the file never changes;
 /// - a view into a copy-on-write mapping (`MAP_PRIVATE`) is written in place,
 ///   privately;
-/// - a view into a read-write mapping (`MAP_SHARED`) is written in place and
-///   reaches the file on ``BrineFile/flush()``, like NumPy's `mmap_mode='r+'`.
+/// - a view into a read-write session's mapping (private too) is written in
+///   place and reaches the file on ``BrineModel/flush()`` or
+///   ``BrineFile/flush()``, through a crash-safe journal.
 ///
 /// Shapes may have rank 0 (a scalar, one element) and zero-length dimensions
 /// (no elements). Element counts are overflow-checked.

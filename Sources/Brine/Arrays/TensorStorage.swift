@@ -101,11 +101,13 @@ public final class TensorStorage: @unchecked Sendable {
         return (p, size)
     }
 
-    /// Copies `bytes` into new owned storage.
+    /// Copies `bytes` into new owned storage (with non-temporal stores from
+    /// 16 MiB up, see `BulkCopy`: this is the copy a mapped tensor makes on
+    /// its first write, and the copy of ``copy()``).
     public convenience init(copying bytes: UnsafeRawBufferPointer) {
         self.init(uninitializedByteCount: bytes.count)
-        if let src = bytes.baseAddress, bytes.count > 0 {
-            baseAddress.copyMemory(from: src, byteCount: bytes.count)
+        if bytes.baseAddress != nil, bytes.count > 0 {
+            BulkCopy.copy(bytes, to: baseAddress)
         }
     }
 

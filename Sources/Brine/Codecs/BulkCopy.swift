@@ -18,7 +18,7 @@ import Darwin
 /// faster when the destination is read right after; below about 8 MiB
 /// `memcpy` wins because it leaves the destination in the cache. Where the
 /// C library already streams large copies, both are the same speed.
-enum BulkCopy {
+package enum BulkCopy {
     /// The copy size in bytes from which ``copy(_:to:)`` streams (16 MiB,
     /// half of a typical server L3).
     static let streamingThreshold = 16 << 20
@@ -32,7 +32,7 @@ enum BulkCopy {
     /// Copies `src` to `dst` with (`streaming: true`, x86_64 only; `memcpy`
     /// elsewhere) or without non-temporal stores. A caller that copies a
     /// large array piece by piece passes `streaming: total >= streamingThreshold`.
-    static func copy(_ src: UnsafeRawBufferPointer, to dst: UnsafeMutableRawPointer, streaming: Bool) {
+    package static func copy(_ src: UnsafeRawBufferPointer, to dst: UnsafeMutableRawPointer, streaming: Bool) {
         guard let s = src.baseAddress, src.count > 0 else { return }
         #if arch(x86_64)
         if streaming {

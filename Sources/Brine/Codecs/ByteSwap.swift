@@ -9,7 +9,7 @@ import CBrineKernels
 /// bytes); any other size above 1 reverses each element's bytes with a
 /// scalar loop, and size 1 (or less) leaves the bytes as they are. Bytes
 /// past the last whole element are never swapped.
-enum ByteSwap {
+package enum ByteSwap {
     /// Reverses the bytes of every whole `elementSize`-byte element of
     /// `buffer`, in place. Trailing bytes (`buffer.count % elementSize`)
     /// are left unchanged; no alignment is needed.
@@ -34,7 +34,7 @@ enum ByteSwap {
 
     /// ``swap(_:into:elementSize:)`` on a given path, which must be
     /// supported by this CPU.
-    static func swap(
+    package static func swap(
         _ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer, elementSize: Int, path: KernelPath
     ) {
         precondition(src.count == dst.count)

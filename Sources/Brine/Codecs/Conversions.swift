@@ -15,7 +15,7 @@ import CBrineKernels
 ///   `0x0040_0000` set, payload kept), as x86 F16C and Swift's
 ///   `Float(_: Float16)` on Linux (libgcc) do. bfloat16 widening is the bit
 ///   shift, so a bfloat16 signalling NaN stays signalling.
-enum FloatConversion {
+package enum FloatConversion {
     /// Converts `count` float32 values at `src` to `stored` (float16 or
     /// bfloat16) at `dst`, with the process's selected kernel path.
     static func narrow(_ src: UnsafeRawPointer, to dst: UnsafeMutableRawPointer, count: Int, stored: DType) {
@@ -29,7 +29,7 @@ enum FloatConversion {
 
     /// ``narrow(_:to:count:stored:)`` on a given path, which must be
     /// supported by this CPU. Neither pointer needs any alignment.
-    static func narrow(_ src: UnsafeRawPointer, to dst: UnsafeMutableRawPointer, count: Int, stored: DType, path: KernelPath) {
+    package static func narrow(_ src: UnsafeRawPointer, to dst: UnsafeMutableRawPointer, count: Int, stored: DType, path: KernelPath) {
         precondition(count >= 0 && Kernels.isSupported(path))
         switch (stored, path) {
         case (.float16, .scalar):
@@ -69,7 +69,7 @@ enum FloatConversion {
 
     /// ``widen(_:stored:to:count:)`` on a given path, which must be
     /// supported by this CPU. Neither pointer needs any alignment.
-    static func widen(_ src: UnsafeRawPointer, stored: DType, to dst: UnsafeMutableRawPointer, count: Int, path: KernelPath) {
+    package static func widen(_ src: UnsafeRawPointer, stored: DType, to dst: UnsafeMutableRawPointer, count: Int, path: KernelPath) {
         precondition(count >= 0 && Kernels.isSupported(path))
         switch (stored, path) {
         case (.float16, .scalar):

@@ -14,7 +14,7 @@ import Darwin
 /// in the CPUs they run on. Kernels without a faster form for some input
 /// (for example a shuffle with an element size other than 2, 4 or 8) fall
 /// back to the scalar loop inside any tier.
-enum KernelPath: Int, CaseIterable, Comparable, Sendable, CustomStringConvertible {
+package enum KernelPath: Int, CaseIterable, Comparable, Sendable, CustomStringConvertible {
     /// Plain loops, one element at a time: the reference definition.
     case scalar = 0
     /// Swift SIMD vectors (`SIMD16/32/64`): SSE2 on any x86_64, NEON on arm64.
@@ -23,10 +23,10 @@ enum KernelPath: Int, CaseIterable, Comparable, Sendable, CustomStringConvertibl
     /// x86_64 CPUs that report AVX2 only.
     case avx2 = 2
 
-    static func < (a: KernelPath, b: KernelPath) -> Bool { a.rawValue < b.rawValue }
+    package static func < (a: KernelPath, b: KernelPath) -> Bool { a.rawValue < b.rawValue }
 
     /// `"scalar"`, `"portable"`, `"avx2"`.
-    var description: String {
+    package var description: String {
         switch self {
         case .scalar: return "scalar"
         case .portable: return "portable"
@@ -50,7 +50,7 @@ enum KernelPath: Int, CaseIterable, Comparable, Sendable, CustomStringConvertibl
 /// `portable` or `avx2`, like NumPy's `NPY_DISABLE_CPU_FEATURES`) caps the
 /// default tier for a whole process, for example to run the test suite on
 /// the portable path. A cap above what the CPU supports has no effect.
-enum Kernels {
+package enum Kernels {
     /// The CPU's `BRINE_CPU_*` feature bits.
     static let cpuFeatures: UInt32 = UInt32(brine_cpu_features())
 
@@ -65,7 +65,7 @@ enum Kernels {
     static var hasF16C: Bool { cpuFeatures & UInt32(BRINE_CPU_F16C) != 0 }
 
     /// Whether this CPU can run `path`.
-    static func isSupported(_ path: KernelPath) -> Bool {
+    package static func isSupported(_ path: KernelPath) -> Bool {
         switch path {
         case .scalar, .portable: return true
         case .avx2: return hasAVX2
@@ -73,14 +73,14 @@ enum Kernels {
     }
 
     /// The tiers this CPU can run, slowest first.
-    static var supportedPaths: [KernelPath] { KernelPath.allCases.filter(isSupported) }
+    package static var supportedPaths: [KernelPath] { KernelPath.allCases.filter(isSupported) }
 
     /// The fastest tier this CPU supports.
     static var fastest: KernelPath { supportedPaths.last! }
 
     /// The tier the kernels use by default: ``fastest``, capped by
     /// `BRINE_KERNELS` when that names a tier.
-    static let selected: KernelPath = {
+    package static let selected: KernelPath = {
         let raw = getenv("BRINE_KERNELS")
         return selection(cap: raw.map { String(cString: $0) }, fastest: fastest)
     }()

@@ -7,7 +7,7 @@ import CBrineKernels
 ///
 /// Element sizes 2, 4 and 8 have vector kernels (``KernelPath/portable``,
 /// ``KernelPath/avx2``); other sizes use the scalar loop on every path.
-enum ByteShuffle {
+package enum ByteShuffle {
     /// Shuffles `src` into `dst` (same size, non-overlapping) with the
     /// process's selected kernel path (``Kernels/selected``).
     static func shuffle(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer, elementSize k: Int) {
@@ -21,7 +21,7 @@ enum ByteShuffle {
 
     /// ``shuffle(_:into:elementSize:)`` on a given path, which must be
     /// supported by this CPU (``Kernels/isSupported(_:)``).
-    static func shuffle(
+    package static func shuffle(
         _ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer, elementSize k: Int, path: KernelPath
     ) {
         precondition(src.count == dst.count)
@@ -59,7 +59,7 @@ enum ByteShuffle {
 
     /// ``unshuffle(_:into:elementSize:)`` on a given path, which must be
     /// supported by this CPU (``Kernels/isSupported(_:)``).
-    static func unshuffle(
+    package static func unshuffle(
         _ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer, elementSize k: Int, path: KernelPath
     ) {
         precondition(src.count == dst.count)

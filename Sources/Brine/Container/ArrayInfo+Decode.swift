@@ -33,6 +33,8 @@ extension ArrayInfo {
         }
         let narrowed = storedDType != dtype
         let shuffled = filter == .shuffle
+        // A raw chunk (format 1.1) is stored as with codec none.
+        let codec = chunks[c].isRaw ? Codec.none : self.codec
         do throws(BrineError) {
             if !shuffled && !narrowed {
                 try scratch.context.decompress(codec, stored, into: UnsafeMutableRawBufferPointer(start: target, count: rawLen))

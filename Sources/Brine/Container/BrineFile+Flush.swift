@@ -1,43 +1,58 @@
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 extension BrineFile {
-    /// Writes changes made through views of a read-write mapping back to the
-    /// file and makes the file verify again: syncs the mapped data
-    /// (`msync(2)`, `MS_SYNC`), recomputes the XXH3-64 checksum of every chunk
-    /// of every uncompressed array, and, where one changed, rewrites the
-    /// header's checksum fields and the trailer in place (the header keeps its
-    /// length: checksums are fixed-width), then syncs again.
+    /// Writes the changes made through views of a read-write session's
+    /// mapping to the file, crash-safely (docs/FORMAT.md, "Read-write
+    /// sessions and the journal").
     ///
-    /// Like NumPy's `memmap.flush()`, this is not atomic: a crash between the
-    /// data sync and the header rewrite leaves chunks whose checksums fail
-    /// `brine verify`. Use ``Brine/save(_:to:options:)`` for atomic updates.
+    /// The mapping of ``LoadMode/mmapReadWrite`` is private: changes reach the
+    /// file only here, and a handle released without a flush leaves the file
+    /// as it was. A flush finds the chunks of uncompressed arrays whose bytes
+    /// differ from their checksums (hashing every such chunk on all cores),
+    /// then:
+    /// - **in place**, when no other open of the file holds its data lock:
+    ///   write the new chunk bytes, the header (same length: checksums are
+    ///   fixed-width) and the trailer to the journal `<file>-journal`,
+    ///   `fsync` it, write them into the file, `fsync`, remove the journal.
+    ///   A crash at any point leaves the file as before the flush or after it:
+    ///   the next open of any mode replays a complete journal.
+    /// - **by atomic re-save**, when another open (a reader in this or another
+    ///   process, a mapping or a view of one) holds the file: the whole file,
+    ///   with the changes, goes to a temporary file that is `fsync`ed and
+    ///   renamed over the path, so readers keep the complete old file.
     ///
-    /// - Returns: the number of chunks whose checksum changed.
+    /// Only views of the mapping are seen here: decoded copies (compressed,
+    /// shuffled or narrowed arrays, Swift arrays) are not; ``BrineModel/flush()``
+    /// handles those.
+    ///
+    /// - Returns: the number of chunks whose checksum changed (0: nothing was written).
     /// - Throws: ``BrineError`` `.readOnly` unless the file was opened with
-    ///   ``LoadMode/mmapReadWrite``; `.io` when `msync` fails; `.corruptHeader`
-    ///   when the header is not in the canonical encoding and cannot be
-    ///   rewritten in place.
+    ///   ``LoadMode/mmapReadWrite``; `.conflict` when the file at the path was
+    ///   replaced since the session opened it (nothing is written); `.io` when
+    ///   a write or `fsync` fails (if it fails after the journal was
+    ///   `fsync`ed, the next open completes the flush); `.corruptHeader` when
+    ///   the header is not in the canonical encoding.
     @discardableResult
     public func flush() throws(BrineError) -> Int {
-        guard mode == .mmapReadWrite, case .mapping(let m) = source.backing, let base = m.baseAddress else {
+        guard let session, case .mapping(let m) = source.backing, let base = m.baseAddress else {
             throw BrineError(.readOnly, "flush needs a file opened with mode .mmapReadWrite (opened as \(mode))", filePath: path)
         }
-        try m.sync(path: path)
-        return try table.withLock { (infos: inout [ArrayInfo]) throws(BrineError) -> Int in
-            var changed = 0
-            var updated = infos
-            for (k, a) in infos.enumerated() where a.isContiguousRaw {
-                var current = a
-                for c in 0 ..< a.chunkCount {
-                    let lo = a.chunks[c].offset
-                    let sum = Checksum.xxh3(UnsafeRawBufferPointer(rebasing: m.bytes[lo ..< lo + a.chunks[c].storedBytes]))
-                    if sum != current.chunks[c].checksum {
-                        current = current.replacingChecksum(sum, ofChunk: c)
-                        changed += 1
-                    }
-                }
-                updated[k] = current
+        return try session.serial.withLock { (_: inout ()) throws(BrineError) -> Int in
+            guard FileIdentity.of(path: path) == session.identity else {
+                throw BrineError(.conflict, "the file at this path was replaced (or removed) since the read-write session opened it; flush writes nothing. Save the model with Brine.save to keep this session's changes", filePath: path)
             }
-            guard changed > 0 else { return 0 }
-            let header = Header(metadata: metadata, arrays: updated, root: root).encoded()
+            let infos = arrays
+            let dirty = try dirtyChunks(infos, base: base)
+            guard !dirty.isEmpty else { return 0 }
+            var updated = infos
+            for d in dirty { updated[d.array] = updated[d.array].replacingChecksum(d.checksum, ofChunk: d.chunk) }
+            let header = Header(metadata: metadata, arrays: updated, root: root, minorVersion: formatVersion.minor).encoded()
             guard header.count == headerLength else {
                 throw BrineError(.corruptHeader, "the header is not in canonical encoding (\(headerLength) bytes, re-encoded \(header.count)); cannot rewrite checksums in place", filePath: path, byteOffset: UInt64(headerOffset))
             }
@@ -46,11 +61,121 @@ extension BrineFile {
                 headerChecksum: Checksum.xxh3(header), fileLength: UInt64(fileSize),
                 major: formatVersion.major, minor: formatVersion.minor, flags: 0
             ).encoded()
+            let trailerAt = fileSize - FormatSpec.trailerSize
+            let oldTrailer = Array(UnsafeRawBufferPointer(start: base + trailerAt, count: FormatSpec.trailerSize))
+
+            var exclusive = false
+            if session.locksSupported {
+                switch try FileLock.attempt(session.fd, .exclusive, at: FileLock.dataOffset, path: path) {
+                case .acquired: exclusive = true
+                case .busy: exclusive = false
+                case .unsupported: session.locksSupported = false
+                }
+            }
+            if session.locksSupported && !exclusive {
+                try resaveCopy(session: session, base: base, header: header, trailer: trailer)
+            } else {
+                defer { if exclusive { _ = try? FileLock.attempt(session.fd, .shared, at: FileLock.dataOffset, path: path) } }
+                try writeInPlace(session: session, base: base, dirty: dirty, infos: infos, header: header, trailer: trailer, oldTrailer: oldTrailer)
+            }
+            // The mapping's own header and trailer now match the file.
             header.withUnsafeBytes { (base + headerOffset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-            trailer.withUnsafeBytes { (base + fileSize - FormatSpec.trailerSize).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-            try m.sync(offset: headerOffset, length: fileSize - headerOffset, path: path)
-            infos = updated
-            return changed
+            trailer.withUnsafeBytes { (base + trailerAt).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            table.withLock { $0 = updated }
+            return dirty.count
         }
+    }
+
+    /// The chunks of uncompressed arrays whose mapped bytes no longer match
+    /// their checksum, with the new checksum, in file order.
+    private func dirtyChunks(_ infos: [ArrayInfo], base: UnsafeMutableRawPointer) throws(BrineError) -> [(array: Int, chunk: Int, checksum: UInt64)] {
+        var work: [(array: Int, chunk: Int)] = []
+        for (k, a) in infos.enumerated() where a.isContiguousRaw {
+            for c in 0 ..< a.chunkCount { work.append((k, c)) }
+        }
+        let sums = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: Swift.max(1, work.count))
+        defer { sums.deallocate() }
+        let out = UncheckedSendable(sums)
+        let start = UncheckedSendable(base)
+        try parallelFor(count: work.count, threads: Swift.max(1, Swift.min(options.threads, work.count))) { (_, i) throws(BrineError) in
+            let chunk = infos[work[i].array].chunks[work[i].chunk]
+            out.value[i] = Checksum.xxh3(UnsafeRawBufferPointer(start: start.value + chunk.offset, count: chunk.storedBytes))
+        }
+        var dirty: [(array: Int, chunk: Int, checksum: UInt64)] = []
+        for (i, w) in work.enumerated() where sums[i] != infos[w.array].chunks[w.chunk].checksum {
+            dirty.append((w.array, w.chunk, sums[i]))
+        }
+        return dirty.sorted { infos[$0.array].chunks[$0.chunk].offset < infos[$1.array].chunks[$1.chunk].offset }
+    }
+
+    /// Journal, write in place, `fsync`, remove the journal.
+    private func writeInPlace(
+        session: ReadWriteSession, base: UnsafeMutableRawPointer, dirty: [(array: Int, chunk: Int, checksum: UInt64)],
+        infos: [ArrayInfo], header: [UInt8], trailer: [UInt8], oldTrailer: [UInt8]
+    ) throws(BrineError) {
+        var regions: [(offset: Int, bytes: UnsafeRawBufferPointer)] = []
+        func add(_ offset: Int, _ bytes: UnsafeRawBufferPointer) {
+            var at = 0
+            while at < bytes.count {
+                let n = Swift.min(Journal.maxRegionBytes, bytes.count - at)
+                regions.append((offset + at, UnsafeRawBufferPointer(rebasing: bytes[at ..< at + n])))
+                at += n
+            }
+        }
+        for d in dirty {
+            let c = infos[d.array].chunks[d.chunk]
+            add(c.offset, UnsafeRawBufferPointer(start: base + c.offset, count: c.storedBytes))
+        }
+        let journalPath = Journal.path(for: path)
+        try typedThrows { try header.withUnsafeBytes { h in
+            try trailer.withUnsafeBytes { t in
+                add(headerOffset, h)
+                add(fileSize - FormatSpec.trailerSize, t)
+                try Journal.write(to: journalPath, fileSize: fileSize, target: session.identity, oldTrailer: oldTrailer, newTrailer: trailer, regions: regions)
+                // From here on the flush is committed: the next open replays the journal.
+                for r in regions {
+                    try session.fd.pwriteFully(r.bytes, at: Int64(r.offset)).orThrow("writing the flush into the file (the journal \(journalPath) completes it on the next open)", path: path)
+                }
+            }
+        } }
+        try session.fd.fsync().orThrow("fsync (the journal \(journalPath) completes the flush on the next open)", path: path)
+        if unlink(journalPath) != 0 {
+            throw BrineError.system("removing the journal \(journalPath) (the file is complete; the next open removes it)", errno: errno, path: path)
+        }
+        try Journal.syncFolder(of: journalPath)
+    }
+
+    /// Writes the whole mapped file with the new header and trailer to a
+    /// temporary file, `fsync`s it and renames it over the path; the session
+    /// then writes to the new file (whose locks it takes before the rename).
+    private func resaveCopy(session: ReadWriteSession, base: UnsafeMutableRawPointer, header: [UInt8], trailer: [UInt8]) throws(BrineError) {
+        let file = try AtomicFile(destination: FilePath(path))
+        let out = file.fd
+        let p = path
+        try out.pwriteFully(UnsafeRawBufferPointer(start: base, count: headerOffset), at: 0).orThrow("write", path: p)
+        try typedThrows { try header.withUnsafeBytes { try out.pwriteFully($0, at: Int64(headerOffset)).orThrow("write", path: p) } }
+        try typedThrows { try trailer.withUnsafeBytes { try out.pwriteFully($0, at: Int64(fileSize - FormatSpec.trailerSize)).orThrow("write", path: p) } }
+        let copy = dup(out.rawValue)
+        guard copy >= 0 else {
+            file.abort()
+            throw BrineError.system("dup", errno: errno, path: path)
+        }
+        let next = FileDescriptor(rawValue: copy)
+        _ = try? FileLock.attempt(next, .exclusive, at: FileLock.sessionOffset, path: path)
+        _ = try? FileLock.attempt(next, .shared, at: FileLock.dataOffset, path: path)
+        guard let identity = FileIdentity.of(next) else {
+            try? next.close()
+            file.abort()
+            throw BrineError.system("fstat", errno: errno, path: path)
+        }
+        do throws(BrineError) {
+            try file.commit()
+        } catch {
+            try? next.close()
+            throw error
+        }
+        try? session.fd.close()
+        session.fd = next
+        session.identity = identity
     }
 }

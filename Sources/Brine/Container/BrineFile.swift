@@ -9,7 +9,7 @@ import SystemPackage
 /// Lists arrays with their dtype, shape, codec and sizes (``arrays``); reads
 /// one array (``array(_:as:)``), all of them in parallel (``loadAll()``), or
 /// a range of elements touching only the chunks involved
-/// (``elements(_:range:)``); verifies every checksum (``verify()``).
+/// (``elements(_:range:)``); verifies every checksum (``verify(progress:)``).
 ///
 /// In the mmap modes the whole file is mapped at open; uncompressed arrays
 /// come back as zero-copy views whose storage keeps the mapping alive, so the
@@ -35,10 +35,16 @@ public final class BrineFile: @unchecked Sendable {
     public let formatVersion: (major: UInt16, minor: UInt16)
 
     let table: Mutex<[ArrayInfo]>
+    /// Indices (into ``arrays``) of the arrays whose zero-copy views have
+    /// been verified since open: each view is verified once per open, not on
+    /// every access (docs/WORKFLOWS.md, "What is verified when").
+    let verifiedViews = Mutex<Set<Int>>([])
     private let index: [String: Int]
     let headerOffset: Int
     let headerLength: Int
     let source: ByteSource
+    /// The read-write session (``LoadMode/mmapReadWrite`` only; see BrineFile+Session.swift).
+    let session: ReadWriteSession?
 
     /// The array table, in file order.
     public var arrays: [ArrayInfo] { table.withLock { $0 } }
@@ -72,10 +78,28 @@ public final class BrineFile: @unchecked Sendable {
     }
 
     /// Opens a Brine file by path. See ``init(contentsOf:mode:options:)``.
+    ///
+    /// Every open first completes (or discards) a journal left by a flush that
+    /// did not finish and takes the file's shared data lock; in
+    /// ``LoadMode/mmapReadWrite`` it also takes the session lock and verifies
+    /// every chunk (docs/FORMAT.md, "Read-write sessions and the journal").
+    /// Besides the codes of ``init(contentsOf:mode:options:)``, throws
+    /// `.conflict` (another read-write handle, or a flush in another process
+    /// holding the file for over 60 s) and `.recoveryNeeded` (a pending journal
+    /// and no write access to complete it).
     public convenience init(path: String, mode: LoadMode = .copy, options: ReadOptions = .init()) throws(BrineError) {
-        let source = try ByteSource(path: path, mode: mode)
+        var options = options
+        // A flush writes new checksums: a session never starts from unverified bytes.
+        if mode == .mmapReadWrite { options.verifyHeader = true }
+        let (source, session) = try BrineFile.openSource(path: path, mode: mode)
         if options.advice != .normal, case .mapping(let m) = source.backing { m.advise(options.advice) }
-        try self.init(source: source, path: path, mode: mode, options: options)
+        try self.init(source: source, path: path, mode: mode, options: options, session: session)
+        if session != nil {
+            try verifyAllChunks()
+            // Every view is verified now: loads of this session do not read the pages again.
+            let all = Set(0 ..< arrays.count)
+            verifiedViews.withLock { $0 = all }
+        }
     }
 
     /// Opens a Brine file held in memory (a network buffer, a fuzzer input).
@@ -90,7 +114,7 @@ public final class BrineFile: @unchecked Sendable {
     }
 
     /// Parses the trailer and header of `source`.
-    private init(source: ByteSource, path: String, mode: LoadMode, options: ReadOptions) throws(BrineError) {
+    private init(source: ByteSource, path: String, mode: LoadMode, options: ReadOptions, session: ReadWriteSession? = nil) throws(BrineError) {
         let parsed = try BrineFile.parse(size: source.size, options: options, path: source.path, read: source.read)
         self.path = path
         self.mode = mode
@@ -104,6 +128,7 @@ public final class BrineFile: @unchecked Sendable {
         self.headerLength = Int(parsed.trailer.headerLength)
         self.index = parsed.index
         self.table = Mutex(parsed.header.arrays)
+        self.session = session
     }
 
     // MARK: Parsing
@@ -155,7 +180,7 @@ public final class BrineFile: @unchecked Sendable {
                     throw BrineError(.checksumMismatch, "header checksum mismatch (stored \(hex(trailer.headerChecksum)), computed \(hex(sum)))", filePath: path, byteOffset: trailer.headerOffset)
                 }
             }
-            let header = try Header.decode(b, headerOffset: trailer.headerOffset, limits: options.limits, path: path)
+            let header = try Header.decode(b, headerOffset: trailer.headerOffset, limits: options.limits, path: path, minorVersion: trailer.minor)
             return Parsed(trailer: trailer, header: header, index: header.index)
         } }
     }
@@ -204,11 +229,18 @@ public final class BrineFile: @unchecked Sendable {
         try load(arrays)
     }
 
-    /// Loads the given arrays, decoding their chunks in parallel.
-    func load(_ infos: [ArrayInfo]) throws(BrineError) -> [AnyTensor] {
+    /// Loads the given arrays, decoding their chunks in parallel (on at most
+    /// `threads` threads; default ``ReadOptions/threads``). Zero-copy
+    /// views are verified first (all their chunks, on all threads) unless
+    /// the caller opted out (``ReadOptions/verifyChecksums`` or
+    /// ``ReadOptions/verifyMappedArrays`` `false`) or they were verified
+    /// before by this `BrineFile`.
+    func load(_ infos: [ArrayInfo], threads: Int? = nil) throws(BrineError) -> [AnyTensor] {
         var results = [AnyTensor?](repeating: nil, count: infos.count)
         var jobs: [(info: ArrayInfo, destination: UnsafeMutableRawPointer)] = []
         var storages: [(index: Int, storage: TensorStorage)] = []
+        // Verify every view before handing out any (all chunks in parallel).
+        try verifyViews(infos.filter { $0.isContiguousRaw && source.isMapped })
         var total = 0
         for (k, a) in infos.enumerated() {
             if a.isContiguousRaw, let view = try zeroCopyView(a) {
@@ -224,13 +256,41 @@ public final class BrineFile: @unchecked Sendable {
             storages.append((k, storage))
             jobs.append((a, storage.baseAddress))
         }
-        if !jobs.isEmpty { try decode(jobs) }
+        if !jobs.isEmpty { try decode(jobs, threads: threads) }
         for (k, storage) in storages {
             results[k] = try AnyTensor(dtype: infos[k].dtype, shape: infos[k].shape, storage: storage)
         }
         return results.map { $0! }
     }
 
+    /// Verifies the checksums of every chunk of the given (contiguous,
+    /// mapped) arrays that this `BrineFile` has not verified yet, on up to
+    /// ``ReadOptions/threads`` threads (XXH3-64 over the mapped pages, which
+    /// also faults them in), then records them as verified.
+    /// - Throws: ``BrineError`` `.checksumMismatch` naming the array, chunk
+    ///   and byte offset of the first failing chunk (in array order).
+    private func verifyViews(_ infos: [ArrayInfo]) throws(BrineError) {
+        guard options.verifyChecksums, options.verifyMappedArrays, !infos.isEmpty else { return }
+        let done = verifiedViews.withLock { $0 }
+        var pending: [(info: ArrayInfo, index: Int)] = []
+        for a in infos {
+            guard let i = index[a.path], !done.contains(i) else { continue }
+            pending.append((a, i))
+        }
+        guard !pending.isEmpty else { return }
+        var work: [(array: Int, chunk: Int)] = []
+        for (k, p) in pending.enumerated() {
+            for c in 0 ..< p.info.chunkCount { work.append((k, c)) }
+        }
+        let threads = Swift.max(1, Swift.min(options.threads, work.count))
+        try parallelFor(count: work.count, threads: threads) { (_, item) throws(BrineError) in
+            let (k, c) = work[item]
+            try verifyChunk(pending[k].info, chunk: c)
+        }
+        verifiedViews.withLock { set in
+            for p in pending { set.insert(p.index) }
+        }
+    }
     /// Reads the array at `path` into memory the caller owns (for example the
     /// existing weights of a model being refreshed), decoding and verifying
     /// its chunks in parallel. No allocation proportional to the array.
@@ -253,12 +313,12 @@ public final class BrineFile: @unchecked Sendable {
 
     /// Decodes every chunk of the given arrays into their destinations, on
     /// up to `options.threads` threads.
-    private func decode(_ jobs: [(info: ArrayInfo, destination: UnsafeMutableRawPointer)]) throws(BrineError) {
+    private func decode(_ jobs: [(info: ArrayInfo, destination: UnsafeMutableRawPointer)], threads: Int? = nil) throws(BrineError) {
         var work: [(job: Int, chunk: Int)] = []
         for (k, j) in jobs.enumerated() {
             for c in 0 ..< j.info.chunkCount { work.append((k, c)) }
         }
-        let threads = Swift.max(1, Swift.min(options.threads, work.count))
+        let threads = Swift.max(1, Swift.min(threads ?? options.threads, work.count))
         let scratch = (0 ..< threads).map { _ in ChunkScratch() }
         let targets = UncheckedSendable(jobs)
         try parallelFor(count: work.count, threads: threads) { (worker, item) throws(BrineError) in
@@ -269,12 +329,9 @@ public final class BrineFile: @unchecked Sendable {
     }
 
     /// A zero-copy view of an uncompressed array when the source is a mapping
-    /// or memory; `nil` in copy mode.
+    /// or memory (verified beforehand by ``verifyViews(_:)``); `nil` in copy mode.
     private func zeroCopyView(_ a: ArrayInfo) throws(BrineError) -> AnyTensor? {
         guard source.isMapped else { return nil }
-        if options.verifyChecksums && options.verifyMappedArrays {
-            for c in 0 ..< a.chunkCount { try verifyChunk(a, chunk: c) }
-        }
         // The layout was validated on open, and views of mappings are aligned as the file says.
         let storage = a.byteCount == 0
             ? TensorStorage(zeroedByteCount: 0)

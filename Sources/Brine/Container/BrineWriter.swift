@@ -23,7 +23,10 @@ public final class BrineWriter {
     /// The default options for appended arrays.
     public let options: WriteOptions
 
-    private let file: AtomicFile
+    /// The temporary file renamed over the destination; `nil` for a sink.
+    private let file: AtomicFile?
+    /// Write `brine.created` when the caller's metadata lacks it (``SaveOptions/recordsCreationTime``).
+    var recordsCreationTime = true
     private let output: StagedFileWriter
     private var offset: Int
     private var entries: [ArrayInfo] = []
@@ -39,7 +42,9 @@ public final class BrineWriter {
     private var builders: [Int: ArrayBuilder] = [:]
     private let workerSlots: DispatchSemaphore
 
-    /// Starts a new file that will replace `url` when finished.
+    /// Starts a new file that will replace `url` when finished. A symbolic
+    /// link is followed: the file at the end of its chain is replaced (in
+    /// that file's folder) and the link stays.
     /// - Parameters:
     ///   - url: the destination (a file URL); its folder must exist.
     ///   - options: the default options for every array.
@@ -58,10 +63,35 @@ public final class BrineWriter {
         try options.validate()
         self.path = path
         self.options = options
-        self.file = try AtomicFile(destination: FilePath(path))
+        let atomic = try AtomicFile(destination: FilePath(path))
+        self.file = atomic
         self.offset = FormatSpec.preambleSize
         self.workerSlots = DispatchSemaphore(value: options.threads)
-        self.output = StagedFileWriter(fd: file.fd, path: path)
+        self.output = StagedFileWriter(fd: atomic.fd, path: path)
+        let pre = Preamble.encoded()
+        let out = output
+        try typedThrows { try pre.withUnsafeBytes { b in try out.write(b, at: 0) } }
+    }
+
+    /// Starts a new file written to `sink` in one sequential pass (memory, a
+    /// pipe, a socket: no seeking; see ``BrineByteSink``). The bytes are the
+    /// same as those of a file saved with the same options.
+    /// ``finish(root:metadata:)`` writes the header and trailer to the sink;
+    /// nothing is atomic or synced (`durable` is ignored), and a failed or
+    /// cancelled writer leaves the bytes written so far in the sink.
+    /// - Parameters:
+    ///   - sink: the destination, e.g. ``BrineMemorySink`` or ``BrineFileDescriptorSink``.
+    ///   - options: the default options for every array.
+    /// - Throws: ``BrineError`` `.invalidArgument` for bad options (before
+    ///   anything is written), or the sink's error writing the preamble.
+    public init(sink: any BrineByteSink, options: WriteOptions = .init()) throws(BrineError) {
+        try options.validate()
+        self.path = "<sink>"
+        self.options = options
+        self.file = nil
+        self.offset = FormatSpec.preambleSize
+        self.workerSlots = DispatchSemaphore(value: options.threads)
+        self.output = StagedFileWriter(sink: sink, path: nil)
         let pre = Preamble.encoded()
         let out = output
         try typedThrows { try pre.withUnsafeBytes { b in try out.write(b, at: 0) } }
@@ -111,7 +141,7 @@ public final class BrineWriter {
     ///   - bytes: `product(shape) * dtype.itemSize` bytes, C order; read during the call only.
     ///   - dtype: the element type.
     ///   - shape: the dimensions (rank 0 and zero-length dimensions allowed).
-    ///   - path: the unique array path.
+    ///   - arrayPath: the unique array path.
     ///   - options: per-array options; `nil` uses the writer's.
     /// - Returns: the array's index in the array table.
     /// - Throws: ``BrineError`` `.invalidArgument` (size mismatch, duplicate
@@ -153,14 +183,14 @@ public final class BrineWriter {
                 try writeDirect(bytes, builder: builder, threads: o.threads)
             } else {
                 builders[index] = builder
-                try submitChunks(bytes, builder: builder, threads: o.threads)
+                try submitChunks(bytes, builder: builder, threads: o.threads, narrowing: o.narrowing)
             }
         } catch {
             // The writer cannot recover: remove the temporary now rather than
             // when the writer is released, so a failed save leaves nothing behind.
             failure = error.inArray(arrayPath).inFile(path)
             drainIgnoringErrors()
-            file.abort()
+            file?.abort()
             throw failure!
         }
         return index
@@ -193,6 +223,7 @@ public final class BrineWriter {
             var own: [(key: String, value: Value)] = []
             for (k, v) in [("brine.format", Value.string(Brine.formatVersion)), ("brine.version", .string(Brine.version)),
                            ("brine.created", .string(BrineWriter.utcTimestamp()))] where !meta.contains(where: { $0.key == k }) {
+                if k == "brine.created" && !recordsCreationTime { continue }
                 own.append((k, v))
             }
             meta.insert(contentsOf: own, at: 0)
@@ -208,14 +239,16 @@ public final class BrineWriter {
             try typedThrows { try tail.withUnsafeBytes { b in try out.write(b, at: headerOffset) } }
             try output.flush()
             finished = true
-            if options.durable {
-                try file.commit()
-            } else {
-                try file.commitWithoutSync()
+            if let file {
+                if options.durable {
+                    try file.commit()
+                } else {
+                    try file.commitWithoutSync()
+                }
             }
         } catch {
             finished = true
-            file.abort()
+            file?.abort()
             throw error
         }
         return entries
@@ -225,7 +258,7 @@ public final class BrineWriter {
     public func cancel() {
         drainIgnoringErrors()
         finished = true
-        file.abort()
+        file?.abort()
     }
 
     private static func checkNoRefs(_ v: Value, path: String) throws(BrineError) {
@@ -338,7 +371,7 @@ public final class BrineWriter {
     /// Returns once every chunk's source bytes are consumed, so the caller's
     /// buffer is free; compression and writing continue behind the next
     /// arrays (bounded by `threads + 1` jobs in flight).
-    private func submitChunks(_ bytes: UnsafeRawBufferPointer, builder: ArrayBuilder, threads: Int) throws(BrineError) {
+    private func submitChunks(_ bytes: UnsafeRawBufferPointer, builder: ArrayBuilder, threads: Int, narrowing: NarrowingPolicy) throws(BrineError) {
         let dtypeSize = builder.dtype.itemSize
         let storedSize = builder.stored.itemSize
         var unconsumed: [ChunkJob] = []
@@ -350,7 +383,8 @@ public final class BrineWriter {
             let src = bytes.baseAddress! + (c * builder.chunkBytes / storedSize) * dtypeSize
             job.prepare(
                 array: builder.index, chunk: c, source: src, rawCount: rawLen, dtype: builder.dtype,
-                stored: builder.stored, filter: builder.filter, codec: builder.codec)
+                stored: builder.stored, filter: builder.filter, codec: builder.codec,
+                firstElement: c * (builder.chunkBytes / storedSize), narrowing: narrowing)
             if threads == 1 {
                 job.run()
             } else {
@@ -401,6 +435,7 @@ public final class BrineWriter {
         offset += out.count
         b.storedSizes.append(out.count)
         b.checksums.append(job.checksum)
+        b.rawFlags.append(job.isRaw)
         if b.storedSizes.count == b.chunkCount {
             builders[job.arrayIndex] = nil
             entries.append(b.finalize(dataOffset: b.dataOffset))
@@ -446,6 +481,8 @@ struct ArrayBuilder {
     var dataOffset = 0
     var storedSizes: [Int] = []
     var checksums: [UInt64] = []
+    /// Per chunk: stored raw although the codec compresses.
+    var rawFlags: [Bool] = []
 
     init(index: Int, path: String, dtype: DType, stored: DType, shape: [Int], codec: Codec, filter: Filter,
          alignment: Int, chunkBytes: Int, chunkCount: Int, count: Int, storedRaw: Int) {
@@ -471,8 +508,8 @@ struct ArrayBuilder {
         var chunks: [ArrayInfo.Chunk] = []
         chunks.reserveCapacity(storedSizes.count)
         var offset = dataOffset
-        for (s, c) in zip(storedSizes, checksums) {
-            chunks.append(ArrayInfo.Chunk(offset: offset, storedBytes: s, checksum: c))
+        for (k, (s, c)) in zip(storedSizes, checksums).enumerated() {
+            chunks.append(ArrayInfo.Chunk(offset: offset, storedBytes: s, checksum: c, isRaw: k < rawFlags.count && rawFlags[k]))
             offset += s
         }
         return ArrayInfo(
@@ -507,7 +544,11 @@ final class ChunkJob: @unchecked Sendable {
     private var outputCount = 0
     private var codec: Codec = .none
     private(set) var checksum: UInt64 = 0
+    /// The chunk is stored raw: compressing did not make it smaller (format 1.1).
+    private(set) var isRaw = false
     private(set) var error: BrineError?
+    private var firstElement = 0
+    private var narrowing: NarrowingPolicy = .rejectOverflowAndUnderflow
 
     init(inputBytes: Int, outputBytes: Int) {
         input = .allocate(byteCount: Swift.max(inputBytes, 1), alignment: 64)
@@ -524,7 +565,9 @@ final class ChunkJob: @unchecked Sendable {
     /// in the caller's buffer, which must stay valid until
     /// ``waitUntilSourceConsumed()`` returns.
     func prepare(array: Int, chunk: Int, source: UnsafeRawPointer, rawCount: Int, dtype: DType, stored: DType,
-                 filter: Filter, codec: Codec) {
+                 filter: Filter, codec: Codec, firstElement: Int, narrowing: NarrowingPolicy) {
+        self.firstElement = firstElement
+        self.narrowing = narrowing
         self.arrayIndex = array
         self.chunkIndex = chunk
         self.source = source
@@ -534,6 +577,7 @@ final class ChunkJob: @unchecked Sendable {
         self.filter = filter
         self.codec = codec
         self.error = nil
+        self.isRaw = false
         self.consumedWaited = false
     }
 
@@ -565,6 +609,14 @@ final class ChunkJob: @unchecked Sendable {
             let target = filter == .shuffle ? output.baseAddress! : input.baseAddress!
             FloatConversion.narrow(src, to: target, count: elements, stored: stored)
             filtered = UnsafeRawPointer(target)
+            if narrowing == .rejectOverflowAndUnderflow,
+               let i = FloatConversion.firstLoss(src, narrowed: target, count: elements, stored: stored) {
+                error = FloatConversion.lossError(
+                    value: src.loadUnaligned(fromByteOffset: i * 4, as: Float.self), index: firstElement + i, stored: stored)
+                source = nil
+                consumed.signal()
+                return
+            }
         }
         if filter == .shuffle {
             ByteShuffle.shuffle(
@@ -588,15 +640,24 @@ final class ChunkJob: @unchecked Sendable {
             } else {
                 outputCount = try context.compress(codec, raw, into: output)
             }
+            if outputCount >= rawCount {
+                // Incompressible: store the filtered bytes raw, flagged, so
+                // the array never grows past its raw size (docs/FORMAT.md, "Raw chunks").
+                isRaw = true
+                outputCount = rawCount
+                checksum = Checksum.xxh3(raw)
+                return
+            }
             checksum = Checksum.xxh3(UnsafeRawBufferPointer(rebasing: output[0 ..< outputCount]))
         } catch {
             self.error = error
         }
     }
 
-    /// The bytes to write: the compressed output, or the filtered input for codec none.
+    /// The bytes to write: the compressed output, or the filtered input for
+    /// codec none and raw chunks.
     var result: UnsafeRawBufferPointer {
-        codec.compresses
+        codec.compresses && !isRaw
             ? UnsafeRawBufferPointer(rebasing: output[0 ..< outputCount])
             : UnsafeRawBufferPointer(rebasing: input[0 ..< rawCount])
     }

@@ -7,12 +7,6 @@ import Glibc
 import Darwin
 #endif
 
-/// The number of CPUs this process may use (at least 1).
-public let activeProcessorCount: Int = {
-    let n = sysconf(Int32(_SC_NPROCESSORS_ONLN))
-    return n > 0 ? Int(n) : 1
-}()
-
 /// Runs `body(worker, item)` for every `item` in `0..<count` on up to
 /// `threads` workers (worker ids `0..<threads`), items taken in order by an
 /// atomic counter. Returns when all items are done. With `threads == 1` or

@@ -21,6 +21,14 @@ protocol ArraySink: AnyObject {
     ) throws -> Int
 }
 
+/// A sink that decides itself which arrays go out of line (a read-write
+/// session's flush keeps each array where the file has it).
+protocol ArrayPlacement {
+    /// `true`: out of line; `false`: inline; `nil`: by the inline threshold.
+    /// `path` is the coding path's array path before it is made unique.
+    func outOfLine(path: String, byteCount: Int) -> Bool?
+}
+
 /// Streams arrays into a ``BrineWriter`` as the encoder meets them: the
 /// caller's buffer goes to the writer as is (no copy).
 final class WriterSink: ArraySink {

@@ -307,7 +307,9 @@ final class BrineEncodingImpl: Encoder {
         _ bytes: UnsafeRawBufferPointer, dtype: DType, shape: [Int], at node: CodingPathNode,
         inline: () -> Value, original: () -> ArraySlot
     ) throws -> Value {
-        guard let sink = state.sink, bytes.count >= state.threshold else { return inline() }
+        guard let sink = state.sink else { return inline() }
+        let outOfLine = (sink as? any ArrayPlacement)?.outOfLine(path: node.arrayPath, byteCount: bytes.count) ?? (bytes.count >= state.threshold)
+        guard outOfLine else { return inline() }
         let path = state.uniquePath(for: node)
         return .arrayRef(try sink.append(bytes, dtype: dtype, shape: shape, path: path, original: original))
     }

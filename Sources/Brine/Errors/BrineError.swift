@@ -41,6 +41,11 @@ public struct BrineError: Error, Hashable, Sendable, CustomStringConvertible {
             case invalidInterop
             case unsupportedFeature
             case permissionDenied
+            case resourceExhausted
+            case conflict
+            case recoveryNeeded
+            case modelMismatch
+            case valueOutOfRange
             case objectChanged
             case timedOut
         }
@@ -63,10 +68,27 @@ public struct BrineError: Error, Hashable, Sendable, CustomStringConvertible {
         /// alignment that is not a power of two, or a shape whose element count
         /// does not match the data).
         public static let invalidArgument = Code(.invalidArgument)
-        /// A system call failed; ``BrineError/errno`` holds the `errno` value.
+        /// A system call failed; ``BrineError/errno`` holds the `errno` value
+        /// and ``BrineError/systemCall`` the call.
         public static let io = Code(.io)
-        /// The file or folder does not exist.
+        /// The file or folder does not exist (`ENOENT`).
         public static let notFound = Code(.notFound)
+        /// The file, folder or file system refuses the operation (`EACCES`,
+        /// `EPERM`, `EROFS`).
+        public static let permissionDenied = Code(.permissionDenied)
+        /// The disk, quota or file-size limit is exhausted (`ENOSPC`,
+        /// `EDQUOT`, `EFBIG`).
+        public static let resourceExhausted = Code(.resourceExhausted)
+        /// The file's object tree does not fit the requested model type (a
+        /// missing key, a value of another kind or range, an array of another
+        /// dtype): ``BrineError/cause`` is the `DecodingError` with the
+        /// coding path; the message names the file's `brine.root_type`.
+        public static let modelMismatch = Code(.modelMismatch)
+        /// A value cannot be represented in the requested narrower dtype
+        /// without overflowing to infinity or flushing a nonzero value to zero
+        /// (float32 → float16/bfloat16); the message names the element index
+        /// and value.
+        public static let valueOutOfRange = Code(.valueOutOfRange)
         /// The bytes do not start with the Brine magic or end with the Brine
         /// trailer magic.
         public static let notABrineFile = Code(.notABrineFile)
@@ -103,9 +125,14 @@ public struct BrineError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let invalidInterop = Code(.invalidInterop)
         /// The file uses a feature this version of Brine does not support.
         public static let unsupportedFeature = Code(.unsupportedFeature)
-        /// A server refused the request (HTTP 401 or 403: wrong or missing
-        /// credentials, no access); the error's file path is the URL.
-        public static let permissionDenied = Code(.permissionDenied)
+        /// Another handle or process holds the file: a second read-write
+        /// session, a flush that did not finish in time, or a file replaced
+        /// (renamed over) since a read-write session opened it.
+        public static let conflict = Code(.conflict)
+        /// The file has an unfinished flush recorded in its journal
+        /// (`<file>-journal`) and this open cannot complete it (no write
+        /// access to the file or its folder); open it once with write access.
+        public static let recoveryNeeded = Code(.recoveryNeeded)
         /// A remote object changed while it was being read (its ETag no longer
         /// matches the one pinned at open, HTTP 412): nothing from two
         /// versions is ever mixed.
@@ -127,8 +154,18 @@ public struct BrineError: Error, Hashable, Sendable, CustomStringConvertible {
     public var chunkIndex: Int?
     /// The absolute byte offset in the file where the problem was found, when known.
     public var byteOffset: UInt64?
-    /// The `errno` of a failed system call (code ``Code/io``), when known.
+    /// The `errno` of a failed system call (codes ``Code/io``,
+    /// ``Code/notFound``, ``Code/permissionDenied``,
+    /// ``Code/resourceExhausted``), when known.
     public var errno: Int32?
+    /// The system call that failed (`"open"`, `"pwrite"`, `"rename"`,
+    /// `"mmap"`, …), when the error comes from one.
+    public var systemCall: String?
+    /// The error that caused this one, when Brine caught an error that is not
+    /// a ``BrineError`` (for example one thrown by a `Codable` conformance or
+    /// by Foundation) and reports it under a Brine code. It is kept, not
+    /// flattened to a string. Not part of equality beyond its description.
+    public var cause: (any Error & Sendable)?
 
     /// Creates an error.
     /// - Parameters:
@@ -152,6 +189,23 @@ public struct BrineError: Error, Hashable, Sendable, CustomStringConvertible {
         self.errno = errno
     }
 
+    public static func == (a: BrineError, b: BrineError) -> Bool {
+        a.code == b.code && a.message == b.message && a.filePath == b.filePath && a.arrayPath == b.arrayPath
+            && a.chunkIndex == b.chunkIndex && a.byteOffset == b.byteOffset && a.errno == b.errno
+            && a.systemCall == b.systemCall && a.cause.map { "\($0)" } == b.cause.map { "\($0)" }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(code)
+        hasher.combine(message)
+        hasher.combine(filePath)
+        hasher.combine(arrayPath)
+        hasher.combine(chunkIndex)
+        hasher.combine(byteOffset)
+        hasher.combine(errno)
+        hasher.combine(systemCall)
+    }
+
     /// `code: message (file …, array …, chunk …, offset …)`, one line.
     public var description: String {
         var parts: [String] = []
@@ -159,7 +213,11 @@ public struct BrineError: Error, Hashable, Sendable, CustomStringConvertible {
         if let arrayPath { parts.append("array '\(arrayPath)'") }
         if let chunkIndex { parts.append("chunk \(chunkIndex)") }
         if let byteOffset { parts.append("byte offset \(byteOffset)") }
-        if let errno { parts.append("errno \(errno) (\(String(cString: strerror(errno))))") }
+        if let errno {
+            let call = systemCall.map { "\($0): " } ?? ""
+            parts.append("\(call)errno \(errno) (\(String(cString: strerror(errno))))")
+        }
+        if let cause { parts.append("caused by: \(cause)") }
         let location = parts.isEmpty ? "" : " (" + parts.joined(separator: ", ") + ")"
         return "\(code.name): \(message)\(location)"
     }
@@ -182,11 +240,26 @@ public struct BrineError: Error, Hashable, Sendable, CustomStringConvertible {
 }
 
 extension BrineError {
-    /// Builds an ``Code/io`` (or ``Code/notFound`` for `ENOENT`) error from an errno.
+    /// The code for a failed system call's `errno`: ``Code/notFound`` for
+    /// `ENOENT`, ``Code/permissionDenied`` for `EACCES`/`EPERM`/`EROFS`,
+    /// ``Code/resourceExhausted`` for `ENOSPC`/`EDQUOT`/`EFBIG`, else ``Code/io``.
+    static func code(forErrno e: Int32) -> Code {
+        switch e {
+        case ENOENT: return .notFound
+        case EACCES, EPERM, EROFS: return .permissionDenied
+        case ENOSPC, EDQUOT, EFBIG: return .resourceExhausted
+        default: return .io
+        }
+    }
+
+    /// The one factory for a failed system call: the code from
+    /// ``code(forErrno:)``, the call's name (the first word of `what`, e.g.
+    /// `"pwrite"` of `"pwrite of the header"`) and the `errno`.
     @usableFromInline
     static func system(_ what: String, errno code: Int32, path: String?) -> BrineError {
-        let c: Code = (code == ENOENT) ? .notFound : .io
-        return BrineError(c, "\(what) failed", filePath: path, errno: code)
+        var e = BrineError(Self.code(forErrno: code), "\(what) failed", filePath: path, errno: code)
+        e.systemCall = String(what.prefix { $0 != " " })
+        return e
     }
 }
 
@@ -199,6 +272,8 @@ func typedThrows<R>(_ body: () throws -> R) throws(BrineError) -> R {
     } catch let e as BrineError {
         throw e
     } catch {
-        throw BrineError(.io, "\(error)")
+        var e = BrineError(.io, "\(error)")
+        e.cause = error
+        throw e
     }
 }

@@ -36,12 +36,24 @@ public struct ArrayInfo: Sendable, Hashable {
         public let storedBytes: Int
         /// The XXH3-64 checksum of the stored bytes.
         public let checksum: UInt64
+        /// `true` when the chunk of a compressing codec is stored raw (its
+        /// stored bytes are its filtered raw bytes, ``storedBytes`` equals its
+        /// raw size) because compressing did not make it smaller. Always
+        /// `false` for codec none and in format 1.0 files (docs/FORMAT.md,
+        /// "Raw chunks", added in 1.1).
+        public let isRaw: Bool
 
         /// A chunk entry.
-        public init(offset: Int, storedBytes: Int, checksum: UInt64) {
+        /// - Parameters:
+        ///   - offset: the absolute file offset of its first stored byte.
+        ///   - storedBytes: its stored size in bytes.
+        ///   - checksum: the XXH3-64 of its stored bytes.
+        ///   - isRaw: stored raw although the array's codec compresses.
+        public init(offset: Int, storedBytes: Int, checksum: UInt64, isRaw: Bool = false) {
             self.offset = offset
             self.storedBytes = storedBytes
             self.checksum = checksum
+            self.isRaw = isRaw
         }
     }
 
@@ -105,7 +117,7 @@ public struct ArrayInfo: Sendable, Hashable {
     /// A copy with one chunk's checksum replaced (read-write flush).
     func replacingChecksum(_ value: UInt64, ofChunk i: Int) -> ArrayInfo {
         var table = chunks
-        table[i] = Chunk(offset: table[i].offset, storedBytes: table[i].storedBytes, checksum: value)
+        table[i] = Chunk(offset: table[i].offset, storedBytes: table[i].storedBytes, checksum: value, isRaw: table[i].isRaw)
         return ArrayInfo(
             path: path, dtype: dtype, storedDType: storedDType, shape: shape, codec: codec, filter: filter,
             alignment: alignment, dataOffset: dataOffset, chunkBytes: chunkBytes, chunks: table,

@@ -10,8 +10,8 @@ public enum FormatSpec {
     /// another major version is rejected with `.unsupportedVersion`.
     public static let majorVersion: UInt16 = 1
     /// The minor format version this library writes. Readers accept any minor
-    /// version of a known major (minor versions only add optional features).
-    public static let minorVersion: UInt16 = 0
+    /// version of a known major. 1.1 adds raw chunks (docs/FORMAT.md).
+    public static let minorVersion: UInt16 = 1
     /// Size of the preamble (magic, major, minor, flags) in bytes.
     public static let preambleSize = 16
     /// Size of the trailer in bytes.

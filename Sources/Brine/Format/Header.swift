@@ -6,6 +6,13 @@ struct Header: Sendable {
     var root: Value
     /// The position of each array in ``arrays`` by path (filled by ``decode``).
     var index: [String: Int] = [:]
+    /// The minor format version the header is encoded in. From 1.1 on, each
+    /// chunk entry's stored size carries the raw-chunk flag in its low bit
+    /// (docs/FORMAT.md, "Raw chunks").
+    var minorVersion: UInt16 = FormatSpec.minorVersion
+
+    /// `true` when chunk entries carry the raw-chunk flag (format 1.1 and later).
+    static func hasRawChunkFlag(minorVersion: UInt16) -> Bool { minorVersion >= 1 }
 
     // Value tags (docs/FORMAT.md, "Values").
     enum Tag: UInt8 {
@@ -21,12 +28,13 @@ struct Header: Sendable {
         var w = ByteWriter(capacity: 1024 + arrays.count * 64)
         Header.encodeValue(metadata, into: &w)
         w.varint(arrays.count)
-        for a in arrays { Header.encodeArray(a, into: &w) }
+        let flagged = Header.hasRawChunkFlag(minorVersion: minorVersion)
+        for a in arrays { Header.encodeArray(a, rawChunkFlag: flagged, into: &w) }
         Header.encodeValue(root, into: &w)
         return w.bytes
     }
 
-    static func encodeArray(_ a: ArrayInfo, into w: inout ByteWriter) {
+    static func encodeArray(_ a: ArrayInfo, rawChunkFlag: Bool, into w: inout ByteWriter) {
         w.string(a.path)
         w.u8(a.dtype.rawValue)
         w.u8(a.storedDType.rawValue)
@@ -40,7 +48,12 @@ struct Header: Sendable {
         w.varint(a.chunkBytes)
         w.varint(a.chunks.count)
         for c in a.chunks {
-            w.varint(c.storedBytes)
+            if rawChunkFlag {
+                w.varint(UInt64(c.storedBytes) << 1 | (c.isRaw ? 1 : 0))
+            } else {
+                precondition(!c.isRaw, "a format 1.0 header cannot hold raw chunks of a compressing codec")
+                w.varint(c.storedBytes)
+            }
             w.u64(c.checksum)
         }
     }
@@ -75,9 +88,12 @@ struct Header: Sendable {
     ///   - headerOffset: their absolute offset in the file (the end of the data section).
     ///   - limits: caps to apply.
     ///   - path: the file path for errors.
+    ///   - minorVersion: the file's minor format version (from the trailer),
+    ///     which says how chunk entries are encoded.
     /// - Throws: ``BrineError`` `.corruptHeader`, `.limitExceeded`, `.layout`, `.unsupportedDType`, `.unsupportedFeature`.
     static func decode(
-        _ bytes: UnsafeRawBufferPointer, headerOffset: UInt64, limits: ReadLimits, path: String?
+        _ bytes: UnsafeRawBufferPointer, headerOffset: UInt64, limits: ReadLimits, path: String?,
+        minorVersion: UInt16 = FormatSpec.minorVersion
     ) throws(BrineError) -> Header {
         var r = ByteReader(bytes, fileOffset: headerOffset, filePath: path)
         let metadata = try decodeValue(&r, depth: 0, limits: limits, arrayCount: 0, allowArrayRefs: false)
@@ -94,7 +110,7 @@ struct Header: Sendable {
         var index: [String: Int] = [:]
         index.reserveCapacity(Header.initialCapacity(arrayCount))
         for i in 0 ..< arrayCount {
-            let a = try decodeArray(&r, index: i, headerOffset: headerOffset, limits: limits, path: path)
+            let a = try decodeArray(&r, index: i, headerOffset: headerOffset, limits: limits, path: path, minorVersion: minorVersion)
             guard index.updateValue(i, forKey: a.path) == nil else {
                 throw BrineError(.corruptHeader, "duplicate array path", filePath: path, arrayPath: a.path, byteOffset: r.absoluteOffset)
             }
@@ -105,7 +121,7 @@ struct Header: Sendable {
             throw r.fail("\(r.remaining) unexpected bytes after the object tree")
         }
         try validateLayout(arrays, headerOffset: headerOffset, path: path)
-        return Header(metadata: metadata, arrays: arrays, root: root, index: index)
+        return Header(metadata: metadata, arrays: arrays, root: root, index: index, minorVersion: minorVersion)
     }
 
     /// The capacity to reserve for `count` elements declared by the file.
@@ -117,8 +133,10 @@ struct Header: Sendable {
     static func initialCapacity(_ count: Int) -> Int { Swift.min(count, 4096) }
 
     static func decodeArray(
-        _ r: inout ByteReader, index: Int, headerOffset: UInt64, limits: ReadLimits, path: String?
+        _ r: inout ByteReader, index: Int, headerOffset: UInt64, limits: ReadLimits, path: String?,
+        minorVersion: UInt16 = FormatSpec.minorVersion
     ) throws(BrineError) -> ArrayInfo {
+        let flagged = hasRawChunkFlag(minorVersion: minorVersion)
         let entryStart = r.absoluteOffset
         let name = try r.string("path of array #\(index)")
         func fail(_ code: BrineError.Code = .corruptHeader, _ msg: String) -> BrineError {
@@ -176,9 +194,29 @@ struct Header: Sendable {
         chunks.reserveCapacity(Header.initialCapacity(chunkCount))
         var total = 0
         for c in 0 ..< chunkCount {
-            let s = try r.count("stored size of chunk \(c)", max: Int(clamping: headerOffset), code: .layout)
+            let s: Int
+            var isRaw = false
+            if flagged {
+                // 1.1: stored size << 1 | raw flag (docs/FORMAT.md, "Raw chunks").
+                let field = try r.varint("stored size of chunk \(c)")
+                guard field >> 1 <= UInt64(Int(clamping: headerOffset)) else {
+                    throw BrineError(.layout, "stored size \(field >> 1) of chunk \(c) is larger than the data section", filePath: path, arrayPath: name, chunkIndex: c, byteOffset: entryStart)
+                }
+                s = Int(field >> 1)
+                isRaw = field & 1 == 1
+            } else {
+                s = try r.count("stored size of chunk \(c)", max: Int(clamping: headerOffset), code: .layout)
+            }
             let rawLen = Swift.min(rawStored - c * chunkBytes, chunkBytes)
-            if !codec.compresses {
+            if isRaw {
+                // A raw chunk skips decompression: its stored size must be its raw size.
+                guard codec.compresses else {
+                    throw BrineError(.corruptHeader, "raw-chunk flag on an array with codec none", filePath: path, arrayPath: name, chunkIndex: c, byteOffset: entryStart)
+                }
+                guard s == rawLen else {
+                    throw BrineError(.corruptHeader, "raw chunk stores \(s) bytes, expected its raw size \(rawLen)", filePath: path, arrayPath: name, chunkIndex: c, byteOffset: entryStart)
+                }
+            } else if !codec.compresses {
                 guard s == rawLen else {
                     throw BrineError(.corruptHeader, "uncompressed chunk stores \(s) bytes, expected \(rawLen)",
                                      filePath: path, arrayPath: name, chunkIndex: c, byteOffset: entryStart)
@@ -200,7 +238,7 @@ struct Header: Sendable {
             }
             let offset = dataOffset &+ total  // both ≤ the header offset: no overflow
             total = t
-            chunks.append(ArrayInfo.Chunk(offset: offset, storedBytes: s, checksum: try r.u64("checksum of chunk \(c)")))
+            chunks.append(ArrayInfo.Chunk(offset: offset, storedBytes: s, checksum: try r.u64("checksum of chunk \(c)"), isRaw: isRaw))
         }
         return ArrayInfo(
             path: name, dtype: dtype, storedDType: stored, shape: shape, codec: codec, filter: filter,

@@ -30,37 +30,55 @@ final class ByteSource: @unchecked Sendable {
     /// Opens `path` for the given load mode: copy mode keeps the descriptor
     /// for `pread`, the mmap modes map the whole file and close it.
     /// - Throws: ``BrineError`` `.notFound`, `.io`, `.limitExceeded` (file over `Int.max / 2` bytes).
-    init(path: String, mode: LoadMode) throws(BrineError) {
+    convenience init(path: String, mode: LoadMode) throws(BrineError) {
+        let fd = try ByteSource.open(path, writable: mode == .mmapReadWrite)
+        let size: Int
+        do throws(BrineError) { size = try ByteSource.size(of: fd, path: path) } catch { try? fd.close(); throw error }
+        let kind: MappingKind? = mode == .copy ? nil : (mode == .mmap ? .readOnly : (mode == .mmapCopyOnWrite ? .copyOnWrite : .readWrite))
+        try self.init(descriptor: fd, size: size, path: path, kind: kind, retainDescriptor: false)
+    }
+
+    /// Wraps an open descriptor of `size` bytes: `kind == nil` reads it with
+    /// `pread` (the source then owns and closes it), else maps it; a mapping
+    /// keeps the descriptor open for its lifetime when `retainDescriptor`
+    /// (so that the file's locks live as long as the views), else closes it.
+    /// The descriptor is closed when this init throws.
+    /// - Throws: ``BrineError`` `.io` from `mmap(2)`.
+    init(descriptor fd: FileDescriptor, size: Int, path: String, kind: MappingKind?, retainDescriptor: Bool) throws(BrineError) {
         self.path = path
-        let fd: FileDescriptor
+        self.size = size
+        guard let kind else {
+            self.backing = .file(fd)
+            return
+        }
+        if retainDescriptor {
+            self.backing = .mapping(try Mapping(fd: fd, byteCount: size, kind: kind, path: path, retaining: true))
+        } else {
+            defer { try? fd.close() }
+            self.backing = .mapping(try Mapping(fd: fd, byteCount: size, kind: kind, path: path))
+        }
+    }
+
+    /// Opens `path` read-only or read-write, close-on-exec.
+    /// - Throws: ``BrineError`` `.notFound`, `.io` (with `errno`).
+    static func open(_ path: String, writable: Bool) throws(BrineError) -> FileDescriptor {
         do {
-            fd = try FileDescriptor.open(
-                FilePath(path), mode == .mmapReadWrite ? .readWrite : .readOnly, options: [.closeOnExec])
+            return try FileDescriptor.open(FilePath(path), writable ? .readWrite : .readOnly, options: [.closeOnExec])
         } catch let e as Errno {
             throw BrineError.system("open", errno: e.code, path: path)
         } catch {
             throw BrineError(.io, "open failed: \(error)", filePath: path)
         }
-        let size64: Int64
-        do throws(BrineError) {
-            size64 = try fd.fileSize().orThrow("fstat", path: path)
-        } catch {
-            try? fd.close()
-            throw error
-        }
+    }
+
+    /// The size of an open file in bytes, checked against the largest size Brine maps.
+    /// - Throws: ``BrineError`` `.io`, `.limitExceeded` (over `Int.max / 2` bytes).
+    static func size(of fd: FileDescriptor, path: String) throws(BrineError) -> Int {
+        let size64 = try fd.fileSize().orThrow("fstat", path: path)
         guard size64 <= Int64(Int.max / 2) else {
-            try? fd.close()
             throw BrineError(.limitExceeded, "file of \(size64) bytes is too large", filePath: path)
         }
-        self.size = Int(size64)
-        switch mode {
-        case .copy:
-            self.backing = .file(fd)
-        case .mmap, .mmapCopyOnWrite, .mmapReadWrite:
-            defer { try? fd.close() }
-            let kind: MappingKind = mode == .mmap ? .readOnly : (mode == .mmapCopyOnWrite ? .copyOnWrite : .readWrite)
-            self.backing = .mapping(try Mapping(fd: fd, byteCount: Int(size64), kind: kind, path: path))
-        }
+        return Int(size64)
     }
 
     /// Copies `bytes` once into 64-byte-aligned memory.
@@ -104,7 +122,7 @@ final class ByteSource: @unchecked Sendable {
                 throw BrineError(.truncated, "file ended while reading \(count) bytes", filePath: path, byteOffset: UInt64(offset + n))
             }
         case .mapping(let m):
-            buffer.baseAddress!.copyMemory(from: m.baseAddress! + offset, byteCount: count)
+            BulkCopy.copy(UnsafeRawBufferPointer(start: m.baseAddress! + offset, count: count), to: buffer.baseAddress!)
         case .memory(let s):
             buffer.baseAddress!.copyMemory(from: s.baseAddress + offset, byteCount: count)
         }

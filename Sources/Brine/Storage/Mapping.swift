@@ -15,7 +15,10 @@ public enum MappingKind: Sendable, Hashable {
     /// never reach the file.
     case copyOnWrite
     /// `PROT_READ|PROT_WRITE`, `MAP_SHARED`: writes reach the file (after
-    /// `msync`, see ``BrineFile/flush()``). The file must be opened read-write.
+    /// `msync`). The file must be opened read-write. Used for safetensors
+    /// files opened read-write; a Brine read-write session maps its file
+    /// `.copyOnWrite` and writes changes through its journal instead
+    /// (``BrineFile/flush()``).
     case readWrite
 }
 
@@ -46,6 +49,10 @@ public final class Mapping: @unchecked Sendable {
     public let byteCount: Int
     /// The protection and sharing of the mapping.
     public let kind: MappingKind
+    /// The descriptor the mapping keeps open (and closes in `deinit`) so that
+    /// the file's advisory locks live exactly as long as the mapping and the
+    /// views of it (see `FileLock`); `nil` when the caller closed it.
+    let descriptor: FileDescriptor?
 
     /// Maps `byteCount` bytes of an open file from offset 0.
     /// - Parameters:
@@ -53,10 +60,13 @@ public final class Mapping: @unchecked Sendable {
     ///   - byteCount: the file size in bytes.
     ///   - kind: protection and sharing.
     ///   - path: the file path, for error messages.
+    ///   - retaining: keep `fd` open until the mapping is unmapped (it then
+    ///     closes it, also when this init throws).
     /// - Throws: ``BrineError`` `.io` with the `errno` of `mmap(2)`.
-    init(fd: FileDescriptor, byteCount: Int, kind: MappingKind, path: String?) throws(BrineError) {
+    init(fd: FileDescriptor, byteCount: Int, kind: MappingKind, path: String?, retaining: Bool = false) throws(BrineError) {
         self.byteCount = byteCount
         self.kind = kind
+        self.descriptor = retaining ? fd : nil
         guard byteCount > 0 else {
             self.baseAddress = nil
             return
@@ -70,7 +80,9 @@ public final class Mapping: @unchecked Sendable {
         }
         let p = mmap(nil, byteCount, prot, flags, fd.rawValue, 0)
         guard let p, p != MAP_FAILED else {
-            throw BrineError.system("mmap", errno: errno, path: path)
+            let e = errno
+            if retaining { try? fd.close() }
+            throw BrineError.system("mmap", errno: e, path: path)
         }
         self.baseAddress = p
     }
@@ -118,5 +130,6 @@ public final class Mapping: @unchecked Sendable {
 
     deinit {
         if let baseAddress { munmap(baseAddress, byteCount) }
+        try? descriptor?.close()
     }
 }

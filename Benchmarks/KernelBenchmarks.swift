@@ -1,3 +1,5 @@
+import Brine
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -7,34 +9,32 @@ import Darwin
 /// Micro-benchmarks of Brine's SIMD kernels on every kernel path this CPU
 /// supports, next to `memcpy` of the same size, for the `Benchmarks`
 /// executable (`swift run -c release Benchmarks`).
-///
-/// Not part of the stable API: import with `@_spi(Benchmarks) import Brine`.
-@_spi(Benchmarks)
-public enum KernelBenchmarks {
+/// It reaches the kernels' internal entry points through `package` access.
+enum KernelBenchmarks {
     /// The timing of one kernel on one path.
-    public struct Result: Sendable, Hashable, CustomStringConvertible {
+    struct Result: Sendable, Hashable, CustomStringConvertible {
         /// The kernel and its variant: `"memcpy"`, `"copy streaming"`
         /// (``BulkCopy`` with non-temporal stores, x86_64), `"shuffle k=4"`,
         /// `"unshuffle k=8"`, `"narrow float32→bfloat16"`,
         /// `"widen float16→float32"`, `"byteswap k=8"`.
-        public var kernel: String
+        var kernel: String
         /// The implementation: `"scalar"`, `"portable"` (Swift SIMD),
         /// `"avx2"` (AVX2, with F16C for float16), `"libc"` for memcpy, or
         /// `"sse2"` for the streaming copy.
-        public var path: String
+        var path: String
         /// The bytes one run processes: the buffer size for copies,
         /// shuffles and byte swaps; the float32 side for conversions
         /// (the raw array bytes). Inputs and outputs are each this size or
         /// (for the 2-byte side of a conversion) half of it.
-        public var bytes: Int
+        var bytes: Int
         /// The median wall-clock time of one run, in seconds.
-        public var medianSeconds: Double
+        var medianSeconds: Double
 
         /// `bytes / medianSeconds`, in gigabytes (10^9 bytes) per second.
-        public var gigabytesPerSecond: Double { medianSeconds > 0 ? Double(bytes) / medianSeconds / 1e9 : 0 }
+        var gigabytesPerSecond: Double { medianSeconds > 0 ? Double(bytes) / medianSeconds / 1e9 : 0 }
 
         /// One table row: kernel, path, GB/s.
-        public var description: String {
+        var description: String {
             let gbs = (gigabytesPerSecond * 100).rounded() / 100
             return "\(kernel) [\(path)] \(gbs) GB/s"
         }
@@ -42,11 +42,11 @@ public enum KernelBenchmarks {
 
     /// The kernel paths this CPU supports, slowest first (`"scalar"`,
     /// `"portable"`, and `"avx2"` when the CPU has AVX2).
-    public static var supportedPaths: [String] { Kernels.supportedPaths.map(\.description) }
+    static var supportedPaths: [String] { Kernels.supportedPaths.map(\.description) }
 
     /// The path Brine uses by default in this process (the fastest
     /// supported one unless the `BRINE_KERNELS` environment variable caps it).
-    public static var selectedPath: String { Kernels.selected.description }
+    static var selectedPath: String { Kernels.selected.description }
 
     /// Times every kernel on each requested path, plus `memcpy`, over
     /// buffers of `bytes` bytes (64-byte aligned, filled with float32
@@ -64,7 +64,7 @@ public enum KernelBenchmarks {
     ///     `nil` times all of them. Unknown or unsupported names are skipped.
     /// - Returns: one ``Result`` per kernel and path, `memcpy` first (then,
     ///   on x86_64, the streaming copy).
-    public static func run(bytes: Int = 64 << 20, repetitions: Int = 7, paths: [String]? = nil) -> [Result] {
+    static func run(bytes: Int = 64 << 20, repetitions: Int = 7, paths: [String]? = nil) -> [Result] {
         let size = max(64, bytes & ~63)
         let reps = max(1, repetitions)
         let chosen = Kernels.supportedPaths.filter { paths?.contains($0.description) ?? true }

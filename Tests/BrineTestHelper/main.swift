@@ -6,6 +6,9 @@
 //   BrineTestHelper save-fsize PATH GEN MIB LIMIT save with RLIMIT_FSIZE = LIMIT bytes (SIGXFSZ ignored)
 //   BrineTestHelper replace-loop PATH GEN COUNT MIB  save generations GEN..<GEN+COUNT over PATH
 //   BrineTestHelper seeds TARGET DIR              write the seed corpus of fuzz target TARGET into DIR
+//   BrineTestHelper rw-make PATH ROWS             save generation 0 of the read-write session model
+//   BrineTestHelper rw-loop PATH FIRST COUNT      open read-write, apply and flush generations FIRST..<FIRST+COUNT
+//   BrineTestHelper open-as UID PATH MODE         drop to user UID, open PATH (copy|mmap), print `opened GEN`
 //
 // Output lines (unbuffered, for the parent): `start GEN` when the save begins
 // writing, `phase …` as it passes its arrays and starts to finish (header,
@@ -68,6 +71,33 @@ do throws(BrineError) {
             try FaultModel.save(to: args[1], generation: gen, mebibytes: mib, durable: false, progress: { _ in })
             say("done \(gen)")
         }
+    case "rw-make" where args.count == 3:
+        guard let rows = Int(args[2]) else { usage() }
+        var o = SaveOptions()
+        o.chunkBytes = 256 << 10
+        o.durable = false
+        do { try Brine.save(SessionModel.initial(rows: rows), to: URL(fileURLWithPath: args[1]), options: o) } catch let e as BrineError { throw e } catch { say("error \(error)"); exit(3) }
+        say("done 0")
+    case "rw-loop" where args.count == 4:
+        guard let first = Int(args[2]), let count = Int(args[3]) else { usage() }
+        var handle: BrineModel<SessionModel>
+        do { handle = try Brine.open(SessionModel.self, from: URL(fileURLWithPath: args[1]), mode: .mmapReadWrite) } catch let e as BrineError { throw e } catch { say("error \(error)"); exit(3) }
+        say("opened \(handle.model.generation)")
+        for g in first ..< first + count {
+            handle.model.apply(generation: g)
+            say("flushing \(g)")
+            try handle.flush()
+            say("flushed \(g)")
+        }
+        say("done \(first + count - 1)")
+    case "open-as" where args.count == 4:
+        guard let uid = UInt32(args[1]) else { usage() }
+        guard setgid(uid) == 0, setuid(uid) == 0 else { say("setuid failed: errno \(errno)"); exit(4) }
+        let mode: LoadMode = args[3] == "mmap" ? .mmap : .copy
+        do {
+            let m = try Brine.load(SessionModel.self, from: URL(fileURLWithPath: args[2]), mode: mode)
+            say("opened \(m.generation)")
+        } catch let e as BrineError { throw e } catch { say("error \(error)"); exit(3) }
     case "seeds" where args.count == 3:
         // One case per fuzz target; a new target adds its seed writer here.
         switch args[1] {
