@@ -10,11 +10,17 @@ let package = Package(
     products: [
         .library(name: "Brine", targets: ["Brine"]),
         .executable(name: "brine", targets: ["BrineCLI"]),
+        // Loading from and saving to S3-compatible object stores and HTTP
+        // servers; a separate product so the core keeps no networking dependency.
+        .library(name: "BrineRemote", targets: ["BrineRemote"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         // `swift package generate-documentation` (the DocC catalog in Sources/Brine/Brine.docc).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
@@ -41,10 +47,23 @@ let package = Package(
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ]
         ),
+        // HTTP range reads, S3 (SigV4, multipart upload) and shards over the network.
+        .target(
+            name: "BrineRemote",
+            dependencies: [
+                "Brine",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .executableTarget(
             name: "BrineCLI",
             dependencies: [
                 "Brine",
+                "BrineRemote",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -93,7 +112,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BrineTests",
-            dependencies: ["Brine"],
+            dependencies: ["Brine", "BrineRemote"],
             // Hostile and fuzz-found inputs, read from the source tree
             // (#filePath) by FuzzRegressionTests and used as fuzz seeds.
             exclude: ["Fixtures"]

@@ -8,5 +8,11 @@ cd "$repo"
 scripts/setup.sh --python
 # The Python package as a user installs it: pip install ./python in a fresh venv, then its self-test.
 scripts/python-package.sh
+# The servers of the remote tests (nginx, SeaweedFS) on 127.0.0.1: started
+# here unless already running, and then stopped when this script exits.
+if scripts/servers.sh status | grep -q stopped; then
+    trap 'scripts/servers.sh stop' EXIT
+fi
+eval "$(scripts/servers.sh start)"
 swift build --build-tests
 swift test --skip-build "$@"

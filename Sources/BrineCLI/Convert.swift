@@ -34,10 +34,10 @@ struct Convert: ParsableCommand {
             it with --array NAME.
             """)
 
-    @Argument(help: "The input file.")
+    @Argument(help: "The input file, or an s3:// or http(s):// URL.")
     var input: String
 
-    @Argument(help: "The output file (replaced atomically).")
+    @Argument(help: "The output file (replaced atomically), or an s3:// URL.")
     var output: String
 
     @Option(help: "Input format (default: detected).")
@@ -70,6 +70,9 @@ struct Convert: ParsableCommand {
     @Flag(help: ".npz output: deflate the members (as np.savez_compressed).")
     var deflate = false
 
+    @Option(help: "Sharded Brine output (model.brine.index.json): the largest shard in bytes (default 2 GiB).")
+    var shardSize: Int?
+
     @Flag(name: .customLong("no-verify"), help: """
         Brine input: skip the chunk checksums (default: every chunk is verified \
         before it is converted, and a damaged input fails with exit 1 and no output).
@@ -80,6 +83,10 @@ struct Convert: ParsableCommand {
     var noSync = false
 
     func run() throws {
+        if isSharded { return try runSharded() }
+        if remoteURL(input) != nil || remoteURL(output) != nil {
+            return try runRemote(input: remoteURL(input), output: remoteURL(output))
+        }
         let inURL = URL(fileURLWithPath: input)
         let outURL = URL(fileURLWithPath: output)
         let outFormat = to ?? TensorFileFormat(fileExtension: outURL.pathExtension)

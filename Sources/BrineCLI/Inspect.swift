@@ -17,7 +17,7 @@ struct Inspect: ParsableCommand {
             --tree it has a "tree" key.
             """)
 
-    @Argument(help: "The model file (.brine, .safetensors, .npy, .npz, .pkl, .joblib).")
+    @Argument(help: "The model file (.brine, .safetensors, .npy, .npz, .pkl, .joblib), or a .brine object's s3:// or http(s):// URL.")
     var file: String
 
     @Flag(help: "Also print the object tree (the model's structure).")
@@ -30,6 +30,7 @@ struct Inspect: ParsableCommand {
     var threading: ThreadsOptionGroup
 
     func run() throws {
+        if let url = remoteURL(file) { return try inspectRemote(url) }
         if (try? TensorFileFormat.detect(contentsOf: URL(fileURLWithPath: file))) == .pickle { return try inspectPickle() }
         let input: InputFile
         let entries: [InputFile.Entry]

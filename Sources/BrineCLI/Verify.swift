@@ -26,7 +26,7 @@ struct Verify: ParsableCommand {
             "message", "array", "chunk", "offset"}]}.
             """)
 
-    @Argument(help: "The files (.brine, .safetensors, .npy, .npz).")
+    @Argument(help: "The files (.brine, .safetensors, .npy, .npz), or .brine objects' s3:// or http(s):// URLs.")
     var files: [String]
 
     @Flag(name: .shortAndLong, help: "Print nothing on success.")
@@ -65,12 +65,17 @@ struct Verify: ParsableCommand {
         var report = InputFile.Report()
         var format = "unknown"
         do throws(BrineError) {
-            let input = try InputFile.open(path, threads: threading.threads)
-            format = input.format.rawValue
-            let total = input.fileSize(path)
-            let progress = Progress("verifying", totalBytes: total)
-            report = input.verify(progress: progress)
-            progress.finish()
+            if let url = remoteURL(path) {
+                format = "brine"
+                report = try verifyRemote(url)
+            } else {
+                let input = try InputFile.open(path, threads: threading.threads)
+                format = input.format.rawValue
+                let total = input.fileSize(path)
+                let progress = Progress("verifying", totalBytes: total)
+                report = input.verify(progress: progress)
+                progress.finish()
+            }
         } catch {
             report.failures = [error]
         }

@@ -16,6 +16,8 @@ struct ErrorCodeTests {
         "shapeMismatch": "thrown by the Codable decoder when a stored array's shape differs from the model's (encoding branch); no container API takes a requested shape",
         "resourceExhausted": "needs a file-size limit (RLIMIT_FSIZE) in a child process; SaveFaultTests.fileTooLarge provokes it (EFBIG) at seven points of a save",
         "recoveryNeeded": "needs a process without write access to a file with a pending journal; this test runs as root, which can write every file: ReadWriteSessionTests.readOnlyRecovery provokes it through BrineTestHelper running as another user",
+        "objectChanged": "thrown by BrineRemote when the pinned ETag no longer matches (RemoteFaultTests)",
+        "timedOut": "thrown by BrineRemote when a request misses its deadline (RemoteFaultTests)",
         "compressionFailed": "liblz4/libzstd fail only on inputs over their limits (LZ4_MAX_INPUT_SIZE ≈ 2 GiB) or invalid levels; WriteOptions caps chunks at 1 GiB and levels at -7…22, so no valid call reaches it",
     ]
 

@@ -133,7 +133,7 @@ public final class BrineFile: @unchecked Sendable {
 
     // MARK: Parsing
 
-    private struct Parsed {
+    struct Parsed {
         var trailer: Trailer
         var header: Header
         var index: [String: Int]
@@ -141,7 +141,7 @@ public final class BrineFile: @unchecked Sendable {
 
     /// Reads and validates preamble, trailer and header through `read(offset, count)`,
     /// which returns exactly `count` bytes or throws.
-    private static func parse(
+    static func parse(
         size: Int, options: ReadOptions, path: String?, read: (Int, Int) throws(BrineError) -> [UInt8]
     ) throws(BrineError) -> Parsed {
         let minimum = FormatSpec.preambleSize + FormatSpec.trailerSize
@@ -477,43 +477,7 @@ public final class BrineFile: @unchecked Sendable {
             return
         }
         let stored = try storedBytes(offset: offset, count: storedCount, scratch: scratch, a: a, chunk: c)
-        if verify {
-            let sum = Checksum.xxh3(stored)
-            guard sum == a.chunks[c].checksum else {
-                throw fail(.checksumMismatch, "chunk checksum mismatch (stored \(hex(a.chunks[c].checksum)), computed \(hex(sum)))")
-            }
-        }
-        let narrowed = a.storedDType != a.dtype
-        let shuffled = a.filter == .shuffle
-        // A raw chunk (format 1.1) is stored as with codec none.
-        let codec = a.chunks[c].isRaw ? Codec.none : a.codec
-        do throws(BrineError) {
-            if !shuffled && !narrowed {
-                try scratch.context.decompress(codec, stored, into: UnsafeMutableRawBufferPointer(start: target, count: rawLen))
-                return
-            }
-            // Decompress (or take the stored bytes as they are), unshuffle, widen.
-            var raw = stored
-            if codec.compresses {
-                let out = scratch.raw(rawLen)
-                try scratch.context.decompress(codec, stored, into: out)
-                raw = UnsafeRawBufferPointer(out)
-            } else if stored.count != rawLen {
-                throw BrineError(.decompressionFailed, "stored chunk of \(stored.count) bytes, expected \(rawLen)")
-            }
-            if shuffled {
-                let out = narrowed
-                    ? scratch.unshuffled(rawLen)
-                    : UnsafeMutableRawBufferPointer(start: target, count: rawLen)
-                ByteShuffle.unshuffle(raw, into: out, elementSize: sis)
-                raw = UnsafeRawBufferPointer(out)
-            }
-            if narrowed {
-                FloatConversion.widen(raw.baseAddress!, stored: a.storedDType, to: target, count: elements)
-            }
-        } catch {
-            throw fail(error.code, error.message)
-        }
+        try a.decodeChunk(c, stored: stored, into: dst, scratch: scratch, verify: verify, filePath: path)
     }
 }
 

@@ -46,6 +46,8 @@ public struct BrineError: Error, Hashable, Sendable, CustomStringConvertible {
             case recoveryNeeded
             case modelMismatch
             case valueOutOfRange
+            case objectChanged
+            case timedOut
         }
 
         @usableFromInline
@@ -131,6 +133,13 @@ public struct BrineError: Error, Hashable, Sendable, CustomStringConvertible {
         /// (`<file>-journal`) and this open cannot complete it (no write
         /// access to the file or its folder); open it once with write access.
         public static let recoveryNeeded = Code(.recoveryNeeded)
+        /// A remote object changed while it was being read (its ETag no longer
+        /// matches the one pinned at open, HTTP 412): nothing from two
+        /// versions is ever mixed.
+        public static let objectChanged = Code(.objectChanged)
+        /// A remote request did not finish within its deadline, after the
+        /// allowed retries.
+        public static let timedOut = Code(.timedOut)
     }
 
     /// What went wrong, as a stable code.

@@ -1,0 +1,214 @@
+import Foundation
+
+/// The index of a sharded model, `model.brine.index.json`, in the style of
+/// safetensors' `model.safetensors.index.json` (docs/FORMAT.md, "Shards"):
+///
+/// ```json
+/// {"metadata": {"format": "brine", "total_size": 90866412, "shard_count": 4, …user keys},
+///  "weight_map": {"embeddings.word_embeddings.weight": "model-00001-of-00004.brine", …}}
+/// ```
+///
+/// Each shard is a complete Brine file holding some of the arrays (by path);
+/// `weight_map` lists every array path, in order, with the shard that holds
+/// it. Shard names are plain file names in the index's folder.
+public struct ShardIndex: Sendable, Equatable {
+    /// The conventional file name of the index.
+    public static let fileName = "model.brine.index.json"
+    /// The largest index read (64 MiB).
+    public static let maxIndexBytes = 64 << 20
+
+    /// String metadata (`format`, and user keys); `total_size` is ``totalSize``.
+    public var metadata: [String: String]
+    /// The sum of the shards' file sizes in bytes.
+    public var totalSize: Int
+    /// Every array path with its shard's file name, in order.
+    public var weightMap: [(path: String, shard: String)]
+
+    /// The distinct shard file names, in order of first use.
+    public var shardNames: [String] {
+        var seen = Set<String>()
+        return weightMap.compactMap { seen.insert($0.shard).inserted ? $0.shard : nil }
+    }
+
+    /// An index from its parts.
+    public init(metadata: [String: String] = [:], totalSize: Int, weightMap: [(path: String, shard: String)]) {
+        self.metadata = metadata
+        self.totalSize = totalSize
+        self.weightMap = weightMap
+    }
+
+    /// Equal metadata, total size and weight map (in order).
+    public static func == (a: ShardIndex, b: ShardIndex) -> Bool {
+        a.metadata == b.metadata && a.totalSize == b.totalSize && a.weightMap.elementsEqual(b.weightMap, by: { $0 == $1 })
+    }
+
+    /// Parses an index (strict JSON, duplicate keys rejected).
+    /// - Parameters:
+    ///   - bytes: the JSON text (at most ``maxIndexBytes``).
+    ///   - path: the index's path or URL, for error messages.
+    /// - Throws: ``BrineError`` `.corruptHeader` for malformed JSON, a
+    ///   missing or mistyped `weight_map`, or a shard name that is not a plain
+    ///   file name (`/`, `..`, empty); `.limitExceeded` for an index over the cap.
+    public init(parsing bytes: [UInt8], path: String?) throws(BrineError) {
+        guard bytes.count <= Self.maxIndexBytes else {
+            throw BrineError(.limitExceeded, "shard index of \(bytes.count) bytes is over the cap of \(Self.maxIndexBytes)", filePath: path)
+        }
+        func bad(_ m: String) -> BrineError { BrineError(.corruptHeader, "shard index: \(m)", filePath: path) }
+        let json: JSON
+        do {
+            json = try typedThrows { try bytes.withUnsafeBytes { b in try JSON.parse(b, maxDepth: 16, path: path) } }
+        } catch {
+            throw bad(error.message)
+        }
+        guard case .object(let top) = json else { throw bad("the top level is not an object") }
+        var metadata: [String: String] = [:]
+        var total = 0
+        var map: [(path: String, shard: String)] = []
+        for (k, v) in top {
+            switch k {
+            case "metadata":
+                guard case .object(let entries) = v else { throw bad("metadata is not an object") }
+                for (mk, mv) in entries {
+                    switch mv {
+                    case .string(let s): metadata[mk] = s
+                    case .integer where mk == "total_size" || mk == "shard_count":
+                        guard let n = mv.nonNegativeInt else { throw bad("\(mk) is not a non-negative integer") }
+                        if mk == "total_size" { total = n } else { metadata[mk] = String(n) }
+                    default: throw bad("metadata value '\(mk)' is \(mv.kindName), not a string")
+                    }
+                }
+            case "weight_map":
+                guard case .object(let entries) = v else { throw bad("weight_map is not an object") }
+                for (p, s) in entries {
+                    guard case .string(let shard) = s else { throw bad("weight_map['\(p)'] is not a string") }
+                    guard !shard.isEmpty, !shard.contains("/"), !shard.contains("\\"), shard != ".", shard != ".." else {
+                        throw bad("shard name '\(shard)' is not a plain file name")
+                    }
+                    map.append((p, shard))
+                }
+            default:
+                continue // unknown keys are allowed (forward compatibility)
+            }
+        }
+        guard top.contains(where: { $0.key == "weight_map" }) else { throw bad("no weight_map") }
+        self.init(metadata: metadata, totalSize: total, weightMap: map)
+    }
+
+    /// The index as compact JSON (keys in order: metadata, then weight_map).
+    public var jsonBytes: [UInt8] {
+        var meta: [(key: String, value: JSON)] = [("total_size", .integer(negative: false, magnitude: UInt64(totalSize)))]
+        for k in metadata.keys.sorted() {
+            if k == "shard_count", let n = UInt64(metadata[k]!) {
+                meta.append((k, .integer(negative: false, magnitude: n)))
+            } else {
+                meta.append((k, .string(metadata[k]!)))
+            }
+        }
+        let map = JSON.object(weightMap.map { (key: $0.path, value: JSON.string($0.shard)) })
+        var out = JSON.object([("metadata", .object(meta)), ("weight_map", map)]).compactText
+        out.append(UInt8(ascii: "\n"))
+        return out
+    }
+
+    /// Splits `arrays` (path, size in bytes) into shards of at most
+    /// `maxShardBytes` each, in order; an array larger than the limit gets a
+    /// shard of its own. Returns the shard number (0-based) of each array.
+    static func plan(sizes: [Int], maxShardBytes: Int, alignment: Int) -> [Int] {
+        var out: [Int] = []
+        var shard = 0
+        var used = 0
+        // Preamble, trailer and a generous header allowance per array.
+        let fixed = FormatSpec.preambleSize + FormatSpec.trailerSize
+        for s in sizes {
+            let cost = s + alignment + 256 + s / (1 << 20) * 16
+            if used > 0 && fixed + used + cost > maxShardBytes {
+                shard += 1
+                used = 0
+            }
+            used += cost
+            out.append(shard)
+        }
+        return out
+    }
+}
+
+extension Brine {
+    /// Saves weights as a sharded model: shards `model-0000i-of-0000n.brine`
+    /// of at most `maxShardBytes` each (an array larger than that gets a
+    /// shard of its own) and the index `model.brine.index.json`, all in
+    /// `folder`, which must exist. The index is written last, so a reader
+    /// never sees an index whose shards are missing.
+    /// - Parameters:
+    ///   - weights: the arrays by path (order kept).
+    ///   - folder: the destination folder.
+    ///   - maxShardBytes: the largest shard, in bytes (at least 1 MiB).
+    ///   - options: codec, filter, chunk size, metadata (string values go into the index too).
+    /// - Returns: the index written.
+    /// - Throws: ``BrineError`` `.invalidArgument` (shard size under 1 MiB),
+    ///   and the errors of ``saveWeights(_:to:options:)``.
+    @discardableResult
+    public static func saveWeights(_ weights: Weights, toShards folder: URL, maxShardBytes: Int, options: SaveOptions = .init()) throws(BrineError) -> ShardIndex {
+        guard maxShardBytes >= 1 << 20 else {
+            throw BrineError(.invalidArgument, "maximum shard size \(maxShardBytes) is under 1 MiB", filePath: folder.path)
+        }
+        let entries = weights.entries
+        let assignment = ShardIndex.plan(sizes: entries.map { $0.tensor.byteCount }, maxShardBytes: maxShardBytes, alignment: options.alignment)
+        let count = (assignment.last ?? 0) + 1
+        let width = Swift.max(5, String(count).count)
+        func name(_ i: Int) -> String {
+            func pad(_ n: Int) -> String { String(repeating: "0", count: Swift.max(0, width - String(n).count)) + String(n) }
+            return "model-\(pad(i + 1))-of-\(pad(count)).brine"
+        }
+        var total = 0
+        for shard in 0 ..< count {
+            let part = try Weights(zip(entries, assignment).filter { $0.1 == shard }.map { $0.0 })
+            let url = folder.appendingPathComponent(name(shard))
+            try saveWeights(part, to: url, options: options)
+            total += (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
+        }
+        var meta: [String: String] = ["format": "brine", "shard_count": String(count)]
+        for (k, v) in options.metadata { if case .string(let s) = v { meta[k] = s } }
+        let index = ShardIndex(metadata: meta, totalSize: total,
+                               weightMap: zip(entries, assignment).map { (path: $0.0.path, shard: name($0.1)) })
+        let indexURL = folder.appendingPathComponent(ShardIndex.fileName)
+        do {
+            try Data(index.jsonBytes).write(to: indexURL, options: .atomic)
+        } catch {
+            throw BrineError(.io, "writing the shard index failed: \(error)", filePath: indexURL.path)
+        }
+        return index
+    }
+
+    /// Loads every array of a sharded model from its index file, shard by
+    /// shard (each shard's chunks decoded in parallel).
+    /// - Parameters:
+    ///   - indexURL: `model.brine.index.json`; shards are in the same folder.
+    ///   - options: verification, threads, limits.
+    /// - Returns: the arrays in the index's order.
+    /// - Throws: ``BrineError`` `.corruptHeader` (bad index; an array the
+    ///   index lists is missing from its shard), `.notFound`, and the codes of
+    ///   ``BrineFile/loadAll()``.
+    public static func loadWeights(fromShardIndex indexURL: URL, options: ReadOptions = .init()) throws(BrineError) -> Weights {
+        let data: Data
+        do {
+            data = try Data(contentsOf: indexURL)
+        } catch {
+            throw BrineError(.notFound, "cannot read the shard index: \(error)", filePath: indexURL.path)
+        }
+        let index = try ShardIndex(parsing: [UInt8](data), path: indexURL.path)
+        var byPath: [String: AnyTensor] = [:]
+        for shard in index.shardNames {
+            let file = try BrineFile(contentsOf: indexURL.deletingLastPathComponent().appendingPathComponent(shard), options: options)
+            let wanted = index.weightMap.filter { $0.shard == shard }.map(\.path)
+            var infos: [ArrayInfo] = []
+            for p in wanted {
+                guard let info = file.info(p) else {
+                    throw BrineError(.corruptHeader, "the shard index lists '\(p)' in \(shard), which has no such array", filePath: indexURL.path, arrayPath: p)
+                }
+                infos.append(info)
+            }
+            for (p, t) in zip(wanted, try file.load(infos)) { byPath[p] = t }
+        }
+        return try Weights(index.weightMap.map { (path: $0.path, tensor: byPath[$0.path]!) })
+    }
+}

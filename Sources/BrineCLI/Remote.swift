@@ -1,0 +1,181 @@
+import ArgumentParser
+import Brine
+import BrineRemote
+import Dispatch
+import Foundation
+
+/// A URL for `s3://…` and `http(s)://…` arguments, `nil` for a local path.
+func remoteURL(_ argument: String) -> URL? {
+    guard let u = URL(string: argument), Brine.isRemote(u) else { return nil }
+    return u
+}
+
+/// Runs async work from a synchronous command (the main thread is not part
+/// of Swift's cooperative pool, so waiting on it cannot starve the work).
+func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+    let done = DispatchSemaphore(value: 0)
+    let box = ResultBox<T>()
+    Task {
+        do { box.result = .success(try await body()) } catch { box.result = .failure(error) }
+        done.signal()
+    }
+    done.wait()
+    return try box.result!.get()
+}
+
+/// A result written by one task and read after it signalled (the semaphore orders the two).
+final class ResultBox<T>: @unchecked Sendable {
+    var result: Result<T, Error>?
+}
+
+extension Exit {
+    /// Opens a remote Brine object (one round trip), or prints why not.
+    static func openRemote(_ url: URL) throws -> RangedBrineFile {
+        do {
+            return try blocking { try await RangedBrineFile.open(url) }
+        } catch let e as BrineError {
+            throw report(e)
+        }
+    }
+}
+
+/// `brine verify s3://…|https://…`: fetches every chunk in coalesced
+/// concurrent range requests and checks it; the report of one file.
+/// - Throws: ``BrineError`` when the object cannot be opened.
+func verifyRemote(_ url: URL) throws(BrineError) -> InputFile.Report {
+    let f: RangedBrineFile
+    do {
+        f = try blocking { try await RangedBrineFile.open(url) }
+    } catch let e as BrineError {
+        throw e
+    } catch {
+        throw BrineError(.io, "\(error)", filePath: url.absoluteString)
+    }
+    let total = f.arrays.reduce(0) { $0 + $1.storedBytes }
+    let progress = Progress("verifying", totalBytes: total)
+    let update = UncheckedProgress(progress)
+    let failures = (try? blocking { await f.verify { done, all in update.value.update(done, all) } }) ?? []
+    progress.finish()
+    var report = InputFile.Report()
+    report.failures = failures
+    report.arrays = f.arrays.count
+    report.chunks = f.arrays.reduce(0) { $0 + $1.chunkCount }
+    report.bytes = total
+    report.checks = "xxh3-64"
+    return report
+}
+
+extension Inspect {
+    /// `brine inspect s3://…|https://…`: the arrays and metadata of a remote
+    /// Brine object (one round trip: preamble and tail).
+    func inspectRemote(_ url: URL) throws {
+        let f = try Exit.openRemote(url)
+        let arrays = f.arrays
+        if json {
+            var list: [Value] = []
+            for a in arrays {
+                list.append([
+                    "path": .string(a.path), "dtype": .string(a.dtype.name), "stored_dtype": .string(a.storedDType.name),
+                    "shape": .list(a.shape.map { .int(Int64($0)) }), "codec": .string(a.codec.description),
+                    "filter": .string(a.filter.description), "chunks": .int(Int64(a.chunkCount)),
+                    "stored_bytes": .int(Int64(a.storedBytes)), "raw_bytes": .int(Int64(a.storedRawBytes)),
+                    "data_offset": .int(Int64(a.dataOffset)), "alignment": .int(Int64(a.alignment)),
+                ])
+            }
+            let report: Value = [
+                "file": .string(file), "format": .string("brine"), "version": .string("\(f.formatMajor).\(f.formatMinor)"),
+                "file_bytes": .int(Int64(f.fileSize)), "metadata": f.metadata, "arrays": .list(list),
+            ]
+            print(jsonText(report))
+            return
+        }
+        let raw = arrays.reduce(0) { $0 + $1.storedRawBytes }
+        let stored = arrays.reduce(0) { $0 + $1.storedBytes }
+        print("file:     \(file)")
+        print("format:   Brine \(f.formatMajor).\(f.formatMinor), \(formatBytes(f.fileSize))")
+        print("arrays:   \(arrays.count), \(formatBytes(raw)) raw, \(formatBytes(stored)) stored")
+        printMetadata(f.metadata)
+        if !arrays.isEmpty {
+            print("")
+            var rows = [["path", "dtype", "shape", "codec", "filter", "chunks", "stored", "raw", "offset"]]
+            for a in arrays {
+                rows.append([a.path, a.dtype.name, TreeRenderer.shapeText(a.shape), a.codec.description, a.filter.description,
+                             String(a.chunkCount), formatBytes(a.storedBytes), formatBytes(a.storedRawBytes), String(a.dataOffset)])
+            }
+            printTable(rows)
+        }
+        if tree {
+            print("")
+            print("tree: \(f.root)")
+        }
+    }
+}
+
+/// The progress line, used from one task at a time.
+struct UncheckedProgress: @unchecked Sendable {
+    let value: Progress
+    init(_ value: Progress) { self.value = value }
+}
+
+extension Convert {
+    /// `brine convert` with an `s3://`/`http(s)://` input or an `s3://`
+    /// output: the remote input is downloaded to a private temporary file
+    /// (range requests, ETag pinned), converted as a local file, and a remote
+    /// output is uploaded with S3 multipart upload (appears only when complete).
+    func runRemote(input inRemote: URL?, output outRemote: URL?) throws {
+        if let outRemote, outRemote.scheme?.lowercased() != "s3" {
+            printError("brine: error: the output must be a path or an s3:// URL (HTTP servers take no uploads)")
+            throw Exit.usage
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("brine-convert-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        do {
+            var inURL = URL(fileURLWithPath: input)
+            if let inRemote {
+                inURL = dir.appendingPathComponent("input" + (inRemote.pathExtension.isEmpty ? "" : "." + inRemote.pathExtension))
+                let path = inURL.path
+                try blocking { try await download(inRemote, to: path) }
+            }
+            let outURL = outRemote.map { dir.appendingPathComponent("output." + $0.pathExtension) } ?? URL(fileURLWithPath: output)
+            let outFormat = to ?? TensorFileFormat(fileExtension: (outRemote ?? outURL).pathExtension)
+            guard let outFormat else {
+                throw ValidationError("cannot tell the output format from '\(output)'; use --to")
+            }
+            let inFormat = try from ?? TensorFileFormat.detect(contentsOf: inURL)
+            let bundle = try read(inURL, format: inFormat)
+            try write(bundle, to: outURL, format: outFormat)
+            if let outRemote {
+                let path = outURL.path
+                try blocking { try await S3Client().upload(file: path, to: outRemote) }
+            }
+        } catch let error as BrineError {
+            throw Exit.report(error)
+        }
+    }
+}
+
+/// Downloads a remote object to `path` in 8 MiB range requests (ETag pinned
+/// at open, so a replaced object fails instead of mixing versions).
+func download(_ url: URL, to path: String) async throws(BrineError) {
+    let source = try await RemoteObjectSource.open(url)
+    guard FileManager.default.createFile(atPath: path, contents: nil), let out = FileHandle(forWritingAtPath: path) else {
+        throw BrineError(.io, "cannot create a temporary file", filePath: path)
+    }
+    defer { try? out.close() }
+    let step = 8 << 20
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: step, alignment: 64)
+    defer { buffer.deallocate() }
+    var offset = 0
+    while offset < source.size {
+        let n = Swift.min(step, source.size - offset)
+        let part = UnsafeMutableRawBufferPointer(rebasing: buffer[0 ..< n])
+        try await source.read(offset ..< offset + n, into: part)
+        do {
+            try out.write(contentsOf: Data(bytesNoCopy: part.baseAddress!, count: n, deallocator: .none))
+        } catch {
+            throw BrineError(.io, "writing the download failed: \(error)", filePath: path)
+        }
+        offset += n
+    }
+}

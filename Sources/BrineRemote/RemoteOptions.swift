@@ -1,0 +1,124 @@
+import AsyncHTTPClient
+import Brine
+import Foundation
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// How BrineRemote reaches a server: fetching (coalescing, concurrency),
+/// retries, deadlines, S3 endpoint, region and credentials, uploads.
+///
+/// Endpoint, region and credentials default to the standard AWS variables
+/// (`AWS_ENDPOINT_URL`, `AWS_REGION` or `AWS_DEFAULT_REGION`,
+/// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) read
+/// from ``environment``.
+public struct RemoteOptions: Sendable {
+    /// Tail size at open, request coalescing and concurrency.
+    public var fetch: RangeReadOptions = RangeReadOptions()
+    /// Attempts per request, the first included (default 5). Connection
+    /// failures, HTTP 5xx/429, short bodies and missed deadlines are retried;
+    /// 4xx answers are not.
+    public var maxAttempts: Int = 5
+    /// The first retry waits up to this many seconds (default 0.1); each
+    /// further retry doubles the bound, up to ``maxBackoff``; the actual wait
+    /// is uniformly random below the bound ("full jitter").
+    public var initialBackoff: Double = 0.1
+    /// The largest wait between two attempts, in seconds (default 2).
+    public var maxBackoff: Double = 2
+    /// The deadline of one request attempt, head and body, in seconds
+    /// (default 60). A request still running then is cancelled and retried.
+    public var requestTimeout: Double = 60
+    /// The S3 endpoint, e.g. `http://127.0.0.1:9000`; `nil` reads
+    /// `AWS_ENDPOINT_URL`; when neither is set, AWS
+    /// (`https://<bucket>.s3.<region>.amazonaws.com`). A custom endpoint is
+    /// addressed path-style (`<endpoint>/<bucket>/<key>`).
+    public var endpoint: String? = nil
+    /// The region; `nil` reads `AWS_REGION`, then `AWS_DEFAULT_REGION`, then `us-east-1`.
+    public var region: String? = nil
+    /// Credentials; `nil` reads the environment. With none at all, S3
+    /// requests go unsigned (public buckets, anonymous gateways).
+    public var credentials: AWSCredentials? = nil
+    /// The environment the defaults come from (the process's by default).
+    public var environment: [String: String] = ProcessInfo.processInfo.environment
+    /// The size of each multipart-upload part in bytes (default 8 MiB;
+    /// at least 5 MiB, the S3 minimum for all parts but the last).
+    public var partBytes: Int = 8 << 20
+    /// The number of parts uploaded at once (default 4). Memory of an upload
+    /// is bounded by `concurrentUploads × partBytes`.
+    public var concurrentUploads: Int = 4
+    /// The HTTP client; `nil` uses one process-wide client (connection pool,
+    /// keep-alive, 10 s connect timeout).
+    public var client: HTTPClient? = nil
+    /// Counts requests and bytes (for tests and progress); a fresh counter by default.
+    public var stats: RemoteStats = RemoteStats()
+
+    /// The defaults.
+    public init() {}
+
+    /// The endpoint in force (`endpoint`, else `AWS_ENDPOINT_URL`, else `nil` for AWS).
+    var resolvedEndpoint: String? {
+        if let endpoint, !endpoint.isEmpty { return endpoint }
+        if let e = environment["AWS_ENDPOINT_URL_S3"], !e.isEmpty { return e }
+        if let e = environment["AWS_ENDPOINT_URL"], !e.isEmpty { return e }
+        return nil
+    }
+
+    /// The region in force.
+    var resolvedRegion: String {
+        if let region, !region.isEmpty { return region }
+        for k in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
+            if let r = environment[k], !r.isEmpty { return r }
+        }
+        return "us-east-1"
+    }
+
+    /// The credentials in force.
+    var resolvedCredentials: AWSCredentials? { credentials ?? AWSCredentials.fromEnvironment(environment) }
+
+    var httpClient: HTTPClient { client ?? sharedHTTPClient }
+}
+
+/// Request and byte counts of remote operations (thread-safe).
+public final class RemoteStats: Sendable {
+    private let state = Mutex(State())
+    private struct State {
+        var requests = 0
+        var bytesReceived = 0
+        var bytesSent = 0
+        var retries = 0
+        var ranges: [Range<Int>] = []
+    }
+
+    /// A counter at zero.
+    public init() {}
+
+    /// HTTP requests sent (every attempt counts).
+    public var requests: Int { state.withLock { $0.requests } }
+    /// Response body bytes received.
+    public var bytesReceived: Int { state.withLock { $0.bytesReceived } }
+    /// Request body bytes sent.
+    public var bytesSent: Int { state.withLock { $0.bytesSent } }
+    /// Attempts that were retries.
+    public var retries: Int { state.withLock { $0.retries } }
+    /// The byte ranges requested with GET, in order.
+    public var ranges: [Range<Int>] { state.withLock { $0.ranges } }
+
+    func request(range: Range<Int>? = nil, sent: Int = 0) {
+        state.withLock {
+            $0.requests += 1
+            $0.bytesSent += sent
+            if let range { $0.ranges.append(range) }
+        }
+    }
+    func received(_ n: Int) { state.withLock { $0.bytesReceived += n } }
+    func retried() { state.withLock { $0.retries += 1 } }
+}
+
+/// The process-wide client: never shut down (it lives as long as the process).
+let sharedHTTPClient: HTTPClient = {
+    var config = HTTPClient.Configuration()
+    config.timeout = .init(connect: .seconds(10), read: .seconds(120))
+    config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 32)
+    config.decompression = .disabled
+    return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: config)
+}()
