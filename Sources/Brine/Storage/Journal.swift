@@ -88,10 +88,17 @@ struct Journal {
         tail.u64(Checksum.xxh3(head.bytes))
         tail.raw(endMagic)
 
+        // A new file, never an existing one: a symlink or hard link left at
+        // the journal's path would otherwise have the journal written into
+        // the file it names. Any old journal here is torn or foreign (an open
+        // completes its own), so it goes.
+        if unlink(journalPath) != 0 && errno != ENOENT {
+            throw BrineError.system("removing an old journal \(journalPath)", errno: errno, path: journalPath)
+        }
         let fd: FileDescriptor
         do {
             fd = try FileDescriptor.open(
-                FilePath(journalPath), .writeOnly, options: [.create, .truncate, .closeOnExec],
+                FilePath(journalPath), .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec],
                 permissions: [.ownerReadWrite, .groupRead, .otherRead])
         } catch let e as Errno {
             throw BrineError.system("creating the journal \(journalPath)", errno: e.code, path: journalPath)
@@ -130,14 +137,14 @@ struct Journal {
     static func read(_ journalPath: String) throws(BrineError) -> Found {
         let fd: FileDescriptor
         do {
-            fd = try FileDescriptor.open(FilePath(journalPath), .readOnly, options: [.closeOnExec])
-        } catch let e as Errno {
-            if e == .noSuchFileOrDirectory { return .absent }
-            throw BrineError.system("opening the journal", errno: e.code, path: journalPath)
-        } catch {
-            throw BrineError(.io, "opening the journal: \(error)", filePath: journalPath)
+            fd = try openForReading(journalPath)
+        } catch where error.errno == ENOENT {
+            return .absent
         }
         defer { try? fd.close() }
+        var st = stat()
+        guard fstat(fd.rawValue, &st) == 0 else { throw BrineError.system("fstat of the journal", errno: errno, path: journalPath) }
+        guard st.st_mode & S_IFMT == S_IFREG else { return .torn("not a regular file", nil) }
         let size = Int(try fd.fileSize().orThrow("fstat of the journal", path: journalPath))
         func bytes(_ offset: Int, _ count: Int) throws(BrineError) -> [UInt8] {
             var out = [UInt8](repeating: 0, count: count)
@@ -228,14 +235,7 @@ struct Journal {
     /// - Throws: ``BrineError`` `.io`; `.checksumMismatch` when the journal
     ///   changed since ``read(_:)``.
     func replay(from journalPath: String, into file: FileDescriptor, filePath: String) throws(BrineError) {
-        let jfd: FileDescriptor
-        do {
-            jfd = try FileDescriptor.open(FilePath(journalPath), .readOnly, options: [.closeOnExec])
-        } catch let e as Errno {
-            throw BrineError.system("opening the journal", errno: e.code, path: journalPath)
-        } catch {
-            throw BrineError(.io, "opening the journal: \(error)", filePath: journalPath)
-        }
+        let jfd = try Journal.openForReading(journalPath)
         defer { try? jfd.close() }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(1, entries.map(\.length).max() ?? 1), alignment: 64)
         defer { buffer.deallocate() }
@@ -250,6 +250,20 @@ struct Journal {
             at += e.length
         }
         try file.fsync().orThrow("fsync", path: filePath)
+    }
+
+    /// Opens the journal read-only and non-blocking, so a FIFO (or device)
+    /// left at its path cannot block the open; ``read(_:)`` then refuses
+    /// anything but a regular file.
+    /// - Throws: ``BrineError`` `.notFound` (with `errno` `ENOENT`), `.io`, `.permissionDenied`.
+    static func openForReading(_ journalPath: String) throws(BrineError) -> FileDescriptor {
+        do {
+            return try FileDescriptor.open(FilePath(journalPath), .readOnly, options: [.closeOnExec, .nonBlocking])
+        } catch let e as Errno {
+            throw BrineError.system("opening the journal", errno: e.code, path: journalPath)
+        } catch {
+            throw BrineError(.io, "opening the journal: \(error)", filePath: journalPath)
+        }
     }
 
     static func u64(_ b: [UInt8], _ at: Int) -> UInt64 {

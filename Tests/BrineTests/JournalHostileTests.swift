@@ -1,0 +1,83 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import Brine
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Hostile things found at `<file>-journal`: what a flush and an open must
+/// not do with them (docs/FORMAT.md, "Read-write sessions and the journal").
+@Suite("Hostile journals", .serialized)
+struct JournalHostileTests {
+    @Test("a flush never writes through a symlink or hard link at <file>-journal: the file it names keeps its bytes")
+    func flushDoesNotFollowJournalLinks() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        for kind in ["symlink", "hardlink"] {
+            let url = dir.appendingPathComponent("\(kind).brine")
+            let model = MLP.make([300, 64, 20], seed: 21)
+            try Brine.save(model, to: url)
+            let victim = dir.appendingPathComponent("\(kind)-victim.txt")
+            let precious = Data("precious bytes that belong to someone else\n".utf8)
+            try precious.write(to: victim)
+            let jp = url.path + "-journal"
+            if kind == "symlink" {
+                #expect(symlink(victim.path, jp) == 0)
+            } else {
+                #expect(link(victim.path, jp) == 0)
+            }
+            var h = try Brine.open(MLP.self, from: url, mode: .mmapReadWrite)
+            h.model.layers[0].weight[0, 0] = 42
+            #expect(try h.flush() == 1)
+            #expect(try Data(contentsOf: victim) == precious, "\(kind): the flush wrote its journal into the linked file")
+            #expect(try Brine.load(MLP.self, from: url) == h.model)
+            #expect(!FileManager.default.fileExists(atPath: jp))
+        }
+    }
+
+    /// Runs `body` on another thread; if it is still blocked after 20 s (in
+    /// `open(2)` of the FIFO at `fifo`), opens the FIFO's other end to
+    /// release it and records an issue.
+    func withoutHanging<T: Sendable>(_ note: String, fifo: String, _ body: @escaping @Sendable () throws -> T) throws -> T {
+        let done = DispatchSemaphore(value: 0)
+        let result = Mutex<Result<T, Error>?>(nil)
+        Thread.detachNewThread {
+            let r = Result { try body() }
+            result.withLock { $0 = r }
+            done.signal()
+        }
+        if done.wait(timeout: .now() + 20) == .timedOut {
+            Issue.record("\(note): blocked on the FIFO at the journal's path")
+            let fd = open(fifo, O_RDWR | O_NONBLOCK)
+            done.wait()
+            close(fd)
+        }
+        // Taken out of the box (which the finished thread may still hold), so
+        // a read-write model's views do not outlive this call.
+        return try result.withLock { r in defer { r = nil }; return r! }.get()
+    }
+
+    @Test("a FIFO at <file>-journal does not hang an open (any mode) or a flush")
+    func fifoJournalDoesNotHang() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let url = dir.appendingPathComponent("m.brine")
+        let model = MLP.make([100, 20], seed: 22)
+        try Brine.save(model, to: url)
+        let jp = url.path + "-journal"
+        #expect(mkfifo(jp, 0o644) == 0)
+        for mode in [LoadMode.copy, .mmap, .mmapReadWrite] {
+            let loaded = try withoutHanging("open \(mode)", fifo: jp) { try Brine.open(MLP.self, from: url, mode: mode).model }
+            #expect(loaded == model, "\(mode)")
+        }
+        let changed = try withoutHanging("flush", fifo: jp) { () throws -> MLP in
+            var h = try Brine.open(MLP.self, from: url, mode: .mmapReadWrite)
+            h.model.layers[0].weight[0, 0] = 5
+            #expect(try h.flush() == 1)
+            return h.model
+        }
+        #expect(try Brine.load(MLP.self, from: url) == changed)
+    }
+}
