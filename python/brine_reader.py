@@ -28,8 +28,9 @@ compressed chunks, and ``xxhash`` for checksums (XXH3-64).
   ``recoveryNeeded``: this reader never writes, so it cannot replay the
   journal; open the file once with Brine (with write access) to complete it.
   Torn journals and journals of another file are ignored. While open, the
-  reader holds the shared data lock (a POSIX ``lockf`` lock, which Brine's
-  locks honour), waiting up to 60 s for a flush in progress.
+  reader and the zero-copy views of its mapping hold the shared data lock
+  (on Linux an open-file-description lock like Brine's, else a POSIX
+  ``lockf`` lock), waiting up to 60 s for a flush in progress.
 - Values of the object tree and metadata map to Python: null → None, bool,
   int/uint → int, float32/float64 → float, string → str, bytes → bytes,
   list → list, map → dict (order kept), array_ref → ``ArrayRef``.
@@ -406,6 +407,26 @@ def _decompress(codec, data, raw_size):
     return out
 
 
+def _shared_lock(fd):
+    """Takes the shared data lock (FORMAT.md, "Locks") without waiting.
+
+    On Linux it is an open-file-description lock (``F_OFD_SETLK``), as Brine's:
+    it belongs to this open of the file, so it lasts while the file or a
+    mapping of it (``mmap`` keeps a duplicate of the descriptor, hence the
+    zero-copy views returned after ``close()``) lives, and closing another
+    open of the same file in this process does not release it (a POSIX
+    ``lockf`` lock would be dropped in both cases). Elsewhere, ``lockf``.
+    Raises ``OSError`` (``EAGAIN``/``EACCES`` when a flush holds the lock).
+    """
+    ofd = getattr(_fcntl, "F_OFD_SETLK", None)
+    if ofd is not None:
+        # struct flock: short l_type, short l_whence, off_t l_start, off_t l_len, pid_t l_pid (native alignment).
+        fl = struct.pack("hhqqi4x", _fcntl.F_RDLCK, os.SEEK_SET, DATA_LOCK_OFFSET, 1, 0)
+        _fcntl.fcntl(fd, ofd, fl)
+    else:
+        _fcntl.lockf(fd, _fcntl.LOCK_SH | _fcntl.LOCK_NB, 1, DATA_LOCK_OFFSET, os.SEEK_SET)
+
+
 def _read_journal(path):
     """The journal at ``path`` if it is complete (every checksum passes), else None."""
     try:
@@ -477,7 +498,7 @@ class BrineFile:
             deadline = time.monotonic() + LOCK_TIMEOUT
             while True:
                 try:
-                    _fcntl.lockf(fd, _fcntl.LOCK_SH | _fcntl.LOCK_NB, 1, DATA_LOCK_OFFSET, os.SEEK_SET)
+                    _shared_lock(fd)
                     break
                 except OSError as e:
                     if e.errno in (errno.EAGAIN, errno.EACCES):

@@ -1,0 +1,81 @@
+import Foundation
+import Testing
+@testable import Brine
+
+/// Edge cases of the Python package (python/) that must fail loudly, never
+/// leave a file no reader accepts.
+@Suite("Python package: hostile and edge inputs")
+struct PythonHostileTests {
+    @Test("brine.save_file refuses a metadata list or map 256 deep (even empty), which every reader refuses, and keeps the old file; 255 deep loads in Swift")
+    func nestingCap() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let path = dir.appendingPathComponent("m.brine").path
+        let out = try PythonOracle.run(#"""
+            import sys, numpy as np, brine_writer as bw
+            path = sys.argv[1]
+            def nest(n, inner):
+                v = inner
+                for _ in range(n - 1):
+                    v = [v]
+                return v
+            bw.save_file({"w": np.arange(3, dtype=np.float32)}, path, metadata={"k": nest(255, [])})
+            before = open(path, "rb").read()
+            for inner in ([], {}, [1], {"a": 1}):
+                try:
+                    bw.save_file({"w": np.zeros(3, np.float32)}, path, metadata={"k": nest(256, inner)})
+                    print("written", repr(inner)[:8])
+                except bw.BrineWriteError as e:
+                    print("refused", e.code)
+            print("unchanged" if open(path, "rb").read() == before else "changed")
+            """#, [path])
+        let lines = out.split(separator: "\n").map(String.init)
+        #expect(lines.filter { $0 == "refused limitExceeded" }.count == 4, "\(lines)")
+        #expect(lines.contains("unchanged"), "\(lines)")
+        // The 255-deep file is one Brine reads.
+        let f = try BrineFile(contentsOf: URL(fileURLWithPath: path))
+        let w: Tensor<Float> = try f.array("w")
+        #expect(w.scalars == [0, 1, 2])
+    }
+}
+
+/// The Python reader's shared data lock must last as long as the reader may
+/// read the file, as Brine's own does (docs/FORMAT.md, "Locks").
+@Suite("Python package: locks against in-place flushes", .serialized)
+struct PythonLockTests {
+    @Test("zero-copy views from brine_reader.load(mmap=True) and a BrineFile outliving a second one on the same file keep the shared lock: a Swift flush then re-saves instead of writing under them")
+    func pythonReaderKeepsLock() throws {
+        let helper = try #require(Helper.path, "BrineTestHelper not built")
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let path = dir.appendingPathComponent("m.brine").path
+        try #require(try Helper.run(["rw-make", path, "64"]).status == 0)
+        let out = try PythonOracle.run(#"""
+            import os, sys, subprocess, numpy as np, brine_reader as br
+            helper, path = sys.argv[1], sys.argv[2]
+            def flush(gen):
+                ino = os.stat(path).st_ino
+                subprocess.run([helper, "rw-loop", path, str(gen), "1"], check=True, stdout=subprocess.DEVNULL)
+                return "in place" if os.stat(path).st_ino == ino else "re-saved"
+            # 1. Views of a mapping that load() returned (the BrineFile is closed).
+            views = br.load(path, mmap=True)
+            dense = views["dense"]
+            snapshot = dense.copy()
+            print("views:", flush(1), "intact" if np.array_equal(dense, snapshot) else "changed")
+            del views, dense
+            # 2. Two readers of one file in this process; closing one keeps the other's lock.
+            a = br.BrineFile(path)
+            with br.BrineFile(path):
+                pass
+            print("reader:", flush(2))
+            a.close()
+            # 3. No reader left: the flush writes in place.
+            print("none:", flush(3))
+            """#, [helper, path])
+        let lines = out.split(separator: "\n").map(String.init)
+        #expect(lines.contains("views: re-saved intact"), "\(lines)")
+        #expect(lines.contains("reader: re-saved"), "\(lines)")
+        #expect(lines.contains("none: in place"), "\(lines)")
+        #expect(try Brine.load(SessionModel.self, from: URL(fileURLWithPath: path)).generation == 3)
+    }
+}
