@@ -37,6 +37,7 @@ compressed chunks, and ``xxhash`` for checksums (XXH3-64).
 """
 
 import errno
+import stat
 import mmap as _mmap
 import os
 import struct
@@ -79,6 +80,7 @@ JOURNAL_END_MAGIC = b"BRJNLEND"
 JOURNAL_HEAD = 176
 JOURNAL_ENTRY = 24
 JOURNAL_MAX_REGION = 4 << 20
+JOURNAL_MAX_TABLE = 256 << 20  # bytes of region table (Brine's Journal.maxTableBytes)
 DATA_LOCK_OFFSET = 1 << 62 | 1
 LOCK_TIMEOUT = 60.0
 CODECS = {0: "none", 1: "lz4", 2: "zstd"}
@@ -430,11 +432,15 @@ def _shared_lock(fd):
 def _read_journal(path):
     """The journal at ``path`` if it is complete (every checksum passes), else None."""
     try:
-        f = open(path, "rb")
+        # Non-blocking: a FIFO left at the journal's path must not hang the open.
+        f = os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)), "rb")
     except FileNotFoundError:
         return None
     with f:
-        size = os.fstat(f.fileno()).st_size
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            return None  # not a journal any flush wrote
+        size = st.st_size
         if size < JOURNAL_HEAD + 16:
             return None
         head = os.pread(f.fileno(), JOURNAL_HEAD, 0)
@@ -443,6 +449,9 @@ def _read_journal(path):
         file_size, count, device, inode = struct.unpack("<QQQQ", head[16:48])
         if count > (size - JOURNAL_HEAD - 16) // JOURNAL_ENTRY:
             return None
+        if count > JOURNAL_MAX_TABLE // JOURNAL_ENTRY:  # a sparse journal must not make us allocate its size
+            raise BrineError("limitExceeded", f"the journal's region count {count} is over the limit of "
+                             f"{JOURNAL_MAX_TABLE // JOURNAL_ENTRY}; remove {path} if no flush of this file died")
         table = os.pread(f.fileno(), count * JOURNAL_ENTRY, JOURNAL_HEAD)
         entries, end, data = [], 0, 0
         for i in range(count):

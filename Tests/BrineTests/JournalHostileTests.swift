@@ -80,4 +80,40 @@ struct JournalHostileTests {
         }
         #expect(try Brine.load(MLP.self, from: url) == changed)
     }
+
+    @Test("a sparse journal whose head claims a huge region table is refused (.limitExceeded) by Brine and python/brine_reader.py before they allocate the table; a FIFO journal does not hang the Python reader")
+    func hugeRegionTable() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let url = dir.appendingPathComponent("m.brine")
+        try Brine.save(MLP.make([100, 20], seed: 23), to: url)
+        let jp = url.path + "-journal"
+        // A valid head naming the file, a region count whose table is 1 KiB
+        // over the cap, and a file that long (sparse: no disk used).
+        let count = UInt64(Journal.maxTableBytes / Journal.entrySize + 43)
+        var head = Journal.magic + [1, 0, 0, 0, 0, 0, 0, 0]
+        let id = try #require(FileIdentity.of(path: url.path))
+        let size = try FileManager.default.attributesOfItem(atPath: url.path)[.size] as! Int
+        for v in [UInt64(size), count, id.device, id.inode] { head += (0 ..< 8).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+        head += [UInt8](repeating: 0, count: 128)
+        try Data(head).write(to: URL(fileURLWithPath: jp))
+        #expect(truncate(jp, off_t(Journal.headSize + Int(count) * Journal.entrySize + Journal.tailSize)) == 0)
+        let e = #expect(throws: BrineError.self) { try BrineFile(contentsOf: url) }
+        #expect(e?.code == .limitExceeded, "\(String(describing: e))")
+        let out = try PythonOracle.run(#"""
+            import os, sys, signal, brine_reader as br
+            signal.alarm(30)  # a hang fails the test instead of blocking it
+            path = sys.argv[1]
+            try:
+                br.load(path)
+                print("loaded")
+            except br.BrineError as e:
+                print("error", e.code)
+            os.unlink(path + "-journal")
+            os.mkfifo(path + "-journal")
+            br.load(path)
+            print("fifo ok")
+            """#, [url.path])
+        #expect(out.contains("error limitExceeded") && out.contains("fifo ok"), "\(out)")
+    }
 }

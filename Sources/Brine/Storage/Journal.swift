@@ -28,6 +28,11 @@ struct Journal {
     /// The largest region, in bytes: a flush splits longer ranges, so a
     /// reader needs one buffer of this size at most.
     static let maxRegionBytes = 4 << 20
+    /// The largest region table, in bytes (as the header cap of a Brine
+    /// file): a reader allocates the table before checking it, so a sparse
+    /// journal of terabytes must not make it allocate its size. 11,184,810
+    /// regions; a flush with more dirty regions throws `.limitExceeded`.
+    static let maxTableBytes = 256 << 20
 
     /// The journal path of a Brine file: the file's path with `-journal` appended.
     static func path(for path: String) -> String { path + "-journal" }
@@ -68,6 +73,9 @@ struct Journal {
         to journalPath: String, fileSize: Int, target: FileIdentity, oldTrailer: [UInt8], newTrailer: [UInt8],
         regions: [(offset: Int, bytes: UnsafeRawBufferPointer)]
     ) throws(BrineError) {
+        guard regions.count <= maxTableBytes / entrySize else {
+            throw BrineError(.limitExceeded, "a flush of \(regions.count) regions is over the journal's limit of \(maxTableBytes / entrySize); save the model with Brine.save instead", filePath: journalPath)
+        }
         var head = ByteWriter(capacity: headSize + regions.count * entrySize)
         head.raw(magic)
         head.u16(1)
@@ -133,7 +141,8 @@ struct Journal {
 
     /// Reads and checks the journal at `journalPath` completely (every
     /// region's checksum), reading one region at a time.
-    /// - Throws: ``BrineError`` `.io` when it exists but cannot be read.
+    /// - Throws: ``BrineError`` `.io` when it exists but cannot be read;
+    ///   `.limitExceeded` when its region table is over ``maxTableBytes``.
     static func read(_ journalPath: String) throws(BrineError) -> Found {
         let fd: FileDescriptor
         do {
@@ -163,6 +172,9 @@ struct Journal {
         func torn(_ why: String) -> Found { .torn(why, target) }
         guard count <= UInt64((size - headSize - tailSize) / entrySize), fileSize <= UInt64(Int.max / 2) else {
             return torn("region count \(count) does not fit the journal's \(size) bytes")
+        }
+        guard count <= UInt64(maxTableBytes / entrySize) else {
+            throw BrineError(.limitExceeded, "the journal's region count \(count) is over the limit of \(maxTableBytes / entrySize) (no flush writes so many); remove \(journalPath) if no flush of this file died", filePath: journalPath)
         }
         let n = Int(count)
         let entryBytes = try bytes(headSize, n * entrySize)
