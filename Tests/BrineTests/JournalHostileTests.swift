@@ -44,8 +44,9 @@ struct JournalHostileTests {
         let done = DispatchSemaphore(value: 0)
         let result = Mutex<Result<T, Error>?>(nil)
         Thread.detachNewThread {
-            let r = Result { try body() }
-            result.withLock { $0 = r }
+            // Stored without a local copy, so nothing of it outlives the
+            // take below (the thread may still run after the signal).
+            result.withLock { $0 = Result { try body() } }
             done.signal()
         }
         if done.wait(timeout: .now() + 20) == .timedOut {
