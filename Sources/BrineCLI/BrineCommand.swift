@@ -45,9 +45,9 @@ enum Exit {
     }
 }
 
-/// Writes one line to standard error.
+/// Writes one line to standard error, terminal controls escaped (``terminalSafe(_:)``).
 func printError(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
+    FileHandle.standardError.write(Data((terminalSafe(line) + "\n").utf8))
 }
 
 /// A one-line progress indicator on stderr, shown only when stderr is a terminal.

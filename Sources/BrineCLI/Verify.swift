@@ -81,11 +81,11 @@ struct Verify: ParsableCommand {
                 if !quiet {
                     switch report.checks {
                     case "xxh3-64":
-                        print("ok: \(path): header and \(report.chunks) chunks in \(report.arrays) arrays verified (\(formatBytes(report.bytes)))")
+                        print("ok: \(terminalSafe(path)): header and \(report.chunks) chunks in \(report.arrays) arrays verified (\(formatBytes(report.bytes)))")
                     case "crc32":
-                        print("ok: \(path): \(format) archive, CRC-32 of \(report.arrays) arrays verified (\(formatBytes(report.bytes)))")
+                        print("ok: \(terminalSafe(path)): \(format) archive, CRC-32 of \(report.arrays) arrays verified (\(formatBytes(report.bytes)))")
                     default:
-                        print("ok: \(path): \(format) structure valid, \(report.arrays) arrays read within bounds (\(formatBytes(report.bytes)); the format has no checksums)")
+                        print("ok: \(terminalSafe(path)): \(format) structure valid, \(report.arrays) arrays read within bounds (\(formatBytes(report.bytes)); the format has no checksums)")
                     }
                 }
             } else {
