@@ -37,6 +37,23 @@ struct PythonHostileTests {
         let w: Tensor<Float> = try f.array("w")
         #expect(w.scalars == [0, 1, 2])
     }
+
+    @Test("brine.inline_array never converts an inline AnyTensor inexactly (300 as int8, -1 as uint8, 1.5 as int32, 2 as bool, 2^64-1 as int64) nor to a non-Brine dtype; exact ones still convert")
+    func inlineConversionsExact() throws {
+        let out = try PythonOracle.run(#"""
+            import brine
+            bad = [("int8", [300, -1]), ("uint8", [-1]), ("int32", [1.5]), ("bool", [2]),
+                   ("int64", [brine.UInt(2**64 - 1)]), ("S1", [12]), ("object", [1]), ("datetime64[s]", [1])]
+            for name, scalars in bad:
+                a = brine.inline_array({"dtype": name, "shape": [len(scalars)], "scalars": scalars})
+                print("refused" if a is None else f"converted {name} {a.tolist()}")
+            good = brine.inline_array({"dtype": "int16", "shape": [2], "scalars": [3, -4]})
+            print("good", good.dtype, good.tolist())
+            """#)
+        let lines = out.split(separator: "\n").map(String.init)
+        #expect(lines.filter { $0 == "refused" }.count == 8, "\(lines)")
+        #expect(lines.contains("good int16 [3, -4]"), "\(lines)")
+    }
 }
 
 /// The Python reader's shared data lock must last as long as the reader may

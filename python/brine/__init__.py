@@ -31,6 +31,11 @@ __all__ = ["load_file", "save_file", "load", "inline_array", "BrineFile", "Brine
            "ArrayInfo", "ArrayRef", "Limits", "Float32", "UInt", "__version__"]
 
 
+# The dtype names of FORMAT.md an inline AnyTensor may carry (bfloat16 apart).
+_INLINE_DTYPES = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+                  "float16", "float32", "float64"}
+
+
 def _scalar_dtype(v):
     """The NumPy dtype of one tree scalar, or None for non-numbers."""
     if v is True or v is False:
@@ -83,10 +88,14 @@ def inline_array(value, bfloat16="uint16"):
                 f = flat.astype("<f4")
                 flat = f if bfloat16 == "float32" else (f.view("<u4") >> 16).astype("<u2")
             else:
-                try:
-                    flat = flat.astype(_np.dtype(name))
-                except TypeError:
+                if name not in _INLINE_DTYPES:
+                    return None  # not a Brine dtype (object, strings, dates, ...)
+                converted = flat.astype(_np.dtype(name))
+                # Integers and bools convert only when exact (as in Swift's
+                # decoder): 300 is no int8, -1 no uint8, 1.5 no int32, 2 no bool.
+                if converted.dtype.kind in "biu" and converted.tolist() != flat.tolist():
                     return None
+                flat = converted
         count = 1
         for d in shape:
             count *= d
