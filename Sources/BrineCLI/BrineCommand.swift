@@ -38,9 +38,18 @@ enum Exit {
     /// Prints a Brine error on stderr and returns the exit code for it.
     static func report(_ error: BrineError) -> ExitCode {
         printError("brine: error: \(error)")
-        switch error.code {
-        case .io, .notFound, .permissionDenied, .resourceExhausted: return unreadable
-        default: return damaged
+        return error.meansUnreadable ? unreadable : damaged
+    }
+}
+
+extension BrineError {
+    /// `true` when the file could not be read (system errors, permissions, a
+    /// lock held by another process, a pending journal this process cannot
+    /// complete): its bytes were not judged, so it is not reported damaged.
+    var meansUnreadable: Bool {
+        switch code {
+        case .io, .notFound, .permissionDenied, .resourceExhausted, .conflict, .recoveryNeeded: return true
+        default: return false
         }
     }
 }

@@ -75,7 +75,7 @@ struct Verify: ParsableCommand {
             report.failures = [error]
         }
         let status: Status = report.failures.isEmpty ? .ok
-            : report.failures.allSatisfy { $0.code == .io || $0.code == .notFound } ? .unreadable : .damaged
+            : report.failures.allSatisfy(\.meansUnreadable) ? .unreadable : .damaged
         if !json {
             if report.failures.isEmpty {
                 if !quiet {

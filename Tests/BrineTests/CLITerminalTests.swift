@@ -34,4 +34,27 @@ struct CLITerminalTests {
         let errors = try #require(parsed.first?["errors"] as? [[String: Any]])
         #expect(errors.first?["array"] as? String == hostile)
     }
+
+    @Test("verify reports a file it may not read as unreadable (exit 2, status \"unreadable\"), not damaged")
+    func permissionDeniedIsUnreadable() throws {
+        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else { return }  // runs brine as another user
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let url = dir.appendingPathComponent("m.brine")
+        try Brine.save(MLP.make([10, 4], seed: 3), to: url)
+        chmod(dir.path, 0o755)
+        chmod(url.path, 0o000)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        p.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", try brineExecutable().path, "verify", "--json", url.path]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let parsed = try #require(JSONSerialization.jsonObject(with: data) as? [[String: Any]], "\(String(decoding: data, as: UTF8.self))")
+        #expect(parsed.first?["status"] as? String == "unreadable", "\(parsed)")
+        #expect(p.terminationStatus == 2)
+    }
 }
