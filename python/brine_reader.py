@@ -516,7 +516,7 @@ class BrineFile:
                         time.sleep(0.01)
                         continue
                     break  # no locks on this file system: go on unlocked
-        journal = _read_journal(self.path + "-journal")
+        journal = _read_journal(os.path.realpath(self.path) + "-journal")  # symlinks resolved, as Brine does
         if journal is None:
             return
         st = os.fstat(fd)

@@ -118,3 +118,26 @@ struct JournalHostileTests {
         #expect(out.contains("error limitExceeded") && out.contains("fifo ok"), "\(out)")
     }
 }
+
+extension JournalHostileTests {
+    @Test("a journal is found whether the file is opened through a symlink or its own name (by Brine and by python/brine_reader.py)")
+    func journalThroughSymlink() throws {
+        let s = try ReadWriteSessionTests().journalScenario()
+        let link = s.url.deletingLastPathComponent().appendingPathComponent("link.brine")
+        try FileManager.default.createSymbolicLink(at: link, withDestinationURL: s.url)
+        // The Python reader opened through the link sees the pending journal.
+        let out = try PythonOracle.run(#"""
+            import sys, brine_reader as br
+            try:
+                br.load(sys.argv[1])
+                print("loaded")
+            except br.BrineError as e:
+                print("error", e.code)
+            """#, [link.path])
+        #expect(out.contains("error recoveryNeeded"), "\(out)")
+        // Brine opened through the link completes the flush the journal holds.
+        _ = try BrineFile(contentsOf: link)
+        #expect(try Data(contentsOf: s.url) == s.new)
+        #expect(!FileManager.default.fileExists(atPath: s.url.path + "-journal"))
+    }
+}

@@ -34,8 +34,15 @@ struct Journal {
     /// regions; a flush with more dirty regions throws `.limitExceeded`.
     static let maxTableBytes = 256 << 20
 
-    /// The journal path of a Brine file: the file's path with `-journal` appended.
-    static func path(for path: String) -> String { path + "-journal" }
+    /// The journal path of a Brine file: the file's path, symlinks resolved,
+    /// with `-journal` appended (the path as given when it cannot be
+    /// resolved). Resolved so that opens through a symlink and through the
+    /// file's own name find the same journal.
+    static func path(for path: String) -> String {
+        guard let resolved = realpath(path, nil) else { return path + "-journal" }
+        defer { free(resolved) }
+        return String(cString: resolved) + "-journal"
+    }
 
     struct Entry: Equatable {
         var offset: Int
