@@ -688,7 +688,11 @@ class BrineFile:
     def _load(self, a, bfloat16):
         out_dtype = self._result_dtype(a, bfloat16)
         if a.count == 0:
-            return np.empty(a.shape, dtype=out_dtype)
+            try:
+                return np.empty(a.shape, dtype=out_dtype)
+            except ValueError:  # e.g. (2**62, 0, 2**62): NumPy refuses dimensions whose nonzero product overflows
+                raise BrineError("limitExceeded", f"shape {a.shape} has no NumPy array (its dimensions are too large)",
+                                 array=a.path) from None
         if self._map is not None and a.is_contiguous_raw and not (a.dtype == BFLOAT16 and bfloat16 == "float32"):
             if self.verify_mapped:
                 for c in range(len(a.chunks)):

@@ -54,6 +54,42 @@ struct PythonHostileTests {
         #expect(lines.filter { $0 == "refused" }.count == 8, "\(lines)")
         #expect(lines.contains("good int16 [3, -4]"), "\(lines)")
     }
+
+    @Test("python/brine_reader.py refuses an empty array whose other dimensions NumPy cannot hold ([2^62, 0, 2^62]) with a BrineError (limitExceeded), as its contract says, not NumPy's ValueError; Brine reads it as an empty tensor")
+    func emptyArrayWithHugeDimensions() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let path = dir.appendingPathComponent("z.brine").path
+        let out = try PythonOracle.run(#"""
+            import sys, struct, numpy as np, xxhash, brine_writer as bw, brine_reader as br
+            def varint(v):
+                out = bytearray()
+                while True:
+                    b, v = v & 0x7F, v >> 7
+                    out.append(b | 0x80 if v else b)
+                    if not v:
+                        return bytes(out)
+            path = sys.argv[1]
+            bw.save_file({"z": np.zeros((0, 3, 5), np.float32)}, path, durable=False)
+            d = open(path, "rb").read()
+            t = len(d) - 64
+            ho, hl = struct.unpack("<QQ", d[t:t + 16])
+            h = d[ho:ho + hl]
+            old = b"\x01z\x0c\x0c\x03\x00\x03\x05"  # path "z", float32, float32, rank 3, shape (0, 3, 5)
+            assert h.count(old) == 1
+            h = h.replace(old, b"\x01z\x0c\x0c\x03" + varint(1 << 62) + b"\x00" + varint(1 << 62))
+            tr = struct.pack("<QQQQHHIQ", ho, len(h), xxhash.xxh3_64_intdigest(h), ho + len(h) + 64, 1, 1, 0, 0)
+            open(path, "wb").write(d[:ho] + h + tr + struct.pack("<Q", xxhash.xxh3_64_intdigest(tr)) + b"BRINEEND")
+            try:
+                br.load(path)
+                print("loaded")
+            except br.BrineError as e:
+                print("error", e.code)
+            """#, [path])
+        #expect(out.contains("error limitExceeded"), "\(out)")
+        let t = try BrineFile(contentsOf: URL(fileURLWithPath: path)).anyArray("z")
+        #expect(t.shape == [1 << 62, 0, 1 << 62] && t.count == 0)
+    }
 }
 
 /// The Python reader's shared data lock must last as long as the reader may
