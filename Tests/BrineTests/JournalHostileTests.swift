@@ -141,3 +141,22 @@ extension JournalHostileTests {
         #expect(!FileManager.default.fileExists(atPath: s.url.path + "-journal"))
     }
 }
+
+extension JournalHostileTests {
+    @Test("a complete, matching journal owned by another user than the file's owner is not replayed (.recoveryNeeded; the file keeps its bytes): creating files in the folder must not let a user write the file through its readers")
+    func foreignOwnedJournalNotReplayed() throws {
+        guard getuid() == 0 else { return }  // chown needs root
+        let s = try ReadWriteSessionTests().journalScenario()
+        let jp = s.url.path + "-journal"
+        #expect(chown(jp, 65534, 65534) == 0)
+        for mode in [LoadMode.copy, .mmap, .mmapReadWrite] {
+            let e = #expect(throws: BrineError.self) { try BrineFile(contentsOf: s.url, mode: mode) }
+            #expect(e?.code == .recoveryNeeded, "\(mode): \(String(describing: e))")
+        }
+        #expect(try Data(contentsOf: s.url) == s.old)
+        // Owned by the file's owner again: replayed.
+        #expect(chown(jp, 0, 0) == 0)
+        _ = try BrineFile(contentsOf: s.url)
+        #expect(try Data(contentsOf: s.url) == s.new)
+    }
+}

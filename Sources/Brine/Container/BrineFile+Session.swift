@@ -155,6 +155,15 @@ extension BrineFile {
                     if locked { unlink(journalPath) }
                     return locked
                 }
+                // A replay writes the journal's bytes into the file as this
+                // process: only a journal written by the file's owner (or
+                // root) is trusted, so someone who may create files in the
+                // folder but not write the file cannot have a reader do it.
+                var st = stat()
+                guard fstat(fd.rawValue, &st) == 0 else { throw BrineError.system("fstat", errno: errno, path: path) }
+                guard journal.owner == UInt32(st.st_uid) || journal.owner == 0 else {
+                    throw BrineError(.recoveryNeeded, "the journal \(journalPath) of an unfinished flush belongs to user \(journal.owner), not to the file's owner (user \(st.st_uid)); Brine does not replay it. Run the open as its owner or root to complete it, or remove it if no flush of that user died", filePath: path)
+                }
                 try replay(journalPath: journalPath, path: path, reader: fd, readerLocked: locked)
             }
         }

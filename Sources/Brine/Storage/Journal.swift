@@ -57,6 +57,8 @@ struct Journal {
     var oldTrailer: [UInt8]
     var newTrailer: [UInt8]
     var entries: [Entry]
+    /// The user id owning the journal file (`st_uid`; 0 for a journal not read from a file).
+    var owner: UInt32 = 0
 
     /// What an open finds next to a Brine file.
     enum Found {
@@ -217,7 +219,7 @@ struct Journal {
             }
             at += e.length
         }
-        return .complete(Journal(fileSize: Int(fileSize), target: target, oldTrailer: Array(head[48 ..< 112]), newTrailer: Array(head[112 ..< 176]), entries: entries))
+        return .complete(Journal(fileSize: Int(fileSize), target: target, oldTrailer: Array(head[48 ..< 112]), newTrailer: Array(head[112 ..< 176]), entries: entries, owner: UInt32(st.st_uid)))
     }
 
     /// Whether this journal belongs to a file of `size` bytes whose last 64
