@@ -90,6 +90,30 @@ struct PythonHostileTests {
         let t = try BrineFile(contentsOf: URL(fileURLWithPath: path)).anyArray("z")
         #expect(t.shape == [1 << 62, 0, 1 << 62] && t.count == 0)
     }
+
+    @Test("brine.load(mmap=True) verifies the checksums of zero-copy views, as brine.load_file does and the package promises: a damaged uncompressed array raises checksumMismatch")
+    func loadVerifiesMappedViews() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let path = dir.appendingPathComponent("m.brine").path
+        let out = try PythonOracle.run(#"""
+            import sys, numpy as np, brine
+            path = sys.argv[1]
+            brine.save_file({"w": np.arange(1000, dtype=np.float32)}, path)
+            with brine.BrineFile(path) as f:
+                off = f.info("w").data_offset
+            data = bytearray(open(path, "rb").read())
+            data[off + 3] ^= 0x40
+            open(path, "wb").write(bytes(data))
+            for name, fn in (("load_file", brine.load_file), ("load", brine.load)):
+                try:
+                    fn(path, mmap=True)
+                    print(name, "returned damaged data")
+                except brine.BrineError as e:
+                    print(name, e.code)
+            """#, [path])
+        #expect(out.contains("load_file checksumMismatch") && out.contains("load checksumMismatch"), "\(out)")
+    }
 }
 
 /// The Python reader's shared data lock must last as long as the reader may

@@ -122,8 +122,10 @@ def _resolve(f, value, bfloat16, cache):
 
 def load(path, mmap=False, verify=True, bfloat16="uint16"):
     """The object tree of a Brine file (dicts, lists, scalars), with every
-    array (out of line or inline) as an ndarray."""
-    with BrineFile(path, mmap=mmap, verify=verify) as f:
+    array (out of line or inline) as an ndarray. Checksums are verified
+    unless ``verify=False``, zero-copy views of a mapping included (as in
+    ``load_file``)."""
+    with BrineFile(path, mmap=mmap, verify=verify, verify_mapped=verify) as f:
         return _resolve(f, f.root, bfloat16, {})
 
 
