@@ -429,8 +429,11 @@ def _shared_lock(fd):
         _fcntl.lockf(fd, _fcntl.LOCK_SH | _fcntl.LOCK_NB, 1, DATA_LOCK_OFFSET, os.SEEK_SET)
 
 
-def _read_journal(path):
-    """The journal at ``path`` if it is complete (every checksum passes), else None."""
+def _read_journal(path, expect=None):
+    """The journal at ``path`` if it is complete (every checksum passes), else None.
+    With ``expect`` = (st_dev, st_ino, size) of the open file, a journal whose head
+    names another file or size is None before its table and data are read (a
+    sparse journal could claim terabytes)."""
     try:
         # Non-blocking: a FIFO left at the journal's path must not hang the open.
         f = os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)), "rb")
@@ -447,6 +450,8 @@ def _read_journal(path):
         if len(head) != JOURNAL_HEAD or head[:8] != JOURNAL_MAGIC or struct.unpack("<H", head[8:10])[0] != 1:
             return None
         file_size, count, device, inode = struct.unpack("<QQQQ", head[16:48])
+        if expect is not None and (device, inode, file_size) != expect:
+            return None
         if count > (size - JOURNAL_HEAD - 16) // JOURNAL_ENTRY:
             return None
         if count > JOURNAL_MAX_TABLE // JOURNAL_ENTRY:  # a sparse journal must not make us allocate its size
@@ -516,10 +521,11 @@ class BrineFile:
                         time.sleep(0.01)
                         continue
                     break  # no locks on this file system: go on unlocked
-        journal = _read_journal(os.path.realpath(self.path) + "-journal")  # symlinks resolved, as Brine does
+        st = os.fstat(fd)
+        journal = _read_journal(os.path.realpath(self.path) + "-journal",  # symlinks resolved, as Brine does
+                                expect=(st.st_dev, st.st_ino, st.st_size))
         if journal is None:
             return
-        st = os.fstat(fd)
         size = st.st_size
         if (journal["device"], journal["inode"]) != (st.st_dev, st.st_ino) or journal["file_size"] != size:
             return  # a journal of a file that was renamed over

@@ -160,3 +160,43 @@ extension JournalHostileTests {
         #expect(try Data(contentsOf: s.url) == s.new)
     }
 }
+
+extension JournalHostileTests {
+    @Test("a complete sparse journal of 1 TiB naming the file (other size) is ignored from its head: an open neither hashes its data nor hangs, in Brine and python/brine_reader.py")
+    func sparseForeignJournalNotHashed() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let url = dir.appendingPathComponent("m.brine")
+        let model = MLP.make([100, 20], seed: 24)
+        try Brine.save(model, to: url)
+        let jp = url.path + "-journal"
+        let id = try #require(FileIdentity.of(path: url.path))
+        // 262,144 regions of 4 MiB (1 TiB of holes) in a file "of 2 TiB".
+        let regions = 262_144, region = Journal.maxRegionBytes
+        let claimed = UInt64(regions) * UInt64(region) * 2
+        var head: [UInt8] = Journal.magic + [1, 0, 0, 0, 0, 0, 0, 0]
+        func u64(_ v: UInt64) -> [UInt8] { (0 ..< 8).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+        head += u64(claimed) + u64(UInt64(regions)) + u64(id.device) + u64(id.inode) + [UInt8](repeating: 0, count: 128)
+        var table: [UInt8] = []
+        table.reserveCapacity(regions * Journal.entrySize)
+        // Every region's checksum is right (holes read as zeros): only its size gives the journal away.
+        let zeros = Checksum.xxh3([UInt8](repeating: 0, count: region))
+        for i in 0 ..< regions { table += u64(UInt64(i * region)) + u64(UInt64(region)) + u64(zeros) }
+        let tail = u64(Checksum.xxh3(head + table)) + Journal.endMagic
+        let total = Journal.headSize + table.count + regions * region + Journal.tailSize
+        let fd = open(jp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        #expect(fd >= 0)
+        _ = (head + table).withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        _ = tail.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(total - Journal.tailSize)) }
+        close(fd)
+        let loaded = try withoutHanging("open next to a sparse 1 TiB journal", fifo: "/dev/null") { try Brine.load(MLP.self, from: url) }
+        #expect(loaded == model)
+        let out = try PythonOracle.run(#"""
+            import sys, signal, brine_reader as br
+            signal.alarm(20)  # hashing 1 TiB of holes takes far longer
+            br.load(sys.argv[1])
+            print("loaded")
+            """#, [url.path])
+        #expect(out.contains("loaded"))
+    }
+}

@@ -128,13 +128,17 @@ extension BrineFile {
             let locked = lock == .acquired
             let found: Journal.Found
             do throws(BrineError) {
-                found = try Journal.read(journalPath)
+                found = try Journal.read(journalPath, for: (FileIdentity.of(fd), try ByteSource.size(of: fd, path: path)))
             } catch where error.code == .readOnly || error.errno == EACCES {
                 throw BrineError(.recoveryNeeded, "a journal of an unfinished flush exists but cannot be read", filePath: path, errno: error.errno)
             }
             let mine = FileIdentity.of(fd)
             switch found {
             case .absent:
+                return locked
+            case .foreign:
+                // Names another file that was at this path (renamed over
+                // after that flush died) or another size: ignored.
                 return locked
             case .torn(_, let target):
                 // Written by a flush that died before it touched the file. It
@@ -197,7 +201,8 @@ extension BrineFile {
         let lock = try FileLock.wait(writer, .exclusive, at: FileLock.dataOffset, timeout: FileLock.openTimeout, path: path, what: "completing an unfinished flush")
         defer { if lock == .acquired { _ = try? FileLock.attempt(writer, ownWriter ? .unlock : .shared, at: FileLock.dataOffset, path: path) } }
         // Another open may have completed it while this one waited.
-        guard case .complete(let journal) = try Journal.read(journalPath), journal.target == FileIdentity.of(writer) else { return }
+        guard case .complete(let journal) = try Journal.read(journalPath, for: (FileIdentity.of(writer), try ByteSource.size(of: writer, path: path))),
+              journal.target == FileIdentity.of(writer) else { return }
         let size = try ByteSource.size(of: writer, path: path)
         guard journal.matches(size: size, trailer: try trailer(of: writer, size: size, path: path)) else { return }
         try journal.replay(from: journalPath, into: writer, filePath: path)

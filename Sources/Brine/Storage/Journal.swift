@@ -70,6 +70,10 @@ struct Journal {
         case torn(String, FileIdentity?)
         /// A complete journal.
         case complete(Journal)
+        /// A journal whose head names another file (device and inode) or
+        /// another size than the one given to ``read(_:for:)``: not read
+        /// further (its data could be terabytes of a sparse file), ignored.
+        case foreign
     }
 
     // MARK: Writing
@@ -152,7 +156,10 @@ struct Journal {
     /// region's checksum), reading one region at a time.
     /// - Throws: ``BrineError`` `.io` when it exists but cannot be read;
     ///   `.limitExceeded` when its region table is over ``maxTableBytes``.
-    static func read(_ journalPath: String) throws(BrineError) -> Found {
+    /// With `file` (the identity and size of the open Brine file), a journal
+    /// whose head names another file or size is ``Found/foreign`` before its
+    /// table and data are read, so the bytes hashed are at most the file's size.
+    static func read(_ journalPath: String, for file: (identity: FileIdentity?, size: Int)? = nil) throws(BrineError) -> Found {
         let fd: FileDescriptor
         do {
             fd = try openForReading(journalPath)
@@ -179,6 +186,7 @@ struct Journal {
         let count = u64(head, 24)
         let target = FileIdentity(device: u64(head, 32), inode: u64(head, 40))
         func torn(_ why: String) -> Found { .torn(why, target) }
+        if let file, target != file.identity || fileSize != UInt64(file.size) { return .foreign }
         guard count <= UInt64((size - headSize - tailSize) / entrySize), fileSize <= UInt64(Int.max / 2) else {
             return torn("region count \(count) does not fit the journal's \(size) bytes")
         }
