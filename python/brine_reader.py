@@ -30,8 +30,9 @@ compressed chunks, and ``xxhash`` for checksums (XXH3-64).
   ``recoveryNeeded``: this reader never writes, so it cannot replay the
   journal; open the file once with Brine (with write access) to complete it.
   Torn journals and journals of another file are ignored. While open, the
-  reader holds the shared data lock (a POSIX ``lockf`` lock, which Brine's
-  locks honour), waiting up to 60 s for a flush in progress.
+  reader and the zero-copy views of its mapping hold the shared data lock
+  (on Linux an open-file-description lock like Brine's, else a POSIX
+  ``lockf`` lock), waiting up to 60 s for a flush in progress.
 - Values of the object tree and metadata map to Python: null → None, bool,
   int/uint → int, float32/float64 → float, string → str, bytes → bytes,
   list → list, map → dict (order kept), array_ref → ``ArrayRef``.
@@ -44,6 +45,7 @@ compressed chunks, and ``xxhash`` for checksums (XXH3-64).
 """
 
 import errno
+import stat
 import mmap as _mmap
 import os
 import struct
@@ -86,6 +88,7 @@ JOURNAL_END_MAGIC = b"BRJNLEND"
 JOURNAL_HEAD = 176
 JOURNAL_ENTRY = 24
 JOURNAL_MAX_REGION = 4 << 20
+JOURNAL_MAX_TABLE = 256 << 20  # bytes of region table (Brine's Journal.maxTableBytes)
 DATA_LOCK_OFFSET = 1 << 62 | 1
 LOCK_TIMEOUT = 60.0
 CODECS = {0: "none", 1: "lz4", 2: "zstd"}
@@ -440,22 +443,54 @@ def _decompress(codec, data, raw_size):
     return out
 
 
-def _read_journal(path):
-    """The journal at ``path`` if it is complete (every checksum passes), else None."""
+def _shared_lock(fd):
+    """Takes the shared data lock (FORMAT.md, "Locks") without waiting.
+
+    On Linux it is an open-file-description lock (``F_OFD_SETLK``), as Brine's:
+    it belongs to this open of the file, so it lasts while the file or a
+    mapping of it (``mmap`` keeps a duplicate of the descriptor, hence the
+    zero-copy views returned after ``close()``) lives, and closing another
+    open of the same file in this process does not release it (a POSIX
+    ``lockf`` lock would be dropped in both cases). Elsewhere, ``lockf``.
+    Raises ``OSError`` (``EAGAIN``/``EACCES`` when a flush holds the lock).
+    """
+    ofd = getattr(_fcntl, "F_OFD_SETLK", None)
+    if ofd is not None:
+        # struct flock: short l_type, short l_whence, off_t l_start, off_t l_len, pid_t l_pid (native alignment).
+        fl = struct.pack("hhqqi4x", _fcntl.F_RDLCK, os.SEEK_SET, DATA_LOCK_OFFSET, 1, 0)
+        _fcntl.fcntl(fd, ofd, fl)
+    else:
+        _fcntl.lockf(fd, _fcntl.LOCK_SH | _fcntl.LOCK_NB, 1, DATA_LOCK_OFFSET, os.SEEK_SET)
+
+
+def _read_journal(path, expect=None):
+    """The journal at ``path`` if it is complete (every checksum passes), else None.
+    With ``expect`` = (st_dev, st_ino, size) of the open file, a journal whose head
+    names another file or size is None before its table and data are read (a
+    sparse journal could claim terabytes)."""
     try:
-        f = open(path, "rb")
+        # Non-blocking: a FIFO left at the journal's path must not hang the open.
+        f = os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)), "rb")
     except FileNotFoundError:
         return None
     with f:
-        size = os.fstat(f.fileno()).st_size
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            return None  # not a journal any flush wrote
+        size = st.st_size
         if size < JOURNAL_HEAD + 16:
             return None
         head = os.pread(f.fileno(), JOURNAL_HEAD, 0)
         if len(head) != JOURNAL_HEAD or head[:8] != JOURNAL_MAGIC or struct.unpack("<H", head[8:10])[0] != 1:
             return None
         file_size, count, device, inode = struct.unpack("<QQQQ", head[16:48])
+        if expect is not None and (device, inode, file_size) != expect:
+            return None
         if count > (size - JOURNAL_HEAD - 16) // JOURNAL_ENTRY:
             return None
+        if count > JOURNAL_MAX_TABLE // JOURNAL_ENTRY:  # a sparse journal must not make us allocate its size
+            raise BrineError("limitExceeded", f"the journal's region count {count} is over the limit of "
+                             f"{JOURNAL_MAX_TABLE // JOURNAL_ENTRY}; remove {path} if no flush of this file died")
         table = os.pread(f.fileno(), count * JOURNAL_ENTRY, JOURNAL_HEAD)
         entries, end, data = [], 0, 0
         for i in range(count):
@@ -512,7 +547,7 @@ class BrineFile:
             deadline = time.monotonic() + LOCK_TIMEOUT
             while True:
                 try:
-                    _fcntl.lockf(fd, _fcntl.LOCK_SH | _fcntl.LOCK_NB, 1, DATA_LOCK_OFFSET, os.SEEK_SET)
+                    _shared_lock(fd)
                     break
                 except OSError as e:
                     if e.errno in (errno.EAGAIN, errno.EACCES):
@@ -521,10 +556,11 @@ class BrineFile:
                         time.sleep(0.01)
                         continue
                     break  # no locks on this file system: go on unlocked
-        journal = _read_journal(self.path + "-journal")
+        st = os.fstat(fd)
+        journal = _read_journal(os.path.realpath(self.path) + "-journal",  # symlinks resolved, as Brine does
+                                expect=(st.st_dev, st.st_ino, st.st_size))
         if journal is None:
             return
-        st = os.fstat(fd)
         size = st.st_size
         if (journal["device"], journal["inode"]) != (st.st_dev, st.st_ino) or journal["file_size"] != size:
             return  # a journal of a file that was renamed over
@@ -705,7 +741,11 @@ class BrineFile:
     def _load(self, a, bfloat16):
         out_dtype = self._result_dtype(a, bfloat16)
         if a.count == 0:
-            return np.empty(a.shape, dtype=out_dtype)
+            try:
+                return np.empty(a.shape, dtype=out_dtype)
+            except ValueError:  # e.g. (2**62, 0, 2**62): NumPy refuses dimensions whose nonzero product overflows
+                raise BrineError("limitExceeded", f"shape {a.shape} has no NumPy array (its dimensions are too large)",
+                                 array=a.path) from None
         if self._map is not None and a.is_contiguous_raw and not (a.dtype == BFLOAT16 and bfloat16 == "float32"):
             if self.verify_mapped and a.path not in self._verified_views:
                 for c in range(len(a.chunks)):

@@ -84,8 +84,10 @@ def encode_value(v, out, depth=0):
     None → null, bool, int → int (uint above 2^63-1), float → float64,
     numpy.float32 → float32, str → string, bytes → bytes, list/tuple → list,
     dict with str keys → map (order kept)."""
-    if depth > 256:
-        raise BrineWriteError("limitExceeded", "the value nests deeper than 256 lists and maps, which readers refuse")
+    # Readers refuse a list or map inside 256 enclosing ones (FORMAT.md, "Limits"),
+    # even an empty one: the value at ``depth`` has ``depth`` enclosing lists and maps.
+    if depth >= 256 and isinstance(v, (list, tuple, dict)):
+        raise BrineWriteError("limitExceeded", "the value nests 256 lists and maps deep or more, which readers refuse")
     if v is None:
         out += b"\x00"
     elif v is True or v is False or isinstance(v, np.bool_):

@@ -38,16 +38,25 @@ enum Exit {
     /// Prints a Brine error on stderr and returns the exit code for it.
     static func report(_ error: BrineError) -> ExitCode {
         printError("brine: error: \(error)")
-        switch error.code {
-        case .io, .notFound, .permissionDenied, .resourceExhausted: return unreadable
-        default: return damaged
+        return error.meansUnreadable ? unreadable : damaged
+    }
+}
+
+extension BrineError {
+    /// `true` when the file could not be read (system errors, permissions, a
+    /// lock held by another process, a pending journal this process cannot
+    /// complete): its bytes were not judged, so it is not reported damaged.
+    var meansUnreadable: Bool {
+        switch code {
+        case .io, .notFound, .permissionDenied, .resourceExhausted, .conflict, .recoveryNeeded: return true
+        default: return false
         }
     }
 }
 
-/// Writes one line to standard error.
+/// Writes one line to standard error, terminal controls escaped (``terminalSafe(_:)``).
 func printError(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
+    FileHandle.standardError.write(Data((terminalSafe(line) + "\n").utf8))
 }
 
 /// A one-line progress indicator on stderr, shown only when stderr is a terminal.

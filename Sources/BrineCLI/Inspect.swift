@@ -54,7 +54,7 @@ struct Inspect: ParsableCommand {
         if let treeParts {
             print("")
             print("tree:")
-            for line in treeParts.renderer.lines(treeParts.root) { print("  " + line) }
+            for line in treeParts.renderer.lines(treeParts.root) { print("  " + terminalSafe(line)) }
         }
     }
 
@@ -62,7 +62,7 @@ struct Inspect: ParsableCommand {
         let arrays = f.arrays
         let raw = arrays.reduce(0) { $0 + $1.storedRawBytes }
         let stored = arrays.reduce(0) { $0 + $1.storedBytes }
-        print("file:     \(file)")
+        print("file:     \(terminalSafe(file))")
         print("format:   Brine \(f.formatVersion.major).\(f.formatVersion.minor), \(formatBytes(f.fileSize))")
         print("arrays:   \(arrays.count), \(formatBytes(raw)) raw, \(formatBytes(stored)) stored, ratio \(String(format: "%.3f", raw == 0 ? 1 : Double(raw) / Double(max(stored, 1))))")
         printMetadata(f.metadata)
@@ -86,7 +86,7 @@ struct Inspect: ParsableCommand {
 
     func printFlat(_ input: InputFile, _ entries: [InputFile.Entry]) {
         let total = entries.reduce(0) { $0 + $1.byteCount }
-        print("file:     \(file)")
+        print("file:     \(terminalSafe(file))")
         print("format:   \(input.format), \(formatBytes(input.fileSize(file)))")
         print("arrays:   \(entries.count), \(formatBytes(total))")
         printMetadata(input.metadata)
@@ -104,11 +104,12 @@ struct Inspect: ParsableCommand {
     func printMetadata(_ metadata: Value) {
         if case .map(let entries) = metadata, !entries.isEmpty {
             print("metadata:")
-            for (k, v) in entries { print("  \(k): \(v)") }
+            for (k, v) in entries { print(terminalSafe("  \(k): \(v)")) }
         }
     }
 
     func printTable(_ rows: [[String]]) {
+        let rows = rows.map { $0.map(terminalSafe) }
         let widths = rows[0].indices.map { c in rows.map { $0[c].count }.max()! }
         for r in rows {
             print(r.enumerated().map { c, s in s + String(repeating: " ", count: widths[c] - s.count) }.joined(separator: "  "))

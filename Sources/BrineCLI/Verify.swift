@@ -80,17 +80,17 @@ struct Verify: ParsableCommand {
             report.failures = [error]
         }
         let status: Status = report.failures.isEmpty ? .ok
-            : report.failures.allSatisfy { $0.code == .io || $0.code == .notFound } ? .unreadable : .damaged
+            : report.failures.allSatisfy(\.meansUnreadable) ? .unreadable : .damaged
         if !json {
             if report.failures.isEmpty {
                 if !quiet {
                     switch report.checks {
                     case "xxh3-64":
-                        print("ok: \(path): header and \(report.chunks) chunks in \(report.arrays) arrays verified (\(formatBytes(report.bytes)))")
+                        print("ok: \(terminalSafe(path)): header and \(report.chunks) chunks in \(report.arrays) arrays verified (\(formatBytes(report.bytes)))")
                     case "crc32":
-                        print("ok: \(path): \(format) archive, CRC-32 of \(report.arrays) arrays verified (\(formatBytes(report.bytes)))")
+                        print("ok: \(terminalSafe(path)): \(format) archive, CRC-32 of \(report.arrays) arrays verified (\(formatBytes(report.bytes)))")
                     default:
-                        print("ok: \(path): \(format) structure valid, \(report.arrays) arrays read within bounds (\(formatBytes(report.bytes)); the format has no checksums)")
+                        print("ok: \(terminalSafe(path)): \(format) structure valid, \(report.arrays) arrays read within bounds (\(formatBytes(report.bytes)); the format has no checksums)")
                     }
                 }
             } else {

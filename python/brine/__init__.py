@@ -31,6 +31,11 @@ __all__ = ["load_file", "save_file", "load", "inline_array", "BrineFile", "Brine
            "ArrayInfo", "ArrayRef", "Limits", "Float32", "UInt", "__version__"]
 
 
+# The dtype names of FORMAT.md an inline AnyTensor may carry (bfloat16 apart).
+_INLINE_DTYPES = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+                  "float16", "float32", "float64"}
+
+
 def _scalar_dtype(v):
     """The NumPy dtype of one tree scalar, or None for non-numbers."""
     if v is True or v is False:
@@ -83,10 +88,14 @@ def inline_array(value, bfloat16="uint16"):
                 f = flat.astype("<f4")
                 flat = f if bfloat16 == "float32" else (f.view("<u4") >> 16).astype("<u2")
             else:
-                try:
-                    flat = flat.astype(_np.dtype(name))
-                except TypeError:
+                if name not in _INLINE_DTYPES:
+                    return None  # not a Brine dtype (object, strings, dates, ...)
+                converted = flat.astype(_np.dtype(name))
+                # Integers and bools convert only when exact (as in Swift's
+                # decoder): 300 is no int8, -1 no uint8, 1.5 no int32, 2 no bool.
+                if converted.dtype.kind in "biu" and converted.tolist() != flat.tolist():
                     return None
+                flat = converted
         count = 1
         for d in shape:
             count *= d
@@ -113,8 +122,10 @@ def _resolve(f, value, bfloat16, cache):
 
 def load(path, mmap=False, verify=True, bfloat16="uint16"):
     """The object tree of a Brine file (dicts, lists, scalars), with every
-    array (out of line or inline) as an ndarray."""
-    with BrineFile(path, mmap=mmap, verify=verify) as f:
+    array (out of line or inline) as an ndarray. Checksums are verified
+    unless ``verify=False``, zero-copy views of a mapping included (as in
+    ``load_file``)."""
+    with BrineFile(path, mmap=mmap, verify=verify, verify_mapped=verify) as f:
         return _resolve(f, f.root, bfloat16, {})
 
 

@@ -50,6 +50,7 @@ extension BrineFile {
             let infos = arrays
             let dirty = try dirtyChunks(infos, base: base)
             guard !dirty.isEmpty else { return 0 }
+            try checkUnchangedInFile(dirty, infos, fd: session.fd)
             var updated = infos
             for d in dirty { updated[d.array] = updated[d.array].replacingChecksum(d.checksum, ofChunk: d.chunk) }
             let header = Header(metadata: metadata, arrays: updated, root: root, minorVersion: formatVersion.minor).encoded()
@@ -106,6 +107,28 @@ extension BrineFile {
             dirty.append((w.array, w.chunk, sums[i]))
         }
         return dirty.sorted { infos[$0.array].chunks[$0.chunk].offset < infos[$1.array].chunks[$1.chunk].offset }
+    }
+
+    /// Checks that the file still holds, for every dirty chunk, the bytes its
+    /// old checksum names. A private mapping shows the file's current bytes on
+    /// the pages this process never wrote, so bytes changed in the file since
+    /// the open (by a writer that ignores the locks, or damage) look like
+    /// changes of the session; a flush must not give them fresh checksums.
+    /// - Throws: ``BrineError`` `.checksumMismatch` naming the array and chunk; `.io`.
+    private func checkUnchangedInFile(_ dirty: [(array: Int, chunk: Int, checksum: UInt64)], _ infos: [ArrayInfo], fd: FileDescriptor) throws(BrineError) {
+        let p = path
+        try parallelFor(count: dirty.count, threads: Swift.max(1, Swift.min(options.threads, dirty.count))) { (_, i) throws(BrineError) in
+            let a = infos[dirty[i].array]
+            let c = a.chunks[dirty[i].chunk]
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(1, c.storedBytes), alignment: 64)
+            defer { buffer.deallocate() }
+            let b = UnsafeMutableRawBufferPointer(rebasing: buffer[0 ..< c.storedBytes])
+            let n = try fd.preadFully(b, at: Int64(c.offset)).orThrow("read", path: p)
+            let sum = Checksum.xxh3(UnsafeRawBufferPointer(b))
+            guard n == c.storedBytes, sum == c.checksum else {
+                throw BrineError(.checksumMismatch, "the file's bytes of this chunk changed since the read-write session opened it (another writer or damage: stored \(hex(c.checksum)), file \(hex(sum))); flush writes nothing rather than re-certify them", filePath: p, arrayPath: a.path, chunkIndex: dirty[i].chunk, byteOffset: UInt64(c.offset))
+            }
+        }
     }
 
     /// Journal, write in place, `fsync`, remove the journal.

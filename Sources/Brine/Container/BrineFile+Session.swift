@@ -128,13 +128,17 @@ extension BrineFile {
             let locked = lock == .acquired
             let found: Journal.Found
             do throws(BrineError) {
-                found = try Journal.read(journalPath)
+                found = try Journal.read(journalPath, for: (FileIdentity.of(fd), try ByteSource.size(of: fd, path: path)))
             } catch where error.code == .readOnly || error.errno == EACCES {
                 throw BrineError(.recoveryNeeded, "a journal of an unfinished flush exists but cannot be read", filePath: path, errno: error.errno)
             }
             let mine = FileIdentity.of(fd)
             switch found {
             case .absent:
+                return locked
+            case .foreign:
+                // Names another file that was at this path (renamed over
+                // after that flush died) or another size: ignored.
                 return locked
             case .torn(_, let target):
                 // Written by a flush that died before it touched the file. It
@@ -154,6 +158,15 @@ extension BrineFile {
                     // Replayed before, but its removal failed (read-only folder).
                     if locked { unlink(journalPath) }
                     return locked
+                }
+                // A replay writes the journal's bytes into the file as this
+                // process: only a journal written by the file's owner (or
+                // root) is trusted, so someone who may create files in the
+                // folder but not write the file cannot have a reader do it.
+                var st = stat()
+                guard fstat(fd.rawValue, &st) == 0 else { throw BrineError.system("fstat", errno: errno, path: path) }
+                guard journal.owner == UInt32(st.st_uid) || journal.owner == 0 else {
+                    throw BrineError(.recoveryNeeded, "the journal \(journalPath) of an unfinished flush belongs to user \(journal.owner), not to the file's owner (user \(st.st_uid)); Brine does not replay it. Run the open as its owner or root to complete it, or remove it if no flush of that user died", filePath: path)
                 }
                 try replay(journalPath: journalPath, path: path, reader: fd, readerLocked: locked)
             }
@@ -188,7 +201,8 @@ extension BrineFile {
         let lock = try FileLock.wait(writer, .exclusive, at: FileLock.dataOffset, timeout: FileLock.openTimeout, path: path, what: "completing an unfinished flush")
         defer { if lock == .acquired { _ = try? FileLock.attempt(writer, ownWriter ? .unlock : .shared, at: FileLock.dataOffset, path: path) } }
         // Another open may have completed it while this one waited.
-        guard case .complete(let journal) = try Journal.read(journalPath), journal.target == FileIdentity.of(writer) else { return }
+        guard case .complete(let journal) = try Journal.read(journalPath, for: (FileIdentity.of(writer), try ByteSource.size(of: writer, path: path))),
+              journal.target == FileIdentity.of(writer) else { return }
         let size = try ByteSource.size(of: writer, path: path)
         guard journal.matches(size: size, trailer: try trailer(of: writer, size: size, path: path)) else { return }
         try journal.replay(from: journalPath, into: writer, filePath: path)

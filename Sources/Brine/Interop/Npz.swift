@@ -360,7 +360,8 @@ public enum Npz {
     ///   - url: the destination file URL; its folder must exist.
     ///   - compression: stored (default) or deflated.
     ///   - options: bfloat16 policy and durability.
-    /// - Throws: ``BrineError`` `.invalidArgument` (duplicate name),
+    /// - Throws: ``BrineError`` `.invalidArgument` (duplicate name, or two
+    ///   names `x` and `x.npy`, which `numpy.load` cannot tell apart),
     ///   `.unsupportedDType` (bfloat16 with policy `.reject`), `.notFound`, `.io`.
     public static func write(
         _ tensors: [(name: String, tensor: AnyTensor)], to url: URL, compression: Compression = .stored,
@@ -375,6 +376,12 @@ public enum Npz {
             }
             let (h, d) = try Npy.encoded(t, options: options, path: path, name: name)
             encoded.append((name + ".npy", h, d))
+        }
+        // numpy.load looks a key up as a member name first, then with ".npy"
+        // added: with arrays "x" and "x.npy" (members "x.npy", "x.npy.npy"),
+        // archive["x.npy"] would return the array "x".
+        for (name, _) in tensors where name.hasSuffix(".npy") && seen.contains(String(name.dropLast(4))) {
+            throw BrineError(.invalidArgument, "arrays \"\(name.dropLast(4))\" and \"\(name)\" would be ambiguous in a .npz (numpy.load returns the first for the key \"\(name)\"); rename one", filePath: path, arrayPath: name)
         }
         let file = try AtomicFile(destination: FilePath(path))
         do throws(BrineError) {

@@ -28,9 +28,21 @@ struct Journal {
     /// The largest region, in bytes: a flush splits longer ranges, so a
     /// reader needs one buffer of this size at most.
     static let maxRegionBytes = 4 << 20
+    /// The largest region table, in bytes (as the header cap of a Brine
+    /// file): a reader allocates the table before checking it, so a sparse
+    /// journal of terabytes must not make it allocate its size. 11,184,810
+    /// regions; a flush with more dirty regions throws `.limitExceeded`.
+    static let maxTableBytes = 256 << 20
 
-    /// The journal path of a Brine file: the file's path with `-journal` appended.
-    static func path(for path: String) -> String { path + "-journal" }
+    /// The journal path of a Brine file: the file's path, symlinks resolved,
+    /// with `-journal` appended (the path as given when it cannot be
+    /// resolved). Resolved so that opens through a symlink and through the
+    /// file's own name find the same journal.
+    static func path(for path: String) -> String {
+        guard let resolved = realpath(path, nil) else { return path + "-journal" }
+        defer { free(resolved) }
+        return String(cString: resolved) + "-journal"
+    }
 
     struct Entry: Equatable {
         var offset: Int
@@ -45,6 +57,8 @@ struct Journal {
     var oldTrailer: [UInt8]
     var newTrailer: [UInt8]
     var entries: [Entry]
+    /// The user id owning the journal file (`st_uid`; 0 for a journal not read from a file).
+    var owner: UInt32 = 0
 
     /// What an open finds next to a Brine file.
     enum Found {
@@ -56,6 +70,10 @@ struct Journal {
         case torn(String, FileIdentity?)
         /// A complete journal.
         case complete(Journal)
+        /// A journal whose head names another file (device and inode) or
+        /// another size than the one given to ``read(_:for:)``: not read
+        /// further (its data could be terabytes of a sparse file), ignored.
+        case foreign
     }
 
     // MARK: Writing
@@ -68,6 +86,9 @@ struct Journal {
         to journalPath: String, fileSize: Int, target: FileIdentity, oldTrailer: [UInt8], newTrailer: [UInt8],
         regions: [(offset: Int, bytes: UnsafeRawBufferPointer)]
     ) throws(BrineError) {
+        guard regions.count <= maxTableBytes / entrySize else {
+            throw BrineError(.limitExceeded, "a flush of \(regions.count) regions is over the journal's limit of \(maxTableBytes / entrySize); save the model with Brine.save instead", filePath: journalPath)
+        }
         var head = ByteWriter(capacity: headSize + regions.count * entrySize)
         head.raw(magic)
         head.u16(1)
@@ -88,10 +109,17 @@ struct Journal {
         tail.u64(Checksum.xxh3(head.bytes))
         tail.raw(endMagic)
 
+        // A new file, never an existing one: a symlink or hard link left at
+        // the journal's path would otherwise have the journal written into
+        // the file it names. Any old journal here is torn or foreign (an open
+        // completes its own), so it goes.
+        if unlink(journalPath) != 0 && errno != ENOENT {
+            throw BrineError.system("removing an old journal \(journalPath)", errno: errno, path: journalPath)
+        }
         let fd: FileDescriptor
         do {
             fd = try FileDescriptor.open(
-                FilePath(journalPath), .writeOnly, options: [.create, .truncate, .closeOnExec],
+                FilePath(journalPath), .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec],
                 permissions: [.ownerReadWrite, .groupRead, .otherRead])
         } catch let e as Errno {
             throw BrineError.system("creating the journal \(journalPath)", errno: e.code, path: journalPath)
@@ -126,18 +154,22 @@ struct Journal {
 
     /// Reads and checks the journal at `journalPath` completely (every
     /// region's checksum), reading one region at a time.
-    /// - Throws: ``BrineError`` `.io` when it exists but cannot be read.
-    static func read(_ journalPath: String) throws(BrineError) -> Found {
+    /// - Throws: ``BrineError`` `.io` when it exists but cannot be read;
+    ///   `.limitExceeded` when its region table is over ``maxTableBytes``.
+    /// With `file` (the identity and size of the open Brine file), a journal
+    /// whose head names another file or size is ``Found/foreign`` before its
+    /// table and data are read, so the bytes hashed are at most the file's size.
+    static func read(_ journalPath: String, for file: (identity: FileIdentity?, size: Int)? = nil) throws(BrineError) -> Found {
         let fd: FileDescriptor
         do {
-            fd = try FileDescriptor.open(FilePath(journalPath), .readOnly, options: [.closeOnExec])
-        } catch let e as Errno {
-            if e == .noSuchFileOrDirectory { return .absent }
-            throw BrineError.system("opening the journal", errno: e.code, path: journalPath)
-        } catch {
-            throw BrineError(.io, "opening the journal: \(error)", filePath: journalPath)
+            fd = try openForReading(journalPath)
+        } catch where error.errno == ENOENT {
+            return .absent
         }
         defer { try? fd.close() }
+        var st = stat()
+        guard fstat(fd.rawValue, &st) == 0 else { throw BrineError.system("fstat of the journal", errno: errno, path: journalPath) }
+        guard st.st_mode & S_IFMT == S_IFREG else { return .torn("not a regular file", nil) }
         let size = Int(try fd.fileSize().orThrow("fstat of the journal", path: journalPath))
         func bytes(_ offset: Int, _ count: Int) throws(BrineError) -> [UInt8] {
             var out = [UInt8](repeating: 0, count: count)
@@ -154,8 +186,12 @@ struct Journal {
         let count = u64(head, 24)
         let target = FileIdentity(device: u64(head, 32), inode: u64(head, 40))
         func torn(_ why: String) -> Found { .torn(why, target) }
+        if let file, target != file.identity || fileSize != UInt64(file.size) { return .foreign }
         guard count <= UInt64((size - headSize - tailSize) / entrySize), fileSize <= UInt64(Int.max / 2) else {
             return torn("region count \(count) does not fit the journal's \(size) bytes")
+        }
+        guard count <= UInt64(maxTableBytes / entrySize) else {
+            throw BrineError(.limitExceeded, "the journal's region count \(count) is over the limit of \(maxTableBytes / entrySize) (no flush writes so many); remove \(journalPath) if no flush of this file died", filePath: journalPath)
         }
         let n = Int(count)
         let entryBytes = try bytes(headSize, n * entrySize)
@@ -191,7 +227,7 @@ struct Journal {
             }
             at += e.length
         }
-        return .complete(Journal(fileSize: Int(fileSize), target: target, oldTrailer: Array(head[48 ..< 112]), newTrailer: Array(head[112 ..< 176]), entries: entries))
+        return .complete(Journal(fileSize: Int(fileSize), target: target, oldTrailer: Array(head[48 ..< 112]), newTrailer: Array(head[112 ..< 176]), entries: entries, owner: UInt32(st.st_uid)))
     }
 
     /// Whether this journal belongs to a file of `size` bytes whose last 64
@@ -228,14 +264,7 @@ struct Journal {
     /// - Throws: ``BrineError`` `.io`; `.checksumMismatch` when the journal
     ///   changed since ``read(_:)``.
     func replay(from journalPath: String, into file: FileDescriptor, filePath: String) throws(BrineError) {
-        let jfd: FileDescriptor
-        do {
-            jfd = try FileDescriptor.open(FilePath(journalPath), .readOnly, options: [.closeOnExec])
-        } catch let e as Errno {
-            throw BrineError.system("opening the journal", errno: e.code, path: journalPath)
-        } catch {
-            throw BrineError(.io, "opening the journal: \(error)", filePath: journalPath)
-        }
+        let jfd = try Journal.openForReading(journalPath)
         defer { try? jfd.close() }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(1, entries.map(\.length).max() ?? 1), alignment: 64)
         defer { buffer.deallocate() }
@@ -250,6 +279,20 @@ struct Journal {
             at += e.length
         }
         try file.fsync().orThrow("fsync", path: filePath)
+    }
+
+    /// Opens the journal read-only and non-blocking, so a FIFO (or device)
+    /// left at its path cannot block the open; ``read(_:)`` then refuses
+    /// anything but a regular file.
+    /// - Throws: ``BrineError`` `.notFound` (with `errno` `ENOENT`), `.io`, `.permissionDenied`.
+    static func openForReading(_ journalPath: String) throws(BrineError) -> FileDescriptor {
+        do {
+            return try FileDescriptor.open(FilePath(journalPath), .readOnly, options: [.closeOnExec, .nonBlocking])
+        } catch let e as Errno {
+            throw BrineError.system("opening the journal", errno: e.code, path: journalPath)
+        } catch {
+            throw BrineError(.io, "opening the journal: \(error)", filePath: journalPath)
+        }
     }
 
     static func u64(_ b: [UInt8], _ at: Int) -> UInt64 {
