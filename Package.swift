@@ -71,6 +71,10 @@ let package = Package(
             name: "FuzzNumpy",
             dependencies: ["Brine"]
         ),
+        .executableTarget(
+            name: "FuzzGGUF",
+            dependencies: ["Brine"]
+        ),
         // Child process for the fault-injection tests (killed saves, file-size
         // limits, concurrent replace) and the fuzz seed generator; not a product.
         .executableTarget(

@@ -3,7 +3,10 @@
 # tests and by python/brine_reader.py: <repo>/.venv (ignored by git), with
 #   numpy, safetensors  - the reference libraries (test oracles),
 #   lz4, zstandard      - decompressing Brine chunks in python/brine_reader.py,
-#   xxhash              - verifying Brine checksums (XXH3-64).
+#   xxhash              - verifying Brine checksums (XXH3-64),
+#   gguf                - llama.cpp's GGUF library (GGUF oracle tests),
+#   onnx                - ONNX models and onnx.checker (ONNX oracle tests),
+#   h5py                - HDF5 files (Keras HDF5 oracle tests).
 # Usage: scripts/python-env.sh            (then: swift test --filter Interop)
 # The Swift tests find the interpreter via $BRINE_PYTHON or <repo>/.venv/bin/python.
 # Needs python3 (3.9 or later) with the venv module, and PyPI access.
@@ -15,9 +18,9 @@ if [ ! -x "$venv/bin/python" ]; then
     echo "creating $venv" >&2
     "$python" -m venv "$venv"
 fi
-if ! "$venv/bin/python" -c "import numpy, safetensors, lz4, zstandard, xxhash" 2>/dev/null; then
+if ! "$venv/bin/python" -c "import numpy, safetensors, lz4, zstandard, xxhash, gguf, onnx, h5py" 2>/dev/null; then
     "$venv/bin/python" -m pip install --quiet --upgrade pip
-    "$venv/bin/python" -m pip install --quiet --upgrade numpy safetensors lz4 zstandard xxhash
+    "$venv/bin/python" -m pip install --quiet --upgrade numpy safetensors lz4 zstandard xxhash gguf onnx h5py
 fi
 "$venv/bin/python" - <<'PY'
 import numpy, safetensors, lz4, zstandard, xxhash, sys

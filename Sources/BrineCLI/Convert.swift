@@ -86,7 +86,8 @@ struct Convert: ParsableCommand {
             }
             let bundle = try read(inURL, format: inFormat)
             try write(bundle, to: outURL, format: outFormat)
-        } catch let error as BrineError where error.code == .unsupportedDType && cast == nil && (outFormat == .npy || outFormat == .npz) {
+        } catch let error as BrineError where error.code == .unsupportedDType && cast == nil && (outFormat == .npy || outFormat == .npz)
+                    && error.message.hasPrefix("NumPy has no bfloat16") {
             // The input is fine; the command needs an option (usage error).
             printError("brine: error: \(error.arrayPath.map { "array '\($0)': " } ?? "")NumPy has no bfloat16; add --cast bfloat16-to-float32 (widen) or --cast bfloat16-bits-as-uint16 (keep the bits)")
             throw Exit.usage

@@ -6,9 +6,10 @@ import Foundation
 /// metadata and object tree of a Brine file, read without loading array data.
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show a Brine file's arrays, dtypes, shapes, codecs, sizes, metadata and object tree.")
+        abstract: "Show a Brine file's arrays, dtypes, shapes, codecs, sizes, metadata and object tree.",
+        discussion: "Other formats (GGUF, safetensors, .npy, .npz, …) show their tensors and metadata.")
 
-    @Argument(help: "The .brine file.")
+    @Argument(help: "The file (.brine, or another format brine convert reads).")
     var file: String
 
     @Flag(help: "Also print the object tree (the model's structure).")
@@ -18,6 +19,14 @@ struct Inspect: ParsableCommand {
     var json = false
 
     func run() throws {
+        do {
+            if let listing = try interopListing(URL(fileURLWithPath: file)) {
+                if json { print(listing.json) } else { listing.print(file: file) }
+                return
+            }
+        } catch {
+            throw Exit.report(error)
+        }
         let f = try Exit.open(file)
         if json {
             print(jsonReport(f))

@@ -10,6 +10,8 @@ public enum TensorFileFormat: String, Sendable, Hashable, CaseIterable, CustomSt
     case npz
     /// A safetensors file (huggingface/safetensors).
     case safetensors
+    /// A GGUF file (llama.cpp, ggml docs/gguf.md), versions 2 and 3.
+    case gguf
 
     /// The format's name: `"brine"`, `"npy"`, `"npz"` or `"safetensors"`.
     public var description: String { rawValue }
@@ -35,6 +37,7 @@ public enum TensorFileFormat: String, Sendable, Hashable, CaseIterable, CustomSt
         if head.count >= 6 && head.prefix(6).elementsEqual(Npy.magic) { return .npy }
         if head.count >= 4 && head.prefix(4).elementsEqual([0x50, 0x4B, 0x03, 0x04] as [UInt8]) { return .npz }
         if head.count >= 4 && head.prefix(4).elementsEqual([0x50, 0x4B, 0x05, 0x06] as [UInt8]) { return .npz }
+        if head.count >= 4 && head.prefix(4).elementsEqual(GGUF.magic) { return .gguf }
         if head.count >= 9 {
             var n: UInt64 = 0
             for i in 0 ..< 8 { n |= UInt64(head[i]) << (8 * UInt64(i)) }
@@ -59,6 +62,9 @@ public enum TensorFileFormat: String, Sendable, Hashable, CaseIterable, CustomSt
 /// - `.safetensors`: every tensor in file order, and `__metadata__`.
 /// - `.npz`: every array in archive order; no metadata.
 /// - `.npy`: one array, named after the file (`weights.npy` → `weights`); no metadata.
+/// - `.gguf`: every tensor and every metadata key/value, losslessly
+///   (``GGUFFile/bundle()``: typed values as text plus `gguf.kv_types`,
+///   quantized tensors as uint8 blocks listed in `gguf.quantized`).
 public struct TensorBundle: Sendable {
     /// The tensors, in the order of the file they came from.
     public var tensors: [(name: String, tensor: AnyTensor)]
@@ -128,6 +134,10 @@ public struct TensorBundle: Sendable {
         case .npy:
             let t = try Npy.read(contentsOf: url, mode: mode, options: options)
             self.init(tensors: [(url.deletingPathExtension().lastPathComponent, t)])
+        case .gguf:
+            var g = GGUFReadOptions()
+            g.limits = options.limits
+            self = try GGUFFile(contentsOf: url, mode: mode == .copy ? .copy : .mmap, options: g).bundle()
         }
     }
 
@@ -148,6 +158,10 @@ public struct TensorBundle: Sendable {
     ) throws(BrineError) {
         guard let f = format ?? TensorFileFormat(fileExtension: url.pathExtension) else {
             throw BrineError(.invalidArgument, "cannot tell the output format from the extension '\(url.pathExtension)'", filePath: url.path)
+        }
+        if f == .npy || f == .npz, let q = try GGUF.quantizedTensors(in: self).first {
+            throw BrineError(.unsupportedDType, "tensor is quantized (\(q.type.name)) and has no numeric view; \(f) cannot carry ggml blocks (write .brine, .safetensors or .gguf)",
+                             filePath: url.path, arrayPath: q.name)
         }
         switch f {
         case .brine:
@@ -177,6 +191,8 @@ public struct TensorBundle: Sendable {
                 throw BrineError(.invalidArgument, "a .npy file holds exactly one array; this bundle has \(tensors.count)", filePath: url.path)
             }
             try Npy.write(tensors[0].tensor, to: url, options: options.npy)
+        case .gguf:
+            try GGUF.write(self, to: url, durable: options.npy.durable)
         }
     }
 }
