@@ -10,11 +10,15 @@ let package = Package(
     products: [
         .library(name: "Brine", targets: ["Brine"]),
         .executable(name: "brine", targets: ["BrineCLI"]),
+        // ONNX initializers in and out (swift-protobuf; its own product so the core stays light).
+        .library(name: "BrineONNX", targets: ["BrineONNX"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+        // Runtime library only: onnx.pb.swift is generated once (scripts/generate-onnx-proto.sh) and committed.
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // Debian's system libraries, one small [system] module each.
@@ -35,10 +39,17 @@ let package = Package(
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ]
         ),
+        .target(
+            name: "BrineONNX",
+            dependencies: [
+                "Brine",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
         .executableTarget(
             name: "BrineCLI",
             dependencies: [
-                "Brine",
+                "Brine", "BrineONNX",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -75,6 +86,10 @@ let package = Package(
             name: "FuzzGGUF",
             dependencies: ["Brine"]
         ),
+        .executableTarget(
+            name: "FuzzONNX",
+            dependencies: ["Brine", "BrineONNX"]
+        ),
         // Child process for the fault-injection tests (killed saves, file-size
         // limits, concurrent replace) and the fuzz seed generator; not a product.
         .executableTarget(
@@ -83,7 +98,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BrineTests",
-            dependencies: ["Brine"],
+            dependencies: ["Brine", "BrineONNX"],
             // Hostile and fuzz-found inputs, read from the source tree
             // (#filePath) by FuzzRegressionTests and used as fuzz seeds.
             exclude: ["Fixtures"]

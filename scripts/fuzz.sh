@@ -6,7 +6,8 @@
 #
 # Targets: FuzzContainer (the Brine container reader), FuzzSafetensors (the
 # safetensors reader and its strict JSON parser), FuzzNumpy (the .npy and
-# .npz readers), FuzzGGUF (the GGUF reader and writer).
+# .npz readers), FuzzGGUF (the GGUF reader and writer), FuzzONNX (swift-protobuf's
+# decoder on the ONNX messages and the initializer reader/write-back).
 #
 # - Build: swift build -c release --sanitize fuzzer --sanitize address
 #   -Xswiftc -sanitize=fuzzer,address --product TARGET --scratch-path
@@ -37,8 +38,8 @@ if [ $# -lt 2 ]; then
     exit 2
 fi
 case "$1" in
-    FuzzContainer|FuzzSafetensors|FuzzNumpy|FuzzGGUF) ;;
-    *) echo "unknown fuzz target $1 (FuzzContainer, FuzzSafetensors, FuzzNumpy, FuzzGGUF)" >&2; exit 2 ;;
+    FuzzContainer|FuzzSafetensors|FuzzNumpy|FuzzGGUF|FuzzONNX) ;;
+    *) echo "unknown fuzz target $1 (FuzzContainer, FuzzSafetensors, FuzzNumpy, FuzzGGUF, FuzzONNX)" >&2; exit 2 ;;
 esac
 target=$1
 seconds=$2

@@ -62,6 +62,9 @@ struct Convert: ParsableCommand {
     @Flag(help: ".npz output: deflate the members (as np.savez_compressed).")
     var deflate = false
 
+    @Option(help: ".onnx output: the model whose initializers the input's tensors replace, by name (shape and dtype must match).")
+    var into: String?
+
     func validate() throws {
         guard alignment >= 8, alignment <= 65536, alignment & (alignment - 1) == 0 else {
             throw ValidationError("--alignment must be a power of two from 8 to 65536")
@@ -84,6 +87,9 @@ struct Convert: ParsableCommand {
             guard let outFormat else {
                 throw ValidationError("cannot tell the output format from '\(output)'; use --to")
             }
+            if outFormat == .onnx && into == nil {
+                throw ValidationError("writing .onnx needs --into MODEL.onnx: the model whose initializers are replaced")
+            }
             let bundle = try read(inURL, format: inFormat)
             try write(bundle, to: outURL, format: outFormat)
         } catch let error as BrineError where error.code == .unsupportedDType && cast == nil && (outFormat == .npy || outFormat == .npz)
@@ -99,6 +105,7 @@ struct Convert: ParsableCommand {
     /// Reads the input (through a mapping: zero-copy where the format allows),
     /// with progress for Brine input, whose decoding is the slow part.
     func read(_ url: URL, format: TensorFileFormat) throws(BrineError) -> TensorBundle {
+        if let bundle = try readInterop(url, format: format) { return bundle }
         let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
         let progress = Progress("reading", totalBytes: size)
         defer { progress.finish() }
@@ -106,6 +113,7 @@ struct Convert: ParsableCommand {
     }
 
     func write(_ bundle: TensorBundle, to url: URL, format: TensorFileFormat) throws(BrineError) {
+        if try writeInterop(bundle, to: url, format: format) { return }
         var options = TensorBundleWriteOptions()
         var brine = WriteOptions(codec: codec == .none ? .none : (codec == .lz4 ? .lz4 : .zstd(level: level)),
                                  filter: shuffle ? .shuffle : .none)

@@ -1,4 +1,5 @@
 import Brine
+import BrineONNX
 import Foundation
 
 /// What `brine inspect` shows of a file in another format: its tensors
@@ -64,6 +65,15 @@ extension Inspect {
             var l = InteropListing(format: "GGUF \(g.version), alignment \(g.alignment)", fileBytes: size)
             l.metadata = g.metadata.map { ($0.key, "\($0.value.typeName ?? "ARRAY") \($0.value.text)") }
             l.tensors = g.tensors.map { ($0.name, $0.type.name, $0.shape, $0.byteCount, $0.fileOffset) }
+            return l
+        case .onnx:
+            let m = try ONNXModel(contentsOf: url)
+            var l = InteropListing(format: "ONNX", fileBytes: size)
+            l.metadata = m.metadata.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+            l.tensors = m.initializers.map { i in
+                let bytes = ONNXDataType.dtype(i.dataType).flatMap { Shape.byteCount(i.dims, itemSize: $0.itemSize) } ?? 0
+                return (i.name, ONNXDataType.name(i.dataType), i.dims, bytes, nil)
+            }
             return l
         default:
             let b = try TensorBundle(contentsOf: url, format: format, mode: .mmap)

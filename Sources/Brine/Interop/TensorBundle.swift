@@ -12,6 +12,9 @@ public enum TensorFileFormat: String, Sendable, Hashable, CaseIterable, CustomSt
     case safetensors
     /// A GGUF file (llama.cpp, ggml docs/gguf.md), versions 2 and 3.
     case gguf
+    /// An ONNX model (`.onnx`; its initializers): read and written by the
+    /// `BrineONNX` library (`ONNXModel`), not by ``TensorBundle`` itself.
+    case onnx
 
     /// The format's name: `"brine"`, `"npy"`, `"npz"` or `"safetensors"`.
     public var description: String { rawValue }
@@ -134,6 +137,8 @@ public struct TensorBundle: Sendable {
         case .npy:
             let t = try Npy.read(contentsOf: url, mode: mode, options: options)
             self.init(tensors: [(url.deletingPathExtension().lastPathComponent, t)])
+        case .onnx:
+            throw BrineError(.unsupportedFeature, "ONNX models are read by the BrineONNX library: ONNXModel(contentsOf:).bundle()", filePath: url.path)
         case .gguf:
             var g = GGUFReadOptions()
             g.limits = options.limits
@@ -159,7 +164,7 @@ public struct TensorBundle: Sendable {
         guard let f = format ?? TensorFileFormat(fileExtension: url.pathExtension) else {
             throw BrineError(.invalidArgument, "cannot tell the output format from the extension '\(url.pathExtension)'", filePath: url.path)
         }
-        if f == .npy || f == .npz, let q = try GGUF.quantizedTensors(in: self).first {
+        if f != .brine && f != .safetensors && f != .gguf, let q = try GGUF.quantizedTensors(in: self).first {
             throw BrineError(.unsupportedDType, "tensor is quantized (\(q.type.name)) and has no numeric view; \(f) cannot carry ggml blocks (write .brine, .safetensors or .gguf)",
                              filePath: url.path, arrayPath: q.name)
         }
@@ -193,6 +198,8 @@ public struct TensorBundle: Sendable {
             try Npy.write(tensors[0].tensor, to: url, options: options.npy)
         case .gguf:
             try GGUF.write(self, to: url, durable: options.npy.durable)
+        case .onnx:
+            throw BrineError(.unsupportedFeature, "ONNX models are written by the BrineONNX library: ONNXModel.writeReplacingInitializers(with:to:)", filePath: url.path)
         }
     }
 }

@@ -1,0 +1,26 @@
+import Brine
+import BrineONNX
+import Foundation
+
+extension Convert {
+    /// Reads the formats that live in their own libraries (ONNX); `nil` for the others.
+    func readInterop(_ url: URL, format: TensorFileFormat) throws(BrineError) -> TensorBundle? {
+        switch format {
+        case .onnx: return try ONNXModel(contentsOf: url).bundle()
+        default: return nil
+        }
+    }
+
+    /// Writes the formats that live in their own libraries; `false` for the others.
+    /// ONNX: the `--into` model with its initializers replaced by the bundle's tensors.
+    func writeInterop(_ bundle: TensorBundle, to url: URL, format: TensorFileFormat) throws(BrineError) -> Bool {
+        switch format {
+        case .onnx:
+            guard let into else { throw BrineError(.invalidArgument, "writing .onnx needs --into MODEL.onnx") }
+            try ONNXModel(contentsOf: URL(fileURLWithPath: into)).writeReplacingInitializers(with: bundle, to: url)
+            return true
+        default:
+            return false
+        }
+    }
+}
