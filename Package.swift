@@ -12,6 +12,8 @@ let package = Package(
         .executable(name: "brine", targets: ["BrineCLI"]),
         // ONNX initializers in and out (swift-protobuf; its own product so the core stays light).
         .library(name: "BrineONNX", targets: ["BrineONNX"]),
+        // Keras HDF5 weights in and out (libhdf5; its own product so the core stays light).
+        .library(name: "BrineHDF5", targets: ["BrineHDF5"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
@@ -27,6 +29,8 @@ let package = Package(
         .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
         // zlib's crc32/inflate for .npz members (ZIPFoundation's own CRC on Linux is a byte-at-a-time table).
         .systemLibrary(name: "CBrineZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        // libhdf5 1.10 (Debian 12: pkg-config "hdf5" is an alternative for hdf5-serial; headers in /usr/include/hdf5/serial).
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"]), .brew(["hdf5"])]),
         // AVX2/F16C kernels, each compiled with __attribute__((target)) and
         // chosen at run time (no special compiler flags here).
         .target(name: "CBrineKernels"),
@@ -46,10 +50,17 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
+        .target(
+            name: "BrineHDF5",
+            dependencies: [
+                "Brine", "CHDF5",
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ]
+        ),
         .executableTarget(
             name: "BrineCLI",
             dependencies: [
-                "Brine", "BrineONNX",
+                "Brine", "BrineONNX", "BrineHDF5",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -98,7 +109,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BrineTests",
-            dependencies: ["Brine", "BrineONNX"],
+            dependencies: ["Brine", "BrineONNX", "BrineHDF5"],
             // Hostile and fuzz-found inputs, read from the source tree
             // (#filePath) by FuzzRegressionTests and used as fuzz seeds.
             exclude: ["Fixtures"]

@@ -1,4 +1,5 @@
 import Brine
+import BrineHDF5
 import BrineONNX
 import Foundation
 
@@ -7,6 +8,8 @@ extension Convert {
     func readInterop(_ url: URL, format: TensorFileFormat) throws(BrineError) -> TensorBundle? {
         switch format {
         case .onnx: return try ONNXModel(contentsOf: url).bundle()
+        case .h5: return try HDF5.read(contentsOf: url)
+        case .keras: return try HDF5.readKeras(contentsOf: url)
         default: return nil
         }
     }
@@ -19,6 +22,11 @@ extension Convert {
             guard let into else { throw BrineError(.invalidArgument, "writing .onnx needs --into MODEL.onnx") }
             try ONNXModel(contentsOf: URL(fileURLWithPath: into)).writeReplacingInitializers(with: bundle, to: url)
             return true
+        case .h5:
+            try HDF5.write(bundle, to: url)
+            return true
+        case .keras:
+            throw BrineError(.unsupportedFeature, "writing .keras archives is not supported; write .h5 (load it with model.load_weights)", filePath: url.path)
         default:
             return false
         }

@@ -1,4 +1,5 @@
 import Brine
+import BrineHDF5
 import BrineONNX
 import Foundation
 
@@ -74,6 +75,12 @@ extension Inspect {
                 let bytes = ONNXDataType.dtype(i.dataType).flatMap { Shape.byteCount(i.dims, itemSize: $0.itemSize) } ?? 0
                 return (i.name, ONNXDataType.name(i.dataType), i.dims, bytes, nil)
             }
+            return l
+        case .h5, .keras:
+            let b = format == .h5 ? try HDF5.read(contentsOf: url) : try HDF5.readKeras(contentsOf: url)
+            var l = InteropListing(format: format == .h5 ? "HDF5" : "Keras (.keras zip)", fileBytes: size)
+            l.metadata = b.metadata.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+            l.tensors = b.tensors.map { ($0.name, $0.tensor.dtype.name, $0.tensor.shape, $0.tensor.byteCount, nil) }
             return l
         default:
             let b = try TensorBundle(contentsOf: url, format: format, mode: .mmap)

@@ -15,6 +15,12 @@ public enum TensorFileFormat: String, Sendable, Hashable, CaseIterable, CustomSt
     /// An ONNX model (`.onnx`; its initializers): read and written by the
     /// `BrineONNX` library (`ONNXModel`), not by ``TensorBundle`` itself.
     case onnx
+    /// An HDF5 file (`.h5`; Keras 2 `.h5` and Keras 3 `.weights.h5`): read and
+    /// written by the `BrineHDF5` library (`HDF5`), not by ``TensorBundle`` itself.
+    case h5
+    /// A Keras 3 `.keras` archive (a zip holding `model.weights.h5` and
+    /// `config.json`): read by the `BrineHDF5` library (`HDF5.readKeras`).
+    case keras
 
     /// The format's name: `"brine"`, `"npy"`, `"npz"` or `"safetensors"`.
     public var description: String { rawValue }
@@ -38,6 +44,8 @@ public enum TensorFileFormat: String, Sendable, Hashable, CaseIterable, CustomSt
         let head = try source.read(0, Swift.min(source.size, 16))
         if head.count >= 8 && head.prefix(8).elementsEqual(FormatSpec.magic) { return .brine }
         if head.count >= 6 && head.prefix(6).elementsEqual(Npy.magic) { return .npy }
+        if head.count >= 8 && head.prefix(8).elementsEqual([0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A] as [UInt8]) { return .h5 }
+        if head.count >= 4 && head.prefix(4).elementsEqual([0x50, 0x4B, 0x03, 0x04] as [UInt8]) && url.pathExtension.lowercased() == "keras" { return .keras }
         if head.count >= 4 && head.prefix(4).elementsEqual([0x50, 0x4B, 0x03, 0x04] as [UInt8]) { return .npz }
         if head.count >= 4 && head.prefix(4).elementsEqual([0x50, 0x4B, 0x05, 0x06] as [UInt8]) { return .npz }
         if head.count >= 4 && head.prefix(4).elementsEqual(GGUF.magic) { return .gguf }
@@ -139,6 +147,8 @@ public struct TensorBundle: Sendable {
             self.init(tensors: [(url.deletingPathExtension().lastPathComponent, t)])
         case .onnx:
             throw BrineError(.unsupportedFeature, "ONNX models are read by the BrineONNX library: ONNXModel(contentsOf:).bundle()", filePath: url.path)
+        case .h5, .keras:
+            throw BrineError(.unsupportedFeature, "HDF5 and .keras files are read by the BrineHDF5 library: HDF5.read(contentsOf:), HDF5.readKeras(contentsOf:)", filePath: url.path)
         case .gguf:
             var g = GGUFReadOptions()
             g.limits = options.limits
@@ -200,6 +210,8 @@ public struct TensorBundle: Sendable {
             try GGUF.write(self, to: url, durable: options.npy.durable)
         case .onnx:
             throw BrineError(.unsupportedFeature, "ONNX models are written by the BrineONNX library: ONNXModel.writeReplacingInitializers(with:to:)", filePath: url.path)
+        case .h5, .keras:
+            throw BrineError(.unsupportedFeature, "HDF5 files are written by the BrineHDF5 library: HDF5.write(_:to:)", filePath: url.path)
         }
     }
 }
