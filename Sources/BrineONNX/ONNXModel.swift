@@ -258,22 +258,33 @@ public final class ONNXModel: @unchecked Sendable {
 
     // MARK: Internals
 
-    static func readFile(_ url: URL, cap: Int) throws(BrineError) -> Data {
-        let attributes: [FileAttributeKey: Any]
-        do {
-            attributes = try FileManager.default.attributesOfItem(atPath: url.path)
-        } catch {
-            throw BrineError(.notFound, "cannot open the file", filePath: url.path)
+    /// The whole file, read with `open`/`fstat`/`pread` (size checked against `cap` first).
+    static func readFile(_ url: URL, cap: Int) throws(BrineError) -> [UInt8] {
+        let fd = open(url.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let e = errno
+            throw BrineError(e == ENOENT ? .notFound : .io, "cannot open the file", filePath: url.path, errno: e)
         }
-        let size = (attributes[.size] as? Int) ?? 0
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            throw BrineError(.io, "not a regular file", filePath: url.path)
+        }
+        let size = Int(st.st_size)
         guard size <= cap else {
             throw BrineError(.limitExceeded, "the model file has \(size) bytes; the cap is \(cap)", filePath: url.path, byteOffset: 0)
         }
-        do {
-            return try Data(contentsOf: url)
-        } catch {
-            throw BrineError(.io, "cannot read the file: \(error)", filePath: url.path)
+        var out = [UInt8](repeating: 0, count: size)
+        var done = 0
+        while done < size {
+            let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, size - done, off_t(done)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                throw BrineError(.io, "reading the file failed", filePath: url.path, byteOffset: UInt64(done), errno: n < 0 ? errno : nil)
+            }
+            done += n
         }
+        return out
     }
 
     /// Calls `body` on every initializer of `graph` and its subgraphs (node
