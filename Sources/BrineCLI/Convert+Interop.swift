@@ -17,6 +17,10 @@ extension Convert {
     /// Writes the formats that live in their own libraries; `false` for the others.
     /// ONNX: the `--into` model with its initializers replaced by the bundle's tensors.
     func writeInterop(_ bundle: TensorBundle, to url: URL, format: TensorFileFormat) throws(BrineError) -> Bool {
+        if format == .onnx || format == .h5 || format == .keras, let q = try GGUF.quantizedTensors(in: bundle).first {
+            throw BrineError(.unsupportedDType, "tensor is quantized (\(q.type.name)) and has no numeric view; \(format) cannot carry ggml blocks (write .brine, .safetensors or .gguf)",
+                             filePath: url.path, arrayPath: q.name)
+        }
         switch format {
         case .onnx:
             guard let into else { throw BrineError(.invalidArgument, "writing .onnx needs --into MODEL.onnx") }
