@@ -6,7 +6,8 @@
 #   xxhash              - verifying Brine checksums (XXH3-64),
 #   gguf                - llama.cpp's GGUF library (GGUF oracle tests),
 #   onnx                - ONNX models and onnx.checker (ONNX oracle tests),
-#   h5py                - HDF5 files (Keras HDF5 oracle tests).
+#   h5py                - HDF5 files (Keras HDF5 oracle tests),
+#   keras, jax          - real Keras 3 files and load_weights (KERAS_BACKEND=jax; about 300 MB installed).
 # Usage: scripts/python-env.sh            (then: swift test --filter Interop)
 # The Swift tests find the interpreter via $BRINE_PYTHON or <repo>/.venv/bin/python.
 # Needs python3 (3.9 or later) with the venv module, and PyPI access.
@@ -18,9 +19,9 @@ if [ ! -x "$venv/bin/python" ]; then
     echo "creating $venv" >&2
     "$python" -m venv "$venv"
 fi
-if ! "$venv/bin/python" -c "import numpy, safetensors, lz4, zstandard, xxhash, gguf, onnx, h5py" 2>/dev/null; then
+if ! KERAS_BACKEND=jax "$venv/bin/python" -c "import numpy, safetensors, lz4, zstandard, xxhash, gguf, onnx, h5py, keras, jax" 2>/dev/null; then
     "$venv/bin/python" -m pip install --quiet --upgrade pip
-    "$venv/bin/python" -m pip install --quiet --upgrade numpy safetensors lz4 zstandard xxhash gguf onnx h5py
+    "$venv/bin/python" -m pip install --quiet --upgrade numpy safetensors lz4 zstandard xxhash gguf onnx h5py keras jax
 fi
 "$venv/bin/python" - <<'PY'
 import numpy, safetensors, lz4, zstandard, xxhash, sys
