@@ -20,6 +20,13 @@ public struct HDF5ReadOptions: Sendable, Hashable {
     public var maxAttributeElements: Int = 1 << 20
     /// Largest member read from a `.keras` zip (the weights file, `config.json`). Default 16 GiB.
     public var maxKerasMemberBytes: Int = 16 << 30
+    /// Name arrays by Keras layer rather than by HDF5 path (default `false`):
+    /// Keras 2 `model_weights/dense/dense/kernel:0` → `dense/kernel`, Keras 3
+    /// `layers/dense/vars/0` → `dense/0` (`layers/` and `vars/` dropped at every
+    /// level). The HDF5 paths are kept in the metadata key ``HDF5/kerasPathsKey``
+    /// (JSON `{name: path}`), which ``HDF5/write(_:to:)`` follows, so the file
+    /// written back has Keras' layout. A name two paths would share keeps its path.
+    public var kerasNames: Bool = false
 
     /// The defaults.
     public init() {}
@@ -43,6 +50,45 @@ public enum HDF5 {
     public static let signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
 
     static let lock = NSLock()
+
+    /// The metadata key mapping readable Keras names to HDF5 paths (see ``HDF5ReadOptions/kerasNames``).
+    public static let kerasPathsKey = "keras.paths"
+
+    /// The readable name of a Keras weight path, or `nil` when it is not one.
+    static func kerasName(_ path: String) -> String? {
+        var parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        if parts.first == "model_weights", parts.count >= 3 {
+            // Keras 2: model_weights/<layer>/<layer>/<weight>:0 (the layer name repeats).
+            parts.removeFirst()
+            if parts.count >= 3, parts[1] == parts[0] { parts.remove(at: 1) }
+            if let last = parts.last, last.hasSuffix(":0") { parts[parts.count - 1] = String(last.dropLast(2)) }
+            return parts.joined(separator: "/")
+        }
+        if parts.first == "layers" || parts.contains("vars") {
+            // Keras 3: layers/<layer>/[layers/<inner>/…]vars/<index>.
+            let kept = parts.filter { $0 != "layers" && $0 != "vars" }
+            return kept.isEmpty || kept.count == parts.count ? nil : kept.joined(separator: "/")
+        }
+        return nil
+    }
+
+    /// Renames a bundle's arrays to readable Keras names, recording the paths.
+    static func applyKerasNames(_ bundle: inout TensorBundle) {
+        var count: [String: Int] = [:]
+        for (p, _) in bundle.tensors { if let n = kerasName(p) { count[n, default: 0] += 1 } }
+        let taken = Set(bundle.tensors.map(\.name))
+        var map: [(String, String)] = []
+        for i in bundle.tensors.indices {
+            let p = bundle.tensors[i].name
+            guard let n = kerasName(p), count[n] == 1, n == p || !taken.contains(n) else { continue }
+            bundle.tensors[i].name = n
+            map.append((n, p))
+        }
+        let object = Dictionary(map, uniquingKeysWith: { a, _ in a })
+        if let d = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) {
+            bundle.metadata[kerasPathsKey] = String(decoding: d, as: UTF8.self)
+        }
+    }
 
     /// Reads every dataset and attribute of an HDF5 file.
     /// - Parameters:
@@ -69,7 +115,9 @@ public enum HDF5 {
         defer { H5Fclose(fid) }
         var reader = Reader(path: url.path, options: options)
         try reader.walk(fid, path: "", depth: 0)
-        return TensorBundle(tensors: reader.tensors, metadata: reader.metadata)
+        var bundle = TensorBundle(tensors: reader.tensors, metadata: reader.metadata)
+        if options.kerasNames { applyKerasNames(&bundle) }
+        return bundle
     }
 
     /// Reads a Keras 3 `.keras` file (a zip): the arrays and attributes of
@@ -129,10 +177,19 @@ public enum HDF5 {
     /// float16 and bool types), and each metadata key `<object path>@<name>`
     /// whose object exists a UTF-8 string attribute on it (other keys are not
     /// written: HDF5 has no file-level metadata outside attributes).
+    /// An array named in the metadata key ``kerasPathsKey`` is written at
+    /// the HDF5 path recorded there (Keras' layout, see ``HDF5ReadOptions/kerasNames``).
     /// - Throws: ``BrineError`` `.unsupportedDType` (bfloat16: HDF5 and h5py
     ///   have no such type), `.invalidArgument` (a name HDF5 refuses, such as
-    ///   one array's name being another's group), `.io`.
+    ///   one array's name being another's group; an invalid `keras.paths`), `.io`.
     public static func write(_ bundle: TensorBundle, to url: URL) throws(BrineError) {
+        var paths: [String: String] = [:]
+        if let text = bundle.metadata[kerasPathsKey] {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: String] else {
+                throw BrineError(.invalidArgument, "metadata '\(kerasPathsKey)' is not a JSON object of strings", filePath: url.path)
+            }
+            paths = object
+        }
         if let bf = bundle.tensors.first(where: { $0.tensor.dtype == .bfloat16 }) {
             throw BrineError(.unsupportedDType, "HDF5 (and h5py) have no bfloat16", filePath: url.path, arrayPath: bf.name)
         }
@@ -149,7 +206,7 @@ public enum HDF5 {
             defer { H5Pclose(lcpl) }
             H5Pset_create_intermediate_group(lcpl, 1)
             for (name, t) in bundle.tensors {
-                try writeDataset(fid, name: name, tensor: t, lcpl: lcpl, path: url.path)
+                try writeDataset(fid, name: paths[name] ?? name, tensor: t, lcpl: lcpl, path: url.path)
             }
             for key in bundle.metadata.keys.sorted() {
                 guard let at = key.lastIndex(of: "@") else { continue }

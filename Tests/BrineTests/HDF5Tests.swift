@@ -164,12 +164,39 @@ struct HDF5OracleTests {
         let hexes = Set(fromH5.tensors.map { $0.tensor.storage.bytes.withUnsafeBytes { hexString($0) } })
         for (path, hex) in weights { #expect(hexes.contains(hex), "\(path)") }
         for (name, t) in fromH5.tensors { #expect(fromKeras.tensor(name) == t, "\(name) differs between .weights.h5 and .keras") }
-        // Keras → Brine → .h5 → load_weights.
+        // Keras → Brine (readable names) → .h5 → load_weights.
+        var readable = HDF5ReadOptions()
+        readable.kerasNames = true
+        let named = try HDF5.read(contentsOf: dir.appendingPathComponent("m.weights.h5"), options: readable)
+        // Keras 3 names layers by their path in the model (`conv2d`, `dense`) and stores the optimizer's variables too.
+        #expect(Set(named.names).isSuperset(of: ["conv2d/0", "conv2d/1", "dense/0", "dense/1"]))
+        #expect(named.names.count == fromH5.names.count)
+        for (name, t) in named.tensors {
+            let path = try #require(fromH5.names.first { HDF5Tests_kerasPath($0) == name }, "\(name)")
+            #expect(fromH5.tensor(path) == t, "\(name)")
+        }
         let brine = dir.appendingPathComponent("m.brine")
-        try fromH5.write(to: brine)
+        try named.write(to: brine)
         try HDF5.write(TensorBundle(contentsOf: brine), to: dir.appendingPathComponent("back.weights.h5"))
         let r = try PythonOracle.json(script, [dir.path, "load"]) as! [String: Bool]
         #expect(r["same"] == true)
+    }
+
+    @Test("Keras 2 names: model_weights/<layer>/<layer>/<weight>:0 reads as <layer>/<weight> and writes back to its path")
+    func keras2Names() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let url = dir.appendingPathComponent("k2.h5")
+        _ = try PythonOracle.json(Self.h5pyWriter, [url.path])
+        var o = HDF5ReadOptions()
+        o.kerasNames = true
+        let b = try HDF5.read(contentsOf: url, options: o)
+        #expect(b.tensor("dense/kernel") != nil && b.tensor("dense/bias") != nil && b.tensor("conv/k") != nil && b.tensor("other/f64") != nil)
+        let out = dir.appendingPathComponent("out.h5")
+        try HDF5.write(b, to: out)
+        let plain = try HDF5.read(contentsOf: out)
+        #expect(plain.tensor("model_weights/dense/dense/kernel:0") == b.tensor("dense/kernel"))
+        #expect(plain.tensor("model_weights/conv/k") == b.tensor("conv/k"))
     }
 
     @Test("hostile HDF5 bytes: garbage after the signature and truncations of a real file give arrays or typed errors")
@@ -194,4 +221,9 @@ struct HDF5OracleTests {
         small.limits.maxAllocationBytes = 1000
         do { _ = try HDF5.read(contentsOf: url, options: small); Issue.record("cap ignored") } catch { #expect(error.code == .limitExceeded) }
     }
+}
+
+/// The readable name the Keras 3 test expects for a path (`layers/x/vars/i` → `x/i`).
+func HDF5Tests_kerasPath(_ path: String) -> String {
+    path.split(separator: "/").filter { $0 != "layers" && $0 != "vars" }.joined(separator: "/")
 }
