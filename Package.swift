@@ -13,6 +13,10 @@ let package = Package(
         // Loading from and saving to S3-compatible object stores and HTTP
         // servers; a separate product so the core keeps no networking dependency.
         .library(name: "BrineRemote", targets: ["BrineRemote"]),
+        // ONNX initializers in and out (swift-protobuf; its own product so the core stays light).
+        .library(name: "BrineONNX", targets: ["BrineONNX"]),
+        // Keras HDF5 weights in and out (libhdf5; its own product so the core stays light).
+        .library(name: "BrineHDF5", targets: ["BrineHDF5"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
@@ -23,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         // `swift package generate-documentation` (the DocC catalog in Sources/Brine/Brine.docc).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+        // Runtime library only: onnx.pb.swift is generated once (scripts/generate-onnx-proto.sh) and committed.
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // Debian's system libraries, one small [system] module each.
@@ -35,6 +41,8 @@ let package = Package(
         // Debian's libbz2-dev ships no pkg-config file, so CBZip2 names none.
         .systemLibrary(name: "CBZip2", providers: [.apt(["libbz2-dev"]), .brew(["bzip2"])]),
         .systemLibrary(name: "CLZMA", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"]), .brew(["xz"])]),
+        // libhdf5 1.10 (Debian 12: pkg-config "hdf5" is an alternative for hdf5-serial; headers in /usr/include/hdf5/serial).
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"]), .brew(["hdf5"])]),
         // AVX2/F16C kernels, each compiled with __attribute__((target)) and
         // chosen at run time (no special compiler flags here).
         .target(name: "CBrineKernels"),
@@ -59,11 +67,25 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // ONNX initializers in and out (swift-protobuf; its own product so the core stays light).
+        .target(
+            name: "BrineONNX",
+            dependencies: [
+                "Brine",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        .target(
+            name: "BrineHDF5",
+            dependencies: [
+                "Brine", "CHDF5",
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ]
+        ),
         .executableTarget(
             name: "BrineCLI",
             dependencies: [
-                "Brine",
-                "BrineRemote",
+                "Brine", "BrineRemote", "BrineONNX", "BrineHDF5",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -101,7 +123,18 @@ let package = Package(
         ),
         .executableTarget(
             name: "FuzzPickle",
-            dependencies: ["Brine"]
+            dependencies: ["Brine"],
+            path: "fuzz/targets/FuzzPickle"
+        ),
+        .executableTarget(
+            name: "FuzzGGUF",
+            dependencies: ["Brine"],
+            path: "fuzz/targets/FuzzGGUF"
+        ),
+        .executableTarget(
+            name: "FuzzONNX",
+            dependencies: ["Brine", "BrineONNX"],
+            path: "fuzz/targets/FuzzONNX"
         ),
         // Child process for the fault-injection tests (killed saves, file-size
         // limits, concurrent replace) and the fuzz seed generator; not a product.
@@ -112,7 +145,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BrineTests",
-            dependencies: ["Brine", "BrineRemote"],
+            dependencies: ["Brine", "BrineRemote", "BrineONNX", "BrineHDF5"],
             // Hostile and fuzz-found inputs, read from the source tree
             // (#filePath) by FuzzRegressionTests and used as fuzz seeds.
             exclude: ["Fixtures"]

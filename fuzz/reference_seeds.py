@@ -101,12 +101,48 @@ def pickle_seeds(d):
     return n
 
 
+def gguf_seeds(d):
+    import numpy as np
+    import gguf
+    from gguf import GGMLQuantizationType as Q
+    w = gguf.GGUFWriter(os.path.join(d, "ref-gguf-py.gguf"), "llama")
+    w.add_uint32("llama.context_length", 128); w.add_float32("llama.rope.freq_base", 10000.0)
+    w.add_array("tokenizer.ggml.tokens", ["<s>", "</s>", "a"]); w.add_array("tokenizer.ggml.scores", [0.0, -1.5, 2.0])
+    w.add_bool("tokenizer.ggml.add_bos_token", True)
+    x = (np.arange(2 * 64, dtype=np.float32).reshape(2, 64) % 7) - 3
+    w.add_tensor("f32", x[:, :5].copy()); w.add_tensor("f16", x[:1, :8].astype(np.float16))
+    w.add_tensor("q8_0", gguf.quants.quantize(x, Q.Q8_0), raw_dtype=Q.Q8_0)
+    w.add_tensor("q4_0", gguf.quants.quantize(x, Q.Q4_0), raw_dtype=Q.Q4_0)
+    w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+    return 1
+
+
+def onnx_seeds(d):
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper, TensorProto as TP
+    inits = [numpy_helper.from_array(np.arange(6, dtype=np.float32).reshape(2, 3), "W"),
+             numpy_helper.from_array(np.arange(3, dtype=np.float16), "h"),
+             helper.make_tensor("t", TP.INT32, [2], [1, -2])]
+    sub = helper.make_graph([helper.make_node("Identity", ["c"], ["o"])], "then", [],
+                            [helper.make_tensor_value_info("o", TP.FLOAT, [1])], [numpy_helper.from_array(np.ones(1, np.float32), "c")])
+    other = helper.make_graph([helper.make_node("Identity", ["W"], ["o"])], "else", [],
+                              [helper.make_tensor_value_info("o", TP.FLOAT, [2, 3])])
+    g = helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["y"]),
+                           helper.make_node("If", ["b"], ["z"], then_branch=sub, else_branch=other)], "g",
+                          [helper.make_tensor_value_info("x", TP.FLOAT, ["n", 2])], [helper.make_tensor_value_info("y", TP.FLOAT, ["n", 3])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    with open(os.path.join(d, "ref-onnx.onnx"), "wb") as f:
+        f.write(m.SerializeToString())
+    return 1
+
+
 def main():
     if len(sys.argv) != 3:
         sys.exit("usage: reference_seeds.py TARGET DIR")
     target, d = sys.argv[1], sys.argv[2]
     os.makedirs(d, exist_ok=True)
-    writers = {"FuzzSafetensors": safetensors_seeds, "FuzzNumpy": numpy_seeds, "FuzzPickle": pickle_seeds}
+    writers = {"FuzzSafetensors": safetensors_seeds, "FuzzNumpy": numpy_seeds, "FuzzPickle": pickle_seeds, "FuzzGGUF": gguf_seeds, "FuzzONNX": onnx_seeds}
     if target not in writers:
         return
     n = writers[target](d)

@@ -7,6 +7,10 @@
 #   wheel               - building python/ (the brine package) without network in the tests,
 #   ml_dtypes           - NumPy's bfloat16, to test the brine package's bfloat16 arrays.
 #   joblib, scikit-learn - the pickle/joblib oracle tests (PickleOracleTests).
+#   gguf                - llama.cpp's GGUF library (GGUF oracle tests),
+#   onnx                - ONNX models and onnx.checker (ONNX oracle tests),
+#   h5py                - HDF5 files (Keras HDF5 oracle tests),
+#   keras, jax          - real Keras 3 files and load_weights (KERAS_BACKEND=jax; about 300 MB installed).
 # Usage: scripts/python-env.sh            (then: swift test --filter Interop)
 # The Swift tests find the interpreter via $BRINE_PYTHON or <repo>/.venv/bin/python.
 # Needs python3 (3.9 or later) with the venv module, and PyPI access.
@@ -18,9 +22,9 @@ if [ ! -x "$venv/bin/python" ]; then
     echo "creating $venv" >&2
     "$python" -m venv "$venv"
 fi
-if ! "$venv/bin/python" -c "import numpy, safetensors, lz4, zstandard, xxhash, wheel, ml_dtypes, joblib, sklearn" 2>/dev/null; then
+if ! KERAS_BACKEND=jax "$venv/bin/python" -c "import numpy, safetensors, lz4, zstandard, xxhash, wheel, ml_dtypes, joblib, sklearn, gguf, onnx, h5py, keras, jax" 2>/dev/null; then
     "$venv/bin/python" -m pip install --quiet --upgrade pip
-    "$venv/bin/python" -m pip install --quiet --upgrade numpy safetensors lz4 zstandard xxhash wheel ml_dtypes joblib scikit-learn
+    "$venv/bin/python" -m pip install --quiet --upgrade numpy safetensors lz4 zstandard xxhash wheel ml_dtypes joblib scikit-learn gguf onnx h5py keras jax
 fi
 "$venv/bin/python" - <<'PY'
 import numpy, safetensors, lz4, zstandard, xxhash, joblib, sklearn, sys

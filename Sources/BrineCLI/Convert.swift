@@ -82,6 +82,9 @@ struct Convert: ParsableCommand {
     @Flag(help: "Skip fsync of the output and its folder: still atomic against a crash of the process, not against power loss.")
     var noSync = false
 
+    @Option(help: ".onnx output: the model whose initializers the input's tensors replace, by name (shape and dtype must match).")
+    var into: String?
+
     func run() throws {
         if isSharded { return try runSharded() }
         if remoteURL(input) != nil || remoteURL(output) != nil {
@@ -94,6 +97,9 @@ struct Convert: ParsableCommand {
             let inFormat = try from ?? TensorFileFormat.detect(contentsOf: inURL)
             guard let outFormat else {
                 throw ValidationError("cannot tell the output format from '\(output)'; use --to")
+            }
+            if outFormat == .onnx && into == nil {
+                throw ValidationError("writing .onnx needs --into MODEL.onnx: the model whose initializers are replaced")
             }
             let read: TensorBundle
             do {
@@ -114,7 +120,8 @@ struct Convert: ParsableCommand {
                 }
             }
             try write(bundle, to: outURL, format: outFormat)
-        } catch let error as BrineError where error.code == .unsupportedDType && cast == nil && (outFormat == .npy || outFormat == .npz) {
+        } catch let error as BrineError where error.code == .unsupportedDType && cast == nil && (outFormat == .npy || outFormat == .npz)
+                    && error.message.hasPrefix("NumPy has no bfloat16") {
             // The input is fine; the command needs an option (usage error).
             printError("brine: error: \(error.arrayPath.map { "array '\($0)': " } ?? "")NumPy has no bfloat16; add --cast bfloat16-to-float32 (widen) or --cast bfloat16-bits-as-uint16 (keep the bits)")
             throw Exit.usage
@@ -126,6 +133,7 @@ struct Convert: ParsableCommand {
     /// Reads the input (through a mapping: zero-copy where the format allows),
     /// with progress for Brine input, whose decoding is the slow part.
     func read(_ url: URL, format: TensorFileFormat) throws(BrineError) -> TensorBundle {
+        if let bundle = try readInterop(url, format: format) { return bundle }
         let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
         let progress = Progress("reading", totalBytes: size)
         defer { progress.finish() }
@@ -168,6 +176,7 @@ struct Convert: ParsableCommand {
     }
 
     func write(_ bundle: TensorBundle, to url: URL, format: TensorFileFormat) throws(BrineError) {
+        if try writeInterop(bundle, to: url, format: format) { return }
         var options = TensorBundleWriteOptions()
         options.brine = brine.writeOptions(threads: threading.threads)
         switch cast {

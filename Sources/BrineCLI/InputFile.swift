@@ -44,7 +44,8 @@ enum InputFile {
     static func open(_ path: String, threads: Int? = nil) throws(BrineError) -> InputFile {
         let url = URL(fileURLWithPath: path)
         let threads = ThreadsOptionGroup.Values(threads: threads)
-        switch try TensorFileFormat.detect(contentsOf: url) {
+        let format = try TensorFileFormat.detect(contentsOf: url)
+        switch format {
         case .brine:
             return .brine(try BrineFile(contentsOf: url, mode: .copy, options: threads.readOptions))
         case .safetensors:
@@ -55,6 +56,8 @@ enum InputFile {
             return .npz(try NpzFile(contentsOf: url, options: threads.interopOptions))
         case .pickle:
             throw BrineError(.unsupportedFeature, "a pickle or joblib file has no checksums or array table to verify; `brine inspect` reads it (without running code) and `brine convert` turns it into Brine", filePath: path)
+        case .gguf, .onnx, .h5, .keras:
+            throw BrineError(.unsupportedFeature, "`brine verify` checks Brine, safetensors, .npy and .npz files; `brine inspect` reads \(format) files and `brine convert` turns them into Brine", filePath: path)
         }
     }
 

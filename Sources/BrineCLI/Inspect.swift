@@ -10,14 +10,14 @@ struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show a model file's arrays, dtypes, shapes, codecs, sizes, metadata and object tree.",
         discussion: """
-            Reads Brine, safetensors, .npy and .npz files (detected from their content); a pickle or joblib file (read without running code) shows its classes, object tree and arrays. \
+            Reads Brine, safetensors, .npy, .npz, GGUF, ONNX, HDF5 and .keras files (detected from their content); a pickle or joblib file (read without running code) shows its classes, object tree and arrays. \
             --tree prints the object tree indented, with out-of-line arrays as references \
             and inline arrays summarised (dtype, shape, first values); for formats without \
             a tree, the array names split at '.'. --json prints one JSON object; with \
             --tree it has a "tree" key.
             """)
 
-    @Argument(help: "The model file (.brine, .safetensors, .npy, .npz, .pkl, .joblib), or a .brine object's s3:// or http(s):// URL.")
+    @Argument(help: "The model file (.brine, .safetensors, .npy, .npz, .gguf, .onnx, .h5, .keras, .pkl, .joblib), or a .brine object's s3:// or http(s):// URL.")
     var file: String
 
     @Flag(help: "Also print the object tree (the model's structure).")
@@ -31,7 +31,19 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         if let url = remoteURL(file) { return try inspectRemote(url) }
-        if (try? TensorFileFormat.detect(contentsOf: URL(fileURLWithPath: file))) == .pickle { return try inspectPickle() }
+        let detected = try? TensorFileFormat.detect(contentsOf: URL(fileURLWithPath: file))
+        if detected == .pickle { return try inspectPickle() }
+        if let d = detected, [.gguf, .onnx, .h5, .keras].contains(d) {
+            // Formats read by their own libraries: tensors and metadata.
+            do {
+                if let listing = try interopListing(URL(fileURLWithPath: file)) {
+                    if json { print(listing.json) } else { listing.print(file: file) }
+                    return
+                }
+            } catch {
+                throw Exit.report(error)
+            }
+        }
         let input: InputFile
         let entries: [InputFile.Entry]
         let treeParts: (root: Value, renderer: TreeRenderer)?

@@ -114,6 +114,12 @@ do throws(BrineError) {
         case "FuzzPickle":
             let n = try PickleFuzzSeeds.write(into: args[2])
             say("wrote \(n) seeds into \(args[2])")
+        case "FuzzGGUF":
+            let n = try GGUFFuzzSeeds.write(into: args[2])
+            say("wrote \(n) seeds into \(args[2])")
+        case "FuzzONNX":
+            let n = try ONNXFuzzSeeds.write(into: args[2])
+            say("wrote \(n) seeds into \(args[2])")
         default:
             say("no seed generator for fuzz target \(args[1])")
             exit(2)

@@ -13,6 +13,17 @@ public enum TensorFileFormat: String, Sendable, Hashable, CaseIterable, CustomSt
     /// A Python pickle (protocols 0–5) or joblib file, plain or compressed,
     /// read without executing anything (``Pickle``); read only.
     case pickle
+    /// A GGUF file (llama.cpp, ggml docs/gguf.md), versions 2 and 3.
+    case gguf
+    /// An ONNX model (`.onnx`; its initializers): read and written by the
+    /// `BrineONNX` library (`ONNXModel`), not by ``TensorBundle`` itself.
+    case onnx
+    /// An HDF5 file (`.h5`; Keras 2 `.h5` and Keras 3 `.weights.h5`): read and
+    /// written by the `BrineHDF5` library (`HDF5`), not by ``TensorBundle`` itself.
+    case h5
+    /// A Keras 3 `.keras` archive (a zip holding `model.weights.h5` and
+    /// `config.json`): read by the `BrineHDF5` library (`HDF5.readKeras`).
+    case keras
 
     /// The format's name: `"brine"`, `"npy"`, `"npz"` or `"safetensors"`.
     public var description: String { rawValue }
@@ -39,8 +50,11 @@ public enum TensorFileFormat: String, Sendable, Hashable, CaseIterable, CustomSt
         let head = try source.read(0, Swift.min(source.size, 16))
         if head.count >= 8 && head.prefix(8).elementsEqual(FormatSpec.magic) { return .brine }
         if head.count >= 6 && head.prefix(6).elementsEqual(Npy.magic) { return .npy }
+        if head.count >= 8 && head.prefix(8).elementsEqual([0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A] as [UInt8]) { return .h5 }
+        if head.count >= 4 && head.prefix(4).elementsEqual([0x50, 0x4B, 0x03, 0x04] as [UInt8]) && url.pathExtension.lowercased() == "keras" { return .keras }
         if head.count >= 4 && head.prefix(4).elementsEqual([0x50, 0x4B, 0x03, 0x04] as [UInt8]) { return .npz }
         if head.count >= 4 && head.prefix(4).elementsEqual([0x50, 0x4B, 0x05, 0x06] as [UInt8]) { return .npz }
+        if head.count >= 4 && head.prefix(4).elementsEqual(GGUF.magic) { return .gguf }
         if head.count >= 9 {
             var n: UInt64 = 0
             for i in 0 ..< 8 { n |= UInt64(head[i]) << (8 * UInt64(i)) }
@@ -76,6 +90,9 @@ public enum TensorFileFormat: String, Sendable, Hashable, CaseIterable, CustomSt
 ///   metadata to `.npz`/`.npy` leaves it out: those formats have none;
 ///   `brine convert` says so on stderr).
 /// - `.npy`: one array, named after the file (`weights.npy` → `weights`); no metadata.
+/// - `.gguf`: every tensor and every metadata key/value, losslessly
+///   (``GGUFFile/bundle()``: typed values as text plus `gguf.kv_types`,
+///   quantized tensors as uint8 blocks listed in `gguf.quantized`).
 public struct TensorBundle: Sendable {
     /// The tensors, in the order of the file they came from.
     public var tensors: [(name: String, tensor: AnyTensor)]
@@ -186,6 +203,14 @@ public struct TensorBundle: Sendable {
             var p = PickleReadOptions()
             p.limits = options.limits
             self = try Pickle.read(contentsOf: url, options: p).bundle
+        case .onnx:
+            throw BrineError(.unsupportedFeature, "ONNX models are read by the BrineONNX library: ONNXModel(contentsOf:).bundle()", filePath: url.path)
+        case .h5, .keras:
+            throw BrineError(.unsupportedFeature, "HDF5 and .keras files are read by the BrineHDF5 library: HDF5.read(contentsOf:), HDF5.readKeras(contentsOf:)", filePath: url.path)
+        case .gguf:
+            var g = GGUFReadOptions()
+            g.limits = options.limits
+            self = try GGUFFile(contentsOf: url, mode: mode == .copy ? .copy : .mmap, options: g).bundle()
         }
     }
 
@@ -212,6 +237,10 @@ public struct TensorBundle: Sendable {
         if root != nil && (f == .npz || f == .npy) && !options.dropMetadata {
             throw BrineError(.unsupportedFeature, "this bundle has an object tree (from a pickle or joblib file) that .\(f) files cannot hold; convert to Brine or safetensors, which keep it, or set dropMetadata (brine convert --drop-metadata) to leave it out",
                              filePath: url.path)
+        }
+        if f != .brine && f != .safetensors && f != .gguf, let q = try GGUF.quantizedTensors(in: self).first {
+            throw BrineError(.unsupportedDType, "tensor is quantized (\(q.type.name)) and has no numeric view; \(f) cannot carry ggml blocks (write .brine, .safetensors or .gguf)",
+                             filePath: url.path, arrayPath: q.name)
         }
         switch f {
         case .pickle:
@@ -269,6 +298,12 @@ public struct TensorBundle: Sendable {
             }
             try checkNumPyOutput(.npy, options: options, path: url.path)
             try Npy.write(tensors[0].tensor, to: url, options: options.npy)
+        case .gguf:
+            try GGUF.write(self, to: url, durable: options.npy.durable)
+        case .onnx:
+            throw BrineError(.unsupportedFeature, "ONNX models are written by the BrineONNX library: ONNXModel.writeReplacingInitializers(with:to:)", filePath: url.path)
+        case .h5, .keras:
+            throw BrineError(.unsupportedFeature, "HDF5 files are written by the BrineHDF5 library: HDF5.write(_:to:)", filePath: url.path)
         }
     }
 }

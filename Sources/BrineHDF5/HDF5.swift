@@ -1,0 +1,526 @@
+import Brine
+import CHDF5
+import Foundation
+import ZIPFoundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Options for reading HDF5 files (Keras `.h5`, `.weights.h5`, `.keras`).
+public struct HDF5ReadOptions: Sendable, Hashable {
+    /// ``ReadLimits/maxArrays`` caps the datasets, ``ReadLimits/maxRank``
+    /// their rank, ``ReadLimits/maxAllocationBytes`` one dataset's bytes.
+    public var limits: ReadLimits = ReadLimits()
+    /// Deepest group nesting walked. Default 64.
+    public var maxGroupDepth: Int = 64
+    /// Most links in one group and attributes on one object. Default 1,048,576.
+    public var maxLinks: Int = 1 << 20
+    /// Most elements in one attribute. Default 1,048,576.
+    public var maxAttributeElements: Int = 1 << 20
+    /// Largest member read from a `.keras` zip (the weights file, `config.json`). Default 16 GiB.
+    public var maxKerasMemberBytes: Int = 16 << 30
+    /// Name arrays by Keras layer rather than by HDF5 path (default `false`):
+    /// Keras 2 `model_weights/dense/dense/kernel:0` → `dense/kernel`, Keras 3
+    /// `layers/dense/vars/0` → `dense/0` (`layers/` and `vars/` dropped at every
+    /// level). The HDF5 paths are kept in the metadata key ``HDF5/kerasPathsKey``
+    /// (JSON `{name: path}`), which ``HDF5/write(_:to:)`` follows, so the file
+    /// written back has Keras' layout. A name two paths would share keeps its path.
+    public var kerasNames: Bool = false
+
+    /// The defaults.
+    public init() {}
+}
+
+/// HDF5 files through the real HDF5 library (Debian libhdf5-dev, C API):
+/// datasets ↔ Brine arrays, attributes → metadata.
+///
+/// Names: a dataset's array name is its HDF5 path without the leading `/`
+/// (Keras 2: `model_weights/dense/dense/kernel:0`; Keras 3 `.weights.h5`:
+/// `layers/dense/vars/0`), so that writing the bundle back gives the same
+/// layout. An attribute becomes the metadata key `<object path>@<name>`
+/// (`@keras_version` on the root, `model_weights@layer_names`); its text is
+/// the string for a string scalar, JSON for anything else.
+///
+/// libhdf5's automatic error printing is turned off; its failures become
+/// typed errors. All HDF5 calls are serialized by one lock (Debian's build is
+/// not thread-safe).
+public enum HDF5 {
+    /// The HDF5 signature (`\x89HDF\r\n\x1a\n`) at offset 0.
+    public static let signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
+
+    static let lock = NSLock()
+
+    /// The metadata key mapping readable Keras names to HDF5 paths (see ``HDF5ReadOptions/kerasNames``).
+    public static let kerasPathsKey = "keras.paths"
+
+    /// The readable name of a Keras weight path, or `nil` when it is not one.
+    static func kerasName(_ path: String) -> String? {
+        var parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        if parts.first == "model_weights", parts.count >= 3 {
+            // Keras 2: model_weights/<layer>/<layer>/<weight>:0 (the layer name repeats).
+            parts.removeFirst()
+            if parts.count >= 3, parts[1] == parts[0] { parts.remove(at: 1) }
+            if let last = parts.last, last.hasSuffix(":0") { parts[parts.count - 1] = String(last.dropLast(2)) }
+            return parts.joined(separator: "/")
+        }
+        if parts.first == "layers" || parts.contains("vars") {
+            // Keras 3: layers/<layer>/[layers/<inner>/…]vars/<index>.
+            let kept = parts.filter { $0 != "layers" && $0 != "vars" }
+            return kept.isEmpty || kept.count == parts.count ? nil : kept.joined(separator: "/")
+        }
+        return nil
+    }
+
+    /// Renames a bundle's arrays to readable Keras names, recording the paths.
+    static func applyKerasNames(_ bundle: inout TensorBundle) {
+        var count: [String: Int] = [:]
+        for (p, _) in bundle.tensors { if let n = kerasName(p) { count[n, default: 0] += 1 } }
+        let taken = Set(bundle.tensors.map(\.name))
+        var map: [(String, String)] = []
+        for i in bundle.tensors.indices {
+            let p = bundle.tensors[i].name
+            guard let n = kerasName(p), count[n] == 1, n == p || !taken.contains(n) else { continue }
+            bundle.tensors[i].name = n
+            map.append((n, p))
+        }
+        let object = Dictionary(map, uniquingKeysWith: { a, _ in a })
+        if let d = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) {
+            bundle.metadata[kerasPathsKey] = String(decoding: d, as: UTF8.self)
+        }
+    }
+
+    /// Reads every dataset and attribute of an HDF5 file.
+    /// - Parameters:
+    ///   - url: the file.
+    ///   - options: caps.
+    /// - Returns: the datasets in name order (depth first, links sorted by
+    ///   name as HDF5 indexes them) and the attributes as metadata.
+    /// - Throws: ``BrineError`` `.notFound`; `.invalidInterop` (not an HDF5
+    ///   file, or libhdf5 fails on it: the message names the object);
+    ///   `.unsupportedDType` (a dataset of strings, compounds, references,
+    ///   bfloat16, …, named by its path); `.decompressionFailed` (a filter
+    ///   that fails or is not available, such as h5py's lzf); `.limitExceeded`.
+    public static func read(contentsOf url: URL, options: HDF5ReadOptions = .init()) throws(BrineError) -> TensorBundle {
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw BrineError(.notFound, "no such file", filePath: url.path)
+        }
+        lock.lock()
+        defer { lock.unlock() }
+        silenceErrors()
+        let fid = H5Fopen(url.path, brine_h5f_acc_rdonly(), brine_h5p_default())
+        guard fid >= 0 else {
+            throw BrineError(.invalidInterop, "libhdf5 cannot open this file as HDF5", filePath: url.path, byteOffset: 0)
+        }
+        defer { H5Fclose(fid) }
+        var reader = Reader(path: url.path, options: options)
+        try reader.walk(fid, path: "", depth: 0)
+        var bundle = TensorBundle(tensors: reader.tensors, metadata: reader.metadata)
+        if options.kerasNames { applyKerasNames(&bundle) }
+        return bundle
+    }
+
+    /// Reads a Keras 3 `.keras` file (a zip): the arrays and attributes of
+    /// its `model.weights.h5` (as ``read(contentsOf:options:)``), plus
+    /// `config.json` and `metadata.json` as the metadata keys `keras.config`
+    /// and `keras.metadata`.
+    /// - Throws: ``BrineError`` `.invalidInterop` (not a zip, no
+    ///   `model.weights.h5`), `.limitExceeded` (a member over
+    ///   ``HDF5ReadOptions/maxKerasMemberBytes``), `.io`, and the errors of
+    ///   ``read(contentsOf:options:)``.
+    public static func readKeras(contentsOf url: URL, options: HDF5ReadOptions = .init()) throws(BrineError) -> TensorBundle {
+        let archive: Archive
+        do {
+            archive = try Archive(url: url, accessMode: .read)
+        } catch {
+            throw BrineError(.invalidInterop, "not a .keras zip archive: \(error)", filePath: url.path, byteOffset: 0)
+        }
+        guard let weights = archive["model.weights.h5"] else {
+            throw BrineError(.invalidInterop, "the .keras archive has no model.weights.h5", filePath: url.path, byteOffset: 0)
+        }
+        func check(_ e: Entry) throws(BrineError) {
+            guard e.uncompressedSize <= UInt64(options.maxKerasMemberBytes) else {
+                throw BrineError(.limitExceeded, "\(e.path) declares \(e.uncompressedSize) bytes; the cap is \(options.maxKerasMemberBytes)", filePath: url.path)
+            }
+        }
+        try check(weights)
+        let temp = FileManager.default.temporaryDirectory.appendingPathComponent("brine-keras-\(getpid())-\(UUID().uuidString)")
+        do {
+            try FileManager.default.createDirectory(at: temp, withIntermediateDirectories: false)
+        } catch {
+            throw BrineError(.io, "cannot create a temporary folder: \(error)", filePath: temp.path)
+        }
+        defer { try? FileManager.default.removeItem(at: temp) }
+        let h5 = temp.appendingPathComponent("model.weights.h5")
+        do {
+            _ = try archive.extract(weights, to: h5)
+        } catch {
+            throw BrineError(.invalidInterop, "cannot extract model.weights.h5: \(error)", filePath: url.path)
+        }
+        var bundle = try read(contentsOf: h5, options: options)
+        for (member, key) in [("config.json", "keras.config"), ("metadata.json", "keras.metadata")] {
+            guard let e = archive[member] else { continue }
+            try check(e)
+            var data = Data()
+            do {
+                _ = try archive.extract(e, consumer: { data.append($0) })
+            } catch {
+                throw BrineError(.invalidInterop, "cannot extract \(member): \(error)", filePath: url.path)
+            }
+            bundle.metadata[key] = String(decoding: data, as: UTF8.self)
+        }
+        return bundle
+    }
+
+    /// Writes a bundle as a plain HDF5 file, atomically: each array a
+    /// contiguous dataset at its name (groups created along the path; h5py's
+    /// float16 and bool types), and each metadata key `<object path>@<name>`
+    /// whose object exists a UTF-8 string attribute on it (other keys are not
+    /// written: HDF5 has no file-level metadata outside attributes).
+    /// An array named in the metadata key ``kerasPathsKey`` is written at
+    /// the HDF5 path recorded there (Keras' layout, see ``HDF5ReadOptions/kerasNames``).
+    /// - Throws: ``BrineError`` `.unsupportedDType` (bfloat16: HDF5 and h5py
+    ///   have no such type), `.invalidArgument` (a name HDF5 refuses, such as
+    ///   one array's name being another's group; an invalid `keras.paths`), `.io`.
+    public static func write(_ bundle: TensorBundle, to url: URL) throws(BrineError) {
+        var paths: [String: String] = [:]
+        if let text = bundle.metadata[kerasPathsKey] {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: String] else {
+                throw BrineError(.invalidArgument, "metadata '\(kerasPathsKey)' is not a JSON object of strings", filePath: url.path)
+            }
+            paths = object
+        }
+        if let bf = bundle.tensors.first(where: { $0.tensor.dtype == .bfloat16 }) {
+            throw BrineError(.unsupportedDType, "HDF5 (and h5py) have no bfloat16", filePath: url.path, arrayPath: bf.name)
+        }
+        let folder = url.deletingLastPathComponent()
+        let temp = folder.appendingPathComponent(".\(url.lastPathComponent).brine-tmp.\(getpid()).\(UUID().uuidString.prefix(8))")
+        lock.lock()
+        defer { lock.unlock() }
+        silenceErrors()
+        let fid = H5Fcreate(temp.path, brine_h5f_acc_trunc(), brine_h5p_default(), brine_h5p_default())
+        guard fid >= 0 else { throw BrineError(.io, "libhdf5 cannot create the file", filePath: temp.path) }
+        do throws(BrineError) {
+            defer { H5Fclose(fid) }
+            let lcpl = H5Pcreate(brine_h5p_link_create())
+            defer { H5Pclose(lcpl) }
+            H5Pset_create_intermediate_group(lcpl, 1)
+            for (name, t) in bundle.tensors {
+                try writeDataset(fid, name: paths[name] ?? name, tensor: t, lcpl: lcpl, path: url.path)
+            }
+            for key in bundle.metadata.keys.sorted() {
+                guard let at = key.lastIndex(of: "@") else { continue }
+                let objectPath = String(key[..<at]), attr = String(key[key.index(after: at)...])
+                let target = objectPath.isEmpty ? "/" : objectPath
+                guard !attr.isEmpty, H5Lexists(fid, target, brine_h5p_default()) > 0 || target == "/" else { continue }
+                let oid = H5Oopen(fid, target, brine_h5p_default())
+                guard oid >= 0 else { continue }
+                defer { H5Oclose(oid) }
+                try writeStringAttribute(oid, name: attr, value: bundle.metadata[key]!, path: url.path)
+            }
+            guard H5Fflush(fid, H5F_SCOPE_GLOBAL) >= 0 else { throw BrineError(.io, "libhdf5 failed to flush the file", filePath: temp.path) }
+        } catch {
+            unlink(temp.path)
+            throw error
+        }
+        guard rename(temp.path, url.path) == 0 else {
+            let e = errno
+            unlink(temp.path)
+            throw BrineError(.io, "cannot move the new file into place", filePath: url.path, errno: e)
+        }
+    }
+
+    // MARK: Internals
+
+    static func silenceErrors() {
+        H5Eset_auto2(brine_h5e_default(), nil, nil)
+    }
+
+    /// The file datatype of a dtype (little-endian; h5py's float16 and bool enum).
+    /// The caller closes it.
+    static func fileType(_ dtype: DType) -> hid_t {
+        switch dtype {
+        case .float32: return H5Tcopy(brine_h5t_ieee_f32le())
+        case .float64: return H5Tcopy(brine_h5t_ieee_f64le())
+        case .int8: return H5Tcopy(brine_h5t_std_i8le())
+        case .int16: return H5Tcopy(brine_h5t_std_i16le())
+        case .int32: return H5Tcopy(brine_h5t_std_i32le())
+        case .int64: return H5Tcopy(brine_h5t_std_i64le())
+        case .uint8: return H5Tcopy(brine_h5t_std_u8le())
+        case .uint16: return H5Tcopy(brine_h5t_std_u16le())
+        case .uint32: return H5Tcopy(brine_h5t_std_u32le())
+        case .uint64: return H5Tcopy(brine_h5t_std_u64le())
+        case .float16, .bfloat16:
+            // IEEE half, as h5py creates it (bfloat16 is refused before this).
+            let t = H5Tcopy(brine_h5t_ieee_f32le())
+            H5Tset_fields(t, 15, 10, 5, 0, 10)
+            H5Tset_size(t, 2)
+            H5Tset_ebias(t, 15)
+            return t
+        case .bool:
+            let t = H5Tenum_create(brine_h5t_std_i8le())
+            var f: Int8 = 0, tr: Int8 = 1
+            H5Tenum_insert(t, "FALSE", &f)
+            H5Tenum_insert(t, "TRUE", &tr)
+            return t
+        }
+    }
+
+    static func writeDataset(_ fid: hid_t, name: String, tensor t: AnyTensor, lcpl: hid_t, path: String) throws(BrineError) {
+        let space: hid_t
+        if t.shape.isEmpty {
+            space = H5Screate(H5S_SCALAR)
+        } else {
+            let dims = t.shape.map { hsize_t($0) }
+            space = H5Screate_simple(Int32(dims.count), dims, nil)
+        }
+        defer { H5Sclose(space) }
+        let type = fileType(t.dtype)
+        defer { H5Tclose(type) }
+        let d = H5Dcreate2(fid, name, type, space, lcpl, brine_h5p_default(), brine_h5p_default())
+        guard d >= 0 else {
+            throw BrineError(.invalidArgument, "libhdf5 cannot create a dataset named '\(name)' (a name that is also a group, or empty path components?)", filePath: path, arrayPath: name)
+        }
+        defer { H5Dclose(d) }
+        if t.byteCount > 0 {
+            guard H5Dwrite(d, type, brine_h5s_all(), brine_h5s_all(), brine_h5p_default(), t.storage.baseAddress) >= 0 else {
+                throw BrineError(.io, "libhdf5 failed to write the dataset", filePath: path, arrayPath: name)
+            }
+        }
+        withExtendedLifetime(t.storage) {}
+    }
+
+    static func writeStringAttribute(_ oid: hid_t, name: String, value: String, path: String) throws(BrineError) {
+        let type = H5Tcopy(brine_h5t_c_s1())
+        defer { H5Tclose(type) }
+        H5Tset_size(type, brine_h5t_variable())
+        H5Tset_cset(type, H5T_CSET_UTF8)
+        let space = H5Screate(H5S_SCALAR)
+        defer { H5Sclose(space) }
+        if H5Aexists(oid, name) > 0 { H5Adelete(oid, name) }
+        let a = H5Acreate2(oid, name, type, space, brine_h5p_default(), brine_h5p_default())
+        guard a >= 0 else { throw BrineError(.io, "libhdf5 cannot create attribute '\(name)'", filePath: path) }
+        defer { H5Aclose(a) }
+        let ok = value.withCString { c -> Bool in
+            var p: UnsafePointer<CChar>? = c
+            return H5Awrite(a, type, &p) >= 0
+        }
+        guard ok else { throw BrineError(.io, "libhdf5 cannot write attribute '\(name)'", filePath: path) }
+    }
+}
+
+/// The recursive walk over one open file (called with ``HDF5/lock`` held).
+struct Reader {
+    let path: String
+    let options: HDF5ReadOptions
+    var tensors: [(name: String, tensor: AnyTensor)] = []
+    var metadata: [String: String] = [:]
+    var visited = Set<haddr_t>()
+
+    init(path: String, options: HDF5ReadOptions) {
+        self.path = path
+        self.options = options
+    }
+
+    func fail(_ code: BrineError.Code, _ message: String, _ object: String) -> BrineError {
+        BrineError(code, message, filePath: path, arrayPath: object.isEmpty ? "/" : object)
+    }
+
+    mutating func walk(_ gid: hid_t, path group: String, depth: Int) throws(BrineError) {
+        guard depth <= options.maxGroupDepth else {
+            throw fail(.limitExceeded, "groups nest deeper than maxGroupDepth \(options.maxGroupDepth)", group)
+        }
+        try readAttributes(gid, object: group)
+        var info = H5G_info_t()
+        guard H5Gget_info(gid, &info) >= 0 else { throw fail(.invalidInterop, "libhdf5 cannot read the group", group) }
+        guard info.nlinks <= hsize_t(options.maxLinks) else {
+            throw fail(.limitExceeded, "the group has \(info.nlinks) links; the cap is \(options.maxLinks)", group)
+        }
+        for i in 0 ..< info.nlinks {
+            let n = H5Lget_name_by_idx(gid, ".", H5_INDEX_NAME, H5_ITER_INC, i, nil, 0, brine_h5p_default())
+            guard n >= 0, n < 65536 else { throw fail(.invalidInterop, "libhdf5 cannot read link \(i)'s name", group) }
+            var buf = [CChar](repeating: 0, count: Int(n) + 1)
+            guard H5Lget_name_by_idx(gid, ".", H5_INDEX_NAME, H5_ITER_INC, i, &buf, Int(n) + 1, brine_h5p_default()) >= 0 else {
+                throw fail(.invalidInterop, "libhdf5 cannot read link \(i)'s name", group)
+            }
+            let name = String(decoding: buf.prefix(Int(n)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let child = group.isEmpty ? name : group + "/" + name
+            var link = H5L_info_t()
+            guard H5Lget_info(gid, buf, &link, brine_h5p_default()) >= 0 else { throw fail(.invalidInterop, "libhdf5 cannot read the link", child) }
+            guard link.type == H5L_TYPE_HARD else {
+                // Soft and external links are not followed (an external link opens another file).
+                metadata[child + "@"] = link.type == H5L_TYPE_SOFT ? "soft link (not followed)" : "external link (not followed)"
+                continue
+            }
+            guard visited.insert(link.u.address).inserted else { continue }  // a second hard link to one object
+            let oid = H5Oopen(gid, buf, brine_h5p_default())
+            guard oid >= 0 else { throw fail(.invalidInterop, "libhdf5 cannot open the object", child) }
+            defer { H5Oclose(oid) }
+            switch H5Iget_type(oid) {
+            case H5I_GROUP: try walk(oid, path: child, depth: depth + 1)
+            case H5I_DATASET: try readDataset(oid, name: child)
+            default: metadata[child + "@"] = "named datatype (not converted)"
+            }
+        }
+    }
+
+    /// The Brine dtype and memory type for a dataset's file type; the caller closes the memory type.
+    func memoryType(_ ftype: hid_t, name: String) throws(BrineError) -> (DType, hid_t) {
+        let size = H5Tget_size(ftype)
+        switch H5Tget_class(ftype) {
+        case H5T_INTEGER:
+            let signed = H5Tget_sign(ftype) == H5T_SGN_2
+            switch (size, signed) {
+            case (1, true): return (.int8, H5Tcopy(brine_h5t_std_i8le()))
+            case (2, true): return (.int16, H5Tcopy(brine_h5t_std_i16le()))
+            case (4, true): return (.int32, H5Tcopy(brine_h5t_std_i32le()))
+            case (8, true): return (.int64, H5Tcopy(brine_h5t_std_i64le()))
+            case (1, false): return (.uint8, H5Tcopy(brine_h5t_std_u8le()))
+            case (2, false): return (.uint16, H5Tcopy(brine_h5t_std_u16le()))
+            case (4, false): return (.uint32, H5Tcopy(brine_h5t_std_u32le()))
+            case (8, false): return (.uint64, H5Tcopy(brine_h5t_std_u64le()))
+            default: break
+            }
+        case H5T_FLOAT:
+            var spos = 0, epos = 0, esize = 0, mpos = 0, msize = 0
+            H5Tget_fields(ftype, &spos, &epos, &esize, &mpos, &msize)
+            switch (size, spos, epos, esize, mpos, msize, H5Tget_ebias(ftype)) {
+            case (4, 31, 23, 8, 0, 23, 127): return (.float32, H5Tcopy(brine_h5t_ieee_f32le()))
+            case (8, 63, 52, 11, 0, 52, 1023): return (.float64, H5Tcopy(brine_h5t_ieee_f64le()))
+            case (2, 15, 10, 5, 0, 10, 15): return (.float16, HDF5.fileType(.float16))
+            default: break
+            }
+        case H5T_ENUM:
+            // h5py's bool: an enum of int8 with FALSE = 0 and TRUE = 1.
+            if size == 1, H5Tget_nmembers(ftype) == 2 {
+                var f: Int8 = -1, t: Int8 = -1
+                if H5Tenum_valueof(ftype, "FALSE", &f) >= 0, H5Tenum_valueof(ftype, "TRUE", &t) >= 0, f == 0, t == 1 {
+                    return (.bool, HDF5.fileType(.bool))
+                }
+            }
+        default: break
+        }
+        throw fail(.unsupportedDType, "the dataset's HDF5 type (class \(H5Tget_class(ftype).rawValue), \(size) bytes) has no Brine dtype", name)
+    }
+
+    mutating func readDataset(_ d: hid_t, name: String) throws(BrineError) {
+        guard tensors.count < options.limits.maxArrays else {
+            throw fail(.limitExceeded, "more than maxArrays \(options.limits.maxArrays) datasets", name)
+        }
+        let space = H5Dget_space(d)
+        guard space >= 0 else { throw fail(.invalidInterop, "libhdf5 cannot read the dataspace", name) }
+        defer { H5Sclose(space) }
+        let shape: [Int]
+        switch H5Sget_simple_extent_type(space) {
+        case H5S_SCALAR: shape = []
+        case H5S_SIMPLE:
+            let rank = Int(H5Sget_simple_extent_ndims(space))
+            guard rank >= 0, rank <= options.limits.maxRank else { throw fail(.limitExceeded, "rank \(rank) exceeds maxRank \(options.limits.maxRank)", name) }
+            var dims = [hsize_t](repeating: 0, count: rank)
+            guard H5Sget_simple_extent_dims(space, &dims, nil) == Int32(rank) else { throw fail(.invalidInterop, "libhdf5 cannot read the dims", name) }
+            guard dims.allSatisfy({ $0 <= hsize_t(Int.max) }) else { throw fail(.invalidInterop, "a dimension overflows", name) }
+            shape = dims.map { Int($0) }
+        default:
+            throw fail(.unsupportedFeature, "the dataset has a null dataspace (no elements, no shape)", name)
+        }
+        let ftype = H5Dget_type(d)
+        guard ftype >= 0 else { throw fail(.invalidInterop, "libhdf5 cannot read the datatype", name) }
+        defer { H5Tclose(ftype) }
+        let (dtype, mtype) = try memoryType(ftype, name: name)
+        defer { H5Tclose(mtype) }
+        guard let bytes = Shape.byteCount(shape, itemSize: dtype.itemSize) else { throw fail(.invalidInterop, "the size overflows", name) }
+        guard bytes <= options.limits.maxAllocationBytes else {
+            throw fail(.limitExceeded, "the dataset has \(bytes) bytes; maxAllocationBytes is \(options.limits.maxAllocationBytes)", name)
+        }
+        let storage = TensorStorage(uninitializedByteCount: bytes)
+        if bytes > 0 {
+            guard H5Dread(d, mtype, brine_h5s_all(), brine_h5s_all(), brine_h5p_default(), storage.baseAddress) >= 0 else {
+                throw fail(.decompressionFailed, "libhdf5 failed to read the dataset (damaged data, or a filter that is not available)", name)
+            }
+        }
+        tensors.append((name, try AnyTensor(dtype: dtype, shape: shape, storage: storage)))
+        try readAttributes(d, object: name)
+    }
+
+    mutating func readAttributes(_ oid: hid_t, object: String) throws(BrineError) {
+        final class Names { var list: [String] = []; var cap = 0 }
+        let names = Names()
+        names.cap = options.maxLinks
+        var idx: hsize_t = 0
+        let status = withExtendedLifetime(names) {
+            H5Aiterate2(oid, H5_INDEX_NAME, H5_ITER_INC, &idx, { _, name, _, op in
+                let n = Unmanaged<Names>.fromOpaque(op!).takeUnretainedValue()
+                guard n.list.count < n.cap, let name else { return -1 }
+                n.list.append(String(cString: name))
+                return 0
+            }, Unmanaged.passUnretained(names).toOpaque())
+        }
+        guard status >= 0 else { throw fail(.limitExceeded, "libhdf5 cannot list the attributes, or there are more than \(options.maxLinks)", object) }
+        for a in names.list {
+            metadata[object + "@" + a] = try attributeText(oid, name: a, object: object)
+        }
+    }
+
+    func attributeText(_ oid: hid_t, name: String, object: String) throws(BrineError) -> String {
+        let where_ = object + "@" + name
+        let a = H5Aopen(oid, name, brine_h5p_default())
+        guard a >= 0 else { throw fail(.invalidInterop, "libhdf5 cannot open the attribute", where_) }
+        defer { H5Aclose(a) }
+        let type = H5Aget_type(a), space = H5Aget_space(a)
+        defer { H5Tclose(type); H5Sclose(space) }
+        guard type >= 0, space >= 0 else { throw fail(.invalidInterop, "libhdf5 cannot read the attribute", where_) }
+        let count = H5Sget_simple_extent_npoints(space)
+        guard count >= 0, count <= Int64(options.maxAttributeElements) else {
+            throw fail(.limitExceeded, "the attribute has \(count) elements; the cap is \(options.maxAttributeElements)", where_)
+        }
+        let n = Int(count)
+        let scalar = H5Sget_simple_extent_type(space) == H5S_SCALAR
+        func json(_ items: [Any]) -> String {
+            let v: Any = scalar && items.count == 1 ? items[0] : items
+            guard let d = try? JSONSerialization.data(withJSONObject: v, options: [.fragmentsAllowed, .withoutEscapingSlashes]) else { return "null" }
+            return String(decoding: d, as: UTF8.self)
+        }
+        switch H5Tget_class(type) {
+        case H5T_STRING:
+            var strings: [String] = []
+            if H5Tis_variable_str(type) > 0 {
+                let mt = H5Tcopy(brine_h5t_c_s1())
+                defer { H5Tclose(mt) }
+                H5Tset_size(mt, brine_h5t_variable())
+                H5Tset_cset(mt, H5Tget_cset(type))
+                var ptrs = [UnsafeMutablePointer<CChar>?](repeating: nil, count: n)
+                guard H5Aread(a, mt, &ptrs) >= 0 else { throw fail(.invalidInterop, "libhdf5 cannot read the attribute", where_) }
+                strings = ptrs.map { $0.map { String(cString: $0) } ?? "" }
+                H5Dvlen_reclaim(mt, space, brine_h5p_default(), &ptrs)
+            } else {
+                let size = H5Tget_size(type)
+                guard size > 0, size <= 1 << 24, n.multipliedReportingOverflow(by: size).overflow == false,
+                      n * size <= options.maxAttributeElements * 64 else {
+                    throw fail(.limitExceeded, "the attribute's strings are too large", where_)
+                }
+                var buf = [UInt8](repeating: 0, count: n * size)
+                guard H5Aread(a, type, &buf) >= 0 else { throw fail(.invalidInterop, "libhdf5 cannot read the attribute", where_) }
+                for i in 0 ..< n {
+                    let s = buf[i * size ..< (i + 1) * size]
+                    strings.append(String(decoding: s.prefix(while: { $0 != 0 }), as: UTF8.self))
+                }
+            }
+            return scalar && strings.count == 1 ? strings[0] : json(strings)
+        case H5T_INTEGER:
+            if H5Tget_sign(type) == H5T_SGN_NONE && H5Tget_size(type) == 8 {
+                var v = [UInt64](repeating: 0, count: n)
+                guard H5Aread(a, brine_h5t_std_u64le(), &v) >= 0 else { throw fail(.invalidInterop, "libhdf5 cannot read the attribute", where_) }
+                return json(v.map { NSNumber(value: $0) })
+            }
+            var v = [Int64](repeating: 0, count: n)
+            guard H5Aread(a, brine_h5t_std_i64le(), &v) >= 0 else { throw fail(.invalidInterop, "libhdf5 cannot read the attribute", where_) }
+            return json(v.map { NSNumber(value: $0) })
+        case H5T_FLOAT:
+            var v = [Double](repeating: 0, count: n)
+            guard H5Aread(a, brine_h5t_ieee_f64le(), &v) >= 0 else { throw fail(.invalidInterop, "libhdf5 cannot read the attribute", where_) }
+            return json(v.map { $0.isFinite ? NSNumber(value: $0) as Any : "\($0)" as Any })
+        default:
+            return "(attribute of HDF5 class \(H5Tget_class(type).rawValue), not converted)"
+        }
+    }
+}

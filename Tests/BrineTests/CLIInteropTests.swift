@@ -1,0 +1,63 @@
+import Foundation
+import Testing
+@testable import Brine
+
+/// `brine inspect` and `brine convert` on GGUF, ONNX and HDF5 (files written
+/// by gguf-py, onnx and h5py through the oracle scripts of their suites).
+@Suite("brine CLI: GGUF, ONNX, HDF5", .serialized)
+struct CLIInteropTests {
+    @Test("GGUF → Brine → GGUF through the CLI is byte-identical; inspect lists ggml types; a quantized tensor into .npz is refused")
+    func gguf() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let src = dir.appendingPathComponent("py.gguf")
+        try PythonOracle.run(GGUFOracleTests.writer, [src.path, "32"])
+        let brine = dir.appendingPathComponent("m.brine"), back = dir.appendingPathComponent("back.gguf")
+        #expect(try runBrine(["convert", src.path, brine.path, "--codec", "zstd"]).status == 0)
+        #expect(try runBrine(["convert", brine.path, back.path]).status == 0)
+        #expect(try Data(contentsOf: back) == Data(contentsOf: src))
+        let inspect = try runBrine(["inspect", src.path])
+        #expect(inspect.status == 0 && inspect.out.contains("GGUF 3") && inspect.out.contains("Q8_0") && inspect.out.contains("t.u64: UINT64 18446744073709551615"))
+        // .npz holds no metadata (refused unless dropped by name), and no ggml blocks at all.
+        let meta = try runBrine(["convert", src.path, dir.appendingPathComponent("q.npz").path])
+        #expect(meta.status == 64 && meta.err.contains("--drop-metadata"), "\(meta.err)")
+        let npz = try runBrine(["convert", src.path, dir.appendingPathComponent("q.npz").path, "--drop-metadata"])
+        #expect(npz.status == 1 && npz.err.contains("unsupportedDType") && npz.err.contains("quantized"))
+        let h5 = try runBrine(["convert", src.path, dir.appendingPathComponent("q.h5").path])
+        #expect(h5.status == 1 && h5.err.contains("quantized"))
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("q.h5").path))
+    }
+
+    @Test("ONNX: convert to Brine, back --into the model; inspect lists initializers; --into is required")
+    func onnx() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        _ = try PythonOracle.json(ONNXOracleTests.builder, [dir.path, "external"])
+        let model = dir.appendingPathComponent("model.onnx")
+        let brine = dir.appendingPathComponent("w.brine"), out = dir.appendingPathComponent("out.onnx")
+        #expect(try runBrine(["convert", model.path, brine.path]).status == 0)
+        #expect(try runBrine(["convert", brine.path, out.path]).status == 64)
+        #expect(try runBrine(["convert", brine.path, "--into", model.path, out.path]).status == 0)
+        let script = "import sys, onnx; onnx.checker.check_model(sys.argv[1]); print(len(onnx.load(sys.argv[1]).graph.initializer))"
+        #expect(try PythonOracle.run(script, [out.path]).trimmingCharacters(in: .whitespacesAndNewlines) == "19")
+        let inspect = try runBrine(["inspect", out.path, "--json"])
+        #expect(inspect.status == 0 && inspect.out.contains("\"name\": \"W\"") && inspect.out.contains("onnx.opset_import"))
+    }
+
+    @Test("HDF5: inspect and convert an h5py file to Brine and back to .h5")
+    func hdf5() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let src = dir.appendingPathComponent("k2.h5")
+        _ = try PythonOracle.json(HDF5OracleTests.h5pyWriter, [src.path])
+        let inspect = try runBrine(["inspect", src.path])
+        #expect(inspect.status == 0 && inspect.out.contains("model_weights/dense/dense/kernel:0") && inspect.out.contains("@keras_version: 2.15.0"))
+        let brine = dir.appendingPathComponent("m.brine"), back = dir.appendingPathComponent("back.h5")
+        #expect(try runBrine(["convert", src.path, brine.path]).status == 0)
+        #expect(try runBrine(["convert", brine.path, back.path]).status == 0)
+        let a = try TensorBundle(contentsOf: brine)
+        let check = try runBrine(["inspect", back.path, "--json"])
+        #expect(check.status == 0)
+        for name in a.names { #expect(check.out.contains("\"name\": \(Value.quoted(name))"), "\(name)") }
+    }
+}
