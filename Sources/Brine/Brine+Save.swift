@@ -35,22 +35,53 @@ public struct SaveOptions: Sendable, Equatable {
     /// `fsync` the file and its folder before returning (default `true`).
     public var durable: Bool = true
 
-    /// Options with the given fields; the others at their defaults.
+    /// Record the save time as `brine.created` (default `true`). `false`
+    /// leaves the key out, so that saving the same model with the same
+    /// options gives the same bytes (reproducible files, comparisons of
+    /// ``Brine/encode(_:options:)`` with a saved file).
+    public var recordsCreationTime: Bool = true
+
+    /// Options with the given fields; the others at their defaults. Every
+    /// field of ``WriteOptions`` is here; values are checked by
+    /// ``validate()`` when a save starts, before anything is written.
     /// - Parameters:
     ///   - codec: see ``codec``.
     ///   - filter: see ``filter``.
+    ///   - alignment: see ``alignment`` (bytes, a power of two from 8 to 65,536).
+    ///   - chunkBytes: see ``chunkBytes`` (bytes, 8 … 1 GiB).
     ///   - storageDType: see ``storageDType``.
     ///   - inlineThreshold: see ``inlineThreshold`` (bytes).
-    ///   - metadata: see ``metadata``.
+    ///   - threads: see ``threads`` (at least 1).
+    ///   - durable: see ``durable``.
+    ///   - recordsCreationTime: see ``recordsCreationTime``.
+    ///   - metadata: see ``metadata``; plain Swift values (``ValueConvertible``:
+    ///     integers, floats, strings, bools, arrays and dictionaries of them)
+    ///     or ``Value``s, e.g. `["epochs": epochs, "lr": lr]`.
     public init(
-        codec: Codec = .none, filter: Filter = .none, storageDType: DType? = nil,
-        inlineThreshold: Int = 4096, metadata: [String: Value] = [:]
+        codec: Codec = .none, filter: Filter = .none, alignment: Int = FormatSpec.defaultAlignment,
+        chunkBytes: Int = FormatSpec.defaultChunkBytes, storageDType: DType? = nil,
+        inlineThreshold: Int = 4096, threads: Int = activeProcessorCount, durable: Bool = true,
+        recordsCreationTime: Bool = true, metadata: [String: any ValueConvertible] = [:]
     ) {
         self.codec = codec
         self.filter = filter
+        self.alignment = alignment
+        self.chunkBytes = chunkBytes
         self.storageDType = storageDType
         self.inlineThreshold = inlineThreshold
-        self.metadata = metadata
+        self.threads = threads
+        self.durable = durable
+        self.recordsCreationTime = recordsCreationTime
+        self.metadata = metadataValues(metadata)
+    }
+
+    /// Checks every field: the ``WriteOptions`` fields
+    /// (``WriteOptions/validate()``), the inline threshold and the metadata
+    /// keys. Saves call it before creating any file.
+    /// - Throws: ``BrineError`` `.invalidArgument` naming the bad field.
+    public func validate() throws(BrineError) {
+        try writeOptions.validate()
+        _ = try metadataValue(rootType: "")
     }
 
     /// The low-level writer options these options imply.
@@ -130,6 +161,8 @@ extension Brine {
     /// under the array path of its coding path (`layers.0.weight`). The file
     /// replaces `url` only when complete (temporary file, `fsync`, `rename`);
     /// on any error the previous file is untouched.
+    /// When `url` is a symbolic link (or a chain of them), the file it points
+    /// to is replaced and the link stays; a dangling link's target is created.
     ///
     /// Metadata: `brine.format`, `brine.version`, `brine.created`,
     /// `brine.root_type` (the Swift type name of `model`), then
@@ -144,9 +177,15 @@ extension Brine {
     ///   (with the coding path), for example a structure nested deeper than
     ///   ``ReadLimits/maxDepth``.
     public static func save(_ model: some Encodable, to url: URL, options: SaveOptions = .init()) throws {
-        let metadata = try options.metadataValue(rootType: String(reflecting: type(of: model)))
-        let writer = try BrineWriter(url: url, options: options.writeOptions)
+        try options.validate()
+        try write(model, into: BrineWriter(url: url, options: options.writeOptions), options: options)
+    }
+
+    /// Encodes `model` into `writer` and finishes it (cancels it on error).
+    static func write(_ model: some Encodable, into writer: BrineWriter, options: SaveOptions) throws {
         do {
+            let metadata = try options.metadataValue(rootType: String(reflecting: type(of: model)))
+            writer.recordsCreationTime = options.recordsCreationTime
             let root = try BrineEncoder().encode(model, sink: WriterSink(writer), threshold: options.inlineThreshold)
             try writer.finish(root: root, metadata: metadata)
         } catch {
@@ -157,8 +196,11 @@ extension Brine {
 
     /// Loads a model saved with ``save(_:to:options:)``.
     ///
-    /// All arrays are loaded first, in parallel (``BrineFile/loadAll()``),
-    /// then the model is decoded. In the mmap modes, ``Tensor`` fields of
+    /// Only the arrays `type` asks for are read, verified and decoded, each
+    /// nested struct, list or dictionary's arrays in one parallel batch (see
+    /// ``BrineDecoder/decode(_:from:)-(_,BrineFile)``): a type that reads only
+    /// the configuration reads no array data. To load one part, see
+    /// ``load(_:from:at:mode:options:)``. In the mmap modes, ``Tensor`` fields of
     /// uncompressed arrays are zero-copy views of the mapping (which they
     /// keep alive); `[Float]`-style fields and compressed arrays are copies.
     /// Use ``open(_:from:mode:options:)`` to keep the file (for

@@ -8,8 +8,8 @@ import Foundation
 /// their size (``Tensor``, ``AnyTensor``, `[Float]` and the other numeric
 /// Swift arrays, `Data`), named by their coding paths. Build them with
 /// ``init(of:)``, put them into another instance of the architecture with
-/// ``load(into:strict:)``; on disk, ``Brine/saveWeights(of:to:options:)`` and
-/// ``Brine/loadWeights(into:from:mode:strict:options:)``.
+/// ``load(into:strict:)``; on disk, ``Brine/saveWeights(of:to:options:filter:)`` and
+/// ``Brine/loadWeights(into:from:mode:strict:filter:skipMismatch:options:)``.
 public struct Weights: Sendable, Equatable {
     /// The array paths, in order.
     public private(set) var paths: [String] = []
@@ -93,22 +93,35 @@ public struct Weights: Sendable, Equatable {
     ///     here and every array here must belong to the model. `false`: arrays
     ///     missing here keep their current values, unexpected ones are
     ///     ignored; both are listed in the report.
-    /// - Returns: which arrays were loaded, missing, unexpected.
+    ///   - filter: which arrays count as weights (path globs, e.g.
+    ///     `.excluding("config.*")`); arrays of the model and of these
+    ///     weights that it does not select are left alone and listed in
+    ///     ``WeightsReport/excluded``. Default: all.
+    ///   - skipMismatch: `true` (Keras' `skip_mismatch`): an array whose dtype
+    ///     or shape differs from the model's is not loaded (the model keeps
+    ///     its value) and is listed in ``WeightsReport/mismatched`` instead of
+    ///     throwing. Default `false`.
+    /// - Returns: which arrays were loaded, missing, unexpected, mismatched, excluded.
     /// - Throws: ``BrineError`` `.dtypeMismatch` / `.shapeMismatch` naming the
-    ///   array with the expected and found dtype/shape (in either mode);
-    ///   `.arrayNotFound` in strict mode for a missing or unexpected array;
-    ///   `EncodingError`/`DecodingError` from the model's own coding.
+    ///   array with the expected and found dtype/shape (in either mode,
+    ///   unless `skipMismatch`); `.arrayNotFound` in strict mode for a
+    ///   missing or unexpected array; `EncodingError`/`DecodingError` from
+    ///   the model's own coding. Nothing is changed when it throws.
     @discardableResult
-    public func load<M: Codable>(into model: inout M, strict: Bool = true) throws -> WeightsReport {
+    public func load<M: Codable>(
+        into model: inout M, strict: Bool = true, filter: ArrayFilter = .all, skipMismatch: Bool = false
+    ) throws -> WeightsReport {
         let available = paths.map { (path: $0, dtype: tensors[$0]!.dtype, shape: tensors[$0]!.shape) }
-        return try WeightLoading.load(into: &model, strict: strict, available: available, filePath: nil) { indices in
+        return try WeightLoading.load(
+            into: &model, strict: strict, filter: filter, skipMismatch: skipMismatch, available: available, filePath: nil
+        ) { indices in
             indices.map { tensors[paths[$0]]! }
         }
     }
 }
 
-/// What ``Weights/load(into:strict:)`` and
-/// ``Brine/loadWeights(into:from:mode:strict:options:)`` did.
+/// What ``Weights/load(into:strict:filter:skipMismatch:)`` and
+/// ``Brine/loadWeights(into:from:mode:strict:filter:skipMismatch:options:)`` did.
 public struct WeightsReport: Sendable, Equatable {
     /// Paths of the model's arrays that were replaced.
     public var loaded: [String] = []
@@ -116,26 +129,55 @@ public struct WeightsReport: Sendable, Equatable {
     public var missing: [String] = []
     /// Paths of arrays in the weights the model does not have (ignored; non-strict only).
     public var unexpected: [String] = []
+    /// Arrays skipped because their dtype or shape differs from the model's
+    /// (with `skipMismatch: true` only; the model kept its values).
+    public var mismatched: [Mismatch] = []
+    /// Paths (of the model or of the weights) that the filter left out.
+    public var excluded: [String] = []
 
-    /// `true` when every array of the model was loaded and none was left over.
-    public var isComplete: Bool { missing.isEmpty && unexpected.isEmpty }
+    /// An array of the weights whose dtype or shape differs from the model's.
+    public struct Mismatch: Sendable, Equatable {
+        /// The array path.
+        public var path: String
+        /// The model's dtype and shape (elements per dimension).
+        public var expected: (dtype: DType, shape: [Int])
+        /// The weights' dtype and shape.
+        public var found: (dtype: DType, shape: [Int])
+
+        /// Equal paths, dtypes and shapes.
+        public static func == (a: Mismatch, b: Mismatch) -> Bool {
+            a.path == b.path && a.expected.dtype == b.expected.dtype && a.expected.shape == b.expected.shape
+                && a.found.dtype == b.found.dtype && a.found.shape == b.found.shape
+        }
+    }
+
+    /// `true` when every selected array of the model was loaded and none was
+    /// left over or skipped for a mismatch.
+    public var isComplete: Bool { missing.isEmpty && unexpected.isEmpty && mismatched.isEmpty }
 }
 
 /// The matching and substitution behind weights loading.
 enum WeightLoading {
     static func load<M: Codable>(
-        into model: inout M, strict: Bool, available: [(path: String, dtype: DType, shape: [Int])], filePath: String?,
+        into model: inout M, strict: Bool, filter: ArrayFilter = .all, skipMismatch: Bool = false,
+        available: [(path: String, dtype: DType, shape: [Int])], filePath: String?,
         fetch: ([Int]) throws -> [AnyTensor]
     ) throws -> WeightsReport {
         let sink = CollectingSink()
         let tree = try BrineEncoder().encode(model, sink: sink, threshold: 0)
+        var report = WeightsReport()
         var index: [String: Int] = [:]
         index.reserveCapacity(available.count)
-        for (i, a) in available.enumerated() { index[a.path] = i }
+        for (i, a) in available.enumerated() {
+            if filter.matches(a.path) { index[a.path] = i } else { report.excluded.append(a.path) }
+        }
 
-        var report = WeightsReport()
         var fetchList: [(slot: Int, source: Int)] = []
         for (k, e) in sink.entries.enumerated() {
+            guard filter.matches(e.path) else {
+                if !report.excluded.contains(e.path) { report.excluded.append(e.path) }
+                continue
+            }
             guard let j = index[e.path] else {
                 if strict {
                     throw BrineError(.arrayNotFound, "the weights have no array for this path of the model (expected dtype \(e.dtype), shape \(e.shape))", filePath: filePath, arrayPath: e.path)
@@ -144,6 +186,10 @@ enum WeightLoading {
                 continue
             }
             let a = available[j]
+            if skipMismatch && (a.dtype != e.dtype || a.shape != e.shape) {
+                report.mismatched.append(.init(path: e.path, expected: (e.dtype, e.shape), found: (a.dtype, a.shape)))
+                continue
+            }
             guard a.dtype == e.dtype else {
                 throw BrineError(.dtypeMismatch, "expected dtype \(e.dtype) (shape \(e.shape)), found dtype \(a.dtype) (shape \(a.shape))", filePath: filePath, arrayPath: e.path)
             }
@@ -154,7 +200,7 @@ enum WeightLoading {
             report.loaded.append(e.path)
         }
         let modelPaths = Set(sink.entries.map(\.path))
-        report.unexpected = available.map(\.path).filter { !modelPaths.contains($0) }
+        report.unexpected = available.map(\.path).filter { !modelPaths.contains($0) && index[$0] != nil }
         if strict, let p = report.unexpected.first {
             throw BrineError(.arrayNotFound, "the model has no array for this path of the weights (\(report.unexpected.count) unexpected arrays)", filePath: filePath, arrayPath: p)
         }
@@ -179,17 +225,21 @@ extension Brine {
     ///
     /// The file's tree is a map from each path to its array;
     /// `brine.root_type` is `Brine.Weights`. Load them with
-    /// ``loadWeights(into:from:mode:strict:options:)`` or ``loadWeights(from:mode:options:)``.
+    /// ``loadWeights(into:from:mode:strict:filter:skipMismatch:options:)`` or ``loadWeights(from:mode:options:filter:)``.
     /// - Parameters:
     ///   - model: the model whose arrays to save.
     ///   - url: the destination; replaced atomically.
     ///   - options: codec, filter, alignment, storage dtype, metadata (``SaveOptions/inlineThreshold`` is ignored: every array is stored).
+    ///   - filter: which arrays are weights (path globs, e.g.
+    ///     `.excluding("config.*")` keeps a config struct's arrays out); default all.
     /// - Throws: as ``save(_:to:options:)``.
-    public static func saveWeights(of model: some Encodable, to url: URL, options: SaveOptions = .init()) throws {
+    public static func saveWeights(of model: some Encodable, to url: URL, options: SaveOptions = .init(), filter: ArrayFilter = .all) throws {
+        try options.validate()
         let metadata = try options.metadataValue(rootType: String(reflecting: Weights.self))
         let writer = try BrineWriter(url: url, options: options.writeOptions)
+        writer.recordsCreationTime = options.recordsCreationTime
         do {
-            _ = try BrineEncoder().encode(model, sink: WriterSink(writer), threshold: 0)
+            _ = try BrineEncoder().encode(model, sink: FilteringSink(WriterSink(writer), filter: filter), threshold: 0)
             let root = Value.map(writer.arrays.enumerated().map { ($1.path, .arrayRef($0)) })
             try writer.finish(root: root, metadata: metadata)
         } catch {
@@ -198,14 +248,18 @@ extension Brine {
         }
     }
 
-    /// Saves a ``Weights`` collection (same file layout as ``saveWeights(of:to:options:)``).
+    /// Saves a ``Weights`` collection (same file layout as ``saveWeights(of:to:options:filter:)``).
+    /// - Parameter filter: which of the arrays to save (path globs); default all.
     /// - Throws: ``BrineError`` as ``BrineWriter``.
-    public static func saveWeights(_ weights: Weights, to url: URL, options: SaveOptions = .init()) throws(BrineError) {
+    public static func saveWeights(_ weights: Weights, to url: URL, options: SaveOptions = .init(), filter: ArrayFilter = .all) throws(BrineError) {
+        try options.validate()
         let metadata = try options.metadataValue(rootType: String(reflecting: Weights.self))
         let writer = try BrineWriter(url: url, options: options.writeOptions)
+        writer.recordsCreationTime = options.recordsCreationTime
         do throws(BrineError) {
-            for (p, t) in weights.entries { try writer.append(t, path: p) }
-            let root = Value.map(weights.paths.enumerated().map { ($1, .arrayRef($0)) })
+            let selected = weights.entries.filter { filter.matches($0.path) }
+            for (p, t) in selected { try writer.append(t, path: p) }
+            let root = Value.map(selected.enumerated().map { (key: $1.path, value: Value.arrayRef($0)) })
             try writer.finish(root: root, metadata: metadata)
         } catch {
             writer.cancel()
@@ -220,17 +274,21 @@ extension Brine {
     ///   - mode: `.copy` (default), `.mmap` or `.mmapCopyOnWrite` (zero-copy
     ///     views of uncompressed arrays).
     ///   - options: verification, threads, limits.
+    ///   - filter: which arrays to read (path globs); the others are not read. Default all.
     /// - Throws: ``BrineError`` `.invalidArgument` for `.mmapReadWrite`
     ///   (nothing could flush the file); otherwise as ``BrineFile/loadAll()``.
-    public static func loadWeights(from url: URL, mode: LoadMode = .copy, options: ReadOptions = .init()) throws(BrineError) -> Weights {
+    public static func loadWeights(
+        from url: URL, mode: LoadMode = .copy, options: ReadOptions = .init(), filter: ArrayFilter = .all
+    ) throws(BrineError) -> Weights {
         try rejectReadWrite(mode, url)
         let file = try BrineFile(contentsOf: url, mode: mode, options: options)
-        let tensors = try file.loadAll()
-        return try Weights(Array(zip(file.arrayPaths, tensors)).map { (path: $0.0, tensor: $0.1) })
+        let infos = file.arrays.filter { filter.matches($0.path) }
+        let tensors = try file.load(infos)
+        return try Weights(Array(zip(infos.map(\.path), tensors)).map { (path: $0.0, tensor: $0.1) })
     }
 
     /// Loads weights from a file into an existing model, by path: the
-    /// `load_weights` workflow. See ``Weights/load(into:strict:)`` for the
+    /// `load_weights` workflow. See ``Weights/load(into:strict:filter:skipMismatch:)`` for the
     /// matching rules; only the arrays the model needs are read (in parallel).
     ///
     /// The file may be a weights file or a full model file saved with
@@ -243,22 +301,29 @@ extension Brine {
     ///   - mode: `.copy` (default), `.mmap` or `.mmapCopyOnWrite` (``Tensor``
     ///     fields then view the file); `.mmapReadWrite` is refused
     ///     (`.invalidArgument`): nothing could flush the file.
-    ///   - strict: see ``Weights/load(into:strict:)``.
+    ///   - strict: see ``Weights/load(into:strict:filter:skipMismatch:)``.
+    ///   - filter: which arrays count as weights (path globs); see
+    ///     ``Weights/load(into:strict:filter:skipMismatch:)``. Default all.
+    ///   - skipMismatch: skip (and report) arrays whose dtype or shape
+    ///     differs instead of throwing, like Keras' `skip_mismatch`. Default `false`.
     ///   - options: verification, threads, limits.
-    /// - Returns: which arrays were loaded, missing, unexpected.
+    /// - Returns: which arrays were loaded, missing, unexpected, mismatched, excluded.
     /// - Throws: ``BrineError`` `.shapeMismatch`, `.dtypeMismatch`,
     ///   `.arrayNotFound` (strict) naming the array with the expected and found
     ///   shape/dtype, and the file's errors; `EncodingError`/`DecodingError`
     ///   from the model's own coding.
     @discardableResult
     public static func loadWeights<M: Codable>(
-        into model: inout M, from url: URL, mode: LoadMode = .copy, strict: Bool = true, options: ReadOptions = .init()
+        into model: inout M, from url: URL, mode: LoadMode = .copy, strict: Bool = true,
+        filter: ArrayFilter = .all, skipMismatch: Bool = false, options: ReadOptions = .init()
     ) throws -> WeightsReport {
         try rejectReadWrite(mode, url)
         let file = try BrineFile(contentsOf: url, mode: mode, options: options)
         let infos = file.arrays
         let available = infos.map { (path: $0.path, dtype: $0.dtype, shape: $0.shape) }
-        return try WeightLoading.load(into: &model, strict: strict, available: available, filePath: file.path) { indices in
+        return try WeightLoading.load(
+            into: &model, strict: strict, filter: filter, skipMismatch: skipMismatch, available: available, filePath: file.path
+        ) { indices in
             try file.load(indices.map { infos[$0] })
         }
     }

@@ -220,8 +220,9 @@ public final class BrineFile: @unchecked Sendable {
         try load(arrays)
     }
 
-    /// Loads the given arrays, decoding their chunks in parallel.
-    func load(_ infos: [ArrayInfo]) throws(BrineError) -> [AnyTensor] {
+    /// Loads the given arrays, decoding their chunks in parallel (on at most
+    /// `threads` threads; default ``ReadOptions/threads``).
+    func load(_ infos: [ArrayInfo], threads: Int? = nil) throws(BrineError) -> [AnyTensor] {
         var results = [AnyTensor?](repeating: nil, count: infos.count)
         var jobs: [(info: ArrayInfo, destination: UnsafeMutableRawPointer)] = []
         var storages: [(index: Int, storage: TensorStorage)] = []
@@ -240,7 +241,7 @@ public final class BrineFile: @unchecked Sendable {
             storages.append((k, storage))
             jobs.append((a, storage.baseAddress))
         }
-        if !jobs.isEmpty { try decode(jobs) }
+        if !jobs.isEmpty { try decode(jobs, threads: threads) }
         for (k, storage) in storages {
             results[k] = try AnyTensor(dtype: infos[k].dtype, shape: infos[k].shape, storage: storage)
         }
@@ -269,12 +270,12 @@ public final class BrineFile: @unchecked Sendable {
 
     /// Decodes every chunk of the given arrays into their destinations, on
     /// up to `options.threads` threads.
-    private func decode(_ jobs: [(info: ArrayInfo, destination: UnsafeMutableRawPointer)]) throws(BrineError) {
+    private func decode(_ jobs: [(info: ArrayInfo, destination: UnsafeMutableRawPointer)], threads: Int? = nil) throws(BrineError) {
         var work: [(job: Int, chunk: Int)] = []
         for (k, j) in jobs.enumerated() {
             for c in 0 ..< j.info.chunkCount { work.append((k, c)) }
         }
-        let threads = Swift.max(1, Swift.min(options.threads, work.count))
+        let threads = Swift.max(1, Swift.min(threads ?? options.threads, work.count))
         let scratch = (0 ..< threads).map { _ in ChunkScratch() }
         let targets = UncheckedSendable(jobs)
         try parallelFor(count: work.count, threads: threads) { (worker, item) throws(BrineError) in

@@ -23,7 +23,10 @@ public final class BrineWriter {
     /// The default options for appended arrays.
     public let options: WriteOptions
 
-    private let file: AtomicFile
+    /// The temporary file renamed over the destination; `nil` for a sink.
+    private let file: AtomicFile?
+    /// Write `brine.created` when the caller's metadata lacks it (``SaveOptions/recordsCreationTime``).
+    var recordsCreationTime = true
     private let output: StagedFileWriter
     private var offset: Int
     private var entries: [ArrayInfo] = []
@@ -39,7 +42,9 @@ public final class BrineWriter {
     private var builders: [Int: ArrayBuilder] = [:]
     private let workerSlots: DispatchSemaphore
 
-    /// Starts a new file that will replace `url` when finished.
+    /// Starts a new file that will replace `url` when finished. A symbolic
+    /// link is followed: the file at the end of its chain is replaced (in
+    /// that file's folder) and the link stays.
     /// - Parameters:
     ///   - url: the destination (a file URL); its folder must exist.
     ///   - options: the default options for every array.
@@ -58,10 +63,35 @@ public final class BrineWriter {
         try options.validate()
         self.path = path
         self.options = options
-        self.file = try AtomicFile(destination: FilePath(path))
+        let atomic = try AtomicFile(destination: FilePath(path))
+        self.file = atomic
         self.offset = FormatSpec.preambleSize
         self.workerSlots = DispatchSemaphore(value: options.threads)
-        self.output = StagedFileWriter(fd: file.fd, path: path)
+        self.output = StagedFileWriter(fd: atomic.fd, path: path)
+        let pre = Preamble.encoded()
+        let out = output
+        try typedThrows { try pre.withUnsafeBytes { b in try out.write(b, at: 0) } }
+    }
+
+    /// Starts a new file written to `sink` in one sequential pass (memory, a
+    /// pipe, a socket: no seeking; see ``BrineByteSink``). The bytes are the
+    /// same as those of a file saved with the same options.
+    /// ``finish(root:metadata:)`` writes the header and trailer to the sink;
+    /// nothing is atomic or synced (`durable` is ignored), and a failed or
+    /// cancelled writer leaves the bytes written so far in the sink.
+    /// - Parameters:
+    ///   - sink: the destination, e.g. ``BrineMemorySink`` or ``BrineFileDescriptorSink``.
+    ///   - options: the default options for every array.
+    /// - Throws: ``BrineError`` `.invalidArgument` for bad options (before
+    ///   anything is written), or the sink's error writing the preamble.
+    public init(sink: any BrineByteSink, options: WriteOptions = .init()) throws(BrineError) {
+        try options.validate()
+        self.path = "<sink>"
+        self.options = options
+        self.file = nil
+        self.offset = FormatSpec.preambleSize
+        self.workerSlots = DispatchSemaphore(value: options.threads)
+        self.output = StagedFileWriter(sink: sink, path: nil)
         let pre = Preamble.encoded()
         let out = output
         try typedThrows { try pre.withUnsafeBytes { b in try out.write(b, at: 0) } }
@@ -160,7 +190,7 @@ public final class BrineWriter {
             // when the writer is released, so a failed save leaves nothing behind.
             failure = error.inArray(arrayPath).inFile(path)
             drainIgnoringErrors()
-            file.abort()
+            file?.abort()
             throw failure!
         }
         return index
@@ -193,6 +223,7 @@ public final class BrineWriter {
             var own: [(key: String, value: Value)] = []
             for (k, v) in [("brine.format", Value.string(Brine.formatVersion)), ("brine.version", .string(Brine.version)),
                            ("brine.created", .string(BrineWriter.utcTimestamp()))] where !meta.contains(where: { $0.key == k }) {
+                if k == "brine.created" && !recordsCreationTime { continue }
                 own.append((k, v))
             }
             meta.insert(contentsOf: own, at: 0)
@@ -208,14 +239,16 @@ public final class BrineWriter {
             try typedThrows { try tail.withUnsafeBytes { b in try out.write(b, at: headerOffset) } }
             try output.flush()
             finished = true
-            if options.durable {
-                try file.commit()
-            } else {
-                try file.commitWithoutSync()
+            if let file {
+                if options.durable {
+                    try file.commit()
+                } else {
+                    try file.commitWithoutSync()
+                }
             }
         } catch {
             finished = true
-            file.abort()
+            file?.abort()
             throw error
         }
         return entries
@@ -225,7 +258,7 @@ public final class BrineWriter {
     public func cancel() {
         drainIgnoringErrors()
         finished = true
-        file.abort()
+        file?.abort()
     }
 
     private static func checkNoRefs(_ v: Value, path: String) throws(BrineError) {

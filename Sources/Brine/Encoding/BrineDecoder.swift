@@ -18,16 +18,22 @@ public struct BrineDecoder: Sendable {
 
     /// Decodes a value from an open file's object tree (``BrineFile/root``).
     ///
-    /// Loads every array first with ``BrineFile/loadAll()`` (all chunks of all
-    /// arrays decoded and verified in parallel; zero-copy views of
-    /// uncompressed arrays in mmap modes), then builds the value.
+    /// Arrays are read on demand: only those the decoded type asks for are
+    /// read, verified and decoded (a type that reads only the configuration
+    /// reads no array data). When the decoder enters a field holding a
+    /// nested struct, list or dictionary and the first array inside it is
+    /// asked for, every array of that sub-tree is loaded at once, all chunks
+    /// in parallel; an array read directly by the top-level type is loaded
+    /// alone (its chunks in parallel). In mmap modes uncompressed arrays are
+    /// zero-copy views. See docs/FORMAT.md, "Codable mapping", "Partial loads".
     /// - Throws: ``BrineError`` from loading (`.checksumMismatch`,
-    ///   `.decompressionFailed`, `.io`, …); `DecodingError` with the coding
-    ///   path when the tree does not fit `T` (missing key, wrong kind, wrong
-    ///   array dtype, number out of range); any error `T.init(from:)` throws.
+    ///   `.decompressionFailed`, `.io`, `.limitExceeded`…), even when the
+    ///   type's own `init(from:)` swallowed it with `try?`; `DecodingError`
+    ///   with the coding path when the tree does not fit `T` (missing key,
+    ///   wrong kind, wrong array dtype, number out of range); any error
+    ///   `T.init(from:)` throws.
     public func decode<T: Decodable>(_ type: T.Type, from file: BrineFile) throws -> T {
-        let arrays = try file.loadAll()
-        return try decode(type, from: file.root, slots: arrays.map { .tensor($0) }, paths: file.arrayPaths, filePath: file.path)
+        try decode(type, from: file, value: file.root, at: .root)
     }
 
     /// Decodes a value from a tree whose `arrayRef(i)` values name `arrays[i]`.
@@ -50,6 +56,8 @@ final class DecodingState {
     let paths: [String]?
     let filePath: String?
     let userInfo: [CodingUserInfoKey: Any]
+    /// Loads arrays on demand from a file (``BrineDecoder/decode(_:from:)-(_,BrineFile)``); `nil` when `slots` hold them.
+    var lazy: LazyArrayLoader?
 
     init(slots: [ArraySlot], paths: [String]?, filePath: String?, userInfo: [CodingUserInfoKey: any Sendable]) {
         self.slots = slots
@@ -117,9 +125,11 @@ final class BrineDecodingImpl: Decoder {
         let savedNode = self.node
         self.value = value
         self.node = node
+        let scoped = state.lazy?.enter(T.self, value, at: node) ?? false
         defer {
             self.value = savedValue
             self.node = savedNode
+            if scoped { state.lazy?.leave() }
         }
         return try T(from: self)
     }
@@ -128,6 +138,7 @@ final class BrineDecodingImpl: Decoder {
     /// an `arrayRef` (the caller then reads its inline form).
     func outOfLineArray(_ value: Value, requested: Any.Type, at node: CodingPathNode) throws -> ResolvedArray? {
         guard case .arrayRef(let i) = value else { return nil }
+        if let lazy = state.lazy { return try lazy.resolve(i, at: node) }
         guard i >= 0 && i < state.slots.count else {
             throw DecodingError.dataCorrupted(.init(
                 codingPath: node.path, debugDescription: "array reference #\(i) outside the \(state.slots.count) arrays"))

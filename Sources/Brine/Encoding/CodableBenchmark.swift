@@ -31,6 +31,9 @@ public enum CodableBenchmark {
     }
     /// A model with the 104 arrays of all-MiniLM-L6-v2 (103 float32, one
     /// int64; 90.9 MB), in a nested structure like the real one.
+    /// Reads nothing from the tree (a configuration-only type reads as little).
+    struct NoArrays: Decodable {}
+
     struct MiniLMShaped: Codable {
         var word: Tensor<Float>, position: Tensor<Float>, tokenType: Tensor<Float>
         var embeddingNorm: Linear
@@ -89,7 +92,7 @@ public enum CodableBenchmark {
         /// Runs `a` and `b` alternately, in alternating order (so machine noise
         /// and allocator state hit both alike),
         /// after one warm-up each; returns their medians.
-        func measure(_ nameA: String, _ a: () throws -> Void, _ nameB: String, _ b: () throws -> Void) rethrows -> [Measurement] {
+        func measure(_ nameA: String, _ a: () throws -> Void, _ nameB: String, _ b: () throws -> Void, bytes: Int = bytes) rethrows -> [Measurement] {
             try a()
             try b()
             var ta: [Double] = []
@@ -133,6 +136,19 @@ public enum CodableBenchmark {
                 touch(try f.loadAll()[0])
             })
         }
+        // Partial loads: one layer by path against the same arrays by the
+        // low-level API, and a type that reads no array against the metadata.
+        let layerInfos = try BrineFile(contentsOf: directURL).arrays.filter { $0.path.hasPrefix("layers.3.") }
+        out += try measure("load  Brine.load(at: \"layers.3\"), copy", {
+            touch(AnyTensor(try Brine.load(Layer.self, from: codableURL, at: "layers.3").query.weight))
+        }, "load  BrineFile.load of layers.3's 16 arrays, copy", {
+            touch(try BrineFile(contentsOf: directURL).load(layerInfos)[0])
+        }, bytes: layerInfos.reduce(0) { $0 + $1.byteCount })
+        out += try measure("load  Brine.load of a type reading no array", {
+            _ = try Brine.load(NoArrays.self, from: codableURL)
+        }, "load  Brine.metadata(of:)", {
+            _ = try Brine.metadata(of: codableURL)
+        }, bytes: 0)
         // The Codable layer alone: encoding to a tree (arrays recorded, not
         // written) and decoding from a tree with the arrays already loaded.
         let loaded = try BrineFile(contentsOf: codableURL).loadAll()

@@ -30,7 +30,9 @@ final class AtomicFile {
     /// Creates the temporary file next to `destination`.
     /// - Throws: ``BrineError`` `.notFound` when the folder does not exist,
     ///   `.io` for other failures of `open(2)`.
-    init(destination: FilePath) throws(BrineError) {
+    init(destination requested: FilePath) throws(BrineError) {
+        // A symbolic link stays: the file it points to is what gets replaced.
+        let destination = try AtomicFile.resolvingSymbolicLinks(requested)
         self.destination = destination
         let folder = destination.removingLastComponent()
         guard let name = destination.lastComponent?.string, !name.isEmpty else {
@@ -55,6 +57,35 @@ final class AtomicFile {
                 throw BrineError(.io, "creating temporary file \(tmp.string): \(error)", filePath: destination.string)
             }
         }
+    }
+
+    /// The file a save to `path` replaces: `path` itself, or, when `path` is
+    /// a symbolic link, the file at the end of its chain of links (which
+    /// need not exist yet: a dangling link's target is created). Relative
+    /// link targets are taken relative to the link's folder, as the kernel
+    /// does; folders on the way are left to the kernel to resolve.
+    /// - Throws: ``BrineError`` `.io` (`ELOOP`) after 40 links, as `open(2)`
+    ///   would; `.io` when a link cannot be read.
+    static func resolvingSymbolicLinks(_ path: FilePath) throws(BrineError) -> FilePath {
+        var current = path.string
+        for _ in 0 ..< 40 {
+            var st = stat()
+            guard lstat(current, &st) == 0, (st.st_mode & S_IFMT) == S_IFLNK else { return FilePath(current) }
+            var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let n = readlink(current, &buf, buf.count - 1)
+            guard n > 0 else {
+                throw BrineError.system("readlink of \(current)", errno: n < 0 ? errno : EINVAL, path: path.string)
+            }
+            let target = String(decoding: buf[0 ..< n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if target.hasPrefix("/") {
+                current = target
+            } else if let slash = current.lastIndex(of: "/") {
+                current = String(current[...slash]) + target
+            } else {
+                current = target
+            }
+        }
+        throw BrineError.system("resolving the symbolic links of \(path.string)", errno: ELOOP, path: path.string)
     }
 
     /// The name prefix of temporaries for a destination file name.

@@ -23,7 +23,11 @@ import Darwin
 /// gap is filled with zeros. Nothing reaches the file before ``flush()``
 /// except the large direct writes and full stages. Not thread-safe.
 final class StagedFileWriter {
-    private let fd: FileDescriptor
+    private let fd: FileDescriptor?
+    /// The sequential sink written instead of `fd` (memory, a pipe, a socket).
+    private let sink: (any BrineByteSink)?
+    /// The bytes handed to `sink` so far (its next write's file offset).
+    private var sinkOffset = 0
     private let path: String?
     private let stage: UnsafeMutableRawBufferPointer
     /// The file offset of `stage[0]`; always a multiple of the page size
@@ -43,6 +47,16 @@ final class StagedFileWriter {
 
     init(fd: FileDescriptor, path: String?) {
         self.fd = fd
+        self.sink = nil
+        self.path = path
+        self.stage = .allocate(byteCount: StagedFileWriter.stageBytes, alignment: 4096)
+    }
+
+    /// Writes to a sequential sink: every write is an append, so the pieces
+    /// reach `sink` in file order, gaps as zero bytes.
+    init(sink: any BrineByteSink, path: String?) {
+        self.fd = nil
+        self.sink = sink
         self.path = path
         self.stage = .allocate(byteCount: StagedFileWriter.stageBytes, alignment: 4096)
     }
@@ -83,6 +97,12 @@ final class StagedFileWriter {
     func flush() throws(BrineError) {
         guard stageCount > 0 else { return }
         try pwrite(UnsafeRawBufferPointer(rebasing: stage[0 ..< stageCount]), at: stageOffset)
+        if sink != nil {
+            // A sequential sink cannot take a page again: nothing carries over.
+            stageOffset += stageCount
+            stageCount = 0
+            return
+        }
         // Keep the stage's file offset page-aligned: carry a partial last page over.
         let whole = stageCount / StagedFileWriter.page * StagedFileWriter.page
         let rest = stageCount - whole
@@ -128,6 +148,17 @@ final class StagedFileWriter {
     }
 
     private func pwrite(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(BrineError) {
-        try fd.pwriteFully(bytes, at: Int64(offset)).orThrow("write", path: path)
+        if let fd {
+            try fd.pwriteFully(bytes, at: Int64(offset)).orThrow("write", path: path)
+            return
+        }
+        // Appends only (see the type's contract), so a sink sees the file in order.
+        precondition(offset == sinkOffset, "StagedFileWriter: a sequential sink got a write out of order")
+        do {
+            try sink!.write(bytes)
+        } catch {
+            throw error.inFile(path)
+        }
+        sinkOffset += bytes.count
     }
 }

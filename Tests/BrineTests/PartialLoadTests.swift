@@ -1,0 +1,250 @@
+import Foundation
+import Testing
+@testable import Brine
+
+// Models with a configuration and several sub-modules, and types that read
+// only part of them.
+
+struct NetConfig: Codable, Equatable {
+    var name: String
+    var hidden: Int
+    var dropout: Double
+}
+
+struct NetBlock: Codable, Equatable {
+    var weight: Tensor<Float>
+    var bias: [Float]
+}
+
+struct NetEncoder: Codable, Equatable {
+    var layers: [NetBlock]
+}
+
+struct Net: Codable, Equatable {
+    var config: NetConfig
+    var encoder: NetEncoder
+    var head: NetBlock
+
+    /// `layers` blocks of `n`×`n` float32 (n = 256: 256 KiB each) and a head.
+    static func make(layers: Int, n: Int = 256, seed: UInt64) -> Net {
+        var rng = SplitMix64(seed: seed)
+        func block(_ rows: Int, _ cols: Int) -> NetBlock {
+            let w = (0 ..< rows * cols).map { _ in Float.random(in: -1 ... 1, using: &rng) }
+            let b = (0 ..< rows).map { _ in Float.random(in: -1 ... 1, using: &rng) }
+            return NetBlock(weight: try! Tensor(shape: [rows, cols], scalars: w), bias: b)
+        }
+        return Net(config: NetConfig(name: "net", hidden: n, dropout: 0.1),
+                   encoder: NetEncoder(layers: (0 ..< layers).map { _ in block(n, n) }),
+                   head: block(10, n))
+    }
+}
+
+/// Reads only the configuration.
+struct NetConfigOnly: Decodable, Equatable { var config: NetConfig }
+
+/// Reads the configuration and the head only.
+struct NetHeadOnly: Decodable { var config: NetConfig; var head: NetBlock }
+
+/// Swallows errors of its weight with `try?`: a load must still fail.
+struct SwallowingBlock: Decodable {
+    var weight: Tensor<Float>?
+    enum CodingKeys: String, CodingKey { case weight }
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        weight = try? c.decode(Tensor<Float>.self, forKey: .weight)
+    }
+}
+
+/// Flips one byte of the first chunk of each array whose path satisfies `which`.
+func damageArrays(_ url: URL, where which: (String) -> Bool) throws -> [String] {
+    let file = try BrineFile(contentsOf: url)
+    var damaged: [String] = []
+    let h = try FileHandle(forUpdating: url)
+    defer { try? h.close() }
+    for a in file.arrays where which(a.path) && a.chunkCount > 0 {
+        let offset = UInt64(a.chunks[0].offset + a.chunks[0].storedBytes / 2)
+        try h.seek(toOffset: offset)
+        let b = try #require(try h.read(upToCount: 1))
+        try h.seek(toOffset: offset)
+        try h.write(contentsOf: [b[0] ^ 0x5A])
+        damaged.append(a.path)
+    }
+    return damaged
+}
+
+@Suite("Partial loads")
+struct PartialLoadTests {
+    @Test("a config-only struct reads no array bytes: it loads from a file whose every array is damaged, where a full load fails",
+          arguments: [Codec.none, .lz4])
+    func configOnly(codec: Codec) throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let url = dir.appendingPathComponent("net.brine")
+        let model = Net.make(layers: 16, seed: 1)          // 16 × 256 KiB + head: about 4.3 MB of arrays
+        try Brine.save(model, to: url, options: SaveOptions(codec: codec, chunkBytes: 64 << 10, inlineThreshold: 0))
+        let damaged = try damageArrays(url) { _ in true }
+        #expect(damaged.count == 34)
+
+        for mode in [LoadMode.copy, .mmap] {
+            var options = ReadOptions()
+            options.verifyMappedArrays = true              // views are verified too, so touching one would fail
+            let config = try Brine.load(NetConfigOnly.self, from: url, mode: mode, options: options)
+            #expect(config.config == model.config)
+            let error = #expect(throws: BrineError.self) { try Brine.load(Net.self, from: url, mode: mode, options: options) }
+            #expect(error?.code == .checksumMismatch)
+        }
+        // The loader itself reports what it read.
+        let file = try BrineFile(contentsOf: url)
+        let loader = LazyArrayLoader(file: file, startDepth: 0)
+        let state = DecodingState(slots: [], paths: nil, filePath: file.path, userInfo: [:])
+        state.lazy = loader
+        _ = try BrineDecodingImpl(state: state, value: file.root, node: .root).unwrap(NetConfigOnly.self, from: file.root, at: .root)
+        #expect(loader.loadedCount == 0)
+    }
+
+    @Test("a struct that reads one sub-module reads only that sub-module's arrays")
+    func oneSubmodule() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let url = dir.appendingPathComponent("net.brine")
+        let model = Net.make(layers: 6, seed: 2)
+        try Brine.save(model, to: url, options: SaveOptions(inlineThreshold: 0))
+        let damaged = try damageArrays(url) { $0.hasPrefix("encoder.") }
+        #expect(damaged.count == 12)
+        for mode in [LoadMode.copy, .mmap] {
+            let part = try Brine.load(NetHeadOnly.self, from: url, mode: mode)
+            #expect(part.head == model.head && part.config == model.config)
+            #expect(part.head.weight.isView == (mode == .mmap))
+        }
+        #expect(throws: BrineError.self) { try Brine.load(Net.self, from: url) }
+    }
+
+    @Test("a full load still loads every array, each sub-tree in one parallel batch", arguments: [Codec.none, .zstd(level: 1)])
+    func fullLoad(codec: Codec) throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let url = dir.appendingPathComponent("net.brine")
+        let model = Net.make(layers: 4, seed: 3)
+        try Brine.save(model, to: url, options: SaveOptions(codec: codec, inlineThreshold: 0))
+        for mode in [LoadMode.copy, .mmap, .mmapCopyOnWrite] {
+            #expect(try Brine.load(Net.self, from: url, mode: mode) == model)
+        }
+        let file = try BrineFile(contentsOf: url)
+        let loader = LazyArrayLoader(file: file, startDepth: 0)
+        let state = DecodingState(slots: [], paths: nil, filePath: file.path, userInfo: [:])
+        state.lazy = loader
+        let back = try BrineDecodingImpl(state: state, value: file.root, node: .root).unwrap(Net.self, from: file.root, at: .root)
+        #expect(back == model)
+        #expect(loader.loadedCount == file.arrays.count)
+    }
+
+    @Test("load(at:) returns the sub-module at a coding path, through maps and lists, in copy and mmap modes")
+    func loadAt() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let url = dir.appendingPathComponent("net.brine")
+        let model = Net.make(layers: 5, seed: 4)
+        try Brine.save(model, to: url, options: SaveOptions(inlineThreshold: 0))
+        // Damage every other array: a sub-tree load must not touch them.
+        _ = try damageArrays(url) { !$0.hasPrefix("encoder.layers.3.") }
+        for mode in [LoadMode.copy, .mmap] {
+            var options = ReadOptions()
+            options.verifyMappedArrays = true
+            let block = try Brine.load(NetBlock.self, from: url, at: "encoder.layers.3", mode: mode, options: options)
+            #expect(block == model.encoder.layers[3])
+            #expect(block.weight.isView == (mode == .mmap))
+            let w = try Brine.load(Tensor<Float>.self, from: url, at: "encoder.layers.3.weight", mode: mode, options: options)
+            #expect(w == model.encoder.layers[3].weight)
+            let config = try Brine.load(NetConfig.self, from: url, at: "config", mode: mode)
+            #expect(config == model.config)
+            let hidden = try Brine.load(Int.self, from: url, at: "config.hidden", mode: mode)
+            #expect(hidden == model.config.hidden)
+        }
+        #expect(throws: BrineError.self) { try Brine.load(NetBlock.self, from: url, at: "encoder.layers.2") }
+    }
+
+    @Test("load(at:) of a state dict finds keys that contain dots")
+    func stateDictKeys() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let url = dir.appendingPathComponent("sd.brine")
+        var sd: [String: Tensor<Float>] = [:]
+        for i in 0 ..< 3 {
+            sd["encoder.layer.\(i).attention.self.query.weight"] = try Tensor(shape: [4, 4], scalars: (0 ..< 16).map { Float($0 + 100 * i) })
+        }
+        try Brine.save(sd, to: url, options: SaveOptions(inlineThreshold: 0))
+        let t = try Brine.load(Tensor<Float>.self, from: url, at: "encoder.layer.1.attention.self.query.weight")
+        #expect(t == sd["encoder.layer.1.attention.self.query.weight"])
+        #expect(try Brine.load([String: Tensor<Float>].self, from: url) == sd)
+    }
+
+    @Test("a path that names nothing is a typed error naming the path",
+          arguments: ["encoder.layers.9", "encoder.layer", "config.hidden.x", "head.weights", "encoder.layers.-1", "nope"])
+    func badPath(path: String) throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let url = dir.appendingPathComponent("net.brine")
+        try Brine.save(Net.make(layers: 2, n: 8, seed: 5), to: url)
+        for mode in [LoadMode.copy, .mmap] {
+            let error = #expect(throws: BrineError.self) { try Brine.load(NetBlock.self, from: url, at: path, mode: mode) }
+            #expect(error?.code == .invalidArgument)
+            #expect(error?.arrayPath == path)
+            #expect(error?.message.contains("'\(path)'") == true)
+        }
+        let data = try Data(contentsOf: url)
+        let error = #expect(throws: BrineError.self) { try Brine.decode(NetBlock.self, from: data, at: path) }
+        #expect(error?.arrayPath == path)
+    }
+
+    @Test("a damaged array fails the load even when the model's init swallows the error with try?")
+    func swallowedErrors() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let url = dir.appendingPathComponent("net.brine")
+        try Brine.save(Net.make(layers: 1, n: 64, seed: 6), to: url, options: SaveOptions(inlineThreshold: 0))
+        _ = try damageArrays(url) { $0 == "head.weight" }
+        let error = #expect(throws: BrineError.self) { try Brine.load(SwallowingBlock.self, from: url, at: "head") }
+        #expect(error?.code == .checksumMismatch)
+        #expect(error?.arrayPath == "head.weight")
+    }
+
+    @Test("the allocation cap applies to the sum of the arrays one decode loads")
+    func allocationCap() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let url = dir.appendingPathComponent("net.brine")
+        let model = Net.make(layers: 3, n: 64, seed: 7)            // 3 × 16 KiB + head
+        try Brine.save(model, to: url, options: SaveOptions(inlineThreshold: 0))
+        var options = ReadOptions()
+        options.limits.maxAllocationBytes = 40_000
+        #expect(try Brine.load(NetBlock.self, from: url, at: "encoder.layers.0", options: options) == model.encoder.layers[0])
+        let error = #expect(throws: BrineError.self) { try Brine.load(Net.self, from: url, options: options) }
+        #expect(error?.code == .limitExceeded)
+    }
+}
+
+@Suite("Partial loads: paths")
+struct PartialLoadPathTests {
+    @Test("a very long path is refused quickly with a typed error, however many components it has")
+    func longPath() throws {
+        let data = try Brine.encode(Net.make(layers: 2, n: 8, seed: 8))
+        let path = String(repeating: "config.", count: 200_000) + "x"
+        let e = #expect(throws: BrineError.self) { try Brine.decode(NetConfig.self, from: data, at: path) }
+        #expect(e?.code == .invalidArgument)
+        let dots = String(repeating: ".", count: 500_000)
+        #expect(throws: BrineError.self) { try Brine.decode(NetConfig.self, from: data, at: dots) }
+    }
+
+    @Test("escaped components name keys that contain dots or percent signs, and the empty key")
+    func escapedComponents() throws {
+        let dict: [String: [String: Int]] = ["a.b": ["x": 1], "a": ["b": 2], "50%": ["y": 3], "": ["z": 4]]
+        let data = try Brine.encode(dict)
+        #expect(try Brine.decode(Int.self, from: data, at: "a%2Eb.x") == 1)
+        #expect(try Brine.decode(Int.self, from: data, at: "a.b.x") == 1)      // the longest key wins
+        #expect(try Brine.decode([String: Int].self, from: data, at: "a.b") == ["x": 1])
+        #expect(try Brine.decode(Int.self, from: data, at: "a%2Eb.x") == 1)
+        #expect(try Brine.decode(Int.self, from: data, at: "50%25.y") == 3)
+        #expect(try Brine.decode(Int.self, from: data, at: "%00.z") == 4)
+        #expect(try Brine.decode([String: [String: Int]].self, from: data, at: "") == dict)
+    }
+}
