@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Brine side by side with joblib, pickle, NumPy, safetensors and blosc2, in one run
 # (Benchmarks/python/compare.py). Steps:
-#  1. a Python venv at <repo>/.venv-bench (ignored) with numpy, joblib, lz4,
+#  1. a Python venv at <repo>/.venv-bench (ignored) with numpy, joblib, lz4, matplotlib,
 #     safetensors, blosc2, threadpoolctl: created when missing, missing packages
 #     installed; BENCH_UPGRADE=1 upgrades them to the newest PyPI releases;
 #  2. set-up: system libraries and the MiniLM checkpoint (scripts/setup.sh,
@@ -24,10 +24,10 @@ if [ ! -x "$venv/bin/python" ]; then
     echo "creating $venv with $("$python" --version 2>&1)…" >&2
     "$python" -m venv "$venv"
 fi
-packages=(numpy joblib lz4 safetensors blosc2 threadpoolctl)
+packages=(numpy joblib lz4 safetensors blosc2 threadpoolctl matplotlib)
 if [ "${BENCH_UPGRADE:-0}" = 1 ]; then
     "$venv/bin/python" -m pip install --quiet --upgrade "${packages[@]}"
-elif ! "$venv/bin/python" -c "import numpy, joblib, lz4, safetensors, blosc2, threadpoolctl" 2>/dev/null; then
+elif ! "$venv/bin/python" -c "import numpy, joblib, lz4, safetensors, blosc2, threadpoolctl, matplotlib" 2>/dev/null; then
     echo "installing ${packages[*]} into $venv…" >&2
     "$venv/bin/python" -m pip install --quiet "${packages[@]}"
 fi

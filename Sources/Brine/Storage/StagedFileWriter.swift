@@ -1,3 +1,4 @@
+import CBrineKernels
 import SystemPackage
 
 #if canImport(Glibc)
@@ -19,6 +20,14 @@ import Darwin
 /// bytes (measured on MiniLM's 104 arrays, ext4, Linux 6.18); the staging
 /// copies only the small arrays and a page at the ends of large ones.
 ///
+/// Writing to a file, the writer allocates the file's blocks ahead of the
+/// writes with `fallocate(2)` (`FALLOC_FL_KEEP_SIZE`), as `np.save` does:
+/// every write then lands in allocated (unwritten) extents, so the page
+/// cache skips the delayed-allocation reservation of each page, the file
+/// gets few, large extents, and ext4's `auto_da_alloc` finds nothing to
+/// flush when the finished file is renamed over an existing one. Best
+/// effort: a file system without `fallocate` just gets the writes.
+///
 /// Writes must be appends: each at or after the end of the previous one; a
 /// gap is filled with zeros. Nothing reaches the file before ``flush()``
 /// except the large direct writes and full stages. Not thread-safe.
@@ -35,6 +44,11 @@ final class StagedFileWriter {
     private var stageOffset = 0
     /// The number of staged bytes.
     private var stageCount = 0
+    /// The file's blocks are allocated through this offset (``preallocate(through:)``).
+    private var preallocatedEnd = 0
+    /// Whether to call `fallocate(2)`: a file, preallocation on
+    /// (``WriteTuning/preallocates``), and the file system has not refused it.
+    private var preallocates: Bool
 
     /// Pieces at least this large go straight to the file.
     static let directThreshold = 64 << 10
@@ -49,6 +63,7 @@ final class StagedFileWriter {
         self.fd = fd
         self.sink = nil
         self.path = path
+        self.preallocates = WriteTuning.preallocates
         self.stage = .allocate(byteCount: StagedFileWriter.stageBytes, alignment: 4096)
     }
 
@@ -58,6 +73,7 @@ final class StagedFileWriter {
         self.fd = nil
         self.sink = sink
         self.path = path
+        self.preallocates = false
         self.stage = .allocate(byteCount: StagedFileWriter.stageBytes, alignment: 4096)
     }
 
@@ -90,6 +106,23 @@ final class StagedFileWriter {
                 src = try copyIn(src, upTo: src.count)
             }
         }
+    }
+
+    /// Allocates the file's blocks from what is already allocated through
+    /// `end` (exclusive), without changing the file's size, so that the
+    /// writes up to `end` land in allocated extents. Call it with what the
+    /// writer knows it will write (a whole array before its first write);
+    /// every write also preallocates its own range. Best effort: errors are
+    /// ignored (a full disk fails the write itself), and after `EOPNOTSUPP`
+    /// the writer stops trying. No effect on a sink.
+    func preallocate(through end: Int) {
+        guard preallocates, end > preallocatedEnd, let fd else { return }
+        let e = brine_preallocate_keep_size(fd.rawValue, Int64(preallocatedEnd), Int64(end - preallocatedEnd))
+        if e == EOPNOTSUPP || e == ENOSYS || e == EINVAL {
+            preallocates = false
+            return
+        }
+        preallocatedEnd = end
     }
 
     /// Writes every staged byte to the file.
@@ -149,6 +182,7 @@ final class StagedFileWriter {
 
     private func pwrite(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(BrineError) {
         if let fd {
+            if preallocates && offset + bytes.count > preallocatedEnd { preallocate(through: offset + bytes.count) }
             try fd.pwriteFully(bytes, at: Int64(offset)).orThrow("write", path: path)
             return
         }
