@@ -67,6 +67,12 @@ struct IOCommand: ParsableCommand {
     @Flag(help: "A/B: close the replaced file inside the save, not in the background (WriteTuning.releasesReplacedFileInBackground = false).")
     var noBackgroundRelease = false
 
+    @Option(help: "A/B: arrays of at least this many bytes get their own huge-page mapping, smaller ones come from malloc (MemoryTuning.hugeAllocationThreshold; default 4 MiB).")
+    var hugeThreshold: Int?
+
+    @Flag(help: "A/B: allocate each loaded array on its own, not small ones packed in one mapping (MemoryTuning.packsSmallArrays = false).")
+    var noPack = false
+
     @Flag(help: "A/B: checksum small uncompressed arrays before writing them, not meanwhile (WriteTuning.overlapsChecksums = false).")
     var noOverlap = false
 
@@ -107,6 +113,8 @@ struct IOCommand: ParsableCommand {
         WriteTuning.preallocates = !noPreallocate
         WriteTuning.releasesReplacedFileInBackground = !noBackgroundRelease
         WriteTuning.overlapsChecksums = !noOverlap
+        if let hugeThreshold { MemoryTuning.hugeAllocationThreshold = hugeThreshold }
+        MemoryTuning.packsSmallArrays = !noPack
         let ownDir = dir == nil
         let folder = dir ?? FileManager.default.temporaryDirectory.appendingPathComponent("brine-io-\(getpid())").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)

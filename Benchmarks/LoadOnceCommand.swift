@@ -1,5 +1,5 @@
 import ArgumentParser
-import Brine
+@_spi(Benchmarks) import Brine
 import Foundation
 
 #if canImport(Glibc)
@@ -22,7 +22,15 @@ struct LoadOnceCommand: ParsableCommand {
     @Option(help: "Threads for loading (ReadOptions.threads). Default: all cores.")
     var threads: Int?
 
+    @Option(help: "A/B: MemoryTuning.hugeAllocationThreshold in bytes (default 4 MiB).")
+    var hugeThreshold: Int?
+
+    @Flag(help: "A/B: allocate each array on its own (MemoryTuning.packsSmallArrays = false).")
+    var noPack = false
+
     func run() throws {
+        MemoryTuning.packsSmallArrays = !noPack
+        if let hugeThreshold { MemoryTuning.hugeAllocationThreshold = hugeThreshold }
         var o = ReadOptions()
         if let threads { o.threads = threads }
         let t0 = now()

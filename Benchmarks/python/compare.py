@@ -622,7 +622,7 @@ def run_brine(ds: Dataset, binary: Path, out: Path, runs: int, mmap_runs: int, f
         rep["method"] = name
         ds.brine_reports.append(rep)
         for r in rep["results"]:
-            if r["op"] in ("raw write", "raw read"):
+            if r["op"] in ("raw write", "fallocate write", "raw read"):
                 continue  # reported in the targets section as a cross-check
             op = BRINE_OPS[r["op"]]
             note = None

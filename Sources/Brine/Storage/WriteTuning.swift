@@ -33,3 +33,17 @@ public enum WriteTuning {
         brine_preallocate_keep_size(fd, Int64(offset), Int64(length))
     }
 }
+
+/// The allocation strategy of loaded arrays, switchable so that `Benchmarks`
+/// can time alternatives in one process (A/B). Not part of the public API.
+@_spi(Benchmarks)
+public enum MemoryTuning {
+    /// Arrays of at least this many bytes get their own 2 MiB-aligned
+    /// anonymous mapping advised `MADV_HUGEPAGE` (see `TensorStorage`);
+    /// smaller ones come from `malloc`. Default 4 MiB.
+    nonisolated(unsafe) public static var hugeAllocationThreshold = 4 << 20
+
+    /// Pack the small arrays of one load into one huge-page mapping (see
+    /// `BrineFile.allocateStorages`). Default `true`.
+    nonisolated(unsafe) public static var packsSmallArrays = true
+}
