@@ -27,7 +27,9 @@ struct IOCommand: ParsableCommand {
     }
 
     enum Operation: String, ExpressibleByArgument, CaseIterable, Codable {
-        case save, overwrite, load, mmap, touch
+        case save, overwrite, load, mmap
+        case mmapUnverified = "mmap-unverified"
+        case touch
     }
 
     @Option(help: "The input: a safetensors file (all dtypes the simple reader knows: F32, I64, F16, BF16).")
@@ -55,7 +57,7 @@ struct IOCommand: ParsableCommand {
     var dir: String?
 
     @Option(parsing: .upToNextOption,
-            help: "Operations to time: save (BrineWriter, new file), overwrite (BrineWriter over the file of the previous run, after an untimed sync(2)), load (.copy + loadAll), mmap (.mmap + loadAll), touch (.mmap + loadAll + one byte per 4 KiB page).")
+            help: "Operations to time: save (BrineWriter, new file), overwrite (BrineWriter over the file of the previous run, after an untimed sync(2)), load (.copy + loadAll), mmap (.mmap + loadAll, views verified: the default), mmap-unverified (the same with ReadOptions(verifyChecksums: false)), touch (unverified .mmap + loadAll + one byte per 4 KiB page).")
     var ops: [Operation] = Operation.allCases
 
     @Option(help: "Keep the Brine file written at this path (for `Benchmarks io-load` in fresh processes) instead of removing it.")
@@ -175,14 +177,24 @@ struct IOCommand: ParsableCommand {
             }
         }
         if ops.contains(.mmap) {
-            try row("mmap", runs: mmapRuns ?? max(runs, 21)) {
+            try row("mmap", runs: runs) {
                 let f = try BrineFile(path: path, mode: .mmap, options: ropts)
                 return try f.loadAll()
             }
         }
+        var unverified = ropts
+        unverified.verifyChecksums = false
+        if ops.contains(.mmapUnverified) {
+            try row("mmap-unverified", runs: mmapRuns ?? max(runs, 21)) {
+                let f = try BrineFile(path: path, mode: .mmap, options: unverified)
+                return try f.loadAll()
+            }
+        }
         if ops.contains(.touch) {
+            // Faulting every page in without verifying: what a verified open
+            // should cost about as much as (one pass over the pages).
             try row("touch", runs: runs) {
-                let f = try BrineFile(path: path, mode: .mmap, options: ropts)
+                let f = try BrineFile(path: path, mode: .mmap, options: unverified)
                 let tensors = try f.loadAll()
                 blackHole(touchEveryPage(tensors))
                 return tensors

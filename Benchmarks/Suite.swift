@@ -159,12 +159,19 @@ final class Suite {
                         try f.read(p, into: UnsafeMutableRawBufferPointer(start: destinations[i].baseAddress, count: destinations[i].byteCount))
                     }
                 }
-                try record(d, "brine mmap open", "load", fileBytes: size, runs: max(runs, 21)) {
+                // The default verifies every view (XXH3 over the pages on all
+                // cores); the unverified rows use the named opt-out.
+                let unverified = ReadOptions(verifyChecksums: false)
+                try record(d, "brine mmap open, unverified", "load", fileBytes: size, runs: max(runs, 21)) {
+                    let f = try BrineFile(path: path, mode: .mmap, options: unverified)
+                    return try f.loadAll()
+                }
+                try record(d, "brine mmap open, verified (default)", "load", fileBytes: size) {
                     let f = try BrineFile(path: path, mode: .mmap)
                     return try f.loadAll()
                 }
-                try record(d, "brine mmap + touch every page", "load", fileBytes: size) {
-                    let f = try BrineFile(path: path, mode: .mmap)
+                try record(d, "brine mmap + touch every page, unverified", "load", fileBytes: size) {
+                    let f = try BrineFile(path: path, mode: .mmap, options: unverified)
                     let tensors = try f.loadAll()
                     blackHole(touchEveryPage(tensors))
                     return tensors

@@ -14,12 +14,14 @@ compressed chunks, and ``xxhash`` for checksums (XXH3-64).
   and the caps of FORMAT.md ("Limits") before anything sized by it is read
   or allocated. Problems raise ``BrineError`` whose ``code`` is one of the
   names of FORMAT.md's error table ("truncated", "checksumMismatch", ...).
-- Checksums (XXH3-64 of each chunk's stored bytes) are verified on load
-  unless ``verify=False``; the trailer and header checksums always are.
+- Checksums (XXH3-64 of each chunk's stored bytes) are verified before any
+  array data is returned, in every mode, unless the caller opts out with
+  ``verify=False``; the trailer and header checksums always are.
 - ``mmap=True`` maps the file: arrays stored uncompressed, unfiltered and not
-  narrowed come back as zero-copy, read-only views (not verified unless
-  ``verify_mapped=True``, since that reads every page; ``verify()`` checks
-  everything). Other arrays are decoded into memory.
+  narrowed come back as zero-copy, read-only views. Each view is verified
+  once per open file, before it is first returned (this reads its pages
+  once); ``verify_mapped=False`` is the opt-out for views only, keeping the
+  instant open. Other arrays are decoded (and verified) into memory.
 - bfloat16 arrays (NumPy has no bfloat16) come back as ``uint16`` arrays of
   the bit patterns by default (``bfloat16="uint16"``, exact), or widened to
   ``float32`` with ``bfloat16="float32"`` (also exact).
@@ -452,10 +454,11 @@ class BrineFile:
     file order), ``file_size``.
     """
 
-    def __init__(self, path, mmap=False, verify=True, verify_mapped=False, limits=None):
+    def __init__(self, path, mmap=False, verify=True, verify_mapped=True, limits=None):
         self.path = os.fspath(path)
         self.verify_chunks = verify
-        self.verify_mapped = verify_mapped
+        self.verify_mapped = bool(verify and verify_mapped)
+        self._verified_views = set()
         self.limits = limits or Limits()
         self._file = open(self.path, "rb")
         self._map = None
@@ -660,9 +663,10 @@ class BrineFile:
         if a.count == 0:
             return np.empty(a.shape, dtype=out_dtype)
         if self._map is not None and a.is_contiguous_raw and not (a.dtype == BFLOAT16 and bfloat16 == "float32"):
-            if self.verify_mapped:
+            if self.verify_mapped and a.path not in self._verified_views:
                 for c in range(len(a.chunks)):
                     self._stored_chunk(a, c, verify=True)
+                self._verified_views.add(a.path)
             view = np.frombuffer(self._map, dtype=out_dtype, count=a.count, offset=a.data_offset)
             return view.reshape(a.shape)
         item = DTYPES[a.dtype][2]

@@ -9,7 +9,9 @@
 #  3. the Brine bench executable in release mode (swift build -c release --product Benchmarks);
 #  4. the comparison. Arguments go to compare.py: --quick (64 MiB array, 32 MiB
 #     model), --json, --json-file FILE, --runs N (>= 5), --datasets minilm,array,model,
-#     --workdir DIR (synthetic inputs are written there once, default <repo>/.bench-data).
+#     --workdir DIR (synthetic inputs are written there once, default <repo>/.bench-data),
+#     --fresh-runs N (processes per "load, fresh process" row, default 5), --plots-dir DIR,
+#     --no-plots. Charts (matplotlib) go to docs/compare-<dataset>.png/.svg on a full run.
 # A full run takes about 10-15 minutes and needs about 4 GiB of free disk and 6 GiB of RAM.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

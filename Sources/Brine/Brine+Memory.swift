@@ -56,7 +56,8 @@ extension Brine {
     /// - Throws: ``BrineError`` for malformed bytes (`.notABrineFile`,
     ///   `.truncated`, `.checksumMismatch`, `.corruptHeader`,
     ///   `.limitExceeded`, …) and for a path with no value
-    ///   (`.invalidArgument`); `DecodingError` when the tree does not fit `type`.
+    ///   (`.invalidArgument`); `.modelMismatch` when the tree does not fit `type`
+    ///   (its ``BrineError/cause`` is the `DecodingError`).
     public static func decode<T: Decodable>(
         _ type: T.Type, from data: Data, at path: String = "", options: ReadOptions = .init()
     ) throws -> T {

@@ -49,7 +49,7 @@ extension SaveOptions {
 
 extension BrineModel where Model: Encodable {
     /// Saves the model again, keeping the file's metadata and array options
-    /// (``SaveOptions/init(preserving:)-(BrineFile)``), with `changes` merged
+    /// (``SaveOptions/init(preserving:)``), with `changes` merged
     /// into the user metadata. Atomic, as ``Brine/save(_:to:options:)``.
     ///
     /// ```swift
@@ -62,16 +62,13 @@ extension BrineModel where Model: Encodable {
     ///     came from. Views of the old file stay valid (it is replaced by
     ///     `rename(2)`, not rewritten).
     ///   - changes: user metadata to add or replace.
-    /// - Throws: ``BrineError`` `.invalidArgument` when a handle opened with
-    ///   ``LoadMode/mmapReadWrite`` would replace its own file (its views
-    ///   would keep writing into the replaced file: ``flush()`` it instead),
-    ///   or for a reserved key; as ``Brine/save(_:to:options:)``.
+    ///   A read-write session (``LoadMode/mmapReadWrite``) that replaces its
+    ///   own file this way cannot ``flush()`` afterwards (the file at the
+    ///   path is no longer the one it opened: `.conflict`).
+    /// - Throws: ``BrineError`` `.invalidArgument` for a reserved key; as
+    ///   ``Brine/save(_:to:options:)``.
     public func save(to url: URL? = nil, updatingMetadata changes: [String: any ValueConvertible] = [:]) throws {
         let destination = url ?? URL(fileURLWithPath: file.path)
-        if mode == .mmapReadWrite,
-           (try? AtomicFile.resolvingSymbolicLinks(FilePath(destination.path)).string) == (try? AtomicFile.resolvingSymbolicLinks(FilePath(file.path)).string) {
-            throw BrineError(.invalidArgument, "a model opened with .mmapReadWrite cannot replace its own file (its tensors write into it); call flush() instead", filePath: file.path)
-        }
         var options = SaveOptions(preserving: file)
         for (k, v) in changes { options.metadata[k] = v.brineValue }
         try Brine.save(model, to: destination, options: options)

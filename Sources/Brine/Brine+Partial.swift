@@ -79,7 +79,8 @@ extension BrineFile {
     ///     `""` for the whole model.
     /// - Returns: the decoded value; in mmap modes its tensors view the mapping.
     /// - Throws: ``BrineError`` `.invalidArgument` for a path with no value;
-    ///   the file's errors; `DecodingError` with the full coding path when
+    ///   the file's errors; `.modelMismatch` (its ``BrineError/cause`` is the
+    ///   `DecodingError` with the full coding path) when
     ///   the sub-tree does not fit `type`.
     public func decode<T: Decodable>(_ type: T.Type, at path: String) throws -> T {
         let (value, node) = try subtree(at: path)
@@ -109,7 +110,8 @@ extension Brine {
     /// - Throws: ``BrineError`` `.invalidArgument` for a path that names no
     ///   value (the message says which component is missing; the path is in
     ///   ``BrineError/arrayPath``) or for `.mmapReadWrite`; the file's errors
-    ///   (`.notFound`, `.checksumMismatch`…); `DecodingError` with the full
+    ///   (`.notFound`, `.checksumMismatch`…); `.modelMismatch`, whose cause is
+    ///   the `DecodingError` with the full
     ///   coding path when the part does not fit `type`.
     public static func load<T: Decodable>(
         _ type: T.Type, from url: URL, at path: String, mode: LoadMode = .copy, options: ReadOptions = .init()

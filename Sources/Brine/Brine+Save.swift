@@ -20,6 +20,10 @@ public struct SaveOptions: Sendable, Equatable {
     /// opt-in; widened back to float32 on load). Applies to out-of-line
     /// arrays only; inline arrays and scalars stay exact. Default `nil`.
     public var storageDType: DType? = nil
+    /// What narrowing to ``storageDType`` does with a value the narrow type
+    /// cannot hold in magnitude: by default a `.valueOutOfRange` error
+    /// naming the array, element index and value (see ``NarrowingPolicy``).
+    public var narrowing: NarrowingPolicy = .rejectOverflowAndUnderflow
     /// Arrays of at least this many bytes are stored out of line; smaller ones
     /// inline in the object tree. Default 4096 bytes; 0 puts every array out
     /// of line.
@@ -50,6 +54,7 @@ public struct SaveOptions: Sendable, Equatable {
     ///   - alignment: see ``alignment`` (bytes, a power of two from 8 to 65,536).
     ///   - chunkBytes: see ``chunkBytes`` (bytes, 8 … 1 GiB).
     ///   - storageDType: see ``storageDType``.
+    ///   - narrowing: see ``narrowing``.
     ///   - inlineThreshold: see ``inlineThreshold`` (bytes).
     ///   - threads: see ``threads`` (at least 1).
     ///   - durable: see ``durable``.
@@ -60,7 +65,7 @@ public struct SaveOptions: Sendable, Equatable {
     public init(
         codec: Codec = .none, filter: Filter = .none, alignment: Int = FormatSpec.defaultAlignment,
         chunkBytes: Int = FormatSpec.defaultChunkBytes, storageDType: DType? = nil,
-        inlineThreshold: Int = 4096, threads: Int = activeProcessorCount, durable: Bool = true,
+        narrowing: NarrowingPolicy = .rejectOverflowAndUnderflow, inlineThreshold: Int = 4096, threads: Int = activeProcessorCount, durable: Bool = true,
         recordsCreationTime: Bool = true, metadata: [String: any ValueConvertible] = [:]
     ) {
         self.codec = codec
@@ -68,6 +73,7 @@ public struct SaveOptions: Sendable, Equatable {
         self.alignment = alignment
         self.chunkBytes = chunkBytes
         self.storageDType = storageDType
+        self.narrowing = narrowing
         self.inlineThreshold = inlineThreshold
         self.threads = threads
         self.durable = durable
@@ -90,6 +96,7 @@ public struct SaveOptions: Sendable, Equatable {
         w.alignment = alignment
         w.chunkBytes = chunkBytes
         w.storageDType = storageDType
+        w.narrowing = narrowing
         w.threads = threads
         w.durable = durable
         return w

@@ -8,7 +8,7 @@ import Foundation
 /// their size (``Tensor``, ``AnyTensor``, `[Float]` and the other numeric
 /// Swift arrays, `Data`), named by their coding paths. Build them with
 /// ``init(of:)``, put them into another instance of the architecture with
-/// ``load(into:strict:)``; on disk, ``Brine/saveWeights(of:to:options:filter:)`` and
+/// ``load(into:strict:filter:skipMismatch:)``; on disk, ``Brine/saveWeights(of:to:options:filter:)`` and
 /// ``Brine/loadWeights(into:from:mode:strict:filter:skipMismatch:options:)``.
 public struct Weights: Sendable, Equatable {
     /// The array paths, in order.
@@ -249,7 +249,11 @@ extension Brine {
     }
 
     /// Saves a ``Weights`` collection (same file layout as ``saveWeights(of:to:options:filter:)``).
-    /// - Parameter filter: which of the arrays to save (path globs); default all.
+    /// - Parameters:
+    ///   - weights: the arrays, by path.
+    ///   - url: the destination; replaced atomically.
+    ///   - options: codec, filter, alignment, storage dtype, metadata.
+    ///   - filter: which of the arrays to save (path globs); default all.
     /// - Throws: ``BrineError`` as ``BrineWriter``.
     public static func saveWeights(_ weights: Weights, to url: URL, options: SaveOptions = .init(), filter: ArrayFilter = .all) throws(BrineError) {
         try options.validate()
@@ -267,8 +271,9 @@ extension Brine {
         }
     }
 
-    /// Reads every array of a Brine file (a weights file, or the out-of-line
-    /// arrays of a full model file) by path, in parallel.
+    /// Reads every array of a Brine file (a weights file, or a full model
+    /// file: its out-of-line arrays, then the arrays its tree holds inline,
+    /// named and typed as ``TensorBundle`` exports them) by path, in parallel.
     /// - Parameters:
     ///   - url: the file.
     ///   - mode: `.copy` (default), `.mmap` or `.mmapCopyOnWrite` (zero-copy
@@ -284,7 +289,8 @@ extension Brine {
         let file = try BrineFile(contentsOf: url, mode: mode, options: options)
         let infos = file.arrays.filter { filter.matches($0.path) }
         let tensors = try file.load(infos)
-        return try Weights(Array(zip(infos.map(\.path), tensors)).map { (path: $0.0, tensor: $0.1) })
+        let inline = try InlineArrayExport.collect(file.root).filter { filter.matches($0.path) }.map { (path: $0.path, tensor: $0.tensor) }
+        return try Weights(Array(zip(infos.map(\.path), tensors)).map { (path: $0.0, tensor: $0.1) } + inline)
     }
 
     /// Loads weights from a file into an existing model, by path: the
@@ -292,9 +298,12 @@ extension Brine {
     /// matching rules; only the arrays the model needs are read (in parallel).
     ///
     /// The file may be a weights file or a full model file saved with
-    /// ``save(_:to:options:)``; in the latter only out-of-line arrays exist
-    /// by path, so save with ``SaveOptions/inlineThreshold`` 0 to use it as
-    /// a complete weights source.
+    /// ``save(_:to:options:)``; in the latter, arrays under the inline
+    /// threshold are taken from the tree with the dtype its values have
+    /// (float32, float64, int64, uint64, bool, uint8: see docs/WORKFLOWS.md,
+    /// "Converting without loss"); an inline `[Float16]` or `[Int32]` field
+    /// then fails with `.dtypeMismatch`, so save with
+    /// ``SaveOptions/inlineThreshold`` 0 to use such a model as a weights source.
     /// - Parameters:
     ///   - model: the model to update (a freshly built architecture, or a trained one).
     ///   - url: the file.
@@ -320,11 +329,19 @@ extension Brine {
         try rejectReadWrite(mode, url)
         let file = try BrineFile(contentsOf: url, mode: mode, options: options)
         let infos = file.arrays
+        let inline = try InlineArrayExport.collect(file.root)
         let available = infos.map { (path: $0.path, dtype: $0.dtype, shape: $0.shape) }
+            + inline.map { (path: $0.path, dtype: $0.tensor.dtype, shape: $0.tensor.shape) }
         return try WeightLoading.load(
             into: &model, strict: strict, filter: filter, skipMismatch: skipMismatch, available: available, filePath: file.path
         ) { indices in
-            try file.load(indices.map { infos[$0] })
+            // Out-of-line arrays are read (and verified) from the file; inline ones come from the header.
+            let loaded = try file.load(indices.filter { $0 < infos.count }.map { infos[$0] })
+            var next = 0
+            return indices.map { i in
+                if i < infos.count { next += 1; return loaded[next - 1] }
+                return inline[i - infos.count].tensor
+            }
         }
     }
 }

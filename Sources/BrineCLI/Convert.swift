@@ -25,9 +25,13 @@ struct Convert: ParsableCommand {
         discussion: """
             Formats are detected from the input's content and the output's extension \
             (.brine, .safetensors, .npy, .npz), or given with --from/--to. Metadata \
-            (safetensors __metadata__, Brine user metadata) is carried over; .npy and .npz \
-            have none. NumPy has no bfloat16: converting such arrays to .npy/.npz needs --cast. \
-            A .npy file holds one array: pick it with --array NAME.
+            (safetensors __metadata__, Brine user metadata) is carried over, non-string Brine \
+            values in an exact data: URL text form; .npy and .npz have none (a warning lists \
+            what is left out). Every array of a Brine model is converted, inline ones included, \
+            and Brine → Brine keeps the model's tree. Brine input is verified (every chunk \
+            checksum) before anything is written; --no-verify skips that. NumPy has no bfloat16: \
+            converting such arrays to .npy/.npz needs --cast. A .npy file holds one array: pick \
+            it with --array NAME.
             """)
 
     @Argument(help: "The input file.")
@@ -56,8 +60,21 @@ struct Convert: ParsableCommand {
     @Option(help: "NumPy output: how to write bfloat16 arrays (bfloat16-to-float32, bfloat16-bits-as-uint16).")
     var cast: CastName?
 
+    @Flag(name: .customLong("drop-metadata"), help: """
+        .npy/.npz output: leave out the metadata and a model's object tree \
+        (structure, hyper-parameters), which NumPy files cannot hold. Without \
+        it such a conversion is refused.
+        """)
+    var dropMetadata = false
+
     @Flag(help: ".npz output: deflate the members (as np.savez_compressed).")
     var deflate = false
+
+    @Flag(name: .customLong("no-verify"), help: """
+        Brine input: skip the chunk checksums (default: every chunk is verified \
+        before it is converted, and a damaged input fails with exit 1 and no output).
+        """)
+    var noVerify = false
 
     func run() throws {
         let inURL = URL(fileURLWithPath: input)
@@ -69,6 +86,16 @@ struct Convert: ParsableCommand {
                 throw ValidationError("cannot tell the output format from '\(output)'; use --to")
             }
             let bundle = try selected(try read(inURL, format: inFormat), format: outFormat)
+            if outFormat == .npy || outFormat == .npz, !dropMetadata {
+                let (keys, tree) = bundle.contentNumPyCannotHold()
+                if !keys.isEmpty || tree {
+                    var what: [String] = []
+                    if !keys.isEmpty { what.append("metadata (\(keys.joined(separator: ", ")))") }
+                    if tree { what.append("the model's object tree (structure, hyper-parameters)") }
+                    printError("brine: error: .\(outFormat) files hold arrays only; the input also has \(what.joined(separator: " and ")). Pass --drop-metadata to leave them out, or convert to .safetensors or .brine, which keep them.")
+                    throw Exit.usage
+                }
+            }
             try write(bundle, to: outURL, format: outFormat)
         } catch let error as BrineError where error.code == .unsupportedDType && cast == nil && (outFormat == .npy || outFormat == .npz) {
             // The input is fine; the command needs an option (usage error).
@@ -85,8 +112,10 @@ struct Convert: ParsableCommand {
         let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
         let progress = Progress("reading", totalBytes: size)
         defer { progress.finish() }
+        var brineOptions = threading.readOptions
+        brineOptions.verifyChecksums = !noVerify
         return try TensorBundle(contentsOf: url, format: format, mode: .mmap, options: threading.interopOptions,
-                                brineOptions: threading.readOptions, progress: progress.update)
+                                brineOptions: brineOptions, progress: progress.update)
     }
 
     /// The arrays named by `--array` (in that order), or all; a `.npy`
@@ -130,6 +159,7 @@ struct Convert: ParsableCommand {
         case nil: options.npy.bfloat16 = .reject
         }
         options.npzCompression = deflate ? .deflated : .stored
+        options.dropMetadata = dropMetadata
         let total = bundle.tensors.reduce(0) { $0 + $1.tensor.byteCount }
         let progress = Progress("writing", totalBytes: total)
         defer { progress.finish() }

@@ -33,6 +33,10 @@ struct BrineWriteOptionGroup: ParsableArguments {
             help: "Brine output: store float32 arrays narrowed to float16 or bfloat16 (lossy; widened back on load).")
     var storageDType: StorageDTypeName?
 
+    @Flag(name: .customLong("allow-overflow-and-underflow"),
+          help: "With --storage-dtype: store ±infinity for finite values beyond the narrow type's range and ±0 for nonzero values below it (default: exit 1 naming the array, element and value).")
+    var allowOverflowAndUnderflow = false
+
     /// The zstd level used when `--level` is not given.
     static let defaultZstdLevel = 3
 
@@ -42,6 +46,9 @@ struct BrineWriteOptionGroup: ParsableArguments {
         }
         if codec == .none && shuffle {
             throw ValidationError("--shuffle only helps a compressing codec; add --codec lz4 or --codec zstd")
+        }
+        if allowOverflowAndUnderflow && storageDType == nil {
+            throw ValidationError("--allow-overflow-and-underflow applies to --storage-dtype only")
         }
         if let problem = Self.problem(writeOptions(threads: 1)) {
             throw ValidationError(Self.flagMessage(problem))
@@ -61,6 +68,7 @@ struct BrineWriteOptionGroup: ParsableArguments {
         o.alignment = alignment
         o.chunkBytes = chunkSize
         o.storageDType = storageDType?.dtype
+        o.narrowing = allowOverflowAndUnderflow ? .allowOverflowAndUnderflow : .rejectOverflowAndUnderflow
         if let threads { o.threads = threads }
         return o
     }

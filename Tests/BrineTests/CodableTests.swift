@@ -248,50 +248,38 @@ struct CodableErrorTests {
     @Test("decoding into a mismatched type throws DecodingError.typeMismatch with the coding path")
     func typeMismatch() throws {
         let url = try savedMLP()
-        do {
-            _ = try Brine.load(WrongMLP.self, from: url)
-            Issue.record("decoded a mismatched type")
-        } catch DecodingError.typeMismatch(_, let context) {
-            #expect(pathString(context.codingPath) == "layers.0.bias")
-        }
+        let error = try #require(modelMismatch { _ = try Brine.load(WrongMLP.self, from: url) })
+        guard case .typeMismatch(_, let context) = error else { Issue.record("\(error)"); return }
+        #expect(pathString(context.codingPath) == "layers.0.bias")
     }
 
     @Test("a missing key throws DecodingError.keyNotFound")
     func missingKey() throws {
         let url = try savedMLP()
-        do {
-            _ = try Brine.load(ExtraKey.self, from: url)
-            Issue.record("decoded without a key")
-        } catch DecodingError.keyNotFound(let key, let context) {
-            #expect(key.stringValue == "momentum")
-            #expect(context.codingPath.isEmpty)
-        }
+        let error = try #require(modelMismatch { _ = try Brine.load(ExtraKey.self, from: url) })
+        guard case .keyNotFound(let key, let context) = error else { Issue.record("\(error)"); return }
+        #expect(key.stringValue == "momentum")
+        #expect(context.codingPath.isEmpty)
     }
 
     @Test("an array of the wrong dtype throws DecodingError with an underlying dtypeMismatch")
     func wrongDType() throws {
         let url = try savedMLP()
-        do {
-            _ = try Brine.load(DoubleWeights.self, from: url, mode: .mmap)
-            Issue.record("decoded float32 as float64")
-        } catch DecodingError.typeMismatch(_, let context) {
-            #expect(pathString(context.codingPath) == "layers.0.weight")
-            let underlying = try #require(context.underlyingError as? BrineError)
-            #expect(underlying.code == .dtypeMismatch)
-            #expect(underlying.arrayPath == "layers.0.weight")
-            #expect(underlying.message.contains("float32") && underlying.message.contains("float64"))
-        }
+        let error = try #require(modelMismatch { _ = try Brine.load(DoubleWeights.self, from: url, mode: .mmap) })
+        guard case .typeMismatch(_, let context) = error else { Issue.record("\(error)"); return }
+        #expect(pathString(context.codingPath) == "layers.0.weight")
+        let underlying = try #require(context.underlyingError as? BrineError)
+        #expect(underlying.code == .dtypeMismatch)
+        #expect(underlying.arrayPath == "layers.0.weight")
+        #expect(underlying.message.contains("float32") && underlying.message.contains("float64"))
     }
 
     @Test("a number out of range throws DecodingError.dataCorrupted")
     func outOfRange() throws {
         let url = try savedMLP()
-        do {
-            _ = try Brine.load(NarrowEpoch.self, from: url)
-            Issue.record("decoded 300 as UInt8")
-        } catch DecodingError.dataCorrupted(let context) {
-            #expect(pathString(context.codingPath) == "epoch")
-        }
+        let error = try #require(modelMismatch { _ = try Brine.load(NarrowEpoch.self, from: url) })
+        guard case .dataCorrupted(let context) = error else { Issue.record("\(error)"); return }
+        #expect(pathString(context.codingPath) == "epoch")
     }
 
     @Test("a header claiming absurd nesting depth is a clear error, never a crash", arguments: [300, 1_000_000])
@@ -375,7 +363,7 @@ struct CodableErrorTests {
         // "flags" written as uint8 but decoded as [Bool] must not become invalid Bools.
         struct Flags: Codable { var flags: [UInt8] }
         try w.finish(root: .map([("layers", .arrayRef(i)), ("flags", .arrayRef(i))]))
-        #expect(throws: DecodingError.self) { try Brine.load(MLP.self, from: url) }
+        #expect(modelMismatch { _ = try Brine.load(MLP.self, from: url) } != nil)
         #expect(try Brine.load(Flags.self, from: url).flags == Array(repeating: 2, count: 10))
 
         let url2 = makeTemporaryDirectory().appendingPathComponent("b.brine")
@@ -386,12 +374,9 @@ struct CodableErrorTests {
         try w2.finish(root: .map([("b", .arrayRef(j))]))
         struct Bools: Codable { var b: [Bool] }
         struct BoolTensor: Codable { var b: Tensor<Bool> }
-        do {
-            _ = try Brine.load(Bools.self, from: url2)
-            Issue.record("decoded bool byte 2")
-        } catch DecodingError.dataCorrupted(let context) {
-            #expect(context.debugDescription.contains("only 0 and 1"))
-        }
-        #expect(throws: DecodingError.self) { try Brine.load(BoolTensor.self, from: url2, mode: .mmap) }
+        let error = try #require(modelMismatch { _ = try Brine.load(Bools.self, from: url2) })
+        guard case .dataCorrupted(let context) = error else { Issue.record("\(error)"); return }
+        #expect(context.debugDescription.contains("only 0 and 1"))
+        #expect(modelMismatch { _ = try Brine.load(BoolTensor.self, from: url2, mode: .mmap) } != nil)
     }
 }

@@ -128,6 +128,24 @@ struct ErrorCodeTests {
         case "unsupportedFeature":
             let url = try file(header(patching: "array0.codec", to: 3))
             return expectError { _ = try BrineFile(contentsOf: url) }
+        case "modelMismatch":
+            struct Wrong: Codable { var missing: Int }
+            let url = makeTemporaryDirectory().appendingPathComponent("m.brine")
+            try Brine.save(MLP.make([4, 2], seed: 1), to: url)
+            return expectError { _ = try Brine.load(Wrong.self, from: url) }
+        case "valueOutOfRange":
+            var o = WriteOptions()
+            o.storageDType = .float16
+            let w = try BrineWriter(url: makeTemporaryDirectory().appendingPathComponent("n.brine"), options: o)
+            return expectError {
+                do {
+                    try w.append([Float](repeating: 1e5, count: 16), path: "w")
+                    try w.finish()
+                } catch {
+                    w.cancel()
+                    throw error
+                }
+            }
         default:
             return nil
         }

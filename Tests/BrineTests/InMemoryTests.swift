@@ -170,3 +170,25 @@ struct InMemoryTests {
         #expect(flipsRefused > 200)
     }
 }
+
+@Suite("File descriptor sink")
+struct FileDescriptorSinkTests {
+    @Test("a pipe whose reader is gone is a typed EPIPE error; the process is not killed by SIGPIPE")
+    func brokenPipe() throws {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        close(fds[0])
+        defer { close(fds[1]) }
+        let e = #expect(throws: BrineError.self) {
+            try Brine.encode(Net.make(layers: 2, seed: 1), to: BrineFileDescriptorSink(fileDescriptor: fds[1]))
+        }
+        #expect(e?.code == .io && e?.errno == EPIPE)
+        // Still alive, and SIGPIPE is neither pending nor left blocked.
+        var pending = sigset_t()
+        sigpending(&pending)
+        #expect(sigismember(&pending, SIGPIPE) == 0)
+        var mask = sigset_t()
+        pthread_sigmask(SIG_BLOCK, nil, &mask)
+        #expect(sigismember(&mask, SIGPIPE) == 0)
+    }
+}

@@ -35,6 +35,10 @@ public final class BrineFile: @unchecked Sendable {
     public let formatVersion: (major: UInt16, minor: UInt16)
 
     let table: Mutex<[ArrayInfo]>
+    /// Indices (into ``arrays``) of the arrays whose zero-copy views have
+    /// been verified since open: each view is verified once per open, not on
+    /// every access (docs/WORKFLOWS.md, "What is verified when").
+    let verifiedViews = Mutex<Set<Int>>([])
     private let index: [String: Int]
     let headerOffset: Int
     let headerLength: Int
@@ -90,7 +94,12 @@ public final class BrineFile: @unchecked Sendable {
         let (source, session) = try BrineFile.openSource(path: path, mode: mode)
         if options.advice != .normal, case .mapping(let m) = source.backing { m.advise(options.advice) }
         try self.init(source: source, path: path, mode: mode, options: options, session: session)
-        if session != nil { try verifyAllChunks() }
+        if session != nil {
+            try verifyAllChunks()
+            // Every view is verified now: loads of this session do not read the pages again.
+            let all = Set(0 ..< arrays.count)
+            verifiedViews.withLock { $0 = all }
+        }
     }
 
     /// Opens a Brine file held in memory (a network buffer, a fuzzer input).
@@ -221,11 +230,17 @@ public final class BrineFile: @unchecked Sendable {
     }
 
     /// Loads the given arrays, decoding their chunks in parallel (on at most
-    /// `threads` threads; default ``ReadOptions/threads``).
+    /// `threads` threads; default ``ReadOptions/threads``). Zero-copy
+    /// views are verified first (all their chunks, on all threads) unless
+    /// the caller opted out (``ReadOptions/verifyChecksums`` or
+    /// ``ReadOptions/verifyMappedArrays`` `false`) or they were verified
+    /// before by this `BrineFile`.
     func load(_ infos: [ArrayInfo], threads: Int? = nil) throws(BrineError) -> [AnyTensor] {
         var results = [AnyTensor?](repeating: nil, count: infos.count)
         var jobs: [(info: ArrayInfo, destination: UnsafeMutableRawPointer)] = []
         var storages: [(index: Int, storage: TensorStorage)] = []
+        // Verify every view before handing out any (all chunks in parallel).
+        try verifyViews(infos.filter { $0.isContiguousRaw && source.isMapped })
         var total = 0
         var toAllocate: [Int] = []
         for (k, a) in infos.enumerated() {
@@ -251,6 +266,34 @@ public final class BrineFile: @unchecked Sendable {
         return results.map { $0! }
     }
 
+    /// Verifies the checksums of every chunk of the given (contiguous,
+    /// mapped) arrays that this `BrineFile` has not verified yet, on up to
+    /// ``ReadOptions/threads`` threads (XXH3-64 over the mapped pages, which
+    /// also faults them in), then records them as verified.
+    /// - Throws: ``BrineError`` `.checksumMismatch` naming the array, chunk
+    ///   and byte offset of the first failing chunk (in array order).
+    private func verifyViews(_ infos: [ArrayInfo]) throws(BrineError) {
+        guard options.verifyChecksums, options.verifyMappedArrays, !infos.isEmpty else { return }
+        let done = verifiedViews.withLock { $0 }
+        var pending: [(info: ArrayInfo, index: Int)] = []
+        for a in infos {
+            guard let i = index[a.path], !done.contains(i) else { continue }
+            pending.append((a, i))
+        }
+        guard !pending.isEmpty else { return }
+        var work: [(array: Int, chunk: Int)] = []
+        for (k, p) in pending.enumerated() {
+            for c in 0 ..< p.info.chunkCount { work.append((k, c)) }
+        }
+        let threads = Swift.max(1, Swift.min(options.threads, work.count))
+        try parallelFor(count: work.count, threads: threads) { (_, item) throws(BrineError) in
+            let (k, c) = work[item]
+            try verifyChunk(pending[k].info, chunk: c)
+        }
+        verifiedViews.withLock { set in
+            for p in pending { set.insert(p.index) }
+        }
+    }
     /// Reads the array at `path` into memory the caller owns (for example the
     /// existing weights of a model being refreshed), decoding and verifying
     /// its chunks in parallel. No allocation proportional to the array.
@@ -289,12 +332,9 @@ public final class BrineFile: @unchecked Sendable {
     }
 
     /// A zero-copy view of an uncompressed array when the source is a mapping
-    /// or memory; `nil` in copy mode.
+    /// or memory (verified beforehand by ``verifyViews(_:)``); `nil` in copy mode.
     private func zeroCopyView(_ a: ArrayInfo) throws(BrineError) -> AnyTensor? {
         guard source.isMapped else { return nil }
-        if options.verifyChecksums && options.verifyMappedArrays {
-            for c in 0 ..< a.chunkCount { try verifyChunk(a, chunk: c) }
-        }
         // The layout was validated on open, and views of mappings are aligned as the file says.
         let storage = a.byteCount == 0
             ? TensorStorage(zeroedByteCount: 0)

@@ -183,7 +183,7 @@ public final class BrineWriter {
                 try writeDirect(bytes, builder: builder, threads: o.threads)
             } else {
                 builders[index] = builder
-                try submitChunks(bytes, builder: builder, threads: o.threads)
+                try submitChunks(bytes, builder: builder, threads: o.threads, narrowing: o.narrowing)
             }
         } catch {
             // The writer cannot recover: remove the temporary now rather than
@@ -389,7 +389,7 @@ public final class BrineWriter {
     /// Returns once every chunk's source bytes are consumed, so the caller's
     /// buffer is free; compression and writing continue behind the next
     /// arrays (bounded by `threads + 1` jobs in flight).
-    private func submitChunks(_ bytes: UnsafeRawBufferPointer, builder: ArrayBuilder, threads: Int) throws(BrineError) {
+    private func submitChunks(_ bytes: UnsafeRawBufferPointer, builder: ArrayBuilder, threads: Int, narrowing: NarrowingPolicy) throws(BrineError) {
         let dtypeSize = builder.dtype.itemSize
         let storedSize = builder.stored.itemSize
         var unconsumed: [ChunkJob] = []
@@ -401,7 +401,8 @@ public final class BrineWriter {
             let src = bytes.baseAddress! + (c * builder.chunkBytes / storedSize) * dtypeSize
             job.prepare(
                 array: builder.index, chunk: c, source: src, rawCount: rawLen, dtype: builder.dtype,
-                stored: builder.stored, filter: builder.filter, codec: builder.codec)
+                stored: builder.stored, filter: builder.filter, codec: builder.codec,
+                firstElement: c * (builder.chunkBytes / storedSize), narrowing: narrowing)
             if threads == 1 {
                 job.run()
             } else {
@@ -564,6 +565,8 @@ final class ChunkJob: @unchecked Sendable {
     /// The chunk is stored raw: compressing did not make it smaller (format 1.1).
     private(set) var isRaw = false
     private(set) var error: BrineError?
+    private var firstElement = 0
+    private var narrowing: NarrowingPolicy = .rejectOverflowAndUnderflow
 
     init(inputBytes: Int, outputBytes: Int) {
         input = .allocate(byteCount: Swift.max(inputBytes, 1), alignment: 64)
@@ -580,7 +583,9 @@ final class ChunkJob: @unchecked Sendable {
     /// in the caller's buffer, which must stay valid until
     /// ``waitUntilSourceConsumed()`` returns.
     func prepare(array: Int, chunk: Int, source: UnsafeRawPointer, rawCount: Int, dtype: DType, stored: DType,
-                 filter: Filter, codec: Codec) {
+                 filter: Filter, codec: Codec, firstElement: Int, narrowing: NarrowingPolicy) {
+        self.firstElement = firstElement
+        self.narrowing = narrowing
         self.arrayIndex = array
         self.chunkIndex = chunk
         self.source = source
@@ -622,6 +627,14 @@ final class ChunkJob: @unchecked Sendable {
             let target = filter == .shuffle ? output.baseAddress! : input.baseAddress!
             FloatConversion.narrow(src, to: target, count: elements, stored: stored)
             filtered = UnsafeRawPointer(target)
+            if narrowing == .rejectOverflowAndUnderflow,
+               let i = FloatConversion.firstLoss(src, narrowed: target, count: elements, stored: stored) {
+                error = FloatConversion.lossError(
+                    value: src.loadUnaligned(fromByteOffset: i * 4, as: Float.self), index: firstElement + i, stored: stored)
+                source = nil
+                consumed.signal()
+                return
+            }
         }
         if filter == .shuffle {
             ByteShuffle.shuffle(

@@ -17,6 +17,12 @@ public struct WriteOptions: Sendable, Hashable {
     /// opt-in; recorded per array, widened back to float32 on load). `nil`
     /// (default) stores every dtype as is. Other dtypes are never narrowed.
     public var storageDType: DType? = nil
+    /// What narrowing to ``storageDType`` does with values the narrow type
+    /// cannot hold in magnitude. Default ``NarrowingPolicy/rejectOverflowAndUnderflow``:
+    /// a finite value that would become ±infinity or a nonzero value that
+    /// would become ±0 throws `.valueOutOfRange` (array, element index,
+    /// value) and the save leaves the destination untouched.
+    public var narrowing: NarrowingPolicy = .rejectOverflowAndUnderflow
     /// The number of threads that compress and checksum chunks. Default: all
     /// active processors. 1 runs everything on the calling thread.
     public var threads: Int = activeProcessorCount

@@ -132,7 +132,8 @@ extension Set: BrineDecodesEveryElement {}
 
 extension BrineDecoder {
     /// Decodes `type` from `value` (the file's root or a sub-tree at `node`),
-    /// loading arrays on demand.
+    /// loading arrays on demand. A `DecodingError` becomes ``BrineError``
+    /// `.modelMismatch` (its cause); an error loading an array wins over both.
     func decode<T: Decodable>(_ type: T.Type, from file: BrineFile, value: Value, at node: CodingPathNode) throws -> T {
         let loader = LazyArrayLoader(file: file, startDepth: node.depth)
         let state = DecodingState(slots: [], paths: nil, filePath: file.path, userInfo: userInfo)
@@ -143,6 +144,9 @@ extension BrineDecoder {
             result = try decoder.unwrap(T.self, from: value, at: node)
         } catch {
             if let failure = loader.failure { throw failure }
+            if let mismatch = error as? DecodingError {
+                throw BrineError.modelMismatch(mismatch, filePath: file.path, metadata: file.metadata, requested: type)
+            }
             throw error
         }
         if let failure = loader.failure { throw failure }

@@ -28,10 +28,11 @@ public struct BrineDecoder: Sendable {
     /// zero-copy views. See docs/FORMAT.md, "Codable mapping", "Partial loads".
     /// - Throws: ``BrineError`` from loading (`.checksumMismatch`,
     ///   `.decompressionFailed`, `.io`, `.limitExceeded`…), even when the
-    ///   type's own `init(from:)` swallowed it with `try?`; `DecodingError`
-    ///   with the coding path when the tree does not fit `T` (missing key,
-    ///   wrong kind, wrong array dtype, number out of range); any error
-    ///   `T.init(from:)` throws.
+    ///   type's own `init(from:)` swallowed it with `try?`; ``BrineError``
+    ///   `.modelMismatch` when the tree does not fit `T` (missing key, wrong
+    ///   kind, wrong array dtype, number out of range): its message names the
+    ///   file and the stored `brine.root_type`, its ``BrineError/cause`` is the
+    ///   `DecodingError` with the coding path; any other error `T.init(from:)` throws.
     public func decode<T: Decodable>(_ type: T.Type, from file: BrineFile) throws -> T {
         try decode(type, from: file, value: file.root, at: .root)
     }

@@ -88,8 +88,8 @@ enum InlineArrays {
         case .uint16: failure = fill(UInt16.self) { $0.exactInteger() }
         case .uint32: failure = fill(UInt32.self) { $0.exactInteger() }
         case .uint64: failure = fill(UInt64.self) { $0.exactInteger() }
-        case .float16: failure = fill(UInt16.self) { $0.float32Value().map(ExactFloat.narrow(toFloat16Bits:)) }
-        case .bfloat16: failure = fill(UInt16.self) { $0.float32Value().map(ExactFloat.narrow(toBFloat16Bits:)) }
+        case .float16: failure = fill(UInt16.self) { $0.float32Value().flatMap(ExactFloat.checkedNarrow(toFloat16Bits:)) }
+        case .bfloat16: failure = fill(UInt16.self) { $0.float32Value().flatMap(ExactFloat.checkedNarrow(toBFloat16Bits:)) }
         case .float32: failure = fill(Float.self) { $0.float32Value() }
         case .float64: failure = fill(Double.self) { $0.float64Value() }
         }
@@ -121,6 +121,24 @@ enum ExactFloat {
             return UInt16(truncatingIfNeeded: (bits >> 16) & 0x8000) | 0x7C00 | payload
         }
         return Float16(f).bitPattern
+    }
+
+    /// ``narrow(toFloat16Bits:)``, or `nil` when a finite value would become
+    /// ±infinity or a nonzero value ±0 (the narrowing rule of ``NarrowingPolicy``).
+    static func checkedNarrow(toFloat16Bits f: Float) -> UInt16? {
+        let h = narrow(toFloat16Bits: f)
+        if f.isFinite && h & 0x7FFF == 0x7C00 { return nil }
+        if f != 0 && h & 0x7FFF == 0 { return nil }
+        return h
+    }
+
+    /// ``narrow(toBFloat16Bits:)``, or `nil` when a finite value would become
+    /// ±infinity or a nonzero value ±0.
+    static func checkedNarrow(toBFloat16Bits f: Float) -> UInt16? {
+        let h = narrow(toBFloat16Bits: f)
+        if f.isFinite && h & 0x7FFF == 0x7F80 { return nil }
+        if f != 0 && h & 0x7FFF == 0 { return nil }
+        return h
     }
 
     /// float32 → bfloat16 bits: exact when the low 16 bits are zero (values
@@ -160,13 +178,14 @@ extension Value {
     }
 
     /// The value as `Float`: `float32` exactly; `float64`, `int`, `uint`
-    /// rounded to nearest unless a finite value would overflow to infinity.
+    /// rounded to nearest unless a finite value would overflow to infinity
+    /// or a nonzero value flush to zero (then `nil`).
     func float32Value() -> Float? {
         switch self {
         case .float32(let f): return f
         case .float64(let d):
             let f = Float(d)
-            return (f.isInfinite && d.isFinite) ? nil : f
+            return (f.isInfinite && d.isFinite) || (f == 0 && d != 0) ? nil : f
         case .int(let v): return Float(v)
         case .uint(let v): return Float(v)
         default: return nil

@@ -252,7 +252,11 @@ extension Float16: BrineEncodingSpecial, BrineDecodingSpecial {
     }
 
     static func brineDecode(from value: Value, with decoder: BrineDecodingImpl, at node: CodingPathNode) throws -> Float16 {
-        Float16(bitPattern: ExactFloat.narrow(toFloat16Bits: try decoder.unboxFloat(value, at: node)))
+        let f = try decoder.unboxFloat(value, at: node)
+        guard let bits = ExactFloat.checkedNarrow(toFloat16Bits: f) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: node.path, debugDescription: "number \(value) does not fit in Float16 (it would become \(f.isFinite && f != 0 && Swift.abs(f) >= 1 ? "infinite" : "zero"))"))
+        }
+        return Float16(bitPattern: bits)
     }
 }
 
@@ -262,7 +266,11 @@ extension BFloat16: BrineEncodingSpecial, BrineDecodingSpecial {
     }
 
     static func brineDecode(from value: Value, with decoder: BrineDecodingImpl, at node: CodingPathNode) throws -> BFloat16 {
-        BFloat16(bitPattern: ExactFloat.narrow(toBFloat16Bits: try decoder.unboxFloat(value, at: node)))
+        let f = try decoder.unboxFloat(value, at: node)
+        guard let bits = ExactFloat.checkedNarrow(toBFloat16Bits: f) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: node.path, debugDescription: "number \(value) does not fit in BFloat16 (it would become \(Swift.abs(f) >= 1 ? "infinite" : "zero"))"))
+        }
+        return BFloat16(bitPattern: bits)
     }
 }
 

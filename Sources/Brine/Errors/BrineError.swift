@@ -44,6 +44,8 @@ public struct BrineError: Error, Hashable, Sendable, CustomStringConvertible {
             case resourceExhausted
             case conflict
             case recoveryNeeded
+            case modelMismatch
+            case valueOutOfRange
         }
 
         @usableFromInline
@@ -75,6 +77,16 @@ public struct BrineError: Error, Hashable, Sendable, CustomStringConvertible {
         /// The disk, quota or file-size limit is exhausted (`ENOSPC`,
         /// `EDQUOT`, `EFBIG`).
         public static let resourceExhausted = Code(.resourceExhausted)
+        /// The file's object tree does not fit the requested model type (a
+        /// missing key, a value of another kind or range, an array of another
+        /// dtype): ``BrineError/cause`` is the `DecodingError` with the
+        /// coding path; the message names the file's `brine.root_type`.
+        public static let modelMismatch = Code(.modelMismatch)
+        /// A value cannot be represented in the requested narrower dtype
+        /// without overflowing to infinity or flushing a nonzero value to zero
+        /// (float32 → float16/bfloat16); the message names the element index
+        /// and value.
+        public static let valueOutOfRange = Code(.valueOutOfRange)
         /// The bytes do not start with the Brine magic or end with the Brine
         /// trailer magic.
         public static let notABrineFile = Code(.notABrineFile)

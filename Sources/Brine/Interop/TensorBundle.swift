@@ -52,18 +52,32 @@ public enum TensorFileFormat: String, Sendable, Hashable, CaseIterable, CustomSt
 /// Named tensors and string metadata: what every tensor file format holds,
 /// and what conversion between them (`brine convert`) carries.
 ///
-/// - `.brine`: every array (its path is the name) and the user metadata
-///   (string values as they are, other values rendered as text; the
-///   `brine.*` keys, which describe the Brine file itself, are left out, and
-///   written anew when a bundle is saved as Brine).
+/// - `.brine`: every array (its path is the name): the out-of-line arrays of
+///   the array table in file order, then the arrays the object tree holds
+///   inline (small arrays of a model saved with ``Brine/save(_:to:options:)``),
+///   named by the same path rule (docs/WORKFLOWS.md, "Converting without
+///   loss"); and the user metadata, string values as they are and every
+///   other value in the exact text form of ``MetadataText`` (read back into
+///   the same value when the bundle is saved as Brine). The `brine.*` keys,
+///   which describe the Brine file itself, are left out, and written anew
+///   when a bundle is saved as Brine.
 /// - `.safetensors`: every tensor in file order, and `__metadata__`.
-/// - `.npz`: every array in archive order; no metadata.
+/// - `.npz`: every array in archive order; no metadata (writing a bundle with
+///   metadata to `.npz`/`.npy` leaves it out: those formats have none;
+///   `brine convert` says so on stderr).
 /// - `.npy`: one array, named after the file (`weights.npy` → `weights`); no metadata.
 public struct TensorBundle: Sendable {
     /// The tensors, in the order of the file they came from.
     public var tensors: [(name: String, tensor: AnyTensor)]
-    /// String metadata (safetensors `__metadata__`, Brine metadata).
+    /// String metadata (safetensors `__metadata__`, Brine metadata); a
+    /// Brine value other than a string is held in the exact text form of
+    /// ``MetadataText`` (bytes as `data:application/octet-stream;base64,…`).
     public var metadata: [String: String]
+
+    /// The object tree of the Brine file this bundle was read from (its
+    /// model's structure), kept so that Brine → Brine conversion keeps the
+    /// model loadable; `nil` for other sources.
+    var brineTree: BrineTree?
 
     /// A bundle of the given tensors and metadata.
     public init(tensors: [(name: String, tensor: AnyTensor)] = [], metadata: [String: String] = [:]) {
@@ -117,12 +131,28 @@ public struct TensorBundle: Sendable {
             }
             var meta: [String: String] = [:]
             if case .map(let entries) = file.metadata {
-                for (k, v) in entries where !k.hasPrefix("brine.") { meta[k] = v.stringValue ?? v.description }
+                for (k, v) in entries where !k.hasPrefix("brine.") { meta[k] = try MetadataText.text(for: v, key: k) }
             }
-            self.init(tensors: zip(file.arrays, all).map { ($0.path, $1) }, metadata: meta)
+            var tensors: [(name: String, tensor: AnyTensor)] = zip(file.arrays, all).map { ($0.path, $1) }
+            var names = Set(tensors.map(\.name))
+            let inline = try InlineArrayExport.collect(file.root)
+            for (path, t) in inline {
+                guard names.insert(path).inserted else {
+                    throw BrineError(.invalidArgument, "an inline array and an out-of-line array have the same path; cannot export both", filePath: url.path, arrayPath: path)
+                }
+                tensors.append((path, t))
+            }
+            self.init(tensors: tensors, metadata: meta)
+            var rootType: Value?
+            if case .map(let entries) = file.metadata { rootType = entries.first { $0.key == "brine.root_type" }?.value }
+            brineTree = BrineTree(root: file.root, outOfLine: file.arrayPaths, inline: inline, rootType: rootType)
         case .safetensors:
             let file = try SafetensorsFile(contentsOf: url, mode: mode, options: options)
-            self.init(tensors: try file.loadAll(), metadata: file.metadata)
+            var tensors = try file.loadAll()
+            var metadata = file.metadata
+            let tree = try BrineTree.restore(metadata: &metadata, tensors: &tensors, path: url.path)
+            self.init(tensors: tensors, metadata: metadata)
+            brineTree = tree
         case .npz:
             self.init(tensors: try NpzFile(contentsOf: url, options: options).loadAll())
         case .npy:
@@ -139,7 +169,9 @@ public struct TensorBundle: Sendable {
     ///   - progress: for Brine output, called after each array with the raw
     ///     bytes written so far and in all.
     /// - Throws: ``BrineError`` `.invalidArgument` (unknown format, duplicate
-    ///   names, not exactly one tensor for `.npy`), `.unsupportedDType`
+    ///   names, not exactly one tensor for `.npy`, a metadata key with the
+    ///   reserved `brine.` prefix for Brine output), `.invalidInterop` (a
+    ///   ``MetadataText`` marker that does not decode), `.unsupportedDType`
     ///   (bfloat16 to NumPy without a ``BFloat16Policy``), and the codes of
     ///   the writers (`.io`, `.notFound`, `.compressionFailed`, `.limitExceeded`).
     public func write(
@@ -151,28 +183,49 @@ public struct TensorBundle: Sendable {
         }
         switch f {
         case .brine:
+            // The keys Brine writes about itself describe this save; a
+            // foreign key with the reserved prefix cannot be kept, so it is
+            // refused (before anything is written) rather than dropped.
+            if let k = metadata.keys.sorted().first(where: { $0.hasPrefix("brine.") }) {
+                throw BrineError(.invalidArgument, "metadata key '\(k)' uses the prefix 'brine.', which Brine reserves for its own keys; rename it to keep it", filePath: url.path)
+            }
             let w = try BrineWriter(url: url, options: options.brine)
             do throws(BrineError) {
                 var root: [(key: String, value: Value)] = []
-                let total = tensors.reduce(0) { $0 + $1.tensor.byteCount }
+                // From an unchanged Brine bundle: the same arrays out of line
+                // and the original tree (inline arrays included), so the model
+                // still loads; else a flat map from each name to its array.
+                let tree = brineTree.flatMap { $0.matches(tensors) ? $0 : nil }
+                let written = tree.map { tensors.prefix($0.outOfLine.count) } ?? tensors[...]
+                let total = written.reduce(0) { $0 + $1.tensor.byteCount }
                 var done = 0
-                for (name, t) in tensors {
+                for (name, t) in written {
                     root.append((name, .arrayRef(try w.append(t, path: name))))
                     done += t.byteCount
                     progress?(done, total)
                 }
-                // The keys Brine writes about itself describe this save, not the source file.
-                let meta = metadata.filter { !$0.key.hasPrefix("brine.") }.sorted { utf8Less($0.key, $1.key) }
-                try w.finish(root: .map(root), metadata: .map(meta.map { ($0.key, Value.string($0.value)) }))
+                let meta = metadata.sorted { utf8Less($0.key, $1.key) }
+                var values: [(key: String, value: Value)] = []
+                if let rootType = tree?.rootType { values.append(("brine.root_type", rootType)) }
+                for (k, v) in meta { values.append((k, try MetadataText.value(from: v, key: k))) }
+                try w.finish(root: tree?.root ?? .map(root), metadata: .map(values))
             } catch {
                 w.cancel()
                 throw error
             }
         case .safetensors:
-            try Safetensors.write(tensors, metadata: metadata, to: url, durable: options.npy.durable)
+            // A Brine model's tree and root type ride along in the string
+            // metadata, so converting back gives a file Brine.load reads.
+            var meta = metadata
+            if let tree = brineTree, tree.isMoreThanFlatArrays, tree.matches(tensors) {
+                for (k, v) in try tree.metadataEntries() { meta[k] = v }
+            }
+            try Safetensors.write(tensors, metadata: meta, to: url, durable: options.npy.durable)
         case .npz:
+            try checkNumPyOutput(.npz, options: options, path: url.path)
             try Npz.write(tensors, to: url, compression: options.npzCompression, options: options.npy)
         case .npy:
+            try checkNumPyOutput(.npy, options: options, path: url.path)
             guard tensors.count == 1 else {
                 throw BrineError(.invalidArgument, "a .npy file holds exactly one array; this bundle has \(tensors.count)", filePath: url.path)
             }
@@ -190,7 +243,36 @@ public struct TensorBundleWriteOptions: Sendable, Hashable {
     public var npy: NpyWriteOptions = NpyWriteOptions()
     /// Stored (default, as `np.savez`) or deflated (as `np.savez_compressed`) `.npz` members.
     public var npzCompression: Npz.Compression = .stored
+    /// Let `.npy`/`.npz` output leave out what NumPy files cannot hold: the
+    /// metadata and a Brine model's object tree (default `false`: such a
+    /// write throws `.unsupportedFeature` naming what would be lost, before
+    /// anything is written). safetensors and Brine output keep both.
+    public var dropMetadata: Bool = false
 
     /// The defaults.
     public init() {}
+}
+
+/// The structure of a Brine file read into a ``TensorBundle``: its object
+/// tree, the paths of its out-of-line arrays (the tree's `array_ref`
+/// indices) and the arrays the tree holds inline.
+struct BrineTree: Sendable {
+    let root: Value
+    let outOfLine: [String]
+    let inline: [(path: String, tensor: AnyTensor)]
+    let rootType: Value?
+
+    /// `true` when `tensors` are still the file's arrays: the out-of-line
+    /// names in order, then the inline arrays with their values unchanged
+    /// (the tree holds those values, so a changed one must not be written
+    /// from the tree).
+    func matches(_ tensors: [(name: String, tensor: AnyTensor)]) -> Bool {
+        guard tensors.count == outOfLine.count + inline.count else { return false }
+        for (i, p) in outOfLine.enumerated() where tensors[i].name != p { return false }
+        for (k, e) in inline.enumerated() {
+            let t = tensors[outOfLine.count + k]
+            guard t.name == e.path, t.tensor == e.tensor else { return false }
+        }
+        return true
+    }
 }

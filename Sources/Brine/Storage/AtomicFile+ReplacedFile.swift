@@ -32,6 +32,9 @@ enum ReplacedFileRelease {
     /// it cannot be opened (then the rename frees it as before).
     static func hold(_ path: String) -> CInt? {
         guard WriteTuning.releasesReplacedFileInBackground else { return nil }
+        // Never open anything but a regular file (opening a device can have effects).
+        var before = stat()
+        guard stat(path, &before) == 0, (before.st_mode & S_IFMT) == S_IFREG else { return nil }
         let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
         guard fd >= 0 else { return nil }
         var st = stat()

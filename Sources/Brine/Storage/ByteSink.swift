@@ -53,10 +53,35 @@ public final class BrineFileDescriptorSink: BrineByteSink {
 
     /// Writes all of `bytes`, looping over short writes and `EINTR`; a
     /// non-blocking descriptor that would block is waited for with `poll(2)`.
+    /// `SIGPIPE` is blocked on the calling thread during the write, so a
+    /// reader that went away is an error, not the end of the process.
     /// - Throws: ``BrineError`` `.io` with the `errno` of `write(2)` (`EPIPE`
-    ///   when the reading end of a pipe is closed; the process ignores
-    ///   `SIGPIPE` only if it set that up itself).
+    ///   when the reading end of a pipe or socket is closed).
     public func write(_ bytes: UnsafeRawBufferPointer) throws(BrineError) {
+        #if canImport(Glibc)
+        // Block SIGPIPE for this thread; on EPIPE, take the signal we caused
+        // off the pending set before restoring the mask (unless one was
+        // already pending), so that it is never delivered.
+        var pipeSet = sigset_t()
+        sigemptyset(&pipeSet)
+        sigaddset(&pipeSet, SIGPIPE)
+        var pendingBefore = sigset_t()
+        sigpending(&pendingBefore)
+        let wasPending = sigismember(&pendingBefore, SIGPIPE) == 1
+        var oldMask = sigset_t()
+        pthread_sigmask(SIG_BLOCK, &pipeSet, &oldMask)
+        defer {
+            if !wasPending {
+                var now = sigset_t()
+                sigpending(&now)
+                if sigismember(&now, SIGPIPE) == 1 {
+                    var zero = timespec(tv_sec: 0, tv_nsec: 0)
+                    _ = sigtimedwait(&pipeSet, nil, &zero)
+                }
+            }
+            pthread_sigmask(SIG_SETMASK, &oldMask, nil)
+        }
+        #endif
         var done = 0
         while done < bytes.count {
             let n = systemWrite(fileDescriptor, bytes.baseAddress! + done, bytes.count - done)

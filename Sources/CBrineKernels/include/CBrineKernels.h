@@ -99,6 +99,16 @@ void brine_byteswap_avx2(const void *src, void *dst, size_t count, size_t elemen
 void brine_copy_streaming(void *dst, const void *src, size_t count);
 #endif
 
+/// Finds the first element where narrowing float32 -> float16 (`half` =
+/// 1) or bfloat16 (`half` = 0) lost a value's magnitude: `src` holds
+/// `count` float32 values, `dst` the `count` 16-bit results. An element is
+/// lost when a finite input became +-infinity (overflow) or a nonzero input
+/// became +-0 (underflow). Returns its index, or `count` when there is none.
+/// Portable C on every CPU: blocks of 64 elements are scanned branch-free
+/// (the compiler vectorizes them), and only a block that holds a loss is
+/// searched element by element. Neither pointer needs any alignment.
+size_t brine_narrowing_loss(const void *src, const void *dst, size_t count, int half);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,138 @@
+import Foundation
+
+// What a conversion does with the parts of a Brine file that are neither
+// arrays nor string metadata: the object tree (a model's structure and its
+// hyper-parameters) and its root type. Never dropped quietly:
+// - safetensors carries them in its string metadata (keys `brine.tree`,
+//   `brine.tree.arrays`, `brine.root_type`), so brine → safetensors → brine
+//   gives back a file that `Brine.load` reads as before;
+// - .npy/.npz hold no metadata at all: writing a bundle that has metadata or
+//   a model tree there is refused unless the caller opts in with
+//   ``TensorBundleWriteOptions/dropMetadata`` (`brine convert --drop-metadata`).
+// docs/WORKFLOWS.md, "Converting without loss".
+
+extension BrineTree {
+    /// safetensors metadata key holding the object tree (a ``MetadataText``
+    /// value whose array references index `brine.tree.arrays`).
+    static let treeKey = "brine.tree"
+    /// safetensors metadata key holding the list of out-of-line array paths
+    /// (the array table's order) that the tree's references index.
+    static let arraysKey = "brine.tree.arrays"
+    /// The root type, as Brine's own metadata key.
+    static let rootTypeKey = "brine.root_type"
+
+    /// Whether the tree holds more than a flat map from names to arrays (the
+    /// tree of a weights file or of a converted safetensors file): nesting,
+    /// scalars, strings or an inline array under a nested path.
+    var isMoreThanFlatArrays: Bool {
+        if case .null = root { return false }  // a low-level file without a tree
+        guard case .map(let entries) = root else { return true }
+        for (_, v) in entries {
+            if case .arrayRef = v { continue }
+            return true
+        }
+        return false
+    }
+
+    /// The metadata entries that carry this tree through safetensors.
+    func metadataEntries() throws(BrineError) -> [String: String] {
+        var w = ByteWriter()
+        Header.encodeValue(root, into: &w)
+        var out = [
+            Self.treeKey: MetadataText.valuePrefix + Data(w.bytes).base64EncodedString(),
+            Self.arraysKey: try MetadataText.text(for: .list(outOfLine.map(Value.string)), key: Self.arraysKey),
+        ]
+        if let rootType { out[Self.rootTypeKey] = try MetadataText.text(for: rootType, key: Self.rootTypeKey) }
+        return out
+    }
+
+    /// Restores a tree carried in safetensors metadata: removes the keys from
+    /// `metadata` and puts the tree's arrays first, in its order. Returns nil
+    /// (and leaves everything as it was) when the metadata carries no tree.
+    /// - Throws: ``BrineError`` `.invalidInterop` when the keys do not decode,
+    ///   or name arrays the file does not hold.
+    static func restore(
+        metadata: inout [String: String], tensors: inout [(name: String, tensor: AnyTensor)], path: String
+    ) throws(BrineError) -> BrineTree? {
+        guard let treeText = metadata[treeKey], let arraysText = metadata[arraysKey] else { return nil }
+        guard case .list(let items) = try MetadataText.value(from: arraysText, key: arraysKey) else {
+            throw BrineError(.invalidInterop, "metadata key '\(arraysKey)' is not a list of array paths", filePath: path)
+        }
+        var names: [String] = []
+        for item in items {
+            guard case .string(let s) = item else {
+                throw BrineError(.invalidInterop, "metadata key '\(arraysKey)' holds a value that is not a string", filePath: path)
+            }
+            names.append(s)
+        }
+        guard treeText.hasPrefix(MetadataText.valuePrefix),
+              let data = Data(base64Encoded: String(treeText.dropFirst(MetadataText.valuePrefix.count))) else {
+            throw BrineError(.invalidInterop, "metadata key '\(treeKey)' is not a base64 Brine value", filePath: path)
+        }
+        let bytes = [UInt8](data)
+        let count = names.count
+        let root: Value = try typedThrows {
+            try bytes.withUnsafeBytes { (b) throws(BrineError) -> Value in
+                var r = ByteReader(b, fileOffset: 0, errorCode: .invalidInterop, filePath: path)
+                let v = try Header.decodeValue(&r, depth: 1, limits: ReadLimits(), arrayCount: count, allowArrayRefs: true)
+                guard r.isAtEnd else { throw r.fail("\(r.remaining) bytes after the tree in metadata key '\(treeKey)'") }
+                return v
+            }
+        }
+        var rootType: Value?
+        if let t = metadata[rootTypeKey] { rootType = try MetadataText.value(from: t, key: rootTypeKey) }
+        let inline = try InlineArrayExport.collect(root)
+        // The tree's arrays first, in its order; anything else after them.
+        var byName: [String: AnyTensor] = [:]
+        for (n, t) in tensors { byName[n] = t }
+        var ordered: [(name: String, tensor: AnyTensor)] = []
+        var used = Set<String>()
+        for n in names + inline.map(\.path) {
+            guard let t = byName[n], used.insert(n).inserted else {
+                throw BrineError(.invalidInterop, "metadata key '\(treeKey)' refers to array '\(n)', which this file does not hold (once)", filePath: path, arrayPath: n)
+            }
+            ordered.append((n, t))
+        }
+        ordered += tensors.filter { !used.contains($0.name) }
+        tensors = ordered
+        metadata[treeKey] = nil
+        metadata[arraysKey] = nil
+        metadata[rootTypeKey] = nil
+        return BrineTree(root: root, outOfLine: names, inline: inline, rootType: rootType)
+    }
+}
+
+extension TensorBundle {
+    /// What writing this bundle to `.npy`/`.npz` would leave out, since
+    /// NumPy files hold arrays only: the metadata keys (sorted), and whether a
+    /// Brine model's object tree (anything beyond a flat map from names to
+    /// arrays: nesting, scalars, strings) would be lost.
+    /// - Returns: `([], false)` when a NumPy file can hold everything.
+    public func contentNumPyCannotHold() -> (metadataKeys: [String], objectTree: Bool) {
+        let tree = brineTree.map { $0.matches(tensors) && $0.isMoreThanFlatArrays } ?? false
+        return (metadata.keys.sorted(), tree)
+    }
+
+    /// Throws unless the bundle can be written to NumPy without loss or the
+    /// caller opted in to dropping what NumPy cannot hold.
+    func checkNumPyOutput(_ format: TensorFileFormat, options: TensorBundleWriteOptions, path: String) throws(BrineError) {
+        guard !options.dropMetadata else { return }
+        let (keys, tree) = contentNumPyCannotHold()
+        guard !keys.isEmpty || tree else { return }
+        var what: [String] = []
+        if !keys.isEmpty { what.append("metadata keys \(keys.prefix(8).map { "'\($0)'" }.joined(separator: ", "))\(keys.count > 8 ? ", …" : "")") }
+        if tree { what.append("the model's object tree (its structure and non-array values such as hyper-parameters)") }
+        throw BrineError(
+            .unsupportedFeature,
+            ".\(format) files hold arrays only; this bundle also has \(what.joined(separator: " and ")). Set dropMetadata (brine convert --drop-metadata) to leave them out, or convert to safetensors or Brine, which keep them",
+            filePath: path)
+    }
+}
+
+extension TensorBundle {
+    /// The metadata entries that would carry this bundle's tree through
+    /// safetensors (empty without a tree); for tests.
+    func treeMetadataForTests() throws(BrineError) -> [String: String] {
+        try brineTree?.metadataEntries() ?? [:]
+    }
+}
