@@ -128,7 +128,7 @@ public final class TensorStorage: @unchecked Sendable {
 
     /// `true` when this storage views memory owned by another object (a
     /// mapping); `false` for memory Brine allocated for it, alone or packed
-    /// with other arrays of the same load (``PackedAllocation``).
+    /// with other arrays of the same load (`PackedAllocation`).
     public var isView: Bool { !ownsMemory && !(owner is PackedAllocation) }
 
     /// `byteCount` bytes at `offset` of `allocation`, owned like an
