@@ -25,6 +25,10 @@ let package = Package(
         .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
         // zlib's crc32/inflate for .npz members (ZIPFoundation's own CRC on Linux is a byte-at-a-time table).
         .systemLibrary(name: "CBrineZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        // bzip2 and xz/lzma streams of compressed joblib files (Interop/Pickle).
+        // Debian's libbz2-dev ships no pkg-config file, so CBZip2 names none.
+        .systemLibrary(name: "CBZip2", providers: [.apt(["libbz2-dev"]), .brew(["bzip2"])]),
+        .systemLibrary(name: "CLZMA", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"]), .brew(["xz"])]),
         // AVX2/F16C kernels, each compiled with __attribute__((target)) and
         // chosen at run time (no special compiler flags here).
         .target(name: "CBrineKernels"),
@@ -32,7 +36,7 @@ let package = Package(
         .target(
             name: "Brine",
             dependencies: [
-                "CLZ4", "CZstd", "CXXHash", "CBrineZlib", "CBrineKernels",
+                "CLZ4", "CZstd", "CXXHash", "CBrineZlib", "CBrineKernels", "CBZip2", "CLZMA",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ]
@@ -75,6 +79,10 @@ let package = Package(
             name: "FuzzNumpy",
             dependencies: ["Brine"],
             path: "fuzz/targets/FuzzNumpy"
+        ),
+        .executableTarget(
+            name: "FuzzPickle",
+            dependencies: ["Brine"]
         ),
         // Child process for the fault-injection tests (killed saves, file-size
         // limits, concurrent replace) and the fuzz seed generator; not a product.

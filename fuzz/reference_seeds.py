@@ -70,12 +70,43 @@ def numpy_seeds(d):
     return n + 6
 
 
+def pickle_seeds(d):
+    """Pickles of every protocol and joblib files with every compressor
+    (small, so mutations reach every opcode handler and decoder)."""
+    import collections
+    import pickle
+    import numpy as np
+
+    a = arrays(np)
+    obj = {"w": a["f4"], "be": a["i8"].astype(">i8"), "f": np.asfortranarray(a["u2"]), "s": np.float32(7),
+           "py": [{1, 2}, frozenset([3]), 1 + 2j, bytearray(b"ab"), slice(1, 5), collections.OrderedDict(k=1),
+                  2 ** 70, -5, 1.5, None, True, "t\u00e9", b"\x00", (1,)],
+           "rec": np.zeros(2, dtype=[("a", "<i4"), ("b", ">f8")]), "u": np.array(["x", "yz"]),
+           "o": np.array([1, "x"], dtype=object)}
+    n = 0
+    for p in range(6):
+        with open(os.path.join(d, f"ref-p{p}.pkl"), "wb") as f:
+            pickle.dump(obj, f, protocol=p)
+        n += 1
+    try:
+        import joblib
+    except ImportError:
+        return n
+    for c in ["none", "zlib", "gzip", "bz2", "xz", "lzma", "lz4"]:
+        try:
+            joblib.dump(obj, os.path.join(d, f"ref-{c}.joblib"), compress=0 if c == "none" else (c, 3))
+            n += 1
+        except Exception:  # lz4 missing
+            pass
+    return n
+
+
 def main():
     if len(sys.argv) != 3:
         sys.exit("usage: reference_seeds.py TARGET DIR")
     target, d = sys.argv[1], sys.argv[2]
     os.makedirs(d, exist_ok=True)
-    writers = {"FuzzSafetensors": safetensors_seeds, "FuzzNumpy": numpy_seeds}
+    writers = {"FuzzSafetensors": safetensors_seeds, "FuzzNumpy": numpy_seeds, "FuzzPickle": pickle_seeds}
     if target not in writers:
         return
     n = writers[target](d)

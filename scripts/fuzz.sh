@@ -6,7 +6,7 @@
 #
 # Targets: FuzzContainer (the Brine container reader), FuzzSafetensors (the
 # safetensors reader and its strict JSON parser), FuzzNumpy (the .npy and
-# .npz readers).
+# .npz readers), FuzzPickle (the pickle/joblib reader and its decompressors).
 #
 # - Build: swift build -c release --sanitize fuzzer --sanitize address
 #   -Xswiftc -sanitize=fuzzer,address --product TARGET --scratch-path
@@ -37,8 +37,8 @@ if [ $# -lt 2 ]; then
     exit 2
 fi
 case "$1" in
-    FuzzContainer|FuzzSafetensors|FuzzNumpy) ;;
-    *) echo "unknown fuzz target $1 (FuzzContainer, FuzzSafetensors, FuzzNumpy)" >&2; exit 2 ;;
+    FuzzContainer|FuzzSafetensors|FuzzNumpy|FuzzPickle) ;;
+    *) echo "unknown fuzz target $1 (FuzzContainer, FuzzSafetensors, FuzzNumpy, FuzzPickle)" >&2; exit 2 ;;
 esac
 target=$1
 seconds=$2

@@ -6,6 +6,7 @@
 #   xxhash              - verifying Brine checksums (XXH3-64),
 #   wheel               - building python/ (the brine package) without network in the tests,
 #   ml_dtypes           - NumPy's bfloat16, to test the brine package's bfloat16 arrays.
+#   joblib, scikit-learn - the pickle/joblib oracle tests (PickleOracleTests).
 # Usage: scripts/python-env.sh            (then: swift test --filter Interop)
 # The Swift tests find the interpreter via $BRINE_PYTHON or <repo>/.venv/bin/python.
 # Needs python3 (3.9 or later) with the venv module, and PyPI access.
@@ -17,13 +18,14 @@ if [ ! -x "$venv/bin/python" ]; then
     echo "creating $venv" >&2
     "$python" -m venv "$venv"
 fi
-if ! "$venv/bin/python" -c "import numpy, safetensors, lz4, zstandard, xxhash, wheel, ml_dtypes" 2>/dev/null; then
+if ! "$venv/bin/python" -c "import numpy, safetensors, lz4, zstandard, xxhash, wheel, ml_dtypes, joblib, sklearn" 2>/dev/null; then
     "$venv/bin/python" -m pip install --quiet --upgrade pip
-    "$venv/bin/python" -m pip install --quiet --upgrade numpy safetensors lz4 zstandard xxhash wheel ml_dtypes
+    "$venv/bin/python" -m pip install --quiet --upgrade numpy safetensors lz4 zstandard xxhash wheel ml_dtypes joblib scikit-learn
 fi
 "$venv/bin/python" - <<'PY'
-import numpy, safetensors, lz4, zstandard, xxhash, sys
+import numpy, safetensors, lz4, zstandard, xxhash, joblib, sklearn, sys
 print(f"python {sys.version.split()[0]}: numpy {numpy.__version__}, safetensors {safetensors.__version__}, "
-      f"lz4 {lz4.__version__}, zstandard {zstandard.__version__}, xxhash {xxhash.VERSION}")
+      f"lz4 {lz4.__version__}, zstandard {zstandard.__version__}, xxhash {xxhash.VERSION}, "
+      f"joblib {joblib.__version__}, scikit-learn {sklearn.__version__}")
 PY
 echo "ready: $venv/bin/python" >&2

@@ -76,6 +76,9 @@ struct Convert: ParsableCommand {
         """)
     var noVerify = false
 
+    @Flag(help: "Skip fsync of the output and its folder: still atomic against a crash of the process, not against power loss.")
+    var noSync = false
+
     func run() throws {
         let inURL = URL(fileURLWithPath: input)
         let outURL = URL(fileURLWithPath: output)
@@ -85,7 +88,14 @@ struct Convert: ParsableCommand {
             guard let outFormat else {
                 throw ValidationError("cannot tell the output format from '\(output)'; use --to")
             }
-            let bundle = try selected(try read(inURL, format: inFormat), format: outFormat)
+            let read: TensorBundle
+            do {
+                read = try self.read(inURL, format: inFormat)
+            } catch {
+                // A dtype the input reader refuses (a complex array in a pickle) is not a --cast matter.
+                throw Exit.report(error)
+            }
+            let bundle = try selected(read, format: outFormat)
             if outFormat == .npy || outFormat == .npz, !dropMetadata {
                 let (keys, tree) = bundle.contentNumPyCannotHold()
                 if !keys.isEmpty || tree {
@@ -160,6 +170,8 @@ struct Convert: ParsableCommand {
         }
         options.npzCompression = deflate ? .deflated : .stored
         options.dropMetadata = dropMetadata
+        options.brine.durable = !noSync
+        options.npy.durable = !noSync
         let total = bundle.tensors.reduce(0) { $0 + $1.tensor.byteCount }
         let progress = Progress("writing", totalBytes: total)
         defer { progress.finish() }

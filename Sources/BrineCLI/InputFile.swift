@@ -53,6 +53,8 @@ enum InputFile {
             return .npy(url, try Npy.readHeader(contentsOf: url, options: threads.interopOptions))
         case .npz:
             return .npz(try NpzFile(contentsOf: url, options: threads.interopOptions))
+        case .pickle:
+            throw BrineError(.unsupportedFeature, "a pickle or joblib file has no checksums or array table to verify; `brine inspect` reads it (without running code) and `brine convert` turns it into Brine", filePath: path)
         }
     }
 

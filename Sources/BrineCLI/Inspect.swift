@@ -10,14 +10,14 @@ struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show a model file's arrays, dtypes, shapes, codecs, sizes, metadata and object tree.",
         discussion: """
-            Reads Brine, safetensors, .npy and .npz files (detected from their content). \
+            Reads Brine, safetensors, .npy and .npz files (detected from their content); a pickle or joblib file (read without running code) shows its classes, object tree and arrays. \
             --tree prints the object tree indented, with out-of-line arrays as references \
             and inline arrays summarised (dtype, shape, first values); for formats without \
             a tree, the array names split at '.'. --json prints one JSON object; with \
             --tree it has a "tree" key.
             """)
 
-    @Argument(help: "The model file (.brine, .safetensors, .npy, .npz).")
+    @Argument(help: "The model file (.brine, .safetensors, .npy, .npz, .pkl, .joblib).")
     var file: String
 
     @Flag(help: "Also print the object tree (the model's structure).")
@@ -30,6 +30,7 @@ struct Inspect: ParsableCommand {
     var threading: ThreadsOptionGroup
 
     func run() throws {
+        if (try? TensorFileFormat.detect(contentsOf: URL(fileURLWithPath: file))) == .pickle { return try inspectPickle() }
         let input: InputFile
         let entries: [InputFile.Entry]
         let treeParts: (root: Value, renderer: TreeRenderer)?

@@ -110,6 +110,9 @@ do throws(BrineError) {
         case "FuzzNumpy":
             let n = try NumpyFuzzSeeds.write(into: args[2])
             say("wrote \(n) seeds into \(args[2])")
+        case "FuzzPickle":
+            let n = try PickleFuzzSeeds.write(into: args[2])
+            say("wrote \(n) seeds into \(args[2])")
         default:
             say("no seed generator for fuzz target \(args[1])")
             exit(2)

@@ -233,4 +233,22 @@ struct ReadmeUsageTests {
         #expect(AnyTensor(emb) == source[0].tensor && a == source[0].tensor && z.count == 2)
         #expect(try BrineFile(contentsOf: dir.appendingPathComponent("model.brine")).arrays.count == 2)
     }
+
+    @Test("the README's pickle/joblib sample reads a joblib file and writes Brine")
+    func pickleSample() throws {
+        let dir = makeTemporaryDirectory("readme-pickle")
+        defer { removeTemporaryDirectory(dir) }
+        _ = try PythonOracle.run("""
+            import sys, numpy as np, joblib
+            class_free = {"mean_": np.arange(4, dtype=np.float64), "coef_": np.ones((2, 3), dtype=np.float32)}
+            joblib.dump(class_free, sys.argv[1] + "/model.joblib")
+            """, [dir.path])
+        let joblibURL = dir.appendingPathComponent("model.joblib")
+        let brineURL = dir.appendingPathComponent("model.brine")
+        let model = try Pickle.read(contentsOf: joblibURL)
+        _ = model.root["__class__"]
+        #expect(Set(model.arrays.map(\.path)) == ["mean_", "coef_"])
+        try model.bundle.write(to: brineURL)
+        #expect(try BrineFile(contentsOf: dir.appendingPathComponent("model.brine")).arrays.count == 2)
+    }
 }

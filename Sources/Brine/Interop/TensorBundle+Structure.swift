@@ -109,7 +109,7 @@ extension TensorBundle {
     /// arrays: nesting, scalars, strings) would be lost.
     /// - Returns: `([], false)` when a NumPy file can hold everything.
     public func contentNumPyCannotHold() -> (metadataKeys: [String], objectTree: Bool) {
-        let tree = brineTree.map { $0.matches(tensors) && $0.isMoreThanFlatArrays } ?? false
+        let tree = (brineTree.map { $0.matches(tensors) && $0.isMoreThanFlatArrays } ?? false) || root != nil
         return (metadata.keys.sorted(), tree)
     }
 

@@ -10,6 +10,9 @@ public enum TensorFileFormat: String, Sendable, Hashable, CaseIterable, CustomSt
     case npz
     /// A safetensors file (huggingface/safetensors).
     case safetensors
+    /// A Python pickle (protocols 0–5) or joblib file, plain or compressed,
+    /// read without executing anything (``Pickle``); read only.
+    case pickle
 
     /// The format's name: `"brine"`, `"npy"`, `"npz"` or `"safetensors"`.
     public var description: String { rawValue }
@@ -19,7 +22,10 @@ public enum TensorFileFormat: String, Sendable, Hashable, CaseIterable, CustomSt
 
     /// The format for a file extension (`"npy"`, `"safetensors"`, …; case-insensitive), or `nil`.
     public init?(fileExtension: String) {
-        self.init(rawValue: fileExtension.lowercased())
+        switch fileExtension.lowercased() {
+        case "pkl", "joblib", "pickle": self = .pickle
+        default: self.init(rawValue: fileExtension.lowercased())
+        }
     }
 
     /// Identifies a file's format from its first bytes: the Brine magic, the
@@ -44,6 +50,10 @@ public enum TensorFileFormat: String, Sendable, Hashable, CaseIterable, CustomSt
                 if probe.first(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }) == UInt8(ascii: "{") { return .safetensors }
             }
         }
+        if Pickle.looksLikePickle(head) { return .pickle }
+        // A compressed joblib file (joblib names them .z, .gz, .bz2, .xz, .lzma, .lz4).
+        if ["z", "gz", "bz2", "xz", "lzma", "lz4"].contains(url.pathExtension.lowercased()),
+           head.withUnsafeBytes({ PickleCompression.detect($0) }) != .none { return .pickle }
         if let f = TensorFileFormat(fileExtension: url.pathExtension) { return f }
         throw BrineError(.invalidArgument, "cannot tell the format of this file from its content or extension", filePath: url.path)
     }
@@ -73,6 +83,11 @@ public struct TensorBundle: Sendable {
     /// Brine value other than a string is held in the exact text form of
     /// ``MetadataText`` (bytes as `data:application/octet-stream;base64,…`).
     public var metadata: [String: String]
+    /// The object tree of a source that has one (a pickle or joblib file:
+    /// ``PickleContent/root``), whose ``Value/arrayRef(_:)`` indices name
+    /// entries of ``tensors``; `nil` for the other formats. Brine output
+    /// writes it as the file's root; other outputs refuse it.
+    public var root: Value? = nil
 
     /// The object tree of the Brine file this bundle was read from (its
     /// model's structure), kept so that Brine → Brine conversion keeps the
@@ -158,6 +173,10 @@ public struct TensorBundle: Sendable {
         case .npy:
             let t = try Npy.read(contentsOf: url, mode: mode, options: options)
             self.init(tensors: [(url.deletingPathExtension().lastPathComponent, t)])
+        case .pickle:
+            var p = PickleReadOptions()
+            p.limits = options.limits
+            self = try Pickle.read(contentsOf: url, options: p).bundle
         }
     }
 
@@ -181,7 +200,13 @@ public struct TensorBundle: Sendable {
         guard let f = format ?? TensorFileFormat(fileExtension: url.pathExtension) else {
             throw BrineError(.invalidArgument, "cannot tell the output format from the extension '\(url.pathExtension)'", filePath: url.path)
         }
+        if root != nil && (f == .npz || f == .npy) && !options.dropMetadata {
+            throw BrineError(.unsupportedFeature, "this bundle has an object tree (from a pickle or joblib file) that .\(f) files cannot hold; convert to Brine or safetensors, which keep it, or set dropMetadata (brine convert --drop-metadata) to leave it out",
+                             filePath: url.path)
+        }
         switch f {
+        case .pickle:
+            throw BrineError(.unsupportedFeature, "Brine reads pickle and joblib files but does not write them", filePath: url.path)
         case .brine:
             // The keys Brine writes about itself describe this save; a
             // foreign key with the reserved prefix cannot be kept, so it is
@@ -208,7 +233,7 @@ public struct TensorBundle: Sendable {
                 var values: [(key: String, value: Value)] = []
                 if let rootType = tree?.rootType { values.append(("brine.root_type", rootType)) }
                 for (k, v) in meta { values.append((k, try MetadataText.value(from: v, key: k))) }
-                try w.finish(root: tree?.root ?? .map(root), metadata: .map(values))
+                try w.finish(root: tree?.root ?? self.root ?? .map(root), metadata: .map(values))
             } catch {
                 w.cancel()
                 throw error
@@ -216,8 +241,12 @@ public struct TensorBundle: Sendable {
         case .safetensors:
             // A Brine model's tree and root type ride along in the string
             // metadata, so converting back gives a file Brine.load reads.
+            // So does a pickle's tree, whose references index the tensors in order.
             var meta = metadata
             if let tree = brineTree, tree.isMoreThanFlatArrays, tree.matches(tensors) {
+                for (k, v) in try tree.metadataEntries() { meta[k] = v }
+            } else if let root {
+                let tree = BrineTree(root: root, outOfLine: tensors.map(\.name), inline: [], rootType: nil)
                 for (k, v) in try tree.metadataEntries() { meta[k] = v }
             }
             try Safetensors.write(tensors, metadata: meta, to: url, durable: options.npy.durable)
