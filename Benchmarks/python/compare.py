@@ -831,16 +831,18 @@ def render_targets(ts: list[Target]) -> str:
 
 
 def plot_dataset(ds: Dataset, folder: Path) -> list[Path]:
-    """A bar chart of save, overwrite and load throughput (MB/s of raw bytes, medians) per method, with the
-    physical-limit line (save/overwrite: the faster of one write(2) and fallocate + one write(2); load: one read(2)
-    into a preallocated buffer); written as compare-<dataset>.png and .svg into `folder`."""
+    """A bar chart of save, overwrite, load and fresh-process load throughput (MB/s of raw bytes, medians) per
+    method, with the physical-limit line (save/overwrite: the faster of one write(2) and fallocate + one write(2);
+    load: one read(2) into a preallocated buffer; fresh-process load: one read(2) into a fresh buffer); written as
+    compare-<dataset>.png and .svg into `folder`."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     panels = [("save", "save (new file)", ["raw write(2)", "fallocate + one write(2)"]),
               ("overwrite", "save over an existing file", ["raw write(2)", "fallocate + one write(2)"]),
-              ("load", "load by copy", ["raw read(2), preallocated"])]
+              ("load", "load by copy", ["raw read(2), preallocated"]),
+              ("load, fresh process", "load, one per fresh process", ["raw read(2), fresh buffer"])]
     panels = [p_ for p_ in panels if any(r.op == p_[0] and r.median for r in ds.rows)]
     if not panels:
         return []
@@ -848,7 +850,7 @@ def plot_dataset(ds: Dataset, folder: Path) -> list[Path]:
     for r in ds.rows:
         if r.median and not r.method.startswith(("raw ", "fallocate")) and r.method not in methods:
             methods.append(r.method)
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 0.32 * len(methods) + 1.6), sharey=True)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 0.32 * len(methods) + 1.9), sharey=True)
     if len(panels) == 1:
         axes = [axes]
     for ax, (op, title, limits) in zip(axes, panels):
@@ -858,12 +860,12 @@ def plot_dataset(ds: Dataset, folder: Path) -> list[Path]:
             vals.append(r.mbps if r else 0.0)
         colors = ["#c8553d" if m.startswith("brine") else "#8a9bb0" for m in methods]
         ax.barh(range(len(methods)), vals, color=colors)
-        lim = [find(ds, m, op if op != "load" else "load") for m in limits]
+        lim = [find(ds, m, "load" if op.startswith("load") else op) for m in limits]
         lim = [r for r in lim if r]
         if lim:
             best = max(lim, key=lambda r: r.mbps)
             ax.axvline(best.mbps, color="black", linestyle="--", linewidth=1)
-            ax.text(best.mbps, len(methods) - 0.4, f" {best.method}\n {best.mbps:.0f} MB/s", fontsize=7, va="top")
+            ax.text(best.mbps, -0.6, f"{best.method}: {best.mbps:.0f} MB/s ", fontsize=7, va="bottom", ha="right")
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("MB/s of raw array bytes (median)")
         ax.grid(axis="x", alpha=0.3)
