@@ -13,8 +13,9 @@ import Glibc
 @Suite("Writer I/O strategies")
 struct WriterIOStrategyTests {
     /// Arrays that take every write path: tiny (staged), one write group
-    /// (checksums overlapped from 256 KiB), several groups (pipelined), and
-    /// compressed chunks.
+    /// (checksums overlapped from 1 MiB), several groups (pipelined), and
+    /// compressed chunks; 14 MiB in all, so the writer preallocates ahead
+    /// and must free what the file does not use.
     static func arrays() -> [(String, AnyTensor, WriteOptions?)] {
         var zstd = WriteOptions()
         zstd.codec = .zstd(level: 1)

@@ -117,13 +117,35 @@ final class StagedFileWriter {
     /// the writer stops trying. No effect on a sink.
     func preallocate(through end: Int) {
         guard preallocates, end > preallocatedEnd, let fd else { return }
-        let e = brine_preallocate_keep_size(fd.rawValue, Int64(preallocatedEnd), Int64(end - preallocatedEnd))
-        if e == EOPNOTSUPP || e == ENOSYS || e == EINVAL {
+        // Allocate ahead (up to `preallocationStep` past `end`), so that a
+        // file of many small arrays costs a few calls, not one per array;
+        // ``releasePreallocation(past:)`` frees what the file did not use.
+        let ahead = Swift.min(Swift.max(preallocatedEnd, 4 << 20), StagedFileWriter.preallocationStep)
+        let target = Swift.max(end, preallocatedEnd + ahead)
+        let e = brine_preallocate_keep_size(fd.rawValue, Int64(preallocatedEnd), Int64(target - preallocatedEnd))
+        guard e == 0 else {
+            // No fallocate here, or no space to allocate ahead: write without.
             preallocates = false
             return
         }
-        preallocatedEnd = end
+        preallocatedEnd = target
     }
+
+    /// Frees the blocks preallocated past `fileLength` (the finished file's
+    /// size), so that the file holds no more blocks than its bytes need.
+    /// Best effort: `ftruncate(2)` to the same size frees them on ext4
+    /// (which ignores a hole punched past the end of a file); punching the
+    /// range frees them on file systems that keep them through a truncate.
+    func releasePreallocation(past fileLength: Int) {
+        guard let fd, preallocatedEnd > fileLength else { return }
+        _ = ftruncate(fd.rawValue, off_t(fileLength))
+        _ = brine_release_blocks_past(fd.rawValue, Int64(fileLength), Int64(preallocatedEnd - fileLength))
+        preallocatedEnd = fileLength
+    }
+
+    /// The most ``preallocate(through:)`` allocates ahead: as much again as
+    /// is allocated already, at least 4 MiB, at most this (64 MiB).
+    static let preallocationStep = 64 << 20
 
     /// Writes every staged byte to the file.
     /// - Throws: ``BrineError`` `.io`.
