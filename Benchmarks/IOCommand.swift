@@ -1,5 +1,5 @@
 import ArgumentParser
-import Brine
+@_spi(Benchmarks) import Brine
 import Foundation
 
 #if canImport(Glibc)
@@ -15,6 +15,8 @@ import Glibc
 /// is deleted before each run, untimed); no fsync (`durable = false`); loads
 /// read a file that is in the page cache (`sync(2)` once before the loads so
 /// that write-back of the last save does not overlap them, untimed).
+/// `overwrite` saves over the file the previous run wrote, after a `sync(2)`
+/// (untimed): a checkpoint replaced every epoch, whose old version is on disk.
 struct IOCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "io",
@@ -25,7 +27,7 @@ struct IOCommand: ParsableCommand {
     }
 
     enum Operation: String, ExpressibleByArgument, CaseIterable, Codable {
-        case save, load, mmap
+        case save, overwrite, load, mmap
         case mmapUnverified = "mmap-unverified"
         case touch
     }
@@ -55,10 +57,28 @@ struct IOCommand: ParsableCommand {
     var dir: String?
 
     @Option(parsing: .upToNextOption,
-            help: "Operations to time: save (BrineWriter), load (.copy + loadAll), mmap (.mmap + loadAll, views verified: the default), mmap-unverified (the same with ReadOptions(verifyChecksums: false)), touch (unverified .mmap + loadAll + one byte per 4 KiB page).")
+            help: "Operations to time: save (BrineWriter, new file), overwrite (BrineWriter over the file of the previous run, after an untimed sync(2)), load (.copy + loadAll), mmap (.mmap + loadAll, views verified: the default), mmap-unverified (the same with ReadOptions(verifyChecksums: false)), touch (unverified .mmap + loadAll + one byte per 4 KiB page).")
     var ops: [Operation] = Operation.allCases
 
-    @Flag(help: "Also time one write(2) of all array bytes and one read(2) into a preallocated buffer, in this process.")
+    @Option(help: "Keep the Brine file written at this path (for `Benchmarks io-load` in fresh processes) instead of removing it.")
+    var keepFile: String?
+
+    @Flag(help: "A/B: do not preallocate the file's blocks with fallocate(2) (WriteTuning.preallocates = false).")
+    var noPreallocate = false
+
+    @Flag(help: "A/B: close the replaced file inside the save, not in the background (WriteTuning.releasesReplacedFileInBackground = false).")
+    var noBackgroundRelease = false
+
+    @Option(help: "A/B: arrays of at least this many bytes get their own huge-page mapping, smaller ones come from malloc (MemoryTuning.hugeAllocationThreshold; default 4 MiB).")
+    var hugeThreshold: Int?
+
+    @Flag(help: "A/B: allocate each loaded array on its own, not small ones packed in one mapping (MemoryTuning.packsSmallArrays = false).")
+    var noPack = false
+
+    @Flag(help: "A/B: checksum small uncompressed arrays before writing them, not meanwhile (WriteTuning.overlapsChecksums = false).")
+    var noOverlap = false
+
+    @Flag(help: "Also time one write(2) of all array bytes (bare, and after fallocate(2) as np.save does) and one read(2) into a preallocated buffer, in this process.")
     var baselines = false
 
     @Flag(inversion: .prefixedNo, help: "sync(2) once (untimed) between the saves and the loads.")
@@ -92,6 +112,11 @@ struct IOCommand: ParsableCommand {
     }
 
     func run() throws {
+        WriteTuning.preallocates = !noPreallocate
+        WriteTuning.releasesReplacedFileInBackground = !noBackgroundRelease
+        WriteTuning.overlapsChecksums = !noOverlap
+        if let hugeThreshold { MemoryTuning.hugeAllocationThreshold = hugeThreshold }
+        MemoryTuning.packsSmallArrays = !noPack
         let ownDir = dir == nil
         let folder = dir ?? FileManager.default.temporaryDirectory.appendingPathComponent("brine-io-\(getpid())").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -133,6 +158,16 @@ struct IOCommand: ParsableCommand {
             try save()
         }
         let fileBytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        if ops.contains(.overwrite) {
+            // Each run replaces the file the previous one wrote, once it is on
+            // disk; the previous run's replaced file is closed first (untimed).
+            try row("overwrite", runs: runs, setup: {
+                if access(path, F_OK) != 0 { try save() }
+                WriteTuning.waitForBackgroundReleases()
+                Glibc.sync()
+            }, save)
+            WriteTuning.waitForBackgroundReleases()
+        }
         if sync { Glibc.sync() }
 
         if ops.contains(.load) {
@@ -166,6 +201,7 @@ struct IOCommand: ParsableCommand {
             }
         }
 
+        if let keepFile { rename(path, keepFile) }
         let report = IOReport(
             input: input, arrays: dataset.arrays.count, rawBytes: dataset.rawBytes,
             codec: codec.rawValue, level: codec == .zstd ? level : nil, shuffle: shuffle,
@@ -198,6 +234,15 @@ struct IOCommand: ParsableCommand {
             close(fd)
         }
         rows.append(IORow(op: "raw write", medianSeconds: r.median, minSeconds: r.min, runs: runs, extraPeakRSS: r.extraPeak))
+        // What np.save does: allocate the file's blocks, then one write(2).
+        r = measure(runs: runs, setup: { unlink(path) }) {
+            let fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0o644)
+            precondition(fd >= 0, "open failed: \(errno)")
+            _ = WriteTuning.preallocate(fileDescriptor: fd, offset: 0, length: d.rawBytes)
+            Suite.writeAll(fd, raw.baseAddress!, d.rawBytes)
+            close(fd)
+        }
+        rows.append(IORow(op: "fallocate write", medianSeconds: r.median, minSeconds: r.min, runs: runs, extraPeakRSS: r.extraPeak))
         if sync { Glibc.sync() }
         let dst = UnsafeMutableRawBufferPointer.allocate(byteCount: max(d.rawBytes, 1), alignment: 4096)
         defer { dst.deallocate() }
@@ -215,7 +260,7 @@ struct IOCommand: ParsableCommand {
 
 /// One timed operation of `Benchmarks io`.
 struct IORow: Codable {
-    /// `save`, `load`, `mmap`, `touch`, `raw write`, `raw read`.
+    /// `save`, `overwrite`, `load`, `mmap`, `touch`, `raw write`, `fallocate write`, `raw read`.
     var op: String
     var medianSeconds: Double
     var minSeconds: Double

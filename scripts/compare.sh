@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Brine side by side with joblib, pickle, NumPy, safetensors and blosc2, in one run
 # (Benchmarks/python/compare.py). Steps:
-#  1. a Python venv at <repo>/.venv-bench (ignored) with numpy, joblib, lz4,
+#  1. a Python venv at <repo>/.venv-bench (ignored) with numpy, joblib, lz4, matplotlib,
 #     safetensors, blosc2, threadpoolctl: created when missing, missing packages
 #     installed; BENCH_UPGRADE=1 upgrades them to the newest PyPI releases;
 #  2. set-up: system libraries and the MiniLM checkpoint (scripts/setup.sh,
@@ -9,7 +9,9 @@
 #  3. the Brine bench executable in release mode (swift build -c release --product Benchmarks);
 #  4. the comparison. Arguments go to compare.py: --quick (64 MiB array, 32 MiB
 #     model), --json, --json-file FILE, --runs N (>= 5), --datasets minilm,array,model,
-#     --workdir DIR (synthetic inputs are written there once, default <repo>/.bench-data).
+#     --workdir DIR (synthetic inputs are written there once, default <repo>/.bench-data),
+#     --fresh-runs N (processes per "load, fresh process" row, default 5), --plots-dir DIR,
+#     --no-plots. Charts (matplotlib) go to docs/compare-<dataset>.png/.svg on a full run.
 # A full run takes about 10-15 minutes and needs about 4 GiB of free disk and 6 GiB of RAM.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,10 +26,10 @@ if [ ! -x "$venv/bin/python" ]; then
     echo "creating $venv with $("$python" --version 2>&1)…" >&2
     "$python" -m venv "$venv"
 fi
-packages=(numpy joblib lz4 safetensors blosc2 threadpoolctl)
+packages=(numpy joblib lz4 safetensors blosc2 threadpoolctl matplotlib)
 if [ "${BENCH_UPGRADE:-0}" = 1 ]; then
     "$venv/bin/python" -m pip install --quiet --upgrade "${packages[@]}"
-elif ! "$venv/bin/python" -c "import numpy, joblib, lz4, safetensors, blosc2, threadpoolctl" 2>/dev/null; then
+elif ! "$venv/bin/python" -c "import numpy, joblib, lz4, safetensors, blosc2, threadpoolctl, matplotlib" 2>/dev/null; then
     echo "installing ${packages[*]} into $venv…" >&2
     "$venv/bin/python" -m pip install --quiet "${packages[@]}"
 fi

@@ -38,7 +38,7 @@ public final class TensorStorage: @unchecked Sendable {
     /// 2 MiB and advised `MADV_HUGEPAGE`, so that filling them takes one page
     /// fault per 2 MiB instead of one per 4 KiB (where transparent huge pages
     /// are enabled); the memory is already zero.
-    static let hugeAllocationThreshold = 4 << 20
+    static var hugeAllocationThreshold: Int { MemoryTuning.hugeAllocationThreshold }
     private static let hugePageBytes = 2 << 20
 
     /// Allocates `byteCount` bytes, 64-byte aligned, zero-filled.
@@ -83,8 +83,8 @@ public final class TensorStorage: @unchecked Sendable {
     /// A 2 MiB-aligned anonymous mapping advised for huge pages, for large
     /// allocations; `nil` for small sizes or when `mmap` fails (the caller
     /// then falls back to `malloc`-based allocation).
-    private static func mapAnonymous(_ byteCount: Int) -> (UnsafeMutableRawPointer, Int)? {
-        guard byteCount >= hugeAllocationThreshold else { return nil }
+    private static func mapAnonymous(_ byteCount: Int, minimum: Int? = nil) -> (UnsafeMutableRawPointer, Int)? {
+        guard byteCount >= (minimum ?? hugeAllocationThreshold), byteCount > 0 else { return nil }
         let huge = hugePageBytes
         let size = (byteCount + huge - 1) / huge * huge
         guard let raw = mmap(nil, size + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
@@ -126,8 +126,43 @@ public final class TensorStorage: @unchecked Sendable {
         self.mappedBytes = 0
     }
 
-    /// `true` when this storage views memory owned by another object (a mapping).
-    public var isView: Bool { !ownsMemory }
+    /// `true` when this storage views memory owned by another object (a
+    /// mapping); `false` for memory Brine allocated for it, alone or packed
+    /// with other arrays of the same load (`PackedAllocation`).
+    public var isView: Bool { !ownsMemory && !(owner is PackedAllocation) }
+
+    /// `byteCount` bytes at `offset` of `allocation`, owned like an
+    /// allocation of its own (writable, not a view); the allocation is
+    /// released with the last storage packed in it.
+    init(packedIn allocation: PackedAllocation, offset: Int, byteCount: Int) {
+        precondition(offset >= 0 && byteCount >= 0 && offset + byteCount <= allocation.byteCount, "packed storage out of bounds")
+        self.baseAddress = allocation.baseAddress + offset
+        self.byteCount = byteCount
+        self.isWritable = true
+        self.owner = allocation
+        self.ownsMemory = false
+        self.mappedBytes = 0
+    }
+
+    /// One anonymous mapping (2 MiB-aligned, `MADV_HUGEPAGE`) for several
+    /// small arrays of one load: one mapping and a page fault per 2 MiB
+    /// instead of one `malloc` (an `mmap` of its own from 128 KiB up, in a
+    /// fresh process) and a fault per 4 KiB page for each array.
+    final class PackedAllocation {
+        let baseAddress: UnsafeMutableRawPointer
+        let byteCount: Int
+        private let mappedBytes: Int
+
+        /// `nil` when the mapping fails (the caller allocates arrays one by one).
+        init?(byteCount: Int) {
+            guard let (p, mapped) = TensorStorage.mapAnonymous(byteCount, minimum: 0) else { return nil }
+            self.baseAddress = p
+            self.byteCount = byteCount
+            self.mappedBytes = mapped
+        }
+
+        deinit { munmap(baseAddress, mappedBytes) }
+    }
 
     /// The bytes, read-only.
     @inlinable

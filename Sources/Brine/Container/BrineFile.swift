@@ -242,6 +242,7 @@ public final class BrineFile: @unchecked Sendable {
         // Verify every view before handing out any (all chunks in parallel).
         try verifyViews(infos.filter { $0.isContiguousRaw && source.isMapped })
         var total = 0
+        var toAllocate: [Int] = []
         for (k, a) in infos.enumerated() {
             if a.isContiguousRaw, let view = try zeroCopyView(a) {
                 results[k] = view
@@ -252,9 +253,11 @@ public final class BrineFile: @unchecked Sendable {
                 throw BrineError(.limitExceeded, "loading needs \(t) bytes, over the allocation limit of \(options.limits.maxAllocationBytes)", filePath: path, arrayPath: a.path)
             }
             total = t
-            let storage = TensorStorage(uninitializedByteCount: a.byteCount)
+            toAllocate.append(k)
+        }
+        for (k, storage) in BrineFile.allocateStorages(toAllocate.map { infos[$0].byteCount }).enumerated().map({ (toAllocate[$0.offset], $0.element) }) {
             storages.append((k, storage))
-            jobs.append((a, storage.baseAddress))
+            jobs.append((infos[k], storage.baseAddress))
         }
         if !jobs.isEmpty { try decode(jobs, threads: threads) }
         for (k, storage) in storages {

@@ -247,6 +247,7 @@ public final class BrineWriter {
             let out = output
             try typedThrows { try tail.withUnsafeBytes { b in try out.write(b, at: headerOffset) } }
             try output.flush()
+            output.releasePreallocation(past: headerOffset + tail.count)
             finished = true
             if let file {
                 if options.durable {
@@ -326,8 +327,21 @@ public final class BrineWriter {
             let piece = UnsafeRawBufferPointer(rebasing: bytes[(lo * chunk) ..< Swift.min(bytes.count, hi * chunk)])
             try output.write(piece, at: start + lo * chunk)
         }
+        // Allocate the array's blocks before its first write (see StagedFileWriter).
+        output.preallocate(through: start + bytes.count)
         var failed: BrineError?
-        if threads == 1 || n <= group {
+        if threads > 1 && n <= group && bytes.count >= BrineWriter.overlapMinimumBytes && WriteTuning.overlapsChecksums {
+            // One group: checksum it on another thread while this one writes
+            // it (both read the source; it fits in the last-level cache), so a
+            // model of many small arrays costs the writes alone.
+            let job = OverlappedChecksums(bytes: bytes, sums: sums, chunk: chunk, count: n)
+            let box = UncheckedSendable(job)
+            DispatchQueue.global().async { box.value.runIfUnclaimed() }
+            do throws(BrineError) { try write(0, n) } catch { failed = error }
+            // The worker may not have started (busy cores): then do it here.
+            job.runIfUnclaimed()
+            job.waitUntilDone()
+        } else if threads == 1 || n <= group {
             var lo = 0
             while lo < n && failed == nil {
                 let hi = Swift.min(n, lo + group)
@@ -372,6 +386,12 @@ public final class BrineWriter {
     /// the checksum thread runs at most two groups ahead of the writes, so
     /// the chunks in between stay in the last-level cache.
     static let writeGroupBytes = 4 << 20
+
+    /// Uncompressed arrays of one write group are checksummed on another
+    /// thread while they are written from this size up (below it, waking a
+    /// worker cost more than it saved: a 32 MiB model of 200 arrays saved
+    /// in 8.5 ms with a 256 KiB threshold, 7.9 ms without overlap).
+    static let overlapMinimumBytes = 1 << 20
 
     // MARK: Chunk pipeline
 

@@ -105,11 +105,8 @@ final class AtomicFile {
             throw BrineError(.io, "close failed: \(error)", filePath: path)
         }
         finished = true
-        if rename(temporary.string, destination.string) != 0 {
-            let e = errno
-            unlink(temporary.string)
-            throw BrineError.system("rename", errno: e, path: path)
-        }
+        let replaced = try renameOverDestination()
+        defer { if let replaced { ReplacedFileRelease.release(replaced) } }
         let folder = destination.removingLastComponent()
         let dirPath = folder.isEmpty ? FilePath(".") : folder
         if case .failure(let e) = FileDescriptor.fsyncDirectory(dirPath) {
@@ -129,12 +126,27 @@ final class AtomicFile {
             unlink(temporary.string)
             throw BrineError(.io, "close failed: \(error)", filePath: path)
         }
+        let replaced = try renameOverDestination()
+        defer { if let replaced { ReplacedFileRelease.release(replaced) } }
+        AtomicFile.removeStrayTemporaries(of: destination)
+    }
+
+    /// `rename(2)`s the temporary over the destination, holding the file it
+    /// replaces open across the rename and closing it in the background
+    /// (``ReplacedFileRelease``), so that freeing the old file is not part
+    /// of the save.
+    /// - Returns: the replaced file's descriptor, for the caller to hand to
+    ///   ``ReplacedFileRelease/release(_:)`` when the commit is done.
+    /// - Throws: ``BrineError`` `.io`; the temporary is removed.
+    private func renameOverDestination() throws(BrineError) -> CInt? {
+        let replaced = ReplacedFileRelease.hold(destination.string)
         if rename(temporary.string, destination.string) != 0 {
             let e = errno
+            if let replaced { close(replaced) }
             unlink(temporary.string)
             throw BrineError.system("rename", errno: e, path: path)
         }
-        AtomicFile.removeStrayTemporaries(of: destination)
+        return replaced
     }
 
     /// Closes and removes the temporary file. Safe to call more than once.

@@ -1,3 +1,4 @@
+import CBrineKernels
 import SystemPackage
 
 #if canImport(Glibc)
@@ -19,6 +20,14 @@ import Darwin
 /// bytes (measured on MiniLM's 104 arrays, ext4, Linux 6.18); the staging
 /// copies only the small arrays and a page at the ends of large ones.
 ///
+/// Writing to a file, the writer allocates the file's blocks ahead of the
+/// writes with `fallocate(2)` (`FALLOC_FL_KEEP_SIZE`), as `np.save` does:
+/// every write then lands in allocated (unwritten) extents, so the page
+/// cache skips the delayed-allocation reservation of each page, the file
+/// gets few, large extents, and ext4's `auto_da_alloc` finds nothing to
+/// flush when the finished file is renamed over an existing one. Best
+/// effort: a file system without `fallocate` just gets the writes.
+///
 /// Writes must be appends: each at or after the end of the previous one; a
 /// gap is filled with zeros. Nothing reaches the file before ``flush()``
 /// except the large direct writes and full stages. Not thread-safe.
@@ -35,6 +44,11 @@ final class StagedFileWriter {
     private var stageOffset = 0
     /// The number of staged bytes.
     private var stageCount = 0
+    /// The file's blocks are allocated through this offset (``preallocate(through:)``).
+    private var preallocatedEnd = 0
+    /// Whether to call `fallocate(2)`: a file, preallocation on
+    /// (``WriteTuning/preallocates``), and the file system has not refused it.
+    private var preallocates: Bool
 
     /// Pieces at least this large go straight to the file.
     static let directThreshold = 64 << 10
@@ -49,6 +63,7 @@ final class StagedFileWriter {
         self.fd = fd
         self.sink = nil
         self.path = path
+        self.preallocates = WriteTuning.preallocates
         self.stage = .allocate(byteCount: StagedFileWriter.stageBytes, alignment: 4096)
     }
 
@@ -58,6 +73,7 @@ final class StagedFileWriter {
         self.fd = nil
         self.sink = sink
         self.path = path
+        self.preallocates = false
         self.stage = .allocate(byteCount: StagedFileWriter.stageBytes, alignment: 4096)
     }
 
@@ -91,6 +107,45 @@ final class StagedFileWriter {
             }
         }
     }
+
+    /// Allocates the file's blocks from what is already allocated through
+    /// `end` (exclusive), without changing the file's size, so that the
+    /// writes up to `end` land in allocated extents. Call it with what the
+    /// writer knows it will write (a whole array before its first write);
+    /// every write also preallocates its own range. Best effort: errors are
+    /// ignored (a full disk fails the write itself), and after `EOPNOTSUPP`
+    /// the writer stops trying. No effect on a sink.
+    func preallocate(through end: Int) {
+        guard preallocates, end > preallocatedEnd, let fd else { return }
+        // Allocate ahead (up to `preallocationStep` past `end`), so that a
+        // file of many small arrays costs a few calls, not one per array;
+        // ``releasePreallocation(past:)`` frees what the file did not use.
+        let ahead = Swift.min(Swift.max(preallocatedEnd, 4 << 20), StagedFileWriter.preallocationStep)
+        let target = Swift.max(end, preallocatedEnd + ahead)
+        let e = brine_preallocate_keep_size(fd.rawValue, Int64(preallocatedEnd), Int64(target - preallocatedEnd))
+        guard e == 0 else {
+            // No fallocate here, or no space to allocate ahead: write without.
+            preallocates = false
+            return
+        }
+        preallocatedEnd = target
+    }
+
+    /// Frees the blocks preallocated past `fileLength` (the finished file's
+    /// size), so that the file holds no more blocks than its bytes need.
+    /// Best effort: `ftruncate(2)` to the same size frees them on ext4
+    /// (which ignores a hole punched past the end of a file); punching the
+    /// range frees them on file systems that keep them through a truncate.
+    func releasePreallocation(past fileLength: Int) {
+        guard let fd, preallocatedEnd > fileLength else { return }
+        _ = ftruncate(fd.rawValue, off_t(fileLength))
+        _ = brine_release_blocks_past(fd.rawValue, Int64(fileLength), Int64(preallocatedEnd - fileLength))
+        preallocatedEnd = fileLength
+    }
+
+    /// The most ``preallocate(through:)`` allocates ahead: as much again as
+    /// is allocated already, at least 4 MiB, at most this (64 MiB).
+    static let preallocationStep = 64 << 20
 
     /// Writes every staged byte to the file.
     /// - Throws: ``BrineError`` `.io`.
@@ -149,6 +204,7 @@ final class StagedFileWriter {
 
     private func pwrite(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(BrineError) {
         if let fd {
+            if preallocates && offset + bytes.count > preallocatedEnd { preallocate(through: offset + bytes.count) }
             try fd.pwriteFully(bytes, at: Int64(offset)).orThrow("write", path: path)
             return
         }

@@ -37,6 +37,18 @@ int brine_affinity_cpu_count(void);
 /// success, -1 otherwise. For tests of the thread-count rule only.
 int brine_pin_thread_to_cpu0(void);
 
+/// Allocates the file's blocks for bytes `offset ..< offset + length`
+/// without changing its size (`fallocate(2)` with `FALLOC_FL_KEEP_SIZE`,
+/// retried on EINTR). Returns 0 on success, else the `errno` (`EOPNOTSUPP`
+/// on file systems or systems without it).
+int brine_preallocate_keep_size(int fd, int64_t offset, int64_t length);
+
+/// Frees the file's blocks for bytes `offset ..< offset + length` without
+/// changing its size (`fallocate(2)` with `FALLOC_FL_PUNCH_HOLE |
+/// FALLOC_FL_KEEP_SIZE`, retried on EINTR): blocks preallocated past the
+/// end of a finished file. Returns 0 on success, else the `errno`.
+int brine_release_blocks_past(int fd, int64_t offset, int64_t length);
+
 #ifdef BRINE_NO_AVX2
 #define BRINE_CPU_PROBE_DISABLED 1
 #else
