@@ -36,8 +36,8 @@ struct WriterIOStrategyTests {
     static func save(to url: URL) throws {
         var o = WriteOptions()
         o.threads = 2
+        o.recordCreationTime = false
         let w = try BrineWriter(url: url, options: o)
-        w.recordsCreationTime = false
         for (p, t, opts) in arrays() { try w.append(t, path: p, options: opts) }
         try w.finish(metadata: .map([("brine.version", .string("test"))]))
     }
