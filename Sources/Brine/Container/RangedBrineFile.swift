@@ -160,6 +160,7 @@ public final class RangedBrineFile: Sendable {
 
     /// Reads the array at `path` into memory the caller owns.
     /// - Parameters:
+    ///   - path: the array path.
     ///   - destination: exactly ``ArrayInfo/byteCount`` bytes.
     /// - Throws: ``BrineError`` `.arrayNotFound`, `.invalidArgument` (wrong
     ///   buffer size), and the codes of ``load(_:)``.

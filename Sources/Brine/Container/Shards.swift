@@ -145,7 +145,7 @@ extension Brine {
     ///   - options: codec, filter, chunk size, metadata (string values go into the index too).
     /// - Returns: the index written.
     /// - Throws: ``BrineError`` `.invalidArgument` (shard size under 1 MiB),
-    ///   and the errors of ``saveWeights(_:to:options:)``.
+    ///   and the errors of ``saveWeights(_:to:options:filter:)``.
     @discardableResult
     public static func saveWeights(_ weights: Weights, toShards folder: URL, maxShardBytes: Int, options: SaveOptions = .init()) throws(BrineError) -> ShardIndex {
         guard maxShardBytes >= 1 << 20 else {
