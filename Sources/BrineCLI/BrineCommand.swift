@@ -14,7 +14,7 @@ import Foundation
 struct BrineCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "brine",
-        abstract: "Inspect, verify and convert Brine model files.",
+        abstract: "Inspect, verify and convert model files: Brine, safetensors, NumPy, GGUF, ONNX, HDF5/Keras, pickle/joblib (read without running code).",
         version: Brine.version,
         subcommands: [Inspect.self, Verify.self, Convert.self])
 }

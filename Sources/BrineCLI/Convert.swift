@@ -21,13 +21,14 @@ enum CastName: String, ExpressibleByArgument, CaseIterable {
 /// array) and .npz, preserving names, dtypes, shapes and bytes.
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Convert between Brine, safetensors, .npy and .npz, preserving names, dtypes, shapes and bytes.",
+        abstract: "Convert between Brine, safetensors, .npy, .npz, GGUF, ONNX, HDF5/Keras and pickle/joblib (read), preserving names, dtypes, shapes and bytes.",
         discussion: """
             Formats are detected from the input's content and the output's extension \
-            (.brine, .safetensors, .npy, .npz), or given with --from/--to. Metadata \
-            (safetensors __metadata__, Brine user metadata) is carried over, non-string Brine \
-            values in an exact data: URL text form; .npy and .npz have none (a warning lists \
-            what is left out). Every array of a Brine model is converted, inline ones included, \
+            (.brine, .safetensors, .npy, .npz, .gguf, .onnx with --into, .h5), or given with \
+            --from/--to. Metadata (safetensors __metadata__, Brine user metadata) is carried over, \
+            non-string Brine values in an exact data: URL text form, and a Brine model's object \
+            tree rides in safetensors metadata; .npy and .npz hold arrays only, so a conversion \
+            that would leave metadata or a tree out is refused unless --drop-metadata says so. Every array of a Brine model is converted, inline ones included, \
             and Brine → Brine keeps the model's tree. Brine input is verified (every chunk \
             checksum) before anything is written; --no-verify skips that. NumPy has no bfloat16: \
             converting such arrays to .npy/.npz needs --cast. A .npy file holds one array: pick \

@@ -45,6 +45,6 @@ extension FloatConversion {
         }
         return BrineError(
             .valueOutOfRange,
-            "float32 value \(value) at element \(index) \(what); keep float32 storage, or opt in with narrowing: .allowOverflowAndUnderflow")
+            "float32 value \(value) at element \(index) \(what); keep float32 storage, or opt in with narrowing: .allowOverflowAndUnderflow (brine convert: --allow-overflow-and-underflow)")
     }
 }
