@@ -1,5 +1,7 @@
 import ArgumentParser
 import Brine
+import BrineHDF5
+import BrineONNX
 import Foundation
 
 /// `brine verify FILE…`: checks every file completely and reports each one.
@@ -10,12 +12,14 @@ import Foundation
 ///   header, dtypes, shapes, every array's bytes within the file and not
 ///   overlapping) and every array's bytes read; these formats carry no checksums.
 /// - .npz: the zip directory, every member's `.npy` header and its CRC-32.
+/// - GGUF, ONNX, HDF5/`.keras`, pickle/joblib: read completely by their
+///   readers (every field checked, every array read within bounds).
 ///
 /// Exit status: 0 when every file passes; 1 when any file is damaged or
 /// invalid; otherwise 2 when any file could not be read (missing, permissions).
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Verify model files: every checksum of a Brine file, the structure of safetensors/.npy/.npz (exit 0 only when all pass).",
+        abstract: "Verify model files: every checksum of a Brine file, the structure of safetensors, .npy, .npz, GGUF, ONNX, HDF5/Keras and pickle/joblib files (exit 0 only when all pass).",
         discussion: """
             Exit status: 0 when every file passes; 1 when any file is damaged or invalid; \\
             otherwise 2 when any file could not be read. Failures are printed on stderr \\
@@ -68,6 +72,12 @@ struct Verify: ParsableCommand {
             if let url = remoteURL(path) {
                 format = "brine"
                 report = try verifyRemote(url)
+            } else if let (f, r) = try verifyByReading(path) {
+                // Formats without checksums or an array table of Brine's kind
+                // (GGUF, ONNX, HDF5/Keras, pickle/joblib): read completely by
+                // their own readers, every array within bounds.
+                format = f.rawValue
+                report = r
             } else {
                 let input = try InputFile.open(path, threads: threading.threads)
                 format = input.format.rawValue
@@ -113,5 +123,27 @@ struct Verify: ParsableCommand {
             "errors": .list(errors),
         ]
         return (status, result)
+    }
+}
+
+extension Verify {
+    /// Reads a GGUF, ONNX, HDF5/`.keras` or pickle/joblib file completely
+    /// with its reader; `nil` for the formats ``InputFile`` verifies.
+    func verifyByReading(_ path: String) throws(BrineError) -> (TensorFileFormat, InputFile.Report)? {
+        let url = URL(fileURLWithPath: path)
+        let format = try TensorFileFormat.detect(contentsOf: url)
+        let bundle: TensorBundle
+        switch format {
+        case .gguf, .pickle: bundle = try TensorBundle(contentsOf: url, format: format, mode: .copy)
+        case .onnx: bundle = try ONNXModel(contentsOf: url).bundle()
+        case .h5: bundle = try HDF5.read(contentsOf: url)
+        case .keras: bundle = try HDF5.readKeras(contentsOf: url)
+        case .brine, .safetensors, .npy, .npz: return nil
+        }
+        var report = InputFile.Report()
+        report.arrays = bundle.tensors.count
+        report.bytes = bundle.tensors.reduce(0) { $0 + $1.tensor.byteCount }
+        report.checks = "structure"
+        return (format, report)
     }
 }

@@ -18,6 +18,13 @@ struct CLIInteropTests {
         #expect(try Data(contentsOf: back) == Data(contentsOf: src))
         let inspect = try runBrine(["inspect", src.path])
         #expect(inspect.status == 0 && inspect.out.contains("GGUF 3") && inspect.out.contains("Q8_0") && inspect.out.contains("t.u64: UINT64 18446744073709551615"))
+        // verify reads a GGUF file completely; a truncated one fails.
+        let verified = try runBrine(["verify", src.path])
+        #expect(verified.status == 0 && verified.out.contains("gguf structure valid"), "\(verified)")
+        let cut = dir.appendingPathComponent("cut.gguf")
+        let whole = try Data(contentsOf: src)
+        try whole.prefix(whole.count / 2).write(to: cut)  // past the padding: into tensor data
+        #expect(try runBrine(["verify", cut.path]).status == 1)
         // .npz holds no metadata (refused unless dropped by name), and no ggml blocks at all.
         let meta = try runBrine(["convert", src.path, dir.appendingPathComponent("q.npz").path])
         #expect(meta.status == 64 && meta.err.contains("--drop-metadata"), "\(meta.err)")
