@@ -102,6 +102,7 @@ struct Convert: ParsableCommand {
             if outFormat == .onnx && into == nil {
                 throw ValidationError("writing .onnx needs --into MODEL.onnx: the model whose initializers are replaced")
             }
+            try refuseOptionsThatDoNotApply(to: outFormat)
             let read: TensorBundle
             do {
                 read = try self.read(inURL, format: inFormat)

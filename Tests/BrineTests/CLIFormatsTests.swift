@@ -208,4 +208,29 @@ struct CLIFormatsTests {
         #expect(file.info("ids")?.storedDType == .int64)  // only float32 is narrowed
         #expect(try runBrine(["verify", "--threads", "1", out.path]).status == 0)
     }
+
+    @Test("options the output format cannot honour are a usage error naming them, not silently ignored")
+    func inapplicableOptions() throws {
+        let f = try Files()
+        defer { removeTemporaryDirectory(f.dir) }
+        let cases: [([String], String, String)] = [
+            (["--codec", "zstd"], "o.safetensors", "--codec"),
+            (["--shuffle", "--codec", "lz4"], "o.safetensors", "--shuffle"),
+            (["--storage-dtype", "bfloat16"], "o.npz", "--storage-dtype"),
+            (["--alignment", "4096"], "o.safetensors", "--alignment"),
+            (["--deflate"], "o.brine", "--deflate"),
+            (["--cast", "bfloat16-to-float32"], "o.brine", "--cast"),
+            (["--into", "m.onnx"], "o.brine", "--into"),
+            (["--shard-size", "5"], "o.brine", "--shard-size"),
+        ]
+        for (options, name, flag) in cases {
+            let out = f.dir.appendingPathComponent(name)
+            let r = try runBrine(["convert", f.safetensors.path, out.path, "--drop-metadata"] + options)
+            #expect(r.status == 64 && r.err.contains(flag), "\(options) → \(name): \(r)")
+            #expect(!FileManager.default.fileExists(atPath: out.path))
+        }
+        // The same options where they apply still work.
+        let ok = try runBrine(["convert", f.safetensors.path, f.dir.appendingPathComponent("ok.brine").path, "--codec", "zstd", "--alignment", "4096"])
+        #expect(ok.status == 0, "\(ok)")
+    }
 }
