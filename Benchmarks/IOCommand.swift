@@ -30,6 +30,13 @@ struct IOCommand: ParsableCommand {
         case save, overwrite, load, mmap
         case mmapUnverified = "mmap-unverified"
         case touch
+        case durableSave = "durable-save"
+        case coldLoad = "cold-load"
+
+        /// What runs when `--ops` is not given: the page-cache rows (the
+        /// disk rows take seconds per run on large inputs and are asked for
+        /// by name).
+        static let pageCache: [Operation] = [.save, .overwrite, .load, .mmap, .mmapUnverified, .touch]
     }
 
     @Option(help: "The input: a safetensors file (all dtypes the simple reader knows: F32, I64, F16, BF16).")
@@ -57,8 +64,8 @@ struct IOCommand: ParsableCommand {
     var dir: String?
 
     @Option(parsing: .upToNextOption,
-            help: "Operations to time: save (BrineWriter, new file), overwrite (BrineWriter over the file of the previous run, after an untimed sync(2)), load (.copy + loadAll), mmap (.mmap + loadAll, views verified: the default), mmap-unverified (the same with ReadOptions(verifyChecksums: false)), touch (unverified .mmap + loadAll + one byte per 4 KiB page).")
-    var ops: [Operation] = Operation.allCases
+            help: "Operations to time: save (BrineWriter, new file), overwrite (BrineWriter over the file of the previous run, after an untimed sync(2)), load (.copy + loadAll), mmap (.mmap + loadAll, views verified: the default), mmap-unverified (the same with ReadOptions(verifyChecksums: false)), touch (unverified .mmap + loadAll + one byte per 4 KiB page), durable-save (BrineWriter with durable = true: fsync of the file and its folder, new file, after an untimed sync(2)), cold-load (.copy + loadAll, verified, after the file's pages are evicted: fsync + posix_fadvise(DONTNEED), checked with mincore). Default: all but durable-save and cold-load.")
+    var ops: [Operation] = Operation.pageCache
 
     @Option(help: "Keep the Brine file written at this path (for `Benchmarks io-load` in fresh processes) instead of removing it.")
     var keepFile: String?
@@ -201,13 +208,35 @@ struct IOCommand: ParsableCommand {
             }
         }
 
+        var coldResident: Double?
+        if ops.contains(.durableSave) {
+            var durable = wopts
+            durable.durable = true
+            try row("durable-save", runs: runs, setup: { unlink(path); Glibc.sync() }) {
+                let w = try BrineWriter(path: path, options: durable)
+                for (p, t) in dataset.arrays { try w.append(t, path: p) }
+                try w.finish()
+            }
+        }
+        if ops.contains(.coldLoad) {
+            // Every run starts with none of the file's pages in memory
+            // (checked: the largest resident fraction seen is reported).
+            try row("cold-load", runs: runs, setup: {
+                let f = PageCache.evict(path) ?? 1
+                coldResident = max(coldResident ?? 0, f)
+            }) {
+                let f = try BrineFile(path: path, mode: .copy, options: ropts)
+                return try f.loadAll()
+            }
+        }
+
         if let keepFile { rename(path, keepFile) }
         let report = IOReport(
             input: input, arrays: dataset.arrays.count, rawBytes: dataset.rawBytes,
             codec: codec.rawValue, level: codec == .zstd ? level : nil, shuffle: shuffle,
             threads: wopts.threads, durable: false, runs: runs, fileBytes: fileBytes,
             inputReadSeconds: readSeconds, baselineRSS: baseRSS, peakRSS: peak,
-            results: rows)
+            coldResidentFraction: coldResident, results: rows)
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
         print(String(decoding: try e.encode(report), as: UTF8.self))
@@ -260,7 +289,7 @@ struct IOCommand: ParsableCommand {
 
 /// One timed operation of `Benchmarks io`.
 struct IORow: Codable {
-    /// `save`, `overwrite`, `load`, `mmap`, `touch`, `raw write`, `fallocate write`, `raw read`.
+    /// `save`, `overwrite`, `load`, `mmap`, `touch`, `durable-save`, `cold-load`, `raw write`, `fallocate write`, `raw read`.
     var op: String
     var medianSeconds: Double
     var minSeconds: Double
@@ -291,5 +320,8 @@ struct IOReport: Codable {
     /// The largest VmHWM seen after a Brine row (the peak is reset before each
     /// run, so this is the highest last-run peak of any row), in bytes.
     var peakRSS: Int
+    /// For cold-load: the largest fraction (0…1) of the file's pages still
+    /// resident after eviction, over all runs (nil when cold-load did not run).
+    var coldResidentFraction: Double?
     var results: [IORow]
 }

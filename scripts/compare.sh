@@ -11,8 +11,12 @@
 #     model), --json, --json-file FILE, --runs N (>= 5), --datasets minilm,array,model,
 #     --workdir DIR (synthetic inputs are written there once, default <repo>/.bench-data),
 #     --fresh-runs N (processes per "load, fresh process" row, default 5), --plots-dir DIR,
-#     --no-plots. Charts (matplotlib) go to docs/compare-<dataset>.png/.svg on a full run.
-# A full run takes about 10-15 minutes and needs about 4 GiB of free disk and 6 GiB of RAM.
+#     --no-plots, --disk-runs N, --scaling-runs N. Datasets: minilm, array, model (page cache),
+#     disk (4 GiB durable save and cold load, against fio, which this script installs from apt),
+#     scaling (16 MiB … 4 GiB; 10 … 100,000 arrays). Charts (matplotlib) go to
+#     docs/compare-<dataset>.png/.svg, compare-disk.*, compare-scaling-{size,count}.* on a full run.
+# A full run takes about 30-40 minutes and needs about 14 GiB of free disk and 14 GiB of RAM;
+# --datasets minilm,array,model gives the 10-15 minute page-cache comparison alone.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
@@ -35,6 +39,12 @@ elif ! "$venv/bin/python" -c "import numpy, joblib, lz4, safetensors, blosc2, th
 fi
 
 scripts/setup.sh
+if ! command -v fio >/dev/null; then   # the disk section's physical limit (sequential write/read on this file system)
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    echo "installing fio (apt)…" >&2
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq fio >/dev/null || echo "warning: fio not installed: no fio rows" >&2
+fi
 echo "building Benchmarks (release)…" >&2
 swift build -c release --product Benchmarks >&2
 

@@ -738,7 +738,13 @@ def fastest(ds: Dataset, methods: list[str] | None, op: str) -> Row | None:
     return min(rows, key=lambda r: r.median, default=None)
 
 
-def check_targets(datasets: list[Dataset], machine: dict) -> list[Target]:
+def fastest_of(ds: Dataset, methods: list[str], op: str) -> Row | None:
+    """The row with the lowest median among exactly `methods` (baselines included) for `op`."""
+    rows = [r for r in ds.rows if r.op == op and r.median and r.method in methods]
+    return min(rows, key=lambda r: r.median, default=None)
+
+
+def check_targets(datasets: list[Dataset], machine: dict, disk: Dataset | None = None, scaling: dict | None = None) -> list[Target]:
     """Issue 12's targets, each printed PASS/FAIL (n/a when this run did not measure it), min/min beside the medians."""
     ts: list[Target] = []
     par = (f"cores usable by one process (two busy processes vs one): {machine['cpu_parallelism_start']:.2f}× at start, "
@@ -813,18 +819,26 @@ def check_targets(datasets: list[Dataset], machine: dict) -> list[Target]:
         za, z1 = find(ds, "brine zstd-1+shuffle", "save"), find(ds, "brine zstd-1+shuffle, 1 thread", "save")
         add("(info) all-core zstd-1+shuffle save vs one core", ds, speed_ratio(za, z1), 0.0, "×",
             f"{min_note(za, z1)}; {os.cpu_count()} cores; {par}")
-    for name in ["3. mmap open + loadAll ≤ 1 ms on a 20,000-array dataset (format change: not this round)",
-                 "4. Codable: Brine.load(.mmap) ≤ 1.1× loadAll; save and copy load ≤ 1.05× direct (Benchmarks table, BENCHMARKS.md)",
-                 "6. disk: 4 GiB durable save and cold load vs fio, np.save + fsync, safetensors + fsync",
-                 "8. how cost grows with model size and array count (scaling section)"]:
-        add(name, None, None, 0.0, "×", "not measured by this script yet")
+    import compare_extra
+    if disk is not None:
+        compare_extra.disk_targets(sys.modules[__name__], disk, add)
+    else:
+        add("6. disk: durable save and cold load vs fio, np.save + fsync, safetensors + fsync", None, None, 0.0, "×",
+            "not measured in this run (--datasets disk)")
+    if scaling:
+        compare_extra.scaling_targets(sys.modules[__name__], scaling, add)
+    else:
+        add("3./8. 20,000-array mmap open; how cost grows (scaling section)", None, None, 0.0, "×",
+            "not measured in this run (--datasets scaling)")
+    add("4. Codable: Brine.load(.mmap) ≤ 1.1× loadAll; save and copy load ≤ 1.05× direct", None, None, 0.0, "×",
+        "measured by `swift run -c release Benchmarks` (Codable rows), not by this script")
     return ts
 
 
 def render_targets(ts: list[Target]) -> str:
     out = ["| target | dataset | measured | status | detail |", "|:--|:--|--:|:--|:--|"]
     for t in ts:
-        v = "—" if t.value is None else (f"{t.value:.1f} µs" if t.unit == "µs" else f"{t.value:.2f}×")
+        v = "—" if t.value is None else ({"µs": f"{t.value:.1f} µs", "ms": f"{t.value:.2f} ms"}.get(t.unit) or f"{t.value:.2f}×")
         s = "n/a" if t.passed is None else ("info" if t.name.startswith("(info)") else ("PASS" if t.passed else "FAIL"))
         out.append(f"| {t.name} | {t.dataset} | {v} | {s} | {t.detail} |")
     return "\n".join(out)
@@ -1033,7 +1047,11 @@ def main() -> int:
                     help="folder for the cached synthetic inputs and the outputs (default <repo>/.bench-data, ignored by git)")
     ap.add_argument("--brine-bin", default=str(REPO / ".build/release/Benchmarks"), help="the Brine bench executable (swift build -c release --product Benchmarks)")
     ap.add_argument("--model", help="path of the MiniLM safetensors checkpoint")
-    ap.add_argument("--datasets", default="minilm,array,model", help="comma list of minilm, array, model")
+    ap.add_argument("--datasets", default="minilm,array,model,disk,scaling",
+                    help="comma list of minilm, array, model (page cache), disk (4 GiB durable save and cold load, with fio), "
+                         "scaling (size 16 MiB … 4 GiB and array count 10 … 100,000); default all")
+    ap.add_argument("--disk-runs", type=int, default=3, help="timed runs per disk row (each takes seconds; default 3)")
+    ap.add_argument("--scaling-runs", type=int, default=3, help="timed runs per scaling point (default 3)")
     ap.add_argument("--blosc2-lz4-levels", default="1,9",
                     help="blosc2 LZ4 clevels to measure (default 1,9: 1 as asked; 9 = LZ4 acceleration 1, the same LZ4 call Brine makes; "
                          "levels other than 1 run on MiniLM only)")
@@ -1049,7 +1067,7 @@ def main() -> int:
     if args.runs < 5:
         ap.error("--runs must be at least 5")
     args.datasets = [s.strip() for s in args.datasets.split(",") if s.strip()]
-    if bad := set(args.datasets) - {"minilm", "array", "model"}:
+    if bad := set(args.datasets) - {"minilm", "array", "model", "disk", "scaling"}:
         ap.error(f"unknown datasets: {', '.join(sorted(bad))}")
     levels = [int(x) for x in args.blosc2_lz4_levels.split(",") if x.strip()]
     if 1 not in levels:
@@ -1069,6 +1087,8 @@ def main() -> int:
                     "settings": {"runs": args.runs, "mmap_runs": args.mmap_runs, "warmup": 1, "quick": args.quick,
                                  "fsync": False, "page_cache": "warm (sync(2) between saves and loads)"}}
     datasets: list[Dataset] = []
+    disk: Dataset | None = None
+    scaling: dict | None = None
     try:
         inputs = prepare_datasets(args, workdir)
         for key, name, path in inputs:
@@ -1089,24 +1109,42 @@ def main() -> int:
             ds.arrays = {}  # free before the next dataset
             gc.collect()
             datasets.append(ds)
+        import compare_extra
+        me = sys.modules[__name__]
+        if "disk" in args.datasets:
+            disk = compare_extra.run_disk(me, args, workdir, out, None if args.skip_brine else brine_bin)
+            compute_factors(disk)
+        if "scaling" in args.datasets:
+            scaling = compare_extra.run_scaling(me, args, workdir, out, None if args.skip_brine else brine_bin)
     finally:
         shutil.rmtree(out, ignore_errors=True)
 
     machine["loadavg_end"] = os.getloadavg()
     machine["cpu_parallelism_end"] = cpu_parallelism()
-    targets = check_targets(datasets, machine)
+    targets = check_targets(datasets, machine, disk, scaling)
     plots: list[Path] = []
     if not args.no_plots:
         folder = Path(args.plots_dir) if args.plots_dir else (workdir if args.quick else REPO / "docs")
         try:
             for d in datasets:
                 plots += plot_dataset(d, folder)
+            import compare_extra
+            if disk is not None:
+                plots += compare_extra.plot_disk(sys.modules[__name__], disk, folder)
+            if scaling:
+                plots += compare_extra.plot_scaling(sys.modules[__name__], scaling, folder)
         except ImportError as e:
             log(f"note: no plots ({e}); scripts/compare.sh installs matplotlib into .venv-bench")
     report["plots"] = [str(p_) for p_ in plots]
     report["elapsed_seconds"] = time.perf_counter() - t_start
     report["datasets"] = [{"name": d.name, "input": str(d.input_path), "raw_bytes": d.raw_bytes,
                            "rows": [r.to_json() for r in d.rows], "brine_reports": d.brine_reports} for d in datasets]
+    if disk is not None:
+        report["disk"] = {"name": disk.name, "input": str(disk.input_path), "raw_bytes": disk.raw_bytes,
+                          "cold_resident_fraction": getattr(disk, "cold_resident", None),
+                          "rows": [r.to_json() for r in disk.rows], "brine_reports": disk.brine_reports}
+    if scaling:
+        report["scaling"] = scaling
     report["targets"] = [asdict(t) for t in targets]
     if args.json_file:
         Path(args.json_file).write_text(json.dumps(report, indent=2) + "\n")
@@ -1156,6 +1194,27 @@ def main() -> int:
                 p(f"![{d.name}: save and load throughput per method]({rel})\n")
         p(render_table(d))
         p()
+    if disk is not None:
+        p(f"## {disk.name}\n")
+        p("Durable save: every byte on disk before the call returns (fsync of the file(s) and the folder; fio: end_fsync=1). "
+          "Cold load: before every run the file's pages are evicted (fsync, posix_fadvise(POSIX_FADV_DONTNEED), checked with "
+          f"mincore: at most {getattr(disk, 'cold_resident', 0) * 100:.2f} % of any file's pages were still resident; fio: invalidate=1). "
+          f"Median of {args.disk_runs} runs after one warm-up.\n")
+        for p_ in plots:
+            if p_.name == "compare-disk.svg":
+                p(f"![disk: durable save and cold load throughput]({os.path.relpath(p_, REPO / 'docs')})\n")
+        p(render_table(disk))
+        p()
+    if scaling:
+        import compare_extra
+        p("## How cost grows\n")
+        p(f"Page cache, no fsync, median of {args.scaling_runs} runs after one warm-up (open: at least 11). "
+          "Brine: save, load by copy (verified), open = mmap + loadAll unverified (\"open, verified\": the default). "
+          "safetensors: open = safe_open + get_slice of every tensor. pickle and joblib cannot open without loading.\n")
+        for p_ in plots:
+            if p_.name.startswith("compare-scaling-") and p_.suffix == ".svg":
+                p(f"![{p_.stem}]({os.path.relpath(p_, REPO / 'docs')})\n")
+        p(compare_extra.scaling_tables(sys.modules[__name__], scaling))
     p("## Targets\n")
     p(render_targets(targets))
     return 0
