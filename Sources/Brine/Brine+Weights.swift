@@ -317,7 +317,10 @@ extension Brine {
         let metadata = try options.metadataValue(rootType: String(reflecting: Weights.self))
         let writer = try BrineWriter(url: url, options: options.writeOptions)
         do {
-            _ = try BrineEncoder().encode(model, sink: FilteringSink(WriterSink(writer), filter: filter), threshold: 0, requireStableNames: true)
+            // The filter judges the names in the file, known only once the whole model was seen.
+            let names = filter.selectsAll ? [:] : try FilteringSink.finalNames(of: model)
+            _ = try BrineEncoder().encode(model, sink: FilteringSink(WriterSink(writer), filter: filter, finalNames: names),
+                                          threshold: 0, requireStableNames: true)
             let root = Value.map(writer.arrays.enumerated().map { ($1.path, .arrayRef($0)) }
                 + writer.aliases.map { ($0.path, .arrayRef($0.index)) })
             try writer.finish(root: root, metadata: metadata)

@@ -15,7 +15,8 @@ protocol ArraySink: AnyObject {
     var takenPaths: [String] { get }
 
     /// Stores an array; `bytes` are read during the call only.
-    /// - Returns: the array's index, used as the tree's `arrayRef`.
+    /// - Returns: the array's index, used as the tree's `arrayRef`; negative when the
+    ///   sink dropped the array (a weights filter), distinct per dropped array.
     func append(
         _ bytes: UnsafeRawBufferPointer, dtype: DType, shape: [Int], path: String, original: () -> ArraySlot
     ) throws -> Int

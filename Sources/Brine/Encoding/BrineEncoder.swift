@@ -446,7 +446,10 @@ final class BrineEncodingImpl: Encoder {
         let legacy = state.uniquePath(for: node)
         let index = try sink.append(bytes, dtype: dtype, shape: shape, path: legacy, original: original)
         state.caught.append((components, legacy, index))
-        if let identity, state.storages[ObjectIdentifier(identity)] == nil {
+        // A negative index: a filtering sink dropped it. Its next place (a
+        // tied weight under another name) is offered again, not made an
+        // alias of nothing.
+        if index >= 0, let identity, state.storages[ObjectIdentifier(identity)] == nil {
             state.storages[ObjectIdentifier(identity)] = (identity, dtype, shape, bytes.count, index)
         }
         return .arrayRef(index)
