@@ -16,7 +16,7 @@ struct BrineCommand: ParsableCommand {
         commandName: "brine",
         abstract: "Inspect, verify and convert model files: Brine, safetensors, NumPy, GGUF, ONNX, HDF5/Keras, pickle/joblib (read without running code).",
         version: Brine.version,
-        subcommands: [Inspect.self, Verify.self, Convert.self])
+        subcommands: [Inspect.self, Verify.self, Convert.self, ReadHDF5Child.self])
 }
 
 /// Exit codes shared by all subcommands.

@@ -87,6 +87,12 @@ struct Convert: ParsableCommand {
     var into: String?
 
     func run() throws {
+        // Formats Brine reads but does not write: a usage error (64), before any input is opened.
+        if let outFormat = to ?? TensorFileFormat(fileExtension: URL(fileURLWithPath: output).pathExtension),
+           outFormat == .pickle || outFormat == .keras {
+            let instead = outFormat == .keras ? "write .h5 (load it with model.load_weights)" : "write .brine, .safetensors or .npz"
+            throw ValidationError("brine reads \(outFormat) files but does not write them; \(instead)")
+        }
         if isSharded { return try runSharded() }
         if remoteURL(input) != nil || remoteURL(output) != nil {
             return try runRemote(input: remoteURL(input), output: remoteURL(output))

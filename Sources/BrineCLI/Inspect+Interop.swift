@@ -77,7 +77,7 @@ extension Inspect {
             }
             return l
         case .h5, .keras:
-            let b = format == .h5 ? try HDF5.read(contentsOf: url) : try HDF5.readKeras(contentsOf: url)
+            let b = try IsolatedHDF5.read(url, keras: format == .keras)  // libhdf5 may crash on damaged files
             var l = InteropListing(format: format == .h5 ? "HDF5" : "Keras (.keras zip)", fileBytes: size)
             l.metadata = b.metadata.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
             l.tensors = b.tensors.map { ($0.name, $0.tensor.dtype.name, $0.tensor.shape, $0.tensor.byteCount, nil) }

@@ -45,6 +45,16 @@ public struct HDF5ReadOptions: Sendable, Hashable {
 /// libhdf5's automatic error printing is turned off; its failures become
 /// typed errors. All HDF5 calls are serialized by one lock (Debian's build is
 /// not thread-safe).
+///
+/// - Important: libhdf5 itself is not safe on damaged or hostile files:
+///   Debian's 1.10.8 crashes the process (SIGSEGV in `H5HG_read`) when a
+///   variable-length string's global-heap object index points past its heap
+///   collection (Tests/BrineTests/Fixtures/hdf5), and Brine cannot check such
+///   structures without parsing HDF5 itself. Reading an untrusted file with
+///   ``read(contentsOf:options:)`` or ``readKeras(contentsOf:options:)``
+///   in process can therefore crash it; read such files in a separate
+///   process, as the `brine` CLI does (its `inspect`, `verify` and `convert`
+///   run the read in a child and turn a crash into `.invalidInterop`).
 public enum HDF5 {
     /// The HDF5 signature (`\x89HDF\r\n\x1a\n`) at offset 0.
     public static let signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]

@@ -24,7 +24,8 @@ extension GGUF {
     public static let quantizedKey = "gguf.quantized"
 
     /// Names the quantized tensors a bundle carries as raw ggml blocks
-    /// (listed under ``quantizedKey``), with their ggml type.
+    /// (listed under ``quantizedKey``), with their ggml type. Entries naming
+    /// a tensor the bundle does not hold (left out by a selection) are skipped.
     /// - Throws: ``BrineError`` `.invalidArgument` when the entry is not valid.
     public static func quantizedTensors(in bundle: TensorBundle) throws(BrineError) -> [(name: String, type: GGMLType, shape: [Int])] {
         guard let text = bundle.metadata[quantizedKey] else { return [] }
@@ -33,7 +34,10 @@ extension GGUF {
             throw BrineError(.invalidArgument, "bundle metadata '\(quantizedKey)' is not a JSON object")
         }
         var out: [(name: String, type: GGMLType, shape: [Int])] = []
-        for (name, v) in entries {
+        // Only the bundle's own tensors: a bundle cut down to some arrays
+        // (`brine convert --array`) keeps the metadata of the ones left out.
+        let present = Set(bundle.names)
+        for (name, v) in entries where present.contains(name) {
             guard case .object(let fields) = v,
                   case .string(let typeName)? = fields.first(where: { $0.key == "ggml_type" })?.value,
                   let type = GGMLType(name: typeName),
@@ -58,7 +62,9 @@ extension GGUF {
     /// - Parameters:
     ///   - bundle: tensors and metadata; `gguf.kv_types` gives metadata types
     ///     (other keys are written as STRINGs, `gguf.*` keys are not written),
-    ///     `gguf.quantized` marks uint8 arrays that hold ggml blocks.
+    ///     `gguf.quantized` marks uint8 arrays that hold ggml blocks (entries
+    ///     for tensors the bundle does not hold, such as ones a selection
+    ///     left out, are ignored).
     ///   - url: the destination.
     ///   - durable: `fsync` before returning.
     /// - Throws: ``BrineError`` `.unsupportedDType` (bool and unsigned integer
@@ -106,9 +112,6 @@ extension GGUF {
                     throw error.inFile(path)
                 }
             }
-        }
-        if let missing = quantized.keys.sorted().first {
-            throw BrineError(.invalidArgument, "bundle metadata '\(quantizedKey)' lists '\(missing)', which the bundle does not have", filePath: path, arrayPath: missing)
         }
         try write(tensors, metadata: metadata, to: url, durable: durable)
     }

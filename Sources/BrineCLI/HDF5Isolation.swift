@@ -1,0 +1,140 @@
+import ArgumentParser
+import Brine
+import BrineHDF5
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// HDF5 and `.keras` input read in a child process.
+///
+/// libhdf5 (Debian's 1.10.8) is a C library that trusts its input in places:
+/// a damaged variable-length string attribute (a global heap reference
+/// whose object index is past the heap's end) makes `H5Aread` dereference
+/// memory outside the heap (`SIGSEGV` in `H5HG_read`), and its B-tree and
+/// filter code has had similar bugs. Brine cannot validate those structures
+/// without parsing HDF5 itself, so the CLI contains them: `inspect`,
+/// `verify` and `convert` run the read in a copy of themselves (the hidden
+/// subcommand ``ReadHDF5Child``), which hands the arrays and attributes
+/// back as a private temporary safetensors file (mapped, not copied, by the
+/// parent). A child killed by a signal becomes a typed `.invalidInterop`
+/// error; the child's own typed errors come back with their code, message
+/// and array path.
+enum IsolatedHDF5 {
+    /// The exit status of a child that reports a typed error on its standard output.
+    static let errorStatus: Int32 = 3
+
+    /// Reads an HDF5 file (`keras: false`) or a `.keras` zip (`true`) in a child process.
+    /// - Returns: the bundle ``HDF5/read(contentsOf:options:)`` or
+    ///   ``HDF5/readKeras(contentsOf:options:)`` gives, in the same order.
+    /// - Throws: ``BrineError``: the child's error (same code, message and
+    ///   array path); `.invalidInterop` when libhdf5 crashed the child; `.io`
+    ///   when the child cannot be started or its result cannot be read.
+    static func read(_ url: URL, keras: Bool) throws(BrineError) -> TensorBundle {
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw BrineError(.notFound, "no such file", filePath: url.path)
+        }
+        var template = Array((FileManager.default.temporaryDirectory.path + "/brine-hdf5-XXXXXX").utf8CString)
+        guard let dirPointer = mkdtemp(&template) else {
+            throw BrineError(.io, "cannot create a private temporary folder for the HDF5 reader", filePath: url.path, errno: errno)
+        }
+        let dir = String(cString: dirPointer)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let transfer = dir + "/arrays.safetensors"
+
+        let p = Process()
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = [ReadHDF5Child.configuration.commandName!] + (keras ? ["--keras"] : []) + [url.path, transfer]
+        var env = ProcessInfo.processInfo.environment
+        env["SWIFT_BACKTRACE"] = "enable=no"  // a crash is expected and reported here, not as a backtrace
+        p.environment = env
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        do {
+            try p.run()
+        } catch {
+            throw BrineError(.io, "cannot start the HDF5 reader process (\(exe)): \(error)", filePath: url.path)
+        }
+        // Read both pipes to the end (stderr on another thread) so that neither fills up.
+        let errData = UncheckedBox(Data())
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) { errData.value = err.fileHandleForReading.readDataToEndOfFile() }
+        let report = out.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        p.waitUntilExit()
+
+        if p.terminationReason == .uncaughtSignal {
+            let sig = p.terminationStatus
+            let name = sig == SIGSEGV ? "SIGSEGV" : sig == SIGABRT ? "SIGABRT" : sig == SIGBUS ? "SIGBUS" : "signal \(sig)"
+            throw BrineError(.invalidInterop, "libhdf5 crashed (\(name)) reading this file: its structure is damaged or hostile (the read ran in a separate process; nothing was written)",
+                             filePath: url.path)
+        }
+        let object = (try? JSONSerialization.jsonObject(with: report)) as? [String: Any]
+        if p.terminationStatus == errorStatus, let object, let codeName = object["code"] as? String,
+           let code = BrineError.Code.allCodes.first(where: { $0.name == codeName }), let message = object["message"] as? String {
+            throw BrineError(code, message, filePath: url.path, arrayPath: object["arrayPath"] as? String)
+        }
+        guard p.terminationStatus == 0, let names = object?["names"] as? [String] else {
+            let detail = String(decoding: errData.value.suffix(500), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            throw BrineError(.io, "the HDF5 reader process failed (exit \(p.terminationStatus))\(detail.isEmpty ? "" : ": " + detail)", filePath: url.path)
+        }
+        let file = try SafetensorsFile(contentsOf: URL(fileURLWithPath: transfer), mode: .mmap)
+        let loaded = try file.loadAll()
+        let byName = Dictionary(loaded.map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
+        var tensors: [(name: String, tensor: AnyTensor)] = []
+        for n in names {
+            guard let t = byName[n] else {
+                throw BrineError(.io, "the HDF5 reader process lost array '\(n)'", filePath: url.path, arrayPath: n)
+            }
+            tensors.append((n, t))
+        }
+        return TensorBundle(tensors: tensors, metadata: file.metadata)
+    }
+}
+
+/// A mutable box handed to one other thread and read after it is joined.
+final class UncheckedBox<T>: @unchecked Sendable {
+    var value: T
+    init(_ value: T) { self.value = value }
+}
+
+/// `brine __read-hdf5 [--keras] IN OUT`: the child side of ``IsolatedHDF5``
+/// (hidden). Reads IN with BrineHDF5 and writes its arrays and attributes to
+/// OUT as safetensors (not synced: a private temporary file), then prints
+/// `{"names": [...]}` (the arrays in order) and exits 0; on a ``BrineError``
+/// prints `{"code", "message", "arrayPath"}` and exits 3.
+struct ReadHDF5Child: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "__read-hdf5", abstract: "Internal: read an HDF5 file for the parent process.", shouldDisplay: false)
+
+    @Flag(help: "IN is a .keras zip.")
+    var keras = false
+
+    @Argument(help: "The HDF5 or .keras file.")
+    var input: String
+
+    @Argument(help: "The safetensors file to write.")
+    var output: String
+
+    func run() throws {
+        let url = URL(fileURLWithPath: input)
+        let json: [String: Any]
+        var status: Int32 = 0
+        do {
+            let b = keras ? try HDF5.readKeras(contentsOf: url) : try HDF5.read(contentsOf: url)
+            try Safetensors.write(b.tensors, metadata: b.metadata, to: URL(fileURLWithPath: output), durable: false)
+            json = ["names": b.names]
+        } catch let e as BrineError {
+            var o: [String: Any] = ["code": e.code.name, "message": e.message]
+            if let a = e.arrayPath { o["arrayPath"] = a }
+            json = o
+            status = IsolatedHDF5.errorStatus
+        }
+        let data = try JSONSerialization.data(withJSONObject: json)
+        FileHandle.standardOutput.write(data)
+        if status != 0 { throw ExitCode(status) }
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+import Testing
+@testable import Brine
+import BrineHDF5
+
+/// libhdf5 1.10.8 crashes (SIGSEGV in `H5HG_read`) on some damaged files;
+/// the CLI reads HDF5 in a child process and reports a typed error instead.
+/// The fixtures in `Fixtures/hdf5` are h5py-written files with one byte
+/// changed that crash libhdf5 (see Fixtures/README.md).
+@Suite("HDF5 read isolation in the CLI", .serialized)
+struct HDF5IsolationTests {
+    static let fixtures = repositoryRoot.appendingPathComponent("Tests/BrineTests/Fixtures/hdf5")
+
+    static var crashers: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: fixtures.path)) ?? []).filter { $0.hasSuffix(".h5") }.sorted()
+    }
+
+    @Test("a file that crashes libhdf5 gives exit 1 and a typed error from inspect, verify and convert; nothing is written")
+    func crashingFiles() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        #expect(!Self.crashers.isEmpty)
+        for name in Self.crashers {
+            let path = Self.fixtures.appendingPathComponent(name).path
+            let out = dir.appendingPathComponent("out.brine")
+            for args in [["inspect", path], ["verify", path], ["convert", path, out.path]] {
+                let r = try runBrine(args)
+                #expect(r.status == 1, "\(name) \(args[0]): status \(r.status) \(r.err)")
+                #expect(r.err.contains("invalidInterop") && r.err.contains("libhdf5 crashed") && r.err.contains(name), "\(name) \(args[0]): \(r.err)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: out.path))
+        }
+    }
+
+    @Test("through the child process, an h5py file converts exactly as the in-process reader reads it; its typed errors keep their code")
+    func sameResultThroughTheChild() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let src = dir.appendingPathComponent("k2.h5")
+        _ = try PythonOracle.json(HDF5OracleTests.h5pyWriter, [src.path])
+        let direct = try HDF5.read(contentsOf: src)
+        let out = dir.appendingPathComponent("k2.safetensors")
+        let r = try runBrine(["convert", src.path, out.path])
+        #expect(r.status == 0, "\(r.err)")
+        let file = try SafetensorsFile(contentsOf: out)
+        #expect(Set(file.names) == Set(direct.names))
+        for (name, t) in direct.tensors { #expect(try file.tensor(name) == t, "\(name)") }
+        for (k, v) in direct.metadata { #expect(file.metadata[k] == v, "\(k)") }
+        // A typed error in the child comes back with its code: garbage after the signature.
+        let bad = dir.appendingPathComponent("bad.h5")
+        try Data(HDF5.signature + [UInt8](repeating: 0, count: 100)).write(to: bad)
+        let e = try runBrine(["inspect", bad.path])
+        #expect(e.status == 1 && e.err.contains("invalidInterop") && e.err.contains("cannot open"), "\(e.err)")
+    }
+}
