@@ -1,4 +1,4 @@
-import CBrineKernels
+import SystemPackage
 
 /// Switches for the writer's I/O strategies, so that `Benchmarks` can time
 /// each against its absence in one process (A/B). Not part of the public
@@ -29,7 +29,10 @@ package enum WriteTuning {
     /// writer makes), for the baseline rows of `Benchmarks io`.
     /// - Returns: 0, or the `errno`.
     package static func preallocate(fileDescriptor fd: CInt, offset: Int, length: Int) -> CInt {
-        brine_preallocate_keep_size(fd, Int64(offset), Int64(length))
+        switch Syscall.preallocateKeepingSize(FileDescriptor(rawValue: fd), offset: offset, length: length) {
+        case .success: return 0
+        case .failure(let e): return e.rawValue
+        }
     }
 }
 
