@@ -97,7 +97,7 @@ let package = Package(
         .executableTarget(
             name: "Benchmarks",
             dependencies: [
-                "Brine",
+                "Brine", "BrineTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks",
@@ -136,16 +136,23 @@ let package = Package(
             dependencies: ["Brine", "BrineONNX"],
             path: "fuzz/targets/FuzzONNX"
         ),
+        // The one SplitMix64 and the read-write session model shared by the
+        // tests, the test helper and the benchmarks; not a product.
+        .target(
+            name: "BrineTestSupport",
+            dependencies: ["Brine"],
+            path: "Tests/BrineTestSupport"
+        ),
         // Child process for the fault-injection tests (killed saves, file-size
         // limits, concurrent replace) and the fuzz seed generator; not a product.
         .executableTarget(
             name: "BrineTestHelper",
-            dependencies: ["Brine"],
+            dependencies: ["Brine", "BrineTestSupport"],
             path: "Tests/BrineTestHelper"
         ),
         .testTarget(
             name: "BrineTests",
-            dependencies: ["Brine", "BrineRemote", "BrineONNX", "BrineHDF5"],
+            dependencies: ["Brine", "BrineRemote", "BrineONNX", "BrineHDF5", "BrineTestSupport"],
             // Hostile and fuzz-found inputs, read from the source tree
             // (#filePath) by FuzzRegressionTests and used as fuzz seeds.
             exclude: ["Fixtures"]

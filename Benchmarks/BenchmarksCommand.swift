@@ -1,5 +1,5 @@
 import ArgumentParser
-@_spi(Benchmarks) import Brine
+import Brine
 import Foundation
 
 /// `swift run -c release Benchmarks`: Brine side by side with plain

@@ -1,4 +1,4 @@
-@_spi(Benchmarks) import Brine
+import Brine
 import Foundation
 
 extension Suite {

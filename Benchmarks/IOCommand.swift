@@ -1,5 +1,5 @@
 import ArgumentParser
-@_spi(Benchmarks) import Brine
+import Brine
 import Foundation
 
 #if canImport(Glibc)

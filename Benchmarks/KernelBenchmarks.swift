@@ -1,4 +1,5 @@
 import Brine
+import BrineTestSupport
 
 #if canImport(Glibc)
 import Glibc

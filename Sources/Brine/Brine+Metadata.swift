@@ -175,8 +175,7 @@ enum MetadataRewrite {
             fileLength: UInt64(file.headerOffset + newHeader.count + FormatSpec.trailerSize),
             major: file.formatVersion.major, minor: file.formatVersion.minor)
 
-        let out = try AtomicFile(destination: FilePath(file.path))
-        do throws(BrineError) {
+        try AtomicFile.replace(at: FilePath(file.path), durable: durable) { out throws(BrineError) in
             // The preamble and data section, unchanged.
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 << 20, alignment: 4096)
             defer { buffer.deallocate() }
@@ -193,10 +192,6 @@ enum MetadataRewrite {
             try typedThrows { try tail.withUnsafeBytes { b in
                 try out.fd.pwriteFully(b, at: Int64(file.headerOffset)).orThrow("write", path: file.path)
             } }
-            if durable { try out.commit() } else { try out.commitWithoutSync() }
-        } catch {
-            out.abort()
-            throw error
         }
     }
 

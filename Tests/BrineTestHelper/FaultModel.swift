@@ -1,4 +1,5 @@
 import Brine
+import BrineTestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -24,7 +25,7 @@ enum FaultModel {
         progress: (String) -> Void, onFailure: () -> Void = {}
     ) throws(BrineError) {
         let total = Swift.max(1, mebibytes) << 20
-        var rng = Rng(seed: generation &* 0x9E37_79B9 &+ 1)
+        var rng = SplitMix64(seed: generation &* 0x9E37_79B9 &+ 1)
         let rows = Swift.max(1, total * 13 / 16 / 1024)
         let dense = floats(rows * 256, &rng, stamp: generation)
         let bias = floats(256, &rng, stamp: generation)
@@ -83,7 +84,7 @@ enum FaultModel {
 
     /// `n` float32 values: one random 32 KiB block repeated, each block
     /// stamped with its index and the generation so no two blocks are equal.
-    static func floats(_ n: Int, _ rng: inout Rng, stamp: UInt64) -> [Float] {
+    static func floats(_ n: Int, _ rng: inout SplitMix64, stamp: UInt64) -> [Float] {
         var a = [Float](repeating: 0, count: n)
         a.withUnsafeMutableBufferPointer { b in
             let block = Swift.min(n, 8192)
@@ -96,7 +97,7 @@ enum FaultModel {
     }
 
     /// `n` small int32 values (compressible), built like ``floats(_:_:stamp:)``.
-    static func ints(_ n: Int, _ rng: inout Rng, stamp: UInt64) -> [Int32] {
+    static func ints(_ n: Int, _ rng: inout SplitMix64, stamp: UInt64) -> [Int32] {
         var a = [Int32](repeating: 0, count: n)
         a.withUnsafeMutableBufferPointer { b in
             let block = Swift.min(n, 8192)
@@ -116,18 +117,5 @@ enum FaultModel {
             (b.baseAddress! + filled).copyMemory(from: b.baseAddress!, byteCount: n)
             filled += n
         }
-    }
-}
-
-/// SplitMix64: deterministic, so a generation's content can be rebuilt.
-struct Rng: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -16,6 +16,7 @@
 // trailer, fsync, rename), `done GEN` when it has committed, `error CODE ERRNO` when it threw
 // a BrineError (exit status 3). Usage errors exit with status 2.
 import Brine
+import BrineTestSupport
 import Foundation
 
 #if canImport(Glibc)

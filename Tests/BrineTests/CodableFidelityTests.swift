@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Brine
+import BrineTestSupport
 
 /// A node of a class graph (cycles, shared instances).
 final class GraphNode: Codable {

@@ -1,5 +1,6 @@
 import Foundation
 @testable import Brine
+import BrineTestSupport
 
 // Models used by the Codable tests.
 

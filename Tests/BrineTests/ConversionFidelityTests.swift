@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Brine
+import BrineTestSupport
 
 /// Issue 9, part 3: conversions never drop or alter arrays or metadata
 /// values with success, and narrowing never overflows or flushes quietly.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Brine
+import BrineTestSupport
 
 /// Checks that `body` throws a ``BrineError`` with exactly `code`.
 func expectCode(

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Brine
+import BrineTestSupport
 
 @Suite("Strict JSON")
 struct StrictJSONTests {

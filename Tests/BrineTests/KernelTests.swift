@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Brine
+import BrineTestSupport
 
 // Every kernel path this CPU supports (scalar, portable, and AVX2 here) is
 // compared with simple reference definitions written out below, over many

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@_spi(Benchmarks) @testable import Brine
+@testable import Brine
 
 /// Copy loads pack the small arrays of one load into one mapping
 /// (`BrineFile.allocateStorages`): each array still behaves as memory of its

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Brine
+import BrineTestSupport
 
 @Suite("Narrower storage through Brine.save")
 struct NarrowStorageTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Brine
+import BrineTestSupport
 @testable import BrineONNX
 
 /// ONNX initializers checked against the `onnx` PyPI package: models built

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Brine
+import BrineTestSupport
 
 // Models with a configuration and several sub-modules, and types that read
 // only part of them.

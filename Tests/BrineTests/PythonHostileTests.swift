@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Brine
+import BrineTestSupport
 
 /// Edge cases of the Python package (python/) that must fail loudly, never
 /// leave a file no reader accepts.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Brine
+import BrineTestSupport
 
 /// Format 1.1 raw chunks (docs/FORMAT.md, "Added in 1.1: raw chunks"): a
 /// chunk that a compressing codec does not make smaller is stored raw and

@@ -1,59 +1,11 @@
 import Foundation
 import Testing
 @testable import Brine
+import BrineTestSupport
 
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// The read-write session model of `BrineTestHelper` (Sources/BrineTestHelper/
-/// SessionModel.swift holds an identical copy: keep them in sync).
-struct SessionModel: Codable, Equatable {
-    var dense: Tensor<Float>
-    var bias: [Float]
-    var small: Tensor<Float>
-    var step: Int
-
-    static let columns = 256
-    static let chunkElements = 65536
-
-    static func initial(rows: Int) -> SessionModel {
-        let n = rows * columns
-        let dense = try! Tensor<Float>(shape: [rows, columns], scalars: (0 ..< n).map { Float($0 % 977) * 0.25 })
-        let small = try! Tensor<Float>(shape: [10, 64], scalars: (0 ..< 640).map { Float($0) })
-        return SessionModel(dense: dense, bias: (0 ..< 4096).map { Float($0) * 0.5 }, small: small, step: 0)
-    }
-
-    mutating func apply(generation g: Int) {
-        let stamp = Float(g)
-        dense.withUnsafeMutableBufferPointer { d in
-            d[0] = stamp
-            var k = 0
-            while k * SessionModel.chunkElements < d.count {
-                let i = k * SessionModel.chunkElements + 1 + g % 1000
-                if i < d.count { d[i] = stamp }
-                k += 1
-            }
-        }
-        bias[g % bias.count] = stamp
-        if g % 5 == 0 {
-            small[flat: g % 640] = stamp
-            step = g
-        }
-    }
-
-    var generation: Int { Int(dense[flat: 0]) }
-
-    private static let cachedRows = 2048
-    private static let cachedInitial = initial(rows: cachedRows)
-
-    /// The state after generations 1…g.
-    static func state(rows: Int, generation g: Int) -> SessionModel {
-        var m = rows == cachedRows ? cachedInitial : initial(rows: rows)
-        if g > 0 { for k in 1 ... g { m.apply(generation: k) } }
-        return m
-    }
-}
 
 /// A model like the README's, with an inline tensor and a large Swift array.
 struct RWModel: Codable, Equatable {

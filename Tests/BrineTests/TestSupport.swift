@@ -1,5 +1,6 @@
 import Foundation
 @testable import Brine
+import BrineTestSupport
 
 /// A fresh temporary folder for one test; remove it with `removeTemporaryDirectory`
 /// (`defer`) when the test ends.
@@ -12,7 +13,7 @@ func makeTemporaryDirectory(_ name: String = #function) -> URL {
     return url
 }
 
-// SplitMix64 (deterministic test data, so failures reproduce) is Brine's own, through @testable import.
+// SplitMix64 (deterministic test data, so failures reproduce) comes from BrineTestSupport.
 
 /// `count` elements of `dtype` with realistic, partly compressible bit patterns.
 func randomArray(dtype: DType, shape: [Int], seed: UInt64) -> AnyTensor {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Brine
+import BrineTestSupport
 
 /// The object-tree decoder (iterative since it must not recurse on hostile
 /// input) against the encoder: random trees with every value kind, empty

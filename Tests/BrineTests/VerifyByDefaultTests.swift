@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Brine
+import BrineTestSupport
 
 /// Issue 9, part 1: damaged array data never passes a path that skips
 /// verification. Each scenario changes array bytes on disk after the save,

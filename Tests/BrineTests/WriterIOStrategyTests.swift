@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@_spi(Benchmarks) @testable import Brine
+@testable import Brine
 
 #if canImport(Glibc)
 import Glibc

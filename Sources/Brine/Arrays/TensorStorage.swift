@@ -87,16 +87,17 @@ public final class TensorStorage: @unchecked Sendable {
         guard byteCount >= (minimum ?? hugeAllocationThreshold), byteCount > 0 else { return nil }
         let huge = hugePageBytes
         let size = (byteCount + huge - 1) / huge * huge
-        guard let raw = mmap(nil, size + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
-              raw != MAP_FAILED else { return nil }
+        guard case .success(let raw) = Syscall.map(
+            byteCount: size + huge, protection: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE | MAP_ANONYMOUS, fd: nil
+        ) else { return nil }
         let start = Int(bitPattern: raw)
         let aligned = (start + huge - 1) / huge * huge
-        if aligned > start { munmap(raw, aligned - start) }
+        if aligned > start { Syscall.unmap(raw, byteCount: aligned - start) }
         let tail = (start + size + huge) - (aligned + size)
-        if tail > 0 { munmap(UnsafeMutableRawPointer(bitPattern: aligned + size), tail) }
+        if tail > 0 { Syscall.unmap(UnsafeMutableRawPointer(bitPattern: aligned + size)!, byteCount: tail) }
         let p = UnsafeMutableRawPointer(bitPattern: aligned)!
         #if os(Linux)
-        _ = madvise(p, size, MADV_HUGEPAGE)
+        Syscall.advise(p, byteCount: size, MADV_HUGEPAGE)
         #endif
         return (p, size)
     }
@@ -161,7 +162,7 @@ public final class TensorStorage: @unchecked Sendable {
             self.mappedBytes = mapped
         }
 
-        deinit { munmap(baseAddress, mappedBytes) }
+        deinit { Syscall.unmap(baseAddress, byteCount: mappedBytes) }
     }
 
     /// The bytes, read-only.
@@ -178,7 +179,7 @@ public final class TensorStorage: @unchecked Sendable {
     deinit {
         guard ownsMemory else { return }
         if mappedBytes > 0 {
-            munmap(baseAddress, mappedBytes)
+            Syscall.unmap(baseAddress, byteCount: mappedBytes)
         } else {
             baseAddress.deallocate()
         }

@@ -162,9 +162,7 @@ extension BrineFile {
             }
         } }
         try session.fd.fsync().orThrow("fsync (the journal \(journalPath) completes the flush on the next open)", path: path)
-        if unlink(journalPath) != 0 {
-            throw BrineError.system("removing the journal \(journalPath) (the file is complete; the next open removes it)", errno: errno, path: path)
-        }
+        try Syscall.unlink(journalPath).orThrow("removing the journal \(journalPath) (the file is complete; the next open removes it)", path: path)
         try Journal.syncFolder(of: journalPath)
     }
 
@@ -178,12 +176,13 @@ extension BrineFile {
         try out.pwriteFully(UnsafeRawBufferPointer(start: base, count: headerOffset), at: 0).orThrow("write", path: p)
         try typedThrows { try header.withUnsafeBytes { try out.pwriteFully($0, at: Int64(headerOffset)).orThrow("write", path: p) } }
         try typedThrows { try trailer.withUnsafeBytes { try out.pwriteFully($0, at: Int64(fileSize - FormatSpec.trailerSize)).orThrow("write", path: p) } }
-        let copy = dup(out.rawValue)
-        guard copy >= 0 else {
+        let next: FileDescriptor
+        do {
+            next = try out.duplicate()
+        } catch {
             file.abort()
-            throw BrineError.system("dup", errno: errno, path: path)
+            throw BrineError.system("dup", errno: (error as? Errno)?.code ?? EIO, path: path)
         }
-        let next = FileDescriptor(rawValue: copy)
         _ = try? FileLock.attempt(next, .exclusive, at: FileLock.sessionOffset, path: path)
         _ = try? FileLock.attempt(next, .shared, at: FileLock.dataOffset, path: path)
         guard let identity = FileIdentity.of(next) else {
@@ -192,7 +191,7 @@ extension BrineFile {
             throw BrineError.system("fstat", errno: errno, path: path)
         }
         do throws(BrineError) {
-            try file.commit()
+            try file.commit(durable: true)
         } catch {
             try? next.close()
             throw error

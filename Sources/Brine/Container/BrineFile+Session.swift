@@ -46,8 +46,7 @@ struct FileIdentity: Equatable {
     var inode: UInt64
 
     static func of(_ fd: FileDescriptor) -> FileIdentity? {
-        var st = stat()
-        guard fstat(fd.rawValue, &st) == 0 else { return nil }
+        guard case .success(let st) = fd.status() else { return nil }
         return FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
     }
 
@@ -97,9 +96,12 @@ extension BrineFile {
             case .mmapReadWrite:
                 // The session keeps its own descriptor of the same open file
                 // description (a `dup`), so the locks stay while either lives.
-                let copy = dup(fd.rawValue)
-                guard copy >= 0 else { throw BrineError.system("dup", errno: errno, path: path) }
-                let sessionFD = FileDescriptor(rawValue: copy)
+                let sessionFD: FileDescriptor
+                do {
+                    sessionFD = try fd.duplicate()
+                } catch {
+                    throw BrineError.system("dup", errno: (error as? Errno)?.code ?? EIO, path: path)
+                }
                 guard let identity = FileIdentity.of(fd) else {
                     try? sessionFD.close()
                     throw BrineError.system("fstat", errno: errno, path: path)
@@ -145,7 +147,7 @@ extension BrineFile {
                 // is removed only when it names this file and this open holds
                 // the data lock (so no flush of this file is running); else
                 // it is left alone (harmless: the next flush replaces it).
-                if locked, let target, target == mine, mine == FileIdentity.of(path: path) { unlink(journalPath) }
+                if locked, let target, target == mine, mine == FileIdentity.of(path: path) { _ = Syscall.unlink(journalPath) }
                 return locked
             case .complete(let journal):
                 let size = try ByteSource.size(of: fd, path: path)
@@ -156,15 +158,14 @@ extension BrineFile {
                 }
                 if try journal.isApplied(to: fd, filePath: path) {
                     // Replayed before, but its removal failed (read-only folder).
-                    if locked { unlink(journalPath) }
+                    if locked { _ = Syscall.unlink(journalPath) }
                     return locked
                 }
                 // A replay writes the journal's bytes into the file as this
                 // process: only a journal written by the file's owner (or
                 // root) is trusted, so someone who may create files in the
                 // folder but not write the file cannot have a reader do it.
-                var st = stat()
-                guard fstat(fd.rawValue, &st) == 0 else { throw BrineError.system("fstat", errno: errno, path: path) }
+                let st = try fd.status().orThrow("fstat", path: path)
                 guard journal.owner == UInt32(st.st_uid) || journal.owner == 0 else {
                     throw BrineError(.recoveryNeeded, "the journal \(journalPath) of an unfinished flush belongs to user \(journal.owner), not to the file's owner (user \(st.st_uid)); Brine does not replay it. Run the open as its owner or root to complete it, or remove it if no flush of that user died", filePath: path)
                 }
@@ -206,7 +207,7 @@ extension BrineFile {
         let size = try ByteSource.size(of: writer, path: path)
         guard journal.matches(size: size, trailer: try trailer(of: writer, size: size, path: path)) else { return }
         try journal.replay(from: journalPath, into: writer, filePath: path)
-        if unlink(journalPath) == 0 {
+        if case .success = Syscall.unlink(journalPath) {
             try Journal.syncFolder(of: journalPath)
         }
         // A journal that cannot be removed (read-only folder) is harmless:

@@ -235,7 +235,7 @@ public final class BrineFile: @unchecked Sendable {
     /// the caller opted out (``ReadOptions/verifyChecksums`` or
     /// ``ReadOptions/verifyMappedArrays`` `false`) or they were verified
     /// before by this `BrineFile`.
-    func load(_ infos: [ArrayInfo], threads: Int? = nil) throws(BrineError) -> [AnyTensor] {
+    package func load(_ infos: [ArrayInfo], threads: Int? = nil) throws(BrineError) -> [AnyTensor] {
         var results = [AnyTensor?](repeating: nil, count: infos.count)
         var jobs: [(info: ArrayInfo, destination: UnsafeMutableRawPointer)] = []
         var storages: [(index: Int, storage: TensorStorage)] = []

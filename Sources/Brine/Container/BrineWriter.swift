@@ -249,13 +249,7 @@ public final class BrineWriter {
             try output.flush()
             output.releasePreallocation(past: headerOffset + tail.count)
             finished = true
-            if let file {
-                if options.durable {
-                    try file.commit()
-                } else {
-                    try file.commitWithoutSync()
-                }
-            }
+            try file?.commit(durable: options.durable)
         } catch {
             finished = true
             file?.abort()

@@ -66,6 +66,13 @@ public struct BrineEncoder: Sendable {
         try encode(value, sink: nil, threshold: Int.max)
     }
 
+    /// Encodes `value` into a tree with every array recorded out of line
+    /// (threshold 0) but nothing written: the Codable layer alone, for the
+    /// `Benchmarks` target.
+    package func encodeRecordingArrays<T: Encodable>(_ value: T) throws -> Value {
+        try encode(value, sink: CollectingSink(), threshold: 0)
+    }
+
     func encode<T: Encodable>(_ value: T, sink: (any ArraySink)?, threshold: Int, requireStableNames: Bool = false) throws -> Value {
         guard threshold >= 0 else {
             throw BrineError(.invalidArgument, "inline threshold \(threshold) is negative")

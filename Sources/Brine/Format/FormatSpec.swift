@@ -50,19 +50,7 @@ public struct ReadLimits: Sendable, Hashable {
     public init() {}
 
     static let physicalMemory: Int = {
-        let pages = sysconfValue(pagesName: true)
-        let size = sysconfValue(pagesName: false)
-        let (p, o) = pages.multipliedReportingOverflow(by: size)
+        let (p, o) = Syscall.physicalPages.multipliedReportingOverflow(by: Syscall.pageSize)
         return (o || p <= 0) ? Int.max : p
     }()
-}
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
-private func sysconfValue(pagesName: Bool) -> Int {
-    Int(sysconf(Int32(pagesName ? _SC_PHYS_PAGES : _SC_PAGESIZE)))
 }

@@ -705,8 +705,7 @@ extension GGUF {
             offset += padding(t.storage.byteCount, alignment) + t.storage.byteCount
         }
         out += [UInt8](repeating: 0, count: padding(out.count, alignment))
-        let file = try AtomicFile(destination: FilePath(path))
-        do throws(BrineError) {
+        try AtomicFile.replace(at: FilePath(path), durable: durable) { file throws(BrineError) in
             let fd = file.fd
             try typedThrows { try out.withUnsafeBytes { b in try fd.pwriteFully(b, at: 0).orThrow("write", path: path) } }
             let zeros = [UInt8](repeating: 0, count: alignment)
@@ -721,10 +720,6 @@ extension GGUF {
                     } }
                 }
             }
-            if durable { try file.commit() } else { try file.commitWithoutSync() }
-        } catch {
-            file.abort()
-            throw error
         }
     }
 

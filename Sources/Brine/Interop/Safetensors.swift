@@ -406,8 +406,7 @@ public enum Safetensors {
     ) throws(BrineError) {
         let path = url.path
         let (header, order, _) = try encodeHeader(tensors, metadata: metadata, path: path)
-        let file = try AtomicFile(destination: FilePath(path))
-        do throws(BrineError) {
+        try AtomicFile.replace(at: FilePath(path), durable: durable) { file throws(BrineError) in
             let fd = file.fd
             try typedThrows { try header.withUnsafeBytes { b in try fd.pwriteFully(b, at: 0).orThrow("write", path: path) } }
             var offset = header.count
@@ -417,10 +416,6 @@ public enum Safetensors {
                 withExtendedLifetime(t.storage) {}
                 offset += t.byteCount
             }
-            if durable { try file.commit() } else { try file.commitWithoutSync() }
-        } catch {
-            file.abort()
-            throw error
         }
     }
 

@@ -10,14 +10,17 @@ import Darwin
 /// renamed over the destination only when complete:
 /// 1. create `.<name>.brine-tmp.<pid>.<random>` with `O_CREAT|O_EXCL`, mode 0644 (less the umask);
 /// 2. write;
-/// 3. ``commit()``: `fsync` the file, `rename(2)` it over the destination,
-///    `fsync` the folder, then remove stray temporaries of the same
-///    destination left by processes that no longer exist (killed saves);
+/// 3. ``commit(durable:)``: `fsync` the file (when durable), `rename(2)` it
+///    over the destination, `fsync` the folder (when durable), then remove
+///    stray temporaries of the same destination left by processes that no
+///    longer exist (killed saves);
 /// 4. or ``abort()`` (also run by `deinit` if neither happened): close and
 ///    unlink the temporary.
 ///
 /// A save that fails or is killed therefore never changes the destination:
 /// readers see either the complete old file or the complete new one.
+/// One-shot writers use the scoped ``replace(at:durable:_:)``; the streaming
+/// ``BrineWriter`` holds an `AtomicFile` across its appends.
 final class AtomicFile {
     let destination: FilePath
     let temporary: FilePath
@@ -91,43 +94,56 @@ final class AtomicFile {
     /// The name prefix of temporaries for a destination file name.
     static func temporaryPrefix(for name: String) -> String { ".\(name).brine-tmp." }
 
-    /// Flushes, renames over the destination and syncs the folder.
-    /// - Throws: ``BrineError`` `.io`; the temporary is removed on failure.
-    func commit() throws(BrineError) {
+    /// Writes a new file at `destination` with `body` and puts it in place
+    /// atomically: creates the temporary, runs `body` with it, then
+    /// ``commit(durable:)``s; when `body` or the commit throws, the temporary
+    /// is removed and the destination is left as it was.
+    /// - Parameters:
+    ///   - destination: the file to replace (a symbolic link is followed).
+    ///   - durable: `fsync` the file and its folder (see ``commit(durable:)``).
+    ///   - body: writes the file's bytes through ``fd``.
+    /// - Returns: what `body` returns.
+    /// - Throws: ``BrineError`` from creating the temporary, from `body`, or
+    ///   from the commit.
+    static func replace<R>(
+        at destination: FilePath, durable: Bool, _ body: (AtomicFile) throws(BrineError) -> R
+    ) throws(BrineError) -> R {
+        let file = try AtomicFile(destination: destination)
+        do throws(BrineError) {
+            let result = try body(file)
+            try file.commit(durable: durable)
+            return result
+        } catch {
+            file.abort()
+            throw error
+        }
+    }
+
+    /// Puts the written file in place: `fsync` it (when `durable`), close it,
+    /// `rename(2)` it over the destination, `fsync` the folder (when
+    /// `durable`), then remove stray temporaries of killed saves. Without
+    /// `durable` the replace is still atomic against a crash of the process
+    /// (readers never see a partial file) but not durable against power loss.
+    /// - Throws: ``BrineError`` `.io` (or the code of the `errno`); the
+    ///   temporary is removed on failure.
+    func commit(durable: Bool) throws(BrineError) {
         precondition(!finished, "AtomicFile committed twice")
-        if case .failure(let e) = fd.fsync() {
+        if durable, case .failure(let e) = fd.fsync() {
             abort()
             throw BrineError.system("fsync", errno: e.code, path: path)
         }
-        do { try fd.close() } catch {
-            finished = true
-            unlink(temporary.string)
-            throw BrineError(.io, "close failed: \(error)", filePath: path)
-        }
-        finished = true
-        let replaced = try renameOverDestination()
-        defer { if let replaced { ReplacedFileRelease.release(replaced) } }
-        let folder = destination.removingLastComponent()
-        let dirPath = folder.isEmpty ? FilePath(".") : folder
-        if case .failure(let e) = FileDescriptor.fsyncDirectory(dirPath) {
-            throw BrineError.system("fsync of folder \(dirPath.string)", errno: e.code, path: path)
-        }
-        AtomicFile.removeStrayTemporaries(of: destination)
-    }
-
-    /// Like ``commit()`` without the two `fsync` calls: atomic against a
-    /// crash of the process (readers never see a partial file), not durable
-    /// against power loss.
-    /// - Throws: ``BrineError`` `.io`; the temporary is removed on failure.
-    func commitWithoutSync() throws(BrineError) {
-        precondition(!finished, "AtomicFile committed twice")
         finished = true
         do { try fd.close() } catch {
-            unlink(temporary.string)
+            _ = Syscall.unlink(temporary)
             throw BrineError(.io, "close failed: \(error)", filePath: path)
         }
         let replaced = try renameOverDestination()
         defer { if let replaced { ReplacedFileRelease.release(replaced) } }
+        if durable {
+            let folder = destination.removingLastComponent()
+            let dirPath = folder.isEmpty ? FilePath(".") : folder
+            try FileDescriptor.fsyncDirectory(dirPath).orThrow("fsync of folder \(dirPath.string)", path: path)
+        }
         AtomicFile.removeStrayTemporaries(of: destination)
     }
 
@@ -140,11 +156,10 @@ final class AtomicFile {
     /// - Throws: ``BrineError`` `.io`; the temporary is removed.
     private func renameOverDestination() throws(BrineError) -> CInt? {
         let replaced = ReplacedFileRelease.hold(destination.string)
-        if rename(temporary.string, destination.string) != 0 {
-            let e = errno
+        if case .failure(let e) = Syscall.rename(temporary, to: destination) {
             if let replaced { close(replaced) }
-            unlink(temporary.string)
-            throw BrineError.system("rename", errno: e, path: path)
+            _ = Syscall.unlink(temporary)
+            throw BrineError.system("rename", errno: e.code, path: path)
         }
         return replaced
     }
@@ -154,7 +169,7 @@ final class AtomicFile {
         guard !finished else { return }
         finished = true
         try? fd.close()
-        unlink(temporary.string)
+        _ = Syscall.unlink(temporary)
     }
 
     deinit { abort() }
@@ -181,6 +196,6 @@ final class AtomicFile {
                 strays.append(entryName)
             }
         }
-        for s in strays { unlink(folder.appending(s).string) }
+        for s in strays { _ = Syscall.unlink(folder.appending(s)) }
     }
 }

@@ -6,10 +6,12 @@ import Glibc
 import Darwin
 #endif
 
-// What swift-system's FileDescriptor lacks (fsync, fstat, full-length
-// positional I/O), as a small extension over the C library, in the manner of
-// swift-nio's `FileDescriptor+Syscalls.swift`. Internals return
-// `Result<_, Errno>` and retry on EINTR; callers convert to `BrineError`.
+// FileDescriptor calls as `Result<_, Errno>` (what swift-system lacks,
+// `fsync`, over the C library; full-length positional I/O and the size over
+// swift-system's own calls), in the manner of swift-nio's
+// `FileDescriptor+Syscalls.swift`. They retry on EINTR; callers convert
+// failures to `BrineError` with `orThrow(_:path:)`. The calls that are not
+// about one descriptor are in `Syscall`.
 
 @inline(__always)
 func retryingOnInterrupt<T>(_ body: () -> T, failed: (T) -> Bool) -> Result<T, Errno> {
@@ -28,22 +30,25 @@ extension FileDescriptor {
         retryingOnInterrupt({ system_fsync(rawValue) }, failed: { $0 != 0 }).map { _ in () }
     }
 
-    /// The file's size in bytes, from `fstat(2)`.
-    func fileSize() -> Result<Int64, Errno> {
-        var size: Int64 = 0
-        return retryingOnInterrupt({ system_fstatSize(rawValue, &size) }, failed: { $0 != 0 }).map { _ in size }
+    /// The file's status, from `fstat(2)` (swift-system's `stat()`).
+    func status() -> Result<CInterop.Stat, Errno> {
+        catchingErrno { try stat().rawValue }
     }
 
-    /// Reads exactly `buffer.count` bytes at `offset` with `pread(2)`,
+    /// The file's size in bytes, from `fstat(2)` (swift-system's `stat()`).
+    func fileSize() -> Result<Int64, Errno> {
+        catchingErrno { try stat().size }
+    }
+
+    /// Reads exactly `buffer.count` bytes at `offset` with `pread(2)`
+    /// (swift-system's `read(fromAbsoluteOffset:into:)`, retried on EINTR),
     /// looping over short reads.
     /// - Returns: the number of bytes read; less than `buffer.count` only at end of file.
     func preadFully(_ buffer: UnsafeMutableRawBufferPointer, at offset: Int64) -> Result<Int, Errno> {
         var done = 0
         while done < buffer.count {
-            let n = retryingOnInterrupt(
-                { system_pread(rawValue, buffer.baseAddress! + done, buffer.count - done, off_t(offset + Int64(done))) },
-                failed: { $0 < 0 })
-            switch n {
+            let piece = UnsafeMutableRawBufferPointer(rebasing: buffer[done...])
+            switch catchingErrno({ try read(fromAbsoluteOffset: offset + Int64(done), into: piece) }) {
             case .failure(let e): return .failure(e)
             case .success(0): return .success(done)
             case .success(let k): done += k
@@ -52,14 +57,13 @@ extension FileDescriptor {
         return .success(done)
     }
 
-    /// Writes all of `buffer` at `offset` with `pwrite(2)`, looping over short writes.
+    /// Writes all of `buffer` at `offset` with `pwrite(2)` (swift-system's
+    /// `write(toAbsoluteOffset:_:)`, retried on EINTR), looping over short writes.
     func pwriteFully(_ buffer: UnsafeRawBufferPointer, at offset: Int64) -> Result<Void, Errno> {
         var done = 0
         while done < buffer.count {
-            let n = retryingOnInterrupt(
-                { system_pwrite(rawValue, buffer.baseAddress! + done, buffer.count - done, off_t(offset + Int64(done))) },
-                failed: { $0 < 0 })
-            switch n {
+            let piece = UnsafeRawBufferPointer(rebasing: buffer[done...])
+            switch catchingErrno({ try write(toAbsoluteOffset: offset + Int64(done), piece) }) {
             case .failure(let e): return .failure(e)
             case .success(let k): done += k
             }
@@ -88,19 +92,18 @@ extension FileDescriptor {
     }
 }
 
-private func system_fstatSize(_ fd: CInt, _ size: inout Int64) -> CInt {
-    var st = stat()
-    let r = fstat(fd, &st)
-    size = Int64(st.st_size)
-    return r
+/// Runs a swift-system call that throws `Errno` and returns its result.
+@inline(__always)
+private func catchingErrno<T>(_ body: () throws -> T) -> Result<T, Errno> {
+    do {
+        return .success(try body())
+    } catch let e as Errno {
+        return .failure(e)
+    } catch {
+        return .failure(.ioError)
+    }
 }
 @inline(__always) private func system_fsync(_ fd: CInt) -> CInt { fsync(fd) }
-@inline(__always) private func system_pread(_ fd: CInt, _ buf: UnsafeMutableRawPointer, _ n: Int, _ off: off_t) -> Int {
-    pread(fd, buf, n, off)
-}
-@inline(__always) private func system_pwrite(_ fd: CInt, _ buf: UnsafeRawPointer, _ n: Int, _ off: off_t) -> Int {
-    pwrite(fd, buf, n, off)
-}
 
 extension Errno {
     /// The `errno` value as `Int32`.

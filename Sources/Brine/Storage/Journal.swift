@@ -113,8 +113,8 @@ struct Journal {
         // the journal's path would otherwise have the journal written into
         // the file it names. Any old journal here is torn or foreign (an open
         // completes its own), so it goes.
-        if unlink(journalPath) != 0 && errno != ENOENT {
-            throw BrineError.system("removing an old journal \(journalPath)", errno: errno, path: journalPath)
+        if case .failure(let e) = Syscall.unlink(journalPath), e != .noSuchFileOrDirectory {
+            throw BrineError.system("removing an old journal \(journalPath)", errno: e.code, path: journalPath)
         }
         let fd: FileDescriptor
         do {
@@ -129,7 +129,7 @@ struct Journal {
         var ok = false
         defer {
             try? fd.close()
-            if !ok { unlink(journalPath) }
+            if !ok { _ = Syscall.unlink(journalPath) }
         }
         var at = 0
         func put(_ b: UnsafeRawBufferPointer) throws(BrineError) {
@@ -167,8 +167,7 @@ struct Journal {
             return .absent
         }
         defer { try? fd.close() }
-        var st = stat()
-        guard fstat(fd.rawValue, &st) == 0 else { throw BrineError.system("fstat of the journal", errno: errno, path: journalPath) }
+        let st = try fd.status().orThrow("fstat of the journal", path: journalPath)
         guard st.st_mode & S_IFMT == S_IFREG else { return .torn("not a regular file", nil) }
         let size = Int(try fd.fileSize().orThrow("fstat of the journal", path: journalPath))
         func bytes(_ offset: Int, _ count: Int) throws(BrineError) -> [UInt8] {

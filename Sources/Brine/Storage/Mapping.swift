@@ -78,13 +78,13 @@ public final class Mapping: @unchecked Sendable {
         case .copyOnWrite: prot = PROT_READ | PROT_WRITE; flags = MAP_PRIVATE
         case .readWrite: prot = PROT_READ | PROT_WRITE; flags = MAP_SHARED
         }
-        let p = mmap(nil, byteCount, prot, flags, fd.rawValue, 0)
-        guard let p, p != MAP_FAILED else {
-            let e = errno
+        switch Syscall.map(byteCount: byteCount, protection: prot, flags: flags, fd: fd) {
+        case .success(let p):
+            self.baseAddress = p
+        case .failure(let e):
             if retaining { try? fd.close() }
-            throw BrineError.system("mmap", errno: e, path: path)
+            throw BrineError.system("mmap", errno: e.code, path: path)
         }
-        self.baseAddress = p
     }
 
     /// The mapped bytes, read-only.
@@ -100,7 +100,7 @@ public final class Mapping: @unchecked Sendable {
     ///   - length: the range length in bytes.
     public func advise(_ advice: MappingAdvice, offset: Int = 0, length: Int? = nil) {
         guard let base = baseAddress else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let page = Syscall.pageSize
         let start = (offset / page) * page
         let end = Swift.min(byteCount, offset + (length ?? (byteCount - offset)))
         guard end > start else { return }
@@ -111,7 +111,7 @@ public final class Mapping: @unchecked Sendable {
         case .willNeed: a = MADV_WILLNEED
         case .random: a = MADV_RANDOM
         }
-        _ = madvise(base + start, end - start, a)
+        Syscall.advise(base + start, byteCount: end - start, a)
     }
 
     /// Writes dirty pages of a byte range back to the file (`msync(2)` with
@@ -119,17 +119,15 @@ public final class Mapping: @unchecked Sendable {
     /// - Throws: ``BrineError`` `.io` with the `errno` of `msync(2)`.
     func sync(offset: Int = 0, length: Int? = nil, path: String?) throws(BrineError) {
         guard let base = baseAddress, kind == .readWrite else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let page = Syscall.pageSize
         let start = (offset / page) * page
         let end = Swift.min(byteCount, offset + (length ?? (byteCount - offset)))
         guard end > start else { return }
-        if msync(base + start, end - start, MS_SYNC) != 0 {
-            throw BrineError.system("msync", errno: errno, path: path)
-        }
+        try Syscall.sync(base + start, byteCount: end - start).orThrow("msync", path: path)
     }
 
     deinit {
-        if let baseAddress { munmap(baseAddress, byteCount) }
+        if let baseAddress { Syscall.unmap(baseAddress, byteCount: byteCount) }
         try? descriptor?.close()
     }
 }

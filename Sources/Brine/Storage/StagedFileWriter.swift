@@ -54,7 +54,7 @@ final class StagedFileWriter {
     static let directThreshold = 64 << 10
     /// The staging buffer size (a multiple of any page size).
     static let stageBytes = 4 << 20
-    private static let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+    private static let page = Syscall.pageSize
 
     /// The logical end of the file: everything written so far, staged or not.
     var end: Int { stageOffset + stageCount }
@@ -122,8 +122,7 @@ final class StagedFileWriter {
         // ``releasePreallocation(past:)`` frees what the file did not use.
         let ahead = Swift.min(Swift.max(preallocatedEnd, 4 << 20), StagedFileWriter.preallocationStep)
         let target = Swift.max(end, preallocatedEnd + ahead)
-        let e = brine_preallocate_keep_size(fd.rawValue, Int64(preallocatedEnd), Int64(target - preallocatedEnd))
-        guard e == 0 else {
+        guard case .success = Syscall.preallocateKeepingSize(fd, offset: preallocatedEnd, length: target - preallocatedEnd) else {
             // No fallocate here, or no space to allocate ahead: write without.
             preallocates = false
             return
@@ -138,8 +137,8 @@ final class StagedFileWriter {
     /// range frees them on file systems that keep them through a truncate.
     func releasePreallocation(past fileLength: Int) {
         guard let fd, preallocatedEnd > fileLength else { return }
-        _ = ftruncate(fd.rawValue, off_t(fileLength))
-        _ = brine_release_blocks_past(fd.rawValue, Int64(fileLength), Int64(preallocatedEnd - fileLength))
+        _ = try? fd.resize(to: Int64(fileLength))
+        Syscall.releaseBlocks(fd, past: fileLength, byteCount: preallocatedEnd - fileLength)
         preallocatedEnd = fileLength
     }
 

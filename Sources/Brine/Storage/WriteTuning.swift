@@ -1,49 +1,50 @@
-import CBrineKernels
+import SystemPackage
 
 /// Switches for the writer's I/O strategies, so that `Benchmarks` can time
 /// each against its absence in one process (A/B). Not part of the public
 /// API; the defaults are what every save uses.
-@_spi(Benchmarks)
-public enum WriteTuning {
+package enum WriteTuning {
     /// Allocate a file's blocks with `fallocate(2)` ahead of the writes
     /// (see `StagedFileWriter`). Default `true`.
-    nonisolated(unsafe) public static var preallocates = true
+    nonisolated(unsafe) package static var preallocates = true
 
     /// Keep the replaced file open across the `rename(2)` of a save and
     /// close it on a background queue, so that freeing its pages and blocks
     /// is not on the save's path (see `AtomicFile.commit()`). Default `true`.
-    nonisolated(unsafe) public static var releasesReplacedFileInBackground = true
+    nonisolated(unsafe) package static var releasesReplacedFileInBackground = true
 
     /// Checksum the next small uncompressed arrays on another thread while
     /// the current one is written (`BrineWriter.append(contentsOf:)`).
     /// Default `true`.
-    nonisolated(unsafe) public static var overlapsChecksums = true
+    nonisolated(unsafe) package static var overlapsChecksums = true
 
     /// Waits until every replaced file handed to the background queue is
     /// closed (benchmarks call it, untimed, between runs so that one run's
     /// release is not timed in the next).
-    public static func waitForBackgroundReleases() {
+    package static func waitForBackgroundReleases() {
         ReplacedFileRelease.queue.sync {}
     }
 
     /// `fallocate(fd, FALLOC_FL_KEEP_SIZE, offset, length)` (the call the
     /// writer makes), for the baseline rows of `Benchmarks io`.
     /// - Returns: 0, or the `errno`.
-    public static func preallocate(fileDescriptor fd: CInt, offset: Int, length: Int) -> CInt {
-        brine_preallocate_keep_size(fd, Int64(offset), Int64(length))
+    package static func preallocate(fileDescriptor fd: CInt, offset: Int, length: Int) -> CInt {
+        switch Syscall.preallocateKeepingSize(FileDescriptor(rawValue: fd), offset: offset, length: length) {
+        case .success: return 0
+        case .failure(let e): return e.rawValue
+        }
     }
 }
 
 /// The allocation strategy of loaded arrays, switchable so that `Benchmarks`
 /// can time alternatives in one process (A/B). Not part of the public API.
-@_spi(Benchmarks)
-public enum MemoryTuning {
+package enum MemoryTuning {
     /// Arrays of at least this many bytes get their own 2 MiB-aligned
     /// anonymous mapping advised `MADV_HUGEPAGE` (see `TensorStorage`);
     /// smaller ones come from `malloc`. Default 4 MiB.
-    nonisolated(unsafe) public static var hugeAllocationThreshold = 4 << 20
+    nonisolated(unsafe) package static var hugeAllocationThreshold = 4 << 20
 
     /// Pack the small arrays of one load into one huge-page mapping (see
     /// `BrineFile.allocateStorages`). Default `true`.
-    nonisolated(unsafe) public static var packsSmallArrays = true
+    nonisolated(unsafe) package static var packsSmallArrays = true
 }

@@ -1,24 +1,23 @@
+import Brine
 import Foundation
 
 /// Timing of the Codable layer against the low-level container API on the
-/// same arrays, for the `Benchmarks` target (`@_spi(Benchmarks) import Brine`).
-/// Not part of the public API.
-@_spi(Benchmarks)
-public enum CodableBenchmark {
+/// same arrays (the Codable rows of `Benchmarks`, `Suite.runCodable`).
+enum CodableBenchmark {
     /// One measured operation.
-    public struct Measurement: Sendable, CustomStringConvertible {
+    struct Measurement: Sendable, CustomStringConvertible {
         /// What was measured, e.g. `"save  Brine.save (Codable)"`.
-        public var name: String
+        var name: String
         /// The median wall time of the runs, in seconds.
-        public var median: Double
+        var median: Double
         /// The raw array bytes moved per run.
-        public var bytes: Int
+        var bytes: Int
 
         /// Throughput in MB/s (10^6 bytes) of raw array bytes.
-        public var megabytesPerSecond: Double { Double(bytes) / median / 1e6 }
+        var megabytesPerSecond: Double { Double(bytes) / median / 1e6 }
 
         /// One table row: name, median in milliseconds, throughput.
-        public var description: String {
+        var description: String {
             let ms = median * 1e3
             return "\(name.padding(toLength: 44, withPad: " ", startingAt: 0)) \(String(format: "%9.3f ms %9.0f MB/s", ms, megabytesPerSecond))"
         }
@@ -78,7 +77,7 @@ public enum CodableBenchmark {
     ///   - runs: measured runs per operation (after one warm-up), Codable and
     ///     direct alternating; the median is reported.
     /// - Returns: the measurements, Codable and direct side by side.
-    public static func run(directory: URL, runs: Int = 9) throws -> [Measurement] {
+    static func run(directory: URL, runs: Int = 9) throws -> [Measurement] {
         let runs = Swift.max(1, runs)
         let model = MiniLMShaped()
         let weights = try Weights(of: model)
@@ -117,7 +116,7 @@ public enum CodableBenchmark {
             return [Measurement(name: nameA, median: ta[runs / 2], bytes: bytes),
                     Measurement(name: nameB, median: tb[runs / 2], bytes: bytes)]
         }
-        func touch(_ t: AnyTensor) { if t.byteCount > 0 { sink &+= UInt64(t.storage.baseAddress.load(as: UInt8.self)) } }
+        func touch(_ t: AnyTensor) { if t.byteCount > 0 { sink &+= UInt64(t.storage.bytes.load(as: UInt8.self)) } }
 
         var out: [Measurement] = []
         out += try measure("save  Brine.save (Codable)", {
@@ -154,7 +153,7 @@ public enum CodableBenchmark {
         let loaded = try BrineFile(contentsOf: codableURL).loadAll()
         let root = try BrineFile(contentsOf: codableURL).root
         out += try measure("      Codable layer only: encode tree", {
-            _ = try BrineEncoder().encode(model, sink: CollectingSink(), threshold: 0)
+            _ = try BrineEncoder().encodeRecordingArrays(model)
         }, "      Codable layer only: decode tree", {
             touch(AnyTensor(try BrineDecoder().decode(MiniLMShaped.self, from: root, arrays: loaded).word))
         })

@@ -2,10 +2,15 @@
 /// "Fast splittable pseudorandom number generators", OOPSLA 2014), so that
 /// benchmark inputs and test data are the same on every run. Not for
 /// anything that needs unpredictability.
-package struct SplitMix64: RandomNumberGenerator {
-    package var state: UInt64
-    package init(seed: UInt64) { state = seed }
-    package mutating func next() -> UInt64 {
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    /// The generator's state; the next output is a function of it alone.
+    public var state: UInt64
+
+    /// A generator whose sequence is fixed by `seed`.
+    public init(seed: UInt64) { state = seed }
+
+    /// The next 64 pseudo-random bits.
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
