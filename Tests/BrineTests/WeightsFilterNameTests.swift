@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Brine
+import BrineTestSupport
 
 /// A state dict whose keys hold dots (PyTorch style) and a tied pair: the
 /// names a weights filter sees must be the names written to the file
