@@ -2,13 +2,27 @@ import Foundation
 @testable import Brine
 import BrineTestSupport
 
+/// The folder holding every test's temporary folder in this process.
+let testRootDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("brine-tests-\(getpid())")
+/// The process that owns ``testRootDirectory`` (a forked child must not remove it).
+private let testRootOwner = getpid()
+/// Removes ``testRootDirectory`` when the test process exits: tests that
+/// forget `removeTemporaryDirectory` (or fail before their `defer`) left
+/// about 700 MB per run in /tmp, enough to fill the disk of a machine that
+/// runs the suite all day.
+private let testRootCleanup: Void = {
+    atexit {
+        guard getpid() == testRootOwner else { return }
+        try? FileManager.default.removeItem(at: testRootDirectory)
+    }
+}()
+
 /// A fresh temporary folder for one test; remove it with `removeTemporaryDirectory`
-/// (`defer`) when the test ends.
+/// (`defer`) when the test ends. Whatever is left is removed when the test process exits.
 func makeTemporaryDirectory(_ name: String = #function) -> URL {
+    _ = testRootCleanup
     let safe = name.filter { $0.isLetter || $0.isNumber }
-    let url = FileManager.default.temporaryDirectory
-        .appendingPathComponent("brine-tests-\(getpid())")
-        .appendingPathComponent("\(safe)-\(UUID().uuidString.prefix(8))")
+    let url = testRootDirectory.appendingPathComponent("\(safe)-\(UUID().uuidString.prefix(8))")
     try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
 }
