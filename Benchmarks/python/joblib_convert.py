@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Converting a 512 MiB joblib file to Brine vs joblib.load (issue 14).
 
-Usage: joblib_convert.py BRINE_EXECUTABLE WORKDIR [--runs N] [--baseline OTHER_BRINE]
+Usage: joblib_convert.py BRINE_EXECUTABLE WORKDIR [--runs N] [--baseline OTHER_BRINE] [--alone]
+
+--alone times each case on its own instead of round-robin (see below).
 
 Writes WORKDIR/model.joblib (8 float32 arrays of 64 MiB in a dict,
 joblib.dump without compression) once, then, with the file in the page
@@ -101,6 +103,30 @@ def main():
     if other:
         cases.append((f"baseline {other}: convert (default: fsync)", cli("convert", src, out, exe=other)))
         cases.append((f"baseline {other}: convert --no-sync", cli("convert", "--no-sync", src, out, exe=other)))
+    if "--alone" in sys.argv:
+        # Each case on its own, back to back: joblib.load 8 times in a row,
+        # then each convert 8 times with a sync before each; the median of
+        # the last 7 (the first run warms up).
+        def alone(name, fn, before=None):
+            os.sync()
+            time.sleep(2)
+            ss = []
+            for _ in range(8):
+                if before:
+                    before()
+                ss.append(fn()[0])
+            print(f"| {name} | {statistics.median(ss[1:]) * 1000:.0f} ms | {min(ss) * 1000:.0f}–{max(ss) * 1000:.0f} ms | "
+                  f"{' '.join(str(round(x * 1000)) for x in ss)} |", flush=True)
+            return statistics.median(ss[1:])
+        print(f"file: {src}, {size / (1 << 20):.1f} MiB; each case alone, 8 runs, median of the last 7; load average {os.getloadavg()[0]:.2f}")
+        print("| operation | wall (median) | min–max | all runs (ms) |")
+        print("|:--|--:|--:|:--|")
+        base = alone("joblib.load (in process)", py_load)
+        for name, fn in cases[1:]:
+            t = alone(name, fn, before=os.sync)
+            print(f"|  ↳ speed vs joblib.load | {base / t:.2f}× | | |")
+        return
+
     # Round-robin over the cases (one warm-up round first), so that load
     # from other processes on a shared machine falls on all of them alike.
     for _, fn in cases:
