@@ -127,9 +127,9 @@ struct ReadHDF5Child: ParsableCommand {
             let b = keras ? try HDF5.readKeras(contentsOf: url) : try HDF5.read(contentsOf: url)
             try Safetensors.write(b.tensors, metadata: b.metadata, to: URL(fileURLWithPath: output), durable: false)
             json = ["names": b.names]
-        } catch let e as BrineError {
-            var o: [String: Any] = ["code": e.code.name, "message": e.message]
-            if let a = e.arrayPath { o["arrayPath"] = a }
+        } catch {
+            var o: [String: Any] = ["code": error.code.name, "message": error.message]
+            if let a = error.arrayPath { o["arrayPath"] = a }
             json = o
             status = IsolatedHDF5.errorStatus
         }

@@ -42,17 +42,22 @@ struct WriterIOStrategyTests {
         try w.finish(metadata: .map([("brine.version", .string("test"))]))
     }
 
-    @Test("Same bytes with and without preallocation and overlapped checksums; every checksum verifies")
+    @Test("Same bytes with and without preallocation, overlapped checksums and early writeback; every checksum verifies")
     func sameBytes() throws {
         let dir = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(dir) }
         let a = dir.appendingPathComponent("a.brine"), b = dir.appendingPathComponent("b.brine")
+        // Writeback started every 1 MiB (not 32): the 14 MiB file starts it many times.
+        WriteTuning.writebackStepBytes = 1 << 20
         try Self.save(to: a)
+        WriteTuning.writebackStepBytes = 32 << 20
         WriteTuning.preallocates = false
         WriteTuning.overlapsChecksums = false
+        WriteTuning.startsWritebackEarly = false
         defer {
             WriteTuning.preallocates = true
             WriteTuning.overlapsChecksums = true
+            WriteTuning.startsWritebackEarly = true
         }
         try Self.save(to: b)
         let da = try Data(contentsOf: a), db = try Data(contentsOf: b)

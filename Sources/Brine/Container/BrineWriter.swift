@@ -70,6 +70,7 @@ public final class BrineWriter {
         self.offset = FormatSpec.preambleSize
         self.workerSlots = DispatchSemaphore(value: options.threads)
         self.output = StagedFileWriter(fd: atomic.fd, path: path)
+        if options.durable && WriteTuning.startsWritebackEarly { output.writebackStep = WriteTuning.writebackStepBytes }
         let pre = Preamble.encoded()
         let out = output
         try typedThrows { try pre.withUnsafeBytes { b in try out.write(b, at: 0) } }

@@ -8,6 +8,16 @@ package enum WriteTuning {
     /// (see `StagedFileWriter`). Default `true`.
     nonisolated(unsafe) package static var preallocates = true
 
+    /// In a durable save, start the device's writeback every 32 MiB
+    /// written (`sync_file_range(2)`, see `StagedFileWriter`), so that the
+    /// final `fsync` overlaps the writes instead of following them.
+    /// Default `true`.
+    nonisolated(unsafe) public static var startsWritebackEarly = true
+
+    /// The bytes between two writeback starts (see ``startsWritebackEarly``).
+    /// Default 32 MiB.
+    nonisolated(unsafe) public static var writebackStepBytes = 32 << 20
+
     /// Keep the replaced file open across the `rename(2)` of a save and
     /// close it on a background queue, so that freeing its pages and blocks
     /// is not on the save's path (see `AtomicFile.commit()`). Default `true`.

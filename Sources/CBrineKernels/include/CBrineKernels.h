@@ -49,6 +49,13 @@ int brine_preallocate_keep_size(int fd, int64_t offset, int64_t length);
 /// end of a finished file. Returns 0 on success, else the `errno`.
 int brine_release_blocks_past(int fd, int64_t offset, int64_t length);
 
+/// Starts writing the file's dirty pages for bytes `offset ..< offset +
+/// length` to the device without waiting for them (`sync_file_range(2)`
+/// with `SYNC_FILE_RANGE_WRITE`, retried on EINTR): a durable save's final
+/// `fsync` then finds most of the file already written. No durability of
+/// its own. Returns 0 on success, else the `errno` (`EOPNOTSUPP` off Linux).
+int brine_start_writeback(int fd, int64_t offset, int64_t length);
+
 #ifdef BRINE_NO_AVX2
 #define BRINE_CPU_PROBE_DISABLED 1
 #else
