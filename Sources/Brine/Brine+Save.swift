@@ -10,7 +10,7 @@ public struct SaveOptions: Sendable, Equatable {
     public var codec: Codec = .none
     /// The filter applied to each chunk before compression (`.none` or
     /// `.shuffle`, blosc-style byte shuffle). Default `.none`.
-    public var filter: Filter = .none
+    public var filter: ChunkFilter = .none
     /// The alignment of each array's first byte in the file, in bytes: a
     /// power of two from 8 to 65,536. Default 64.
     public var alignment: Int = FormatSpec.defaultAlignment
@@ -62,7 +62,7 @@ public struct SaveOptions: Sendable, Equatable {
     ///     integers, floats, strings, bools, arrays and dictionaries of them)
     ///     or ``Value``s, e.g. `["epochs": epochs, "lr": lr]`.
     public init(
-        codec: Codec = .none, filter: Filter = .none, alignment: Int = FormatSpec.defaultAlignment,
+        codec: Codec = .none, filter: ChunkFilter = .none, alignment: Int = FormatSpec.defaultAlignment,
         chunkBytes: Int = FormatSpec.defaultChunkBytes, storageDType: DType? = nil,
         narrowing: NarrowingPolicy = .rejectOverflowAndUnderflow, inlineThreshold: Int = 4096, threads: Int = activeProcessorCount, durable: Bool = true,
         recordCreationTime: Bool = true, metadata: [String: any ValueConvertible] = [:]

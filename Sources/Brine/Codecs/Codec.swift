@@ -88,7 +88,7 @@ public enum Codec: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// A reversible transform applied to a chunk before compression.
-public enum Filter: UInt8, Sendable, Hashable, CustomStringConvertible {
+public enum ChunkFilter: UInt8, Sendable, Hashable, CustomStringConvertible {
     /// No transform.
     case none = 0
     /// Byte shuffle as in blosc: for elements of `k` bytes, all first bytes of

@@ -18,8 +18,9 @@ import SystemPackage
 ///
 /// Not thread-safe: append from one thread at a time.
 public final class BrineWriter {
-    /// The destination path.
-    public let path: String
+    /// The path of the file the writer replaces when finished (for a sink,
+    /// `"<sink>"`). Array paths are the `arrayPath` of each `append`.
+    public let destination: String
     /// The default options for appended arrays.
     public let options: WriteOptions
 
@@ -63,7 +64,7 @@ public final class BrineWriter {
     /// - Throws: ``BrineError`` `.invalidArgument`, `.notFound`, `.io`.
     public init(path: String, options: WriteOptions = .init()) throws(BrineError) {
         try options.validate()
-        self.path = path
+        self.destination = path
         self.options = options
         let atomic = try AtomicFile(destination: FilePath(path))
         self.file = atomic
@@ -88,7 +89,7 @@ public final class BrineWriter {
     ///   anything is written), or the sink's error writing the preamble.
     public init(sink: any BrineByteSink, options: WriteOptions = .init()) throws(BrineError) {
         try options.validate()
-        self.path = "<sink>"
+        self.destination = "<sink>"
         self.options = options
         self.file = nil
         self.offset = FormatSpec.preambleSize
@@ -112,30 +113,30 @@ public final class BrineWriter {
     /// Appends a typed tensor.
     /// - Parameters:
     ///   - tensor: the array; its bytes are read during the call only.
-    ///   - path: the unique array path (e.g. `layers.0.weight`).
+    ///   - arrayPath: the unique array path (e.g. `layers.0.weight`).
     ///   - options: per-array options; `nil` uses the writer's.
     /// - Returns: the array's index in the array table (for ``Value/arrayRef(_:)``).
     /// - Throws: ``BrineError`` `.invalidArgument` for a duplicate path, `.io`,
     ///   `.compressionFailed`.
     @discardableResult
-    public func append<S: BrineScalar>(_ tensor: Tensor<S>, path: String, options: WriteOptions? = nil) throws(BrineError) -> Int {
+    public func append<S: BrineScalar>(_ tensor: Tensor<S>, arrayPath: String, options: WriteOptions? = nil) throws(BrineError) -> Int {
         try tensor.withUnsafeBytes { (b) throws(BrineError) -> Int in
-            try append(bytes: b, dtype: S.dtype, shape: tensor.shape, path: path, options: options)
+            try append(bytes: b, dtype: S.dtype, shape: tensor.shape, arrayPath: arrayPath, options: options)
         }
     }
 
-    /// Appends a type-erased tensor. See ``append(_:path:options:)-(Tensor<S>,_,_)``.
+    /// Appends a type-erased tensor. See ``append(_:arrayPath:options:)-(Tensor<S>,_,_)``.
     @discardableResult
-    public func append(_ tensor: AnyTensor, path: String, options: WriteOptions? = nil) throws(BrineError) -> Int {
-        try append(bytes: tensor.storage.bytes, dtype: tensor.dtype, shape: tensor.shape, path: path, options: options)
+    public func append(_ tensor: AnyTensor, arrayPath: String, options: WriteOptions? = nil) throws(BrineError) -> Int {
+        try append(bytes: tensor.storage.bytes, dtype: tensor.dtype, shape: tensor.shape, arrayPath: arrayPath, options: options)
     }
 
     /// Appends a rank-1 array of scalars.
     @discardableResult
-    public func append<S: BrineScalar>(_ scalars: [S], path: String, options: WriteOptions? = nil) throws(BrineError) -> Int {
+    public func append<S: BrineScalar>(_ scalars: [S], arrayPath: String, options: WriteOptions? = nil) throws(BrineError) -> Int {
         try typedThrows {
             try scalars.withUnsafeBytes { b in
-                try append(bytes: b, dtype: S.dtype, shape: [scalars.count], path: path, options: options)
+                try append(bytes: b, dtype: S.dtype, shape: [scalars.count], arrayPath: arrayPath, options: options)
             }
         }
     }
@@ -152,20 +153,20 @@ public final class BrineWriter {
     ///   path, bad options, writer finished or failed), `.io`, `.compressionFailed`.
     @discardableResult
     public func append(
-        bytes: UnsafeRawBufferPointer, dtype: DType, shape: [Int], path arrayPath: String, options: WriteOptions? = nil
+        bytes: UnsafeRawBufferPointer, dtype: DType, shape: [Int], arrayPath: String, options: WriteOptions? = nil
     ) throws(BrineError) -> Int {
-        guard !finished else { throw BrineError(.invalidArgument, "writer already finished", filePath: path) }
+        guard !finished else { throw BrineError(.invalidArgument, "writer already finished", filePath: destination) }
         if let failure { throw failure }
         let o = options ?? self.options
         try o.validate()
         guard let raw = Shape.byteCount(shape, itemSize: dtype.itemSize), raw == bytes.count else {
-            throw BrineError(.invalidArgument, "\(bytes.count) bytes do not hold shape \(shape) of \(dtype)", filePath: path, arrayPath: arrayPath)
+            throw BrineError(.invalidArgument, "\(bytes.count) bytes do not hold shape \(shape) of \(dtype)", filePath: destination, arrayPath: arrayPath)
         }
         guard shape.count <= ReadLimits().maxRank else {
-            throw BrineError(.limitExceeded, "rank \(shape.count) is over the limit of \(ReadLimits().maxRank)", filePath: path, arrayPath: arrayPath)
+            throw BrineError(.limitExceeded, "rank \(shape.count) is over the limit of \(ReadLimits().maxRank)", filePath: destination, arrayPath: arrayPath)
         }
         guard paths.insert(arrayPath).inserted else {
-            throw BrineError(.invalidArgument, "duplicate array path", filePath: path, arrayPath: arrayPath)
+            throw BrineError(.invalidArgument, "duplicate array path", filePath: destination, arrayPath: arrayPath)
         }
         let stored: DType = (dtype == .float32 ? o.storageDType : nil) ?? dtype
         let count = raw / dtype.itemSize
@@ -192,7 +193,7 @@ public final class BrineWriter {
         } catch {
             // The writer cannot recover: remove the temporary now rather than
             // when the writer is released, so a failed save leaves nothing behind.
-            failure = error.inArray(arrayPath).inFile(path)
+            failure = error.inArray(arrayPath).inFile(destination)
             drainIgnoringErrors()
             file?.abort()
             throw failure!
@@ -210,20 +211,20 @@ public final class BrineWriter {
     ///   map, already finished), `.io`, or the error of an earlier failed append.
     @discardableResult
     public func finish(root: Value = .null, metadata: Value = .map([])) throws(BrineError) -> [ArrayInfo] {
-        guard !finished else { throw BrineError(.invalidArgument, "writer already finished", filePath: path) }
+        guard !finished else { throw BrineError(.invalidArgument, "writer already finished", filePath: destination) }
         if let failure { throw failure }
         do throws(BrineError) {
             try drain()
-            guard case .map(var meta) = metadata else { throw BrineError(.invalidArgument, "metadata must be a map", filePath: path) }
+            guard case .map(var meta) = metadata else { throw BrineError(.invalidArgument, "metadata must be a map", filePath: destination) }
             // Readers refuse deeper trees (docs/FORMAT.md, "Limits"); checking
             // first also bounds the recursion of the checks and the encoder below.
             let maxDepth = ReadLimits().maxDepth
             guard !metadata.nestsDeeper(than: maxDepth), !root.nestsDeeper(than: maxDepth) else {
-                throw BrineError(.limitExceeded, "the object tree nests deeper than \(maxDepth) levels, which readers refuse", filePath: path)
+                throw BrineError(.limitExceeded, "the object tree nests deeper than \(maxDepth) levels, which readers refuse", filePath: destination)
             }
-            try BrineWriter.checkNoRefs(metadata, path: path)
-            try BrineWriter.checkRefs(root, count: entries.count, path: path)
-            try BrineWriter.checkShared(root, path: path)
+            try BrineWriter.checkNoRefs(metadata, path: destination)
+            try BrineWriter.checkRefs(root, count: entries.count, path: destination)
+            try BrineWriter.checkShared(root, path: destination)
             // Brine's own keys first, unless the caller set them.
             var own: [(key: String, value: Value)] = []
             for (k, v) in [("brine.format", Value.string(Brine.formatVersion)), ("brine.version", .string(Brine.version)),
@@ -449,7 +450,7 @@ public final class BrineWriter {
         job.waitUntilDone()
         guard var b = builders[job.arrayIndex] else { return }
         if let e = job.error {
-            throw BrineError(e.code, e.message, filePath: path, arrayPath: b.path, chunkIndex: job.chunkIndex)
+            throw BrineError(e.code, e.message, filePath: destination, arrayPath: b.path, chunkIndex: job.chunkIndex)
         }
         if job.chunkIndex == 0 {
             b.dataOffset = alignUp(offset, b.alignment)
@@ -497,7 +498,7 @@ struct ArrayBuilder {
     let stored: DType
     let shape: [Int]
     let codec: Codec
-    let filter: Filter
+    let filter: ChunkFilter
     let alignment: Int
     let chunkBytes: Int
     let chunkCount: Int
@@ -509,7 +510,7 @@ struct ArrayBuilder {
     /// Per chunk: stored raw although the codec compresses.
     var rawFlags: [Bool] = []
 
-    init(index: Int, path: String, dtype: DType, stored: DType, shape: [Int], codec: Codec, filter: Filter,
+    init(index: Int, path: String, dtype: DType, stored: DType, shape: [Int], codec: Codec, filter: ChunkFilter,
          alignment: Int, chunkBytes: Int, chunkCount: Int, count: Int, storedRaw: Int) {
         self.index = index
         self.path = path
@@ -565,7 +566,7 @@ final class ChunkJob: @unchecked Sendable {
     private var rawCount = 0
     private var dtype: DType = .uint8
     private var stored: DType = .uint8
-    private var filter: Filter = .none
+    private var filter: ChunkFilter = .none
     private var outputCount = 0
     private var codec: Codec = .none
     private(set) var checksum: UInt64 = 0
@@ -590,7 +591,7 @@ final class ChunkJob: @unchecked Sendable {
     /// in the caller's buffer, which must stay valid until
     /// ``waitUntilSourceConsumed()`` returns.
     func prepare(array: Int, chunk: Int, source: UnsafeRawPointer, rawCount: Int, dtype: DType, stored: DType,
-                 filter: Filter, codec: Codec, firstElement: Int, narrowing: NarrowingPolicy) {
+                 filter: ChunkFilter, codec: Codec, firstElement: Int, narrowing: NarrowingPolicy) {
         self.firstElement = firstElement
         self.narrowing = narrowing
         self.arrayIndex = array
@@ -702,12 +703,12 @@ extension BrineWriter {
         var current = arrays.map(\.path)
         for (i, n) in names {
             guard i >= 0 && i < current.count else {
-                throw BrineError(.invalidArgument, "array index \(i) out of range", filePath: path)
+                throw BrineError(.invalidArgument, "array index \(i) out of range", filePath: destination)
             }
             current[i] = n
         }
         guard Set(current).count == current.count else {
-            throw BrineError(.invalidArgument, "renaming would make two array paths equal", filePath: path)
+            throw BrineError(.invalidArgument, "renaming would make two array paths equal", filePath: destination)
         }
         for (i, n) in names { renamed[i] = n }
         paths = Set(current)
@@ -722,10 +723,10 @@ extension BrineWriter {
         try drain()
         for (p, i) in list {
             guard i >= 0 && i < entries.count else {
-                throw BrineError(.invalidArgument, "alias '\(p)' names array #\(i), out of range", filePath: path)
+                throw BrineError(.invalidArgument, "alias '\(p)' names array #\(i), out of range", filePath: destination)
             }
             guard !paths.contains(p), !aliases.contains(where: { $0.path == p }) else {
-                throw BrineError(.invalidArgument, "alias path is already an array path or alias", filePath: path, arrayPath: p)
+                throw BrineError(.invalidArgument, "alias path is already an array path or alias", filePath: destination, arrayPath: p)
             }
             aliases.append((p, i))
         }
