@@ -1,29 +1,13 @@
 import Foundation
 
-/// Options of ``Brine/save(_:to:options:)``: how arrays are stored, which
-/// ones go out of line, and the user metadata.
+/// Options of ``Brine/save(_:to:options:)``: how arrays are stored (the
+/// ``WriteOptions`` it wraps), which ones go out of line, and the user
+/// metadata.
 public struct SaveOptions: Sendable, Equatable {
-    /// The compression codec of every out-of-line array's chunks (`.none`,
-    /// `.lz4`, `.zstd(level:)`; the zstd level is part of the codec).
-    /// Default `.none`: arrays are stored contiguously and load by mmap with
-    /// zero copies.
-    public var codec: Codec = .none
-    /// The filter applied to each chunk before compression (`.none` or
-    /// `.shuffle`, blosc-style byte shuffle). Default `.none`.
-    public var filter: ChunkFilter = .none
-    /// The alignment of each array's first byte in the file, in bytes: a
-    /// power of two from 8 to 65,536. Default 64.
-    public var alignment: Int = FormatSpec.defaultAlignment
-    /// The raw size of each chunk in bytes. Default 1 MiB.
-    public var chunkBytes: Int = FormatSpec.defaultChunkBytes
-    /// Store float32 arrays narrowed to `.float16` or `.bfloat16` (lossy,
-    /// opt-in; widened back to float32 on load). Applies to out-of-line
-    /// arrays only; inline arrays and scalars stay exact. Default `nil`.
-    public var storageDType: DType? = nil
-    /// What narrowing to ``storageDType`` does with a value the narrow type
-    /// cannot hold in magnitude: by default a `.valueOutOfRange` error
-    /// naming the array, element index and value (see ``NarrowingPolicy``).
-    public var narrowing: NarrowingPolicy = .rejectOverflowAndUnderflow
+    /// How out-of-line arrays are stored: codec, filter, alignment, chunk
+    /// size, storage dtype, threads, durability. The properties below of the
+    /// same names read and write these.
+    public var writeOptions: WriteOptions = .init()
     /// Arrays of at least this many bytes are stored out of line; smaller ones
     /// inline in the object tree. Default 4096 bytes; 0 puts every array out
     /// of line.
@@ -33,16 +17,69 @@ public struct SaveOptions: Sendable, Equatable {
     /// Brine's own keys, sorted by key. Keys starting with `brine.` are
     /// reserved; values must not contain array references.
     public var metadata: [String: Value] = [:]
+
+    /// The compression codec of every out-of-line array's chunks (`.none`,
+    /// `.lz4`, `.zstd(level:)`). Default `.none`: arrays load by mmap with zero copies.
+    /// The same as ``WriteOptions/codec`` of ``writeOptions``.
+    public var codec: Codec {
+        get { writeOptions.codec }
+        set { writeOptions.codec = newValue }
+    }
+    /// The filter applied to each chunk before compression. Default `.none`.
+    /// The same as ``WriteOptions/filter`` of ``writeOptions``.
+    public var filter: ChunkFilter {
+        get { writeOptions.filter }
+        set { writeOptions.filter = newValue }
+    }
+    /// The alignment of each array's first byte in the file, in bytes: a
+    /// power of two from 8 to 65,536. Default 64.
+    /// The same as ``WriteOptions/alignment`` of ``writeOptions``.
+    public var alignment: Int {
+        get { writeOptions.alignment }
+        set { writeOptions.alignment = newValue }
+    }
+    /// The raw size of each chunk in bytes. Default 1 MiB.
+    /// The same as ``WriteOptions/chunkBytes`` of ``writeOptions``.
+    public var chunkBytes: Int {
+        get { writeOptions.chunkBytes }
+        set { writeOptions.chunkBytes = newValue }
+    }
+    /// Store float32 arrays narrowed to `.float16` or `.bfloat16` (lossy,
+    /// opt-in). Applies to out-of-line arrays only; inline arrays and scalars
+    /// stay exact. Default `nil`.
+    /// The same as ``WriteOptions/storageDType`` of ``writeOptions``.
+    public var storageDType: DType? {
+        get { writeOptions.storageDType }
+        set { writeOptions.storageDType = newValue }
+    }
+    /// What narrowing to ``storageDType`` does with a value the narrow type
+    /// cannot hold in magnitude (see ``NarrowingPolicy``).
+    /// The same as ``WriteOptions/narrowing`` of ``writeOptions``.
+    public var narrowing: NarrowingPolicy {
+        get { writeOptions.narrowing }
+        set { writeOptions.narrowing = newValue }
+    }
     /// The number of threads that compress and checksum chunks. Default: all
     /// active processors.
-    public var threads: Int = activeProcessorCount
+    /// The same as ``WriteOptions/threads`` of ``writeOptions``.
+    public var threads: Int {
+        get { writeOptions.threads }
+        set { writeOptions.threads = newValue }
+    }
     /// `fsync` the file and its folder before returning (default `true`).
-    public var durable: Bool = true
+    /// The same as ``WriteOptions/durable`` of ``writeOptions``.
+    public var durable: Bool {
+        get { writeOptions.durable }
+        set { writeOptions.durable = newValue }
+    }
     /// Write the `brine.created` metadata key (default `true`); `false` gives
-    /// reproducible output: saving the same model twice gives byte-identical
-    /// files (see ``WriteOptions/recordCreationTime``).
-    /// (Comparisons of ``Brine/encode(_:options:)`` with a saved file need it too.)
-    public var recordCreationTime: Bool = true
+    /// reproducible output. (Comparisons of ``Brine/encode(_:options:)`` with
+    /// a saved file need it too.)
+    /// The same as ``WriteOptions/recordCreationTime`` of ``writeOptions``.
+    public var recordCreationTime: Bool {
+        get { writeOptions.recordCreationTime }
+        set { writeOptions.recordCreationTime = newValue }
+    }
 
     /// Options with the given fields; the others at their defaults. Every
     /// field of ``WriteOptions`` is here; values are checked by
@@ -67,16 +104,28 @@ public struct SaveOptions: Sendable, Equatable {
         narrowing: NarrowingPolicy = .rejectOverflowAndUnderflow, inlineThreshold: Int = 4096, threads: Int = activeProcessorCount, durable: Bool = true,
         recordCreationTime: Bool = true, metadata: [String: any ValueConvertible] = [:]
     ) {
-        self.codec = codec
-        self.filter = filter
-        self.alignment = alignment
-        self.chunkBytes = chunkBytes
-        self.storageDType = storageDType
-        self.narrowing = narrowing
+        var w = WriteOptions(codec: codec, filter: filter)
+        w.alignment = alignment
+        w.chunkBytes = chunkBytes
+        w.storageDType = storageDType
+        w.narrowing = narrowing
+        w.threads = threads
+        w.durable = durable
+        w.recordCreationTime = recordCreationTime
+        self.writeOptions = w
         self.inlineThreshold = inlineThreshold
-        self.threads = threads
-        self.durable = durable
-        self.recordCreationTime = recordCreationTime
+        self.metadata = metadataValues(metadata)
+    }
+
+    /// Options storing arrays as `writeOptions` says, with the given inline
+    /// threshold and metadata.
+    /// - Parameters:
+    ///   - writeOptions: see ``writeOptions``.
+    ///   - inlineThreshold: see ``inlineThreshold`` (bytes).
+    ///   - metadata: see ``metadata``.
+    public init(writeOptions: WriteOptions, inlineThreshold: Int = 4096, metadata: [String: any ValueConvertible] = [:]) {
+        self.writeOptions = writeOptions
+        self.inlineThreshold = inlineThreshold
         self.metadata = metadataValues(metadata)
     }
 
@@ -87,19 +136,6 @@ public struct SaveOptions: Sendable, Equatable {
     public func validate() throws(BrineError) {
         try writeOptions.validate()
         _ = try metadataValue(rootType: "")
-    }
-
-    /// The low-level writer options these options imply.
-    public var writeOptions: WriteOptions {
-        var w = WriteOptions(codec: codec, filter: filter)
-        w.alignment = alignment
-        w.chunkBytes = chunkBytes
-        w.storageDType = storageDType
-        w.narrowing = narrowing
-        w.threads = threads
-        w.durable = durable
-        w.recordCreationTime = recordCreationTime
-        return w
     }
 
     /// The metadata map to write: `brine.root_type`, then the user keys sorted.
