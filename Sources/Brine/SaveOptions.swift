@@ -3,10 +3,11 @@ import Foundation
 /// Options of ``Brine/save(_:to:options:)``: how arrays are stored (the
 /// ``WriteOptions`` it wraps), which ones go out of line, and the user
 /// metadata.
+@dynamicMemberLookup
 public struct SaveOptions: Sendable, Equatable {
     /// How out-of-line arrays are stored: codec, filter, alignment, chunk
-    /// size, storage dtype, threads, durability. The properties below of the
-    /// same names read and write these.
+    /// size, storage dtype, threads, durability. Its fields are also
+    /// reachable on the save options themselves (`options.codec`).
     public var writeOptions: WriteOptions = .init()
     /// Arrays of at least this many bytes are stored out of line; smaller ones
     /// inline in the object tree. Default 4096 bytes; 0 puts every array out
@@ -18,83 +19,30 @@ public struct SaveOptions: Sendable, Equatable {
     /// reserved; values must not contain array references.
     public var metadata: [String: Value] = [:]
 
-    /// The compression codec of every out-of-line array's chunks (`.none`,
-    /// `.lz4`, `.zstd(level:)`). Default `.none`: arrays load by mmap with zero copies.
-    /// The same as ``WriteOptions/codec`` of ``writeOptions``.
-    public var codec: Codec {
-        get { writeOptions.codec }
-        set { writeOptions.codec = newValue }
-    }
-    /// The filter applied to each chunk before compression. Default `.none`.
-    /// The same as ``WriteOptions/filter`` of ``writeOptions``.
-    public var filter: ChunkFilter {
-        get { writeOptions.filter }
-        set { writeOptions.filter = newValue }
-    }
-    /// The alignment of each array's first byte in the file, in bytes: a
-    /// power of two from 8 to 65,536. Default 64.
-    /// The same as ``WriteOptions/alignment`` of ``writeOptions``.
-    public var alignment: Int {
-        get { writeOptions.alignment }
-        set { writeOptions.alignment = newValue }
-    }
-    /// The raw size of each chunk in bytes. Default 1 MiB.
-    /// The same as ``WriteOptions/chunkBytes`` of ``writeOptions``.
-    public var chunkBytes: Int {
-        get { writeOptions.chunkBytes }
-        set { writeOptions.chunkBytes = newValue }
-    }
-    /// Store float32 arrays narrowed to `.float16` or `.bfloat16` (lossy,
-    /// opt-in). Applies to out-of-line arrays only; inline arrays and scalars
-    /// stay exact. Default `nil`.
-    /// The same as ``WriteOptions/storageDType`` of ``writeOptions``.
-    public var storageDType: DType? {
-        get { writeOptions.storageDType }
-        set { writeOptions.storageDType = newValue }
-    }
-    /// What narrowing to ``storageDType`` does with a value the narrow type
-    /// cannot hold in magnitude (see ``NarrowingPolicy``).
-    /// The same as ``WriteOptions/narrowing`` of ``writeOptions``.
-    public var narrowing: NarrowingPolicy {
-        get { writeOptions.narrowing }
-        set { writeOptions.narrowing = newValue }
-    }
-    /// The number of threads that compress and checksum chunks. Default: all
-    /// active processors.
-    /// The same as ``WriteOptions/threads`` of ``writeOptions``.
-    public var threads: Int {
-        get { writeOptions.threads }
-        set { writeOptions.threads = newValue }
-    }
-    /// `fsync` the file and its folder before returning (default `true`).
-    /// The same as ``WriteOptions/durable`` of ``writeOptions``.
-    public var durable: Bool {
-        get { writeOptions.durable }
-        set { writeOptions.durable = newValue }
-    }
-    /// Write the `brine.created` metadata key (default `true`); `false` gives
-    /// reproducible output. (Comparisons of ``Brine/encode(_:options:)`` with
-    /// a saved file need it too.)
-    /// The same as ``WriteOptions/recordCreationTime`` of ``writeOptions``.
-    public var recordCreationTime: Bool {
-        get { writeOptions.recordCreationTime }
-        set { writeOptions.recordCreationTime = newValue }
+    /// Reads and writes the ``writeOptions`` field of the same name, so that
+    /// `options.codec = .zstd(level: 3)`, `options.durable = false`, … set
+    /// the stored arrays' options directly (codec, filter, alignment,
+    /// chunkBytes, storageDType, narrowing, threads, durable,
+    /// recordCreationTime: see ``WriteOptions``).
+    public subscript<T>(dynamicMember field: WritableKeyPath<WriteOptions, T>) -> T {
+        get { writeOptions[keyPath: field] }
+        set { writeOptions[keyPath: field] = newValue }
     }
 
     /// Options with the given fields; the others at their defaults. Every
     /// field of ``WriteOptions`` is here; values are checked by
     /// ``validate()`` when a save starts, before anything is written.
     /// - Parameters:
-    ///   - codec: see ``codec``.
-    ///   - filter: see ``filter``.
-    ///   - alignment: see ``alignment`` (bytes, a power of two from 8 to 65,536).
-    ///   - chunkBytes: see ``chunkBytes`` (bytes, 8 … 1 GiB).
-    ///   - storageDType: see ``storageDType``.
-    ///   - narrowing: see ``narrowing``.
+    ///   - codec: see ``WriteOptions/codec``.
+    ///   - filter: see ``WriteOptions/filter``.
+    ///   - alignment: see ``WriteOptions/alignment`` (bytes, a power of two from 8 to 65,536).
+    ///   - chunkBytes: see ``WriteOptions/chunkBytes`` (bytes, 8 … 1 GiB).
+    ///   - storageDType: see ``WriteOptions/storageDType``.
+    ///   - narrowing: see ``WriteOptions/narrowing``.
     ///   - inlineThreshold: see ``inlineThreshold`` (bytes).
-    ///   - threads: see ``threads`` (at least 1).
-    ///   - durable: see ``durable``.
-    ///   - recordCreationTime: see ``recordCreationTime``.
+    ///   - threads: see ``WriteOptions/threads`` (at least 1).
+    ///   - durable: see ``WriteOptions/durable``.
+    ///   - recordCreationTime: see ``WriteOptions/recordCreationTime``.
     ///   - metadata: see ``metadata``; plain Swift values (``ValueConvertible``:
     ///     integers, floats, strings, bools, arrays and dictionaries of them)
     ///     or ``Value``s, e.g. `["epochs": epochs, "lr": lr]`.
