@@ -157,5 +157,12 @@ let package = Package(
             // (#filePath) by FuzzRegressionTests and used as fuzz seeds.
             exclude: ["Fixtures"]
         ),
+        // A user module with its own `Value`, `Tensor`, `Shape`, `Filter`, …
+        // reaching Brine's as `Brine.X` (a module of its own: those names
+        // would hide Brine's from every test in BrineTests).
+        .testTarget(
+            name: "BrineNameTests",
+            dependencies: ["Brine"]
+        ),
     ]
 )

@@ -123,7 +123,7 @@ enum CodableBenchmark {
             try Brine.save(model, to: codableURL, options: options)
         }, "save  BrineWriter.append × 104 + finish", {
             let w = try BrineWriter(url: directURL, options: options.writeOptions)
-            for (p, t) in weights.entries { try w.append(t, path: p) }
+            for (p, t) in weights.entries { try w.append(t, arrayPath: p) }
             try w.finish(root: .map(weights.paths.enumerated().map { ($1, .arrayRef($0)) }))
         })
         for mode in [LoadMode.copy, .mmap] {

@@ -155,7 +155,7 @@ struct IOCommand: ParsableCommand {
         // Save: always run once so that the loads have a file, timed if asked.
         let save = {
             let w = try BrineWriter(path: path, options: wopts)
-            for (p, t) in dataset.arrays { try w.append(t, path: p) }
+            for (p, t) in dataset.arrays { try w.append(t, arrayPath: p) }
             try w.finish()
         }
         if ops.contains(.save) {

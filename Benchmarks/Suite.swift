@@ -101,7 +101,7 @@ final class Suite {
 
     // MARK: Brine
 
-    static let configurations: [(String, Codec, Filter)] = [
+    static let configurations: [(String, Codec, ChunkFilter)] = [
         ("none", .none, .none),
         ("lz4", .lz4, .none),
         ("lz4 + shuffle", .lz4, .shuffle),
@@ -113,7 +113,7 @@ final class Suite {
 
     func save(_ d: Dataset, to path: String, options: WriteOptions) throws {
         let w = try BrineWriter(path: path, options: options)
-        for (p, t) in d.arrays { try w.append(t, path: p) }
+        for (p, t) in d.arrays { try w.append(t, arrayPath: p) }
         try w.finish()
     }
 

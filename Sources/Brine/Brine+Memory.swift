@@ -6,8 +6,8 @@ extension Brine {
     /// blob, a cache or a message.
     ///
     /// The bytes are exactly those ``save(_:to:options:)`` writes to a file
-    /// with the same options (with ``SaveOptions/recordCreationTime`` `false`
-    /// they are the same from one call to the next). ``SaveOptions/durable``
+    /// with the same options (with ``WriteOptions/recordCreationTime`` `false`
+    /// they are the same from one call to the next). ``WriteOptions/durable``
     /// does not apply.
     /// - Parameters:
     ///   - model: the value to encode.

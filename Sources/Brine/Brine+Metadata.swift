@@ -35,13 +35,13 @@ extension SaveOptions {
     public init(preserving file: BrineFile) {
         self.init()
         if let a = file.arrays.first {
-            codec = a.codec
-            filter = a.filter
-            alignment = a.alignment
-            chunkBytes = a.chunkBytes
+            writeOptions.codec = a.codec
+            writeOptions.filter = a.filter
+            writeOptions.alignment = a.alignment
+            writeOptions.chunkBytes = a.chunkBytes
         }
         if let narrowed = file.arrays.first(where: { $0.dtype == .float32 && $0.storedDType != .float32 }) {
-            storageDType = narrowed.storedDType
+            writeOptions.storageDType = narrowed.storedDType
         }
         metadata = Brine.userMetadata(file.metadata)
     }

@@ -353,7 +353,7 @@ extension Brine {
                     root.append((p, .arrayRef(s.index)))
                     continue
                 }
-                let i = try writer.append(t, path: p)
+                let i = try writer.append(t, arrayPath: p)
                 if stored[ObjectIdentifier(t.storage)] == nil { stored[ObjectIdentifier(t.storage)] = (t, i) }
                 root.append((p, .arrayRef(i)))
             }

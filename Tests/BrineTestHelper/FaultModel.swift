@@ -56,13 +56,13 @@ enum FaultModel {
         // `onFailure` runs while the writer is still alive, so the caller can
         // check that a failed save has already removed its temporary file.
         do throws(BrineError) {
-            let iDense = try w.append(try Tensor<Float>(shape: [rows, 256], scalars: dense), path: "dense.weight")
+            let iDense = try w.append(try Tensor<Float>(shape: [rows, 256], scalars: dense), arrayPath: "dense.weight")
             progress("phase appended dense.weight")
-            let iBias = try w.append(bias, path: "dense.bias")
-            let iIds = try w.append(ids, path: "embed.ids", options: lz4)
+            let iBias = try w.append(bias, arrayPath: "dense.bias")
+            let iIds = try w.append(ids, arrayPath: "embed.ids", options: lz4)
             progress("phase appended embed.ids")
-            let iNorm = try w.append(norm, path: "norm.scale", options: zstd)
-            let iHead = try w.append(head, path: "head.weight", options: half)
+            let iNorm = try w.append(norm, arrayPath: "norm.scale", options: zstd)
+            let iHead = try w.append(head, arrayPath: "head.weight", options: half)
             progress("phase appended head.weight")
             dense.withUnsafeBytes { hashes.append(("xxh3.dense.weight", hash($0))) }
             bias.withUnsafeBytes { hashes.append(("xxh3.dense.bias", hash($0))) }

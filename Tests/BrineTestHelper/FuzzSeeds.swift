@@ -11,7 +11,7 @@ enum FuzzSeeds {
     struct Config {
         var name: String
         var codec: Codec
-        var filter: Filter = .none
+        var filter: ChunkFilter = .none
         var storage: DType? = nil
         var alignment = 64
         var chunkBytes = 64
@@ -58,13 +58,13 @@ enum FuzzSeeds {
         o.durable = false
         let w = try BrineWriter(path: path, options: o)
         let weight = try Tensor<Float>(shape: [4, 6], scalars: (0 ..< 24).map { Float($0 % 7) * 0.25 - 0.5 })
-        let i0 = try w.append(weight, path: "layer.weight")
-        let i1 = try w.append((0 ..< 10).map { Int16($0 * 3 - 9) }, path: "layer.ids")
-        let i2 = try w.append((0 ..< 7).map { UInt8($0 * 37 & 0xFF) }, path: "bytes")
-        let i3 = try w.append([Double.pi, -0.0, .infinity], path: "stats")
-        let i4 = try w.append([true, false, true, true, false].map { $0 }, path: "mask")
-        let i5 = try w.append(Tensor<Float>(scalar: 1.5), path: "scale")
-        let i6 = try w.append(try Tensor<Int64>(zeros: [0, 3]), path: "empty")
+        let i0 = try w.append(weight, arrayPath: "layer.weight")
+        let i1 = try w.append((0 ..< 10).map { Int16($0 * 3 - 9) }, arrayPath: "layer.ids")
+        let i2 = try w.append((0 ..< 7).map { UInt8($0 * 37 & 0xFF) }, arrayPath: "bytes")
+        let i3 = try w.append([Double.pi, -0.0, .infinity], arrayPath: "stats")
+        let i4 = try w.append([true, false, true, true, false].map { $0 }, arrayPath: "mask")
+        let i5 = try w.append(Tensor<Float>(scalar: 1.5), arrayPath: "scale")
+        let i6 = try w.append(try Tensor<Int64>(zeros: [0, 3]), arrayPath: "empty")
         let root: Value = [
             "layers": [["weight": .arrayRef(i0), "ids": .arrayRef(i1)]],
             "bytes": .arrayRef(i2), "stats": .arrayRef(i3), "mask": .arrayRef(i4),

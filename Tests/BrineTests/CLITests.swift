@@ -101,7 +101,7 @@ struct CLITests {
         var o = WriteOptions(codec: .lz4, filter: .shuffle)
         o.chunkBytes = 1024
         let w = try BrineWriter(url: url, options: o)
-        try w.append(randomArray(dtype: .float32, shape: [1000], seed: 1), path: "layer.weight")
+        try w.append(randomArray(dtype: .float32, shape: [1000], seed: 1), arrayPath: "layer.weight")
         try w.finish(metadata: ["framework": "tests"])
 
         let ok = try runBrine(["verify", url.path])

@@ -364,7 +364,7 @@ struct CodableErrorTests {
     func hostileTree() throws {
         let url = makeTemporaryDirectory().appendingPathComponent("h.brine")
         let w = try BrineWriter(url: url)
-        let i = try w.append([UInt8](repeating: 2, count: 10), path: "flags")
+        let i = try w.append([UInt8](repeating: 2, count: 10), arrayPath: "flags")
         // "flags" written as uint8 but decoded as [Bool] must not become invalid Bools.
         struct Flags: Codable { var flags: [UInt8] }
         try w.finish(root: .map([("layers", .arrayRef(i)), ("flags", .arrayRef(i))]))
@@ -374,7 +374,7 @@ struct CodableErrorTests {
         let url2 = makeTemporaryDirectory().appendingPathComponent("b.brine")
         let w2 = try BrineWriter(url: url2)
         let j = try [UInt8](repeating: 2, count: 4).withUnsafeBytes { b in
-            try w2.append(bytes: b, dtype: .bool, shape: [4], path: "b")
+            try w2.append(bytes: b, dtype: .bool, shape: [4], arrayPath: "b")
         }
         try w2.finish(root: .map([("b", .arrayRef(j))]))
         struct Bools: Codable { var b: [Bool] }

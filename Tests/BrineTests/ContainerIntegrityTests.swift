@@ -10,8 +10,8 @@ struct ContainerIntegrityTests {
         var o = WriteOptions(codec: codec, filter: codec.compresses ? .shuffle : .none)
         o.chunkBytes = 4096
         let w = try BrineWriter(url: url, options: o)
-        try w.append(randomArray(dtype: .float32, shape: [100], seed: 1), path: "bias")
-        try w.append(randomArray(dtype: .float32, shape: [64, 64], seed: 2), path: "weight")
+        try w.append(randomArray(dtype: .float32, shape: [100], seed: 1), arrayPath: "bias")
+        try w.append(randomArray(dtype: .float32, shape: [64, 64], seed: 2), arrayPath: "weight")
         try w.finish()
         return url
     }
@@ -106,18 +106,18 @@ struct ContainerIntegrityTests {
         // A rejected append (duplicate path) midway; the writer is then abandoned.
         do {
             let w = try BrineWriter(url: url)
-            try w.append([Float](repeating: 1, count: 1000), path: "x")
-            let e = #expect(throws: BrineError.self) { try w.append([Float](repeating: 2, count: 10), path: "x") }
+            try w.append([Float](repeating: 1, count: 1000), arrayPath: "x")
+            let e = #expect(throws: BrineError.self) { try w.append([Float](repeating: 2, count: 10), arrayPath: "x") }
             #expect(e?.code == .invalidArgument && e?.arrayPath == "x")
         }
         // A writer dropped without finish.
         do {
             let w = try BrineWriter(url: url)
-            try w.append([Double](repeating: 3, count: 5000), path: "y")
+            try w.append([Double](repeating: 3, count: 5000), arrayPath: "y")
         }
         // An explicit cancel.
         let w = try BrineWriter(url: url)
-        try w.append([Int8](repeating: 4, count: 10), path: "z")
+        try w.append([Int8](repeating: 4, count: 10), arrayPath: "z")
         w.cancel()
 
         #expect(try Data(contentsOf: url) == before)
@@ -216,7 +216,7 @@ struct WriterPipelineTests {
         for a in 0 ..< 200 {
             for i in 0 ..< count { buffer[i] = Float(a * count + i) }
             expected.append(Array(buffer))
-            try w.append(bytes: UnsafeRawBufferPointer(buffer), dtype: .float32, shape: [count], path: "a\(a)")
+            try w.append(bytes: UnsafeRawBufferPointer(buffer), dtype: .float32, shape: [count], arrayPath: "a\(a)")
             // The caller may reuse its buffer at once: a worker still reading it would store garbage.
             buffer.update(repeating: .nan)
         }

@@ -5,12 +5,12 @@ import Testing
 @Suite("Container round trips")
 struct ContainerRoundTripTests {
     static let codecs: [Codec] = [.none, .lz4, .zstd(level: 1), .zstd(level: 3)]
-    static let filters: [Filter] = [.none, .shuffle]
+    static let filters: [ChunkFilter] = [.none, .shuffle]
     static let alignments = [8, 64, 4096]
 
     @Test("every dtype × codec × filter × alignment, in every load mode",
           arguments: codecs, filters)
-    func everyDTypeCodecFilter(codec: Codec, filter: Filter) throws {
+    func everyDTypeCodecFilter(codec: Codec, filter: ChunkFilter) throws {
         let dir = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(dir) }
         for alignment in Self.alignments {
@@ -22,7 +22,7 @@ struct ContainerRoundTripTests {
             var expected: [String: AnyTensor] = [:]
             for (k, dtype) in DType.allCases.enumerated() {
                 let t = randomArray(dtype: dtype, shape: [37, 13], seed: UInt64(k))
-                try writer.append(t, path: "w.\(dtype)")
+                try writer.append(t, arrayPath: "w.\(dtype)")
                 expected["w.\(dtype)"] = t
             }
             try writer.finish()
@@ -50,9 +50,9 @@ struct ContainerRoundTripTests {
         defer { removeTemporaryDirectory(dir) }
         let url = dir.appendingPathComponent("edge.brine")
         let writer = try BrineWriter(url: url, options: WriteOptions(codec: .zstd(level: 1), filter: .shuffle))
-        try writer.append(Tensor<Double>(scalar: 42.5), path: "scalar")
-        try writer.append(Tensor<Float>(zeros: [3, 0, 5]), path: "empty")
-        try writer.append(Tensor<Int64>(zeros: [0]), path: "empty1")
+        try writer.append(Tensor<Double>(scalar: 42.5), arrayPath: "scalar")
+        try writer.append(Tensor<Float>(zeros: [3, 0, 5]), arrayPath: "empty")
+        try writer.append(Tensor<Int64>(zeros: [0]), arrayPath: "empty1")
         try writer.finish()
         let file = try BrineFile(contentsOf: url)
         let s: Tensor<Double> = try file.array("scalar")
@@ -79,7 +79,7 @@ struct ContainerRoundTripTests {
             var o = WriteOptions(codec: codec, filter: .shuffle)
             o.chunkBytes = 1 << 20
             let w = try BrineWriter(url: url, options: o)
-            try w.append(t, path: "big")
+            try w.append(t, arrayPath: "big")
             try w.finish()
             let f = try BrineFile(contentsOf: url)
             #expect(f.arrays[0].chunkCount == 64)
@@ -102,8 +102,8 @@ struct ContainerRoundTripTests {
         for codec in [Codec.none, .lz4, .zstd(level: 3)] {
             let url = dir.appendingPathComponent("s-\(codec).brine")
             let w = try BrineWriter(url: url, options: WriteOptions(codec: codec, filter: .shuffle))
-            try w.append(specials, path: "f")
-            try w.append(doubles, path: "d")
+            try w.append(specials, arrayPath: "f")
+            try w.append(doubles, arrayPath: "d")
             try w.finish()
             for mode in [LoadMode.copy, .mmap] {
                 let f = try BrineFile(contentsOf: url, mode: mode)
@@ -122,7 +122,7 @@ struct ContainerRoundTripTests {
         let url = dir.appendingPathComponent("many.brine")
         let w = try BrineWriter(url: url, options: WriteOptions(codec: .lz4, filter: .shuffle))
         for i in 0 ..< 10_000 {
-            try w.append([Int32(i), Int32(i * 2), Int32(-i)], path: "a\(i)")
+            try w.append([Int32(i), Int32(i * 2), Int32(-i)], arrayPath: "a\(i)")
         }
         try w.finish(root: .list((0 ..< 10_000).map { .arrayRef($0) }), metadata: ["n": 10_000])
         let f = try BrineFile(contentsOf: url)

@@ -141,7 +141,7 @@ struct ErrorCodeTests {
             let w = try BrineWriter(url: makeTemporaryDirectory().appendingPathComponent("n.brine"), options: o)
             return expectError {
                 do {
-                    try w.append([Float](repeating: 1e5, count: 16), path: "w")
+                    try w.append([Float](repeating: 1e5, count: 16), arrayPath: "w")
                     try w.finish()
                 } catch {
                     w.cancel()

@@ -31,7 +31,7 @@ struct HostileFixture: Sendable {
         var base = WriteOptions()
         base.threads = 1
         base.chunkBytes = 128
-        func opts(_ codec: Codec, _ filter: Filter = .none, storage: DType? = nil, chunk: Int = 128) -> WriteOptions {
+        func opts(_ codec: Codec, _ filter: ChunkFilter = .none, storage: DType? = nil, chunk: Int = 128) -> WriteOptions {
             var o = base
             o.codec = codec
             o.filter = filter
@@ -43,7 +43,7 @@ struct HostileFixture: Sendable {
         let w = try! BrineWriter(url: url, options: base)
         func add(_ t: AnyTensor, _ path: String, _ o: WriteOptions) -> Int {
             expected[path] = t
-            return try! w.append(t, path: path, options: o)
+            return try! w.append(t, arrayPath: path, options: o)
         }
         // Compressible contents so the codecs really compress.
         func smooth(_ dtype: DType, _ shape: [Int]) -> AnyTensor {

@@ -80,8 +80,8 @@ struct InMemoryTests {
         let sink = RecordingSink()
         let writer = try BrineWriter(sink: sink, options: WriteOptions(codec: .lz4, filter: .shuffle))
         let big = randomArray(dtype: .float32, shape: [1 << 20], seed: 3)     // 4 MiB
-        try writer.append(big, path: "big")
-        try writer.append([Float](repeating: 1, count: 10), path: "small")
+        try writer.append(big, arrayPath: "big")
+        try writer.append([Float](repeating: 1, count: 10), arrayPath: "small")
         try writer.finish(metadata: ["k": "v"])
         #expect(sink.pieces.count > 1)
         let file = try sink.data.withUnsafeBytes { try BrineFile(bytes: $0) }
@@ -91,7 +91,7 @@ struct InMemoryTests {
         let failing = FailingSink(limit: 100_000)
         let w2 = try BrineWriter(sink: failing, options: WriteOptions())
         let error = #expect(throws: BrineError.self) {
-            try w2.append(big, path: "big")
+            try w2.append(big, arrayPath: "big")
             try w2.finish()
         }
         #expect(error?.code == .io)

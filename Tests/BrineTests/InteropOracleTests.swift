@@ -377,14 +377,14 @@ struct InteropOracleTests {
         var listing: [[String: Any]] = []
         var refs: [Value] = []
         func add(_ t: AnyTensor, _ path: String, _ o: WriteOptions) throws {
-            let i = try w.append(t, path: path, options: o)
+            let i = try w.append(t, arrayPath: path, options: o)
             refs.append(.arrayRef(i))
             listing.append(["path": path, "shape": t.shape, "raw": t.dtype.name,
                             "contiguous": !o.codec.compresses && o.filter == .none && (o.storageDType == nil || t.dtype != .float32)])
         }
         var k: UInt64 = 0
         for dtype in DType.allCases {
-            for filter in [Filter.none, .shuffle] {
+            for filter in [ChunkFilter.none, .shuffle] {
                 for alignment in [8, 64, 4096] {
                     var o = options
                     o.filter = filter
@@ -448,8 +448,8 @@ struct InteropOracleTests {
         let dir = makeTemporaryDirectory()
         let url = dir.appendingPathComponent("d.brine")
         let w = try BrineWriter(url: url, options: WriteOptions(codec: .zstd(level: 1), filter: .shuffle))
-        try w.append(randomArray(dtype: .float32, shape: [4096], seed: 1), path: "a")
-        try w.append(randomArray(dtype: .int64, shape: [100], seed: 2), path: "b", options: WriteOptions())
+        try w.append(randomArray(dtype: .float32, shape: [4096], seed: 1), arrayPath: "a")
+        try w.append(randomArray(dtype: .int64, shape: [100], seed: 2), arrayPath: "b", options: WriteOptions())
         try w.finish()
         let bytes = try Data(contentsOf: url)
         let info = try BrineFile(contentsOf: url).arrays

@@ -57,7 +57,7 @@ struct LimitsTests {
         var o = WriteOptions(codec: codec)
         o.chunkBytes = Swift.max(count, 8)
         let w = try BrineWriter(url: url, options: o)
-        try w.append(Tensor<UInt8>(zeros: [count]), path: "z")
+        try w.append(Tensor<UInt8>(zeros: [count]), arrayPath: "z")
         try w.finish()
         return [UInt8](try Data(contentsOf: url))
     }

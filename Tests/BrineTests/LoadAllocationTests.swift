@@ -19,11 +19,11 @@ struct LoadAllocationTests {
         for i in 0 ..< 40 {
             let t = randomArray(dtype: .float32, shape: [50_000 + i], seed: UInt64(i))
             originals.append(t)
-            try w.append(t, path: "a\(i)")
+            try w.append(t, arrayPath: "a\(i)")
         }
         let big = randomArray(dtype: .float32, shape: [5 << 18], seed: 99)
         originals.append(big)
-        try w.append(big, path: "big")
+        try w.append(big, arrayPath: "big")
         try w.finish()
 
         var loaded = try BrineFile(path: url.path, mode: .copy).loadAll()

@@ -129,7 +129,7 @@ struct NestedArrayTests {
         let url = dir.appendingPathComponent("h.brine")
         func write(_ root: (Int) -> Value, shape: [Int]) throws {
             let w = try BrineWriter(url: url)
-            let i = try w.append(bytes: UnsafeRawBufferPointer(start: nil, count: 0), dtype: .float32, shape: shape, path: "a")
+            let i = try w.append(bytes: UnsafeRawBufferPointer(start: nil, count: 0), dtype: .float32, shape: shape, arrayPath: "a")
             try w.finish(root: root(i))
         }
         // 2^40 empty rows.

@@ -107,7 +107,7 @@ struct PythonPackageTests {
             let url = dir.appendingPathComponent("\(codecName)-\(shuffle).brine")
             let w = try BrineWriter(url: url, options: o)
             var root: [(key: String, value: Value)] = []
-            for (name, t) in tensors { root.append((name, .arrayRef(try w.append(t, path: name)))) }
+            for (name, t) in tensors { root.append((name, .arrayRef(try w.append(t, arrayPath: name)))) }
             try w.finish(root: .map(root), metadata: ["source": "swift"])
             paths.append(url.path)
         }

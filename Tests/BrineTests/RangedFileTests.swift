@@ -14,19 +14,19 @@ struct RangedFileTests {
         let w = try BrineWriter(url: url)
         var small = WriteOptions()
         small.chunkBytes = 4096
-        try w.append(randomArray(dtype: .float32, shape: [300, 70], seed: 1), path: "raw", options: small)
+        try w.append(randomArray(dtype: .float32, shape: [300, 70], seed: 1), arrayPath: "raw", options: small)
         var lz = WriteOptions(codec: .lz4)
         lz.chunkBytes = 8192
-        try w.append(randomArray(dtype: .int32, shape: [50_000], seed: 2), path: "lz4", options: lz)
+        try w.append(randomArray(dtype: .int32, shape: [50_000], seed: 2), arrayPath: "lz4", options: lz)
         var zs = WriteOptions(codec: .zstd(level: 1), filter: .shuffle)
         zs.chunkBytes = 16384
-        try w.append(randomArray(dtype: .float64, shape: [9_000], seed: 3), path: "zstd", options: zs)
+        try w.append(randomArray(dtype: .float64, shape: [9_000], seed: 3), arrayPath: "zstd", options: zs)
         var narrow = WriteOptions()
         narrow.storageDType = .bfloat16
         narrow.chunkBytes = 2048
-        try w.append(randomArray(dtype: .float32, shape: [5_000], seed: 4), path: "narrow", options: narrow)
-        try w.append(randomArray(dtype: .int8, shape: [0, 3], seed: 5), path: "empty")
-        try w.append(randomArray(dtype: .uint8, shape: [3], seed: 6), path: "tiny")
+        try w.append(randomArray(dtype: .float32, shape: [5_000], seed: 4), arrayPath: "narrow", options: narrow)
+        try w.append(randomArray(dtype: .int8, shape: [0, 3], seed: 5), arrayPath: "empty")
+        try w.append(randomArray(dtype: .uint8, shape: [3], seed: 6), arrayPath: "tiny")
         _ = try w.finish(root: .string("mixed"), metadata: .map([("k", .string("v"))]))
         return url
     }

@@ -27,8 +27,8 @@ struct RawChunkTests {
     static let codecs: [Codec] = [.lz4, .zstd(level: 1), .zstd(level: 19)]
 
     @Test("incompressible chunks are stored raw and flagged, compressible ones compressed; both load bit-exactly",
-          arguments: codecs, [Filter.none, .shuffle])
-    func rawAndCompressed(codec: Codec, filter: Filter) throws {
+          arguments: codecs, [ChunkFilter.none, .shuffle])
+    func rawAndCompressed(codec: Codec, filter: ChunkFilter) throws {
         let dir = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(dir) }
         let url = dir.appendingPathComponent("m.brine")
@@ -41,9 +41,9 @@ struct RawChunkTests {
         mixedBytes += Self.noiseBytes(5_000, seed: 4)
         let mixed = AnyTensor(try Tensor<UInt8>(shape: [mixedBytes.count], scalars: mixedBytes))
         let w = try BrineWriter(url: url, options: o)
-        try w.append(noise, path: "noise")
-        try w.append(ramp, path: "ramp")
-        try w.append(mixed, path: "mixed")
+        try w.append(noise, arrayPath: "noise")
+        try w.append(ramp, arrayPath: "ramp")
+        try w.append(mixed, arrayPath: "mixed")
         try w.finish()
 
         let f = try BrineFile(contentsOf: url)
@@ -128,10 +128,10 @@ struct RawChunkTests {
             let w = try BrineWriter(url: url, options: o)
             var payload = RawChunkTests.noiseBytes(256, seed: 9)
             payload += [UInt8](repeating: 7, count: 200)
-            try w.append(AnyTensor(try Tensor<UInt8>(shape: [payload.count], scalars: payload)), path: "a")
+            try w.append(AnyTensor(try Tensor<UInt8>(shape: [payload.count], scalars: payload)), arrayPath: "a")
             var plain = o
             plain.codec = .none
-            try w.append(RawChunkTests.noise(64, seed: 10), path: "plain", options: plain)
+            try w.append(RawChunkTests.noise(64, seed: 10), arrayPath: "plain", options: plain)
             try w.finish()
             bytes = [UInt8](try Data(contentsOf: url))
             file = try BrineFile(contentsOf: url)

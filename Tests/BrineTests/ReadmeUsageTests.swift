@@ -184,8 +184,8 @@ struct ReadmeUsageTests {
         let bias = (0 ..< 1536).map { Float($0) / 7 }
 
         let writer = try BrineWriter(url: url, options: WriteOptions(codec: .zstd(level: 3), filter: .shuffle))
-        try writer.append(Tensor<Float>(shape: [384, 1536], scalars: weights), path: "encoder.0.weight")
-        try writer.append(bias, path: "encoder.0.bias")               // [Float]
+        try writer.append(Tensor<Float>(shape: [384, 1536], scalars: weights), arrayPath: "encoder.0.weight")
+        try writer.append(bias, arrayPath: "encoder.0.bias")               // [Float]
         try writer.finish(metadata: ["framework": "my-trainer"])     // atomic replace
 
         let file = try BrineFile(contentsOf: url)                     // reads only the trailer and header

@@ -196,7 +196,7 @@ struct SymlinkSaveTests {
         #expect(isLink(a.path) && isLink(b.path))
         #expect(try Brine.load(MLP.self, from: final) == model)
         let writer = try BrineWriter(url: b, options: WriteOptions())
-        try writer.append([Float](repeating: 2, count: 3), path: "x")
+        try writer.append([Float](repeating: 2, count: 3), arrayPath: "x")
         try writer.finish()
         #expect(isLink(b.path))
         #expect(try BrineFile(contentsOf: final).arrayPaths == ["x"])

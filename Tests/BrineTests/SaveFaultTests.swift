@@ -181,7 +181,7 @@ struct SaveFaultTests {
         try FileManager.default.createDirectory(at: folderDest, withIntermediateDirectories: false)
         try Data("keep".utf8).write(to: folderDest.appendingPathComponent("inside"))
         let w = try BrineWriter(url: folderDest, options: o)
-        try w.append(data, path: "x")
+        try w.append(data, arrayPath: "x")
         #expect(temporaries(of: "taken.brine", in: dir).count == 1)
         let e = #expect(throws: BrineError.self) { try w.finish() }
         #expect(e?.code == .io && e?.errno != nil)
@@ -191,16 +191,16 @@ struct SaveFaultTests {
         // cancel() and a writer released without finish().
         let dest = dir.appendingPathComponent(Self.name)
         let first = try BrineWriter(url: dest, options: o)
-        try first.append(data, path: "x")
+        try first.append(data, arrayPath: "x")
         try first.finish(metadata: ["v": 1])
         let before = try Data(contentsOf: dest)
         let cancelled = try BrineWriter(url: dest, options: o)
-        try cancelled.append(data.reversed(), path: "x")
+        try cancelled.append(data.reversed(), arrayPath: "x")
         cancelled.cancel()
         #expect(temporaries(of: Self.name, in: dir).isEmpty)
         do {
             let abandoned = try BrineWriter(url: dest, options: o)
-            try abandoned.append(data, path: "y")
+            try abandoned.append(data, arrayPath: "y")
             #expect(temporaries(of: Self.name, in: dir).count == 1)
         }
         #expect(temporaries(of: Self.name, in: dir).isEmpty)

@@ -39,7 +39,7 @@ struct ValueTreeTests {
             var o = WriteOptions()
             o.durable = false
             let w = try BrineWriter(url: url, options: o)
-            for i in 0 ..< 3 { try w.append([Int8(i)], path: "a\(i)") }
+            for i in 0 ..< 3 { try w.append([Int8(i)], arrayPath: "a\(i)") }
             try w.finish(root: root, metadata: meta)
             let f = try BrineFile(contentsOf: url)
             #expect(f.root == root)

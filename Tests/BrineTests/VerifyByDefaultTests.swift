@@ -37,7 +37,7 @@ struct VerifyByDefaultTests {
     }
 
     /// Saves a model with a 1 MiB float32 `big` in 64 KiB chunks, then flips one bit of chunk 11.
-    static func bigDamaged(in dir: URL, codec: Codec = .none, filter: Filter = .none) throws -> Damaged {
+    static func bigDamaged(in dir: URL, codec: Codec = .none, filter: ChunkFilter = .none) throws -> Damaged {
         let url = dir.appendingPathComponent("big-\(codec)-\(filter).brine")
         let n = 1 << 18
         var rng = SplitMix64(seed: 7)
@@ -123,8 +123,8 @@ struct VerifyByDefaultTests {
     }
 
     @Test("one flipped bit in chunk 11 of a 16-chunk array fails every path, named by chunk",
-          arguments: [(Codec.none, Filter.none), (.lz4, .shuffle), (.zstd(level: 1), .none)])
-    func bigArrayBitFlip(codec: Codec, filter: Filter) throws {
+          arguments: [(Codec.none, ChunkFilter.none), (.lz4, .shuffle), (.zstd(level: 1), .none)])
+    func bigArrayBitFlip(codec: Codec, filter: ChunkFilter) throws {
         let dir = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(dir) }
         let d = try Self.bigDamaged(in: dir, codec: codec, filter: filter)
@@ -162,7 +162,7 @@ struct VerifyByDefaultTests {
         // A .npy holds one array: a file with only `w` for that case.
         let url = dir.appendingPathComponent("damaged.brine")
         let w = try BrineWriter(url: url)
-        try w.append(try Tensor<Float>(shape: [4], scalars: [1, 2, 3, 4]), path: "w")
+        try w.append(try Tensor<Float>(shape: [4], scalars: [1, 2, 3, 4]), arrayPath: "w")
         try w.finish()
         let a = try #require(try BrineFile(contentsOf: url).info("w"))
         let h = try FileHandle(forUpdating: url)

@@ -38,7 +38,7 @@ struct WriterIOStrategyTests {
         o.threads = 2
         o.recordCreationTime = false
         let w = try BrineWriter(url: url, options: o)
-        for (p, t, opts) in arrays() { try w.append(t, path: p, options: opts) }
+        for (p, t, opts) in arrays() { try w.append(t, arrayPath: p, options: opts) }
         try w.finish(metadata: .map([("brine.version", .string("test"))]))
     }
 
@@ -95,7 +95,7 @@ struct WriterIOStrategyTests {
         o.durable = false
         func save(_ value: Float) throws {
             let w = try BrineWriter(url: url, options: o)
-            try w.append(Tensor<Float>(shape: [1 << 16], repeating: value), path: "w")
+            try w.append(Tensor<Float>(shape: [1 << 16], repeating: value), arrayPath: "w")
             try w.finish()
         }
         try save(0)

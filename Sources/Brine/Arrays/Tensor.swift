@@ -14,9 +14,9 @@
 ///
 /// Shapes may have rank 0 (a scalar, one element) and zero-length dimensions
 /// (no elements). Element counts are overflow-checked.
-public struct Tensor<Scalar: BrineScalar>: @unchecked Sendable {
-    // @unchecked Sendable: `storage` is only mutated through
-    // `isKnownUniquelyReferenced` (copy on write), as `Array` does.
+public struct Tensor<Scalar: BrineScalar>: Sendable {
+    // `storage` is only mutated through `isKnownUniquelyReferenced` (copy on
+    // write), as `Array` does.
 
     /// The length of each dimension, outermost first.
     public private(set) var shape: [Int]
@@ -137,6 +137,18 @@ public struct Tensor<Scalar: BrineScalar>: @unchecked Sendable {
         return r
     }
 
+    /// Calls `body` with the raw element bytes, writable. Copies first when
+    /// the storage is shared with another tensor or is a read-only mapping.
+    @inlinable
+    public mutating func withUnsafeMutableBytes<R, E: Error>(
+        _ body: (UnsafeMutableRawBufferPointer) throws(E) -> R
+    ) throws(E) -> R {
+        makeUniqueAndWritable()
+        let r = try body(UnsafeMutableRawBufferPointer(start: storage.baseAddress, count: storage.byteCount))
+        withExtendedLifetime(storage) {}
+        return r
+    }
+
     /// Makes the storage uniquely referenced and writable, copying if needed.
     @inlinable
     mutating func makeUniqueAndWritable() {
@@ -251,6 +263,14 @@ public struct AnyTensor: Sendable, Equatable {
     public var count: Int { Shape.elementCount(shape) ?? 0 }
     /// The number of bytes.
     public var byteCount: Int { storage.byteCount }
+
+    /// Calls `body` with the raw element bytes (C order, little-endian),
+    /// read-only, keeping the storage alive for the call.
+    /// - Returns: what `body` returns.
+    /// - Throws: what `body` throws.
+    public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        try storage.withUnsafeBytes(body)
+    }
 
     /// The typed tensor (no copy).
     /// - Throws: ``BrineError`` `.dtypeMismatch` when `S.dtype != dtype`.

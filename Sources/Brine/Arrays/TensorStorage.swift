@@ -18,15 +18,17 @@ import Darwin
 /// mapping, by the one tensor that owns this view.
 public final class TensorStorage: @unchecked Sendable {
     /// The first byte. Aligned to at least 64 bytes when Brine allocated it;
-    /// aligned as the file says when it views a mapping.
-    public let baseAddress: UnsafeMutableRawPointer
+    /// aligned as the file says when it views a mapping. Not public: callers
+    /// reach the bytes through ``withUnsafeBytes(_:)`` (or a tensor's
+    /// `withUnsafe…` methods), which keep the storage alive for the call.
+    @usableFromInline package let baseAddress: UnsafeMutableRawPointer
     /// The number of bytes.
     public let byteCount: Int
     /// `false` for views into read-only mappings: writing would fault.
     public let isWritable: Bool
     /// The mapping (or other object) that must stay alive while the view
     /// exists; `nil` when Brine owns the memory.
-    public let owner: AnyObject?
+    package let owner: AnyObject?
     private let ownsMemory: Bool
 
     private let mappedBytes: Int
@@ -62,9 +64,10 @@ public final class TensorStorage: @unchecked Sendable {
     }
 
     /// Allocates `byteCount` bytes, 64-byte aligned, without initializing them.
-    /// The caller must fill every byte before the storage is read.
+    /// The caller must fill every byte before the storage is read (the
+    /// public form is ``init(unsafeUninitializedByteCount:initializingWith:)``).
     /// - Parameter byteCount: the size in bytes (≥ 0).
-    public init(uninitializedByteCount byteCount: Int) {
+    package init(uninitializedByteCount byteCount: Int) {
         precondition(byteCount >= 0, "negative byte count")
         if let (p, mapped) = TensorStorage.mapAnonymous(byteCount) {
             self.baseAddress = p
@@ -118,7 +121,7 @@ public final class TensorStorage: @unchecked Sendable {
     ///   - byteCount: the size in bytes.
     ///   - isWritable: whether the memory may be written (a writable mapping).
     ///   - owner: the object (usually a file mapping) that owns the memory.
-    public init(viewing baseAddress: UnsafeMutableRawPointer, byteCount: Int, isWritable: Bool, owner: AnyObject) {
+    init(viewing baseAddress: UnsafeMutableRawPointer, byteCount: Int, isWritable: Bool, owner: AnyObject) {
         self.baseAddress = baseAddress
         self.byteCount = byteCount
         self.isWritable = isWritable
@@ -165,10 +168,39 @@ public final class TensorStorage: @unchecked Sendable {
         deinit { Syscall.unmap(baseAddress, byteCount: mappedBytes) }
     }
 
-    /// The bytes, read-only.
+    /// The bytes, read-only; valid only while this storage is alive (the
+    /// public form is ``withUnsafeBytes(_:)``).
     @inlinable
-    public var bytes: UnsafeRawBufferPointer {
+    package var bytes: UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: baseAddress, count: byteCount)
+    }
+
+    /// Calls `body` with the bytes, read-only, keeping the storage (and the
+    /// mapping it may view) alive for the call. The pointer must not escape
+    /// `body`.
+    /// - Returns: what `body` returns.
+    /// - Throws: what `body` throws.
+    @inlinable
+    public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        let r = try body(bytes)
+        withExtendedLifetime(self) {}
+        return r
+    }
+
+    /// Allocates `byteCount` bytes (64-byte aligned) and has `initializer`
+    /// fill them, as `Array.init(unsafeUninitializedCapacity:initializingWith:)`
+    /// does: the buffer is uninitialized on entry and `initializer` must write
+    /// every byte. If it throws, the memory is released and the error rethrown.
+    /// - Parameters:
+    ///   - byteCount: the size in bytes (≥ 0).
+    ///   - initializer: fills the buffer; the pointer must not escape it.
+    /// - Throws: what `initializer` throws.
+    public convenience init<E: Error>(
+        unsafeUninitializedByteCount byteCount: Int,
+        initializingWith initializer: (UnsafeMutableRawBufferPointer) throws(E) -> Void
+    ) throws(E) {
+        self.init(uninitializedByteCount: byteCount)
+        try initializer(UnsafeMutableRawBufferPointer(start: baseAddress, count: byteCount))
     }
 
     /// A new owned, writable copy of these bytes.

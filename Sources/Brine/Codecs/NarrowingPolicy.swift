@@ -1,7 +1,7 @@
 import CBrineKernels
 
 /// What narrowing float32 to float16 or bfloat16
-/// (``WriteOptions/storageDType``, ``SaveOptions/storageDType``) does with a
+/// (``WriteOptions/storageDType``, ``WriteOptions/storageDType``) does with a
 /// value the narrow type cannot hold in magnitude.
 ///
 /// Rounding to the nearest representable value (relative error at most 2⁻¹¹

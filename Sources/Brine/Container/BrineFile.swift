@@ -16,9 +16,9 @@ import SystemPackage
 /// `BrineFile` itself may be released.
 ///
 /// Thread safety: all reading methods may be called from several threads at
-/// once (`@unchecked Sendable`: the fields are immutable after init except
-/// the array table, which ``flush()`` replaces under a mutex).
-public final class BrineFile: @unchecked Sendable {
+/// once (the fields are immutable after init except the array table, which
+/// ``flush()`` replaces under a mutex).
+public final class BrineFile: Sendable {
     /// The file path.
     public let path: String
     /// How the file was opened.
@@ -58,8 +58,9 @@ public final class BrineFile: @unchecked Sendable {
         return table.withLock { $0[i] }
     }
 
-    /// The raw mapping in mmap modes (for embedding tools), else `nil`.
-    public var mapping: Mapping? {
+    /// The raw mapping in mmap modes, else `nil`. Internal: its bytes are not
+    /// verified; arrays are reached through the verified loads.
+    var mapping: Mapping? {
         if case .mapping(let m) = source.backing { return m }
         return nil
     }

@@ -18,16 +18,17 @@ import SystemPackage
 ///
 /// Not thread-safe: append from one thread at a time.
 public final class BrineWriter {
-    /// The destination path.
-    public let path: String
+    /// The path of the file the writer replaces when finished (for a sink,
+    /// `"<sink>"`). Array paths are the `arrayPath` of each `append`.
+    public let destination: String
     /// The default options for appended arrays.
     public let options: WriteOptions
 
     /// The temporary file renamed over the destination; `nil` for a sink.
     private let file: AtomicFile?
-    private let output: StagedFileWriter
-    private var offset: Int
-    fileprivate var entries: [ArrayInfo] = []
+    let output: StagedFileWriter
+    var offset: Int
+    var entries: [ArrayInfo] = []
     fileprivate var paths = Set<String>()
     /// Final names given by ``renameArrays(_:)``, applied to ``arrays`` (Codable names, format 1.1).
     fileprivate var renamed: [Int: String] = [:]
@@ -38,11 +39,11 @@ public final class BrineWriter {
     private var finished = false
 
     // Chunk pipeline.
-    private var pending: [ChunkJob] = []
-    private var pendingHead = 0
-    private var pool: [ChunkJob] = []
-    private var builders: [Int: ArrayBuilder] = [:]
-    private let workerSlots: DispatchSemaphore
+    var pending: [ChunkJob] = []
+    var pendingHead = 0
+    var pool: [ChunkJob] = []
+    var builders: [Int: ArrayBuilder] = [:]
+    let workerSlots: DispatchSemaphore
 
     /// Starts a new file that will replace `url` when finished. A symbolic
     /// link is followed: the file at the end of its chain is replaced (in
@@ -63,7 +64,7 @@ public final class BrineWriter {
     /// - Throws: ``BrineError`` `.invalidArgument`, `.notFound`, `.io`.
     public init(path: String, options: WriteOptions = .init()) throws(BrineError) {
         try options.validate()
-        self.path = path
+        self.destination = path
         self.options = options
         let atomic = try AtomicFile(destination: FilePath(path))
         self.file = atomic
@@ -89,7 +90,7 @@ public final class BrineWriter {
     ///   anything is written), or the sink's error writing the preamble.
     public init(sink: any BrineByteSink, options: WriteOptions = .init()) throws(BrineError) {
         try options.validate()
-        self.path = "<sink>"
+        self.destination = "<sink>"
         self.options = options
         self.file = nil
         self.offset = FormatSpec.preambleSize
@@ -113,30 +114,30 @@ public final class BrineWriter {
     /// Appends a typed tensor.
     /// - Parameters:
     ///   - tensor: the array; its bytes are read during the call only.
-    ///   - path: the unique array path (e.g. `layers.0.weight`).
+    ///   - arrayPath: the unique array path (e.g. `layers.0.weight`).
     ///   - options: per-array options; `nil` uses the writer's.
     /// - Returns: the array's index in the array table (for ``Value/arrayRef(_:)``).
     /// - Throws: ``BrineError`` `.invalidArgument` for a duplicate path, `.io`,
     ///   `.compressionFailed`.
     @discardableResult
-    public func append<S: BrineScalar>(_ tensor: Tensor<S>, path: String, options: WriteOptions? = nil) throws(BrineError) -> Int {
+    public func append<S: BrineScalar>(_ tensor: Tensor<S>, arrayPath: String, options: WriteOptions? = nil) throws(BrineError) -> Int {
         try tensor.withUnsafeBytes { (b) throws(BrineError) -> Int in
-            try append(bytes: b, dtype: S.dtype, shape: tensor.shape, path: path, options: options)
+            try append(bytes: b, dtype: S.dtype, shape: tensor.shape, arrayPath: arrayPath, options: options)
         }
     }
 
-    /// Appends a type-erased tensor. See ``append(_:path:options:)-(Tensor<S>,_,_)``.
+    /// Appends a type-erased tensor. See ``append(_:arrayPath:options:)-(Tensor<S>,_,_)``.
     @discardableResult
-    public func append(_ tensor: AnyTensor, path: String, options: WriteOptions? = nil) throws(BrineError) -> Int {
-        try append(bytes: tensor.storage.bytes, dtype: tensor.dtype, shape: tensor.shape, path: path, options: options)
+    public func append(_ tensor: AnyTensor, arrayPath: String, options: WriteOptions? = nil) throws(BrineError) -> Int {
+        try append(bytes: tensor.storage.bytes, dtype: tensor.dtype, shape: tensor.shape, arrayPath: arrayPath, options: options)
     }
 
     /// Appends a rank-1 array of scalars.
     @discardableResult
-    public func append<S: BrineScalar>(_ scalars: [S], path: String, options: WriteOptions? = nil) throws(BrineError) -> Int {
+    public func append<S: BrineScalar>(_ scalars: [S], arrayPath: String, options: WriteOptions? = nil) throws(BrineError) -> Int {
         try typedThrows {
             try scalars.withUnsafeBytes { b in
-                try append(bytes: b, dtype: S.dtype, shape: [scalars.count], path: path, options: options)
+                try append(bytes: b, dtype: S.dtype, shape: [scalars.count], arrayPath: arrayPath, options: options)
             }
         }
     }
@@ -153,20 +154,20 @@ public final class BrineWriter {
     ///   path, bad options, writer finished or failed), `.io`, `.compressionFailed`.
     @discardableResult
     public func append(
-        bytes: UnsafeRawBufferPointer, dtype: DType, shape: [Int], path arrayPath: String, options: WriteOptions? = nil
+        bytes: UnsafeRawBufferPointer, dtype: DType, shape: [Int], arrayPath: String, options: WriteOptions? = nil
     ) throws(BrineError) -> Int {
-        guard !finished else { throw BrineError(.invalidArgument, "writer already finished", filePath: path) }
+        guard !finished else { throw BrineError(.invalidArgument, "writer already finished", filePath: destination) }
         if let failure { throw failure }
         let o = options ?? self.options
         try o.validate()
         guard let raw = Shape.byteCount(shape, itemSize: dtype.itemSize), raw == bytes.count else {
-            throw BrineError(.invalidArgument, "\(bytes.count) bytes do not hold shape \(shape) of \(dtype)", filePath: path, arrayPath: arrayPath)
+            throw BrineError(.invalidArgument, "\(bytes.count) bytes do not hold shape \(shape) of \(dtype)", filePath: destination, arrayPath: arrayPath)
         }
         guard shape.count <= ReadLimits().maxRank else {
-            throw BrineError(.limitExceeded, "rank \(shape.count) is over the limit of \(ReadLimits().maxRank)", filePath: path, arrayPath: arrayPath)
+            throw BrineError(.limitExceeded, "rank \(shape.count) is over the limit of \(ReadLimits().maxRank)", filePath: destination, arrayPath: arrayPath)
         }
         guard paths.insert(arrayPath).inserted else {
-            throw BrineError(.invalidArgument, "duplicate array path", filePath: path, arrayPath: arrayPath)
+            throw BrineError(.invalidArgument, "duplicate array path", filePath: destination, arrayPath: arrayPath)
         }
         let stored: DType = (dtype == .float32 ? o.storageDType : nil) ?? dtype
         let count = raw / dtype.itemSize
@@ -193,7 +194,7 @@ public final class BrineWriter {
         } catch {
             // The writer cannot recover: remove the temporary now rather than
             // when the writer is released, so a failed save leaves nothing behind.
-            failure = error.inArray(arrayPath).inFile(path)
+            failure = error.inArray(arrayPath).inFile(destination)
             drainIgnoringErrors()
             file?.abort()
             throw failure!
@@ -211,20 +212,20 @@ public final class BrineWriter {
     ///   map, already finished), `.io`, or the error of an earlier failed append.
     @discardableResult
     public func finish(root: Value = .null, metadata: Value = .map([])) throws(BrineError) -> [ArrayInfo] {
-        guard !finished else { throw BrineError(.invalidArgument, "writer already finished", filePath: path) }
+        guard !finished else { throw BrineError(.invalidArgument, "writer already finished", filePath: destination) }
         if let failure { throw failure }
         do throws(BrineError) {
             try drain()
-            guard case .map(var meta) = metadata else { throw BrineError(.invalidArgument, "metadata must be a map", filePath: path) }
+            guard case .map(var meta) = metadata else { throw BrineError(.invalidArgument, "metadata must be a map", filePath: destination) }
             // Readers refuse deeper trees (docs/FORMAT.md, "Limits"); checking
             // first also bounds the recursion of the checks and the encoder below.
             let maxDepth = ReadLimits().maxDepth
             guard !metadata.nestsDeeper(than: maxDepth), !root.nestsDeeper(than: maxDepth) else {
-                throw BrineError(.limitExceeded, "the object tree nests deeper than \(maxDepth) levels, which readers refuse", filePath: path)
+                throw BrineError(.limitExceeded, "the object tree nests deeper than \(maxDepth) levels, which readers refuse", filePath: destination)
             }
-            try BrineWriter.checkNoRefs(metadata, path: path)
-            try BrineWriter.checkRefs(root, count: entries.count, path: path)
-            try BrineWriter.checkShared(root, path: path)
+            try BrineWriter.checkNoRefs(metadata, path: destination)
+            try BrineWriter.checkRefs(root, count: entries.count, path: destination)
+            try BrineWriter.checkShared(root, path: destination)
             // Brine's own keys first, unless the caller set them.
             var own: [(key: String, value: Value)] = []
             for (k, v) in [("brine.format", Value.string(Brine.formatVersion)), ("brine.version", .string(Brine.version)),
@@ -387,306 +388,6 @@ public final class BrineWriter {
     /// worker cost more than it saved: a 32 MiB model of 200 arrays saved
     /// in 8.5 ms with a 256 KiB threshold, 7.9 ms without overlap).
     static let overlapMinimumBytes = 1 << 20
-
-    // MARK: Chunk pipeline
-
-    /// Submits every chunk of a filtered/compressed/narrowed array to the
-    /// workers. Each worker reads its chunk straight from the caller's buffer
-    /// (narrowing, shuffling or copying it into the job's input buffer), tells
-    /// the caller the source is consumed, then compresses and checksums.
-    /// Returns once every chunk's source bytes are consumed, so the caller's
-    /// buffer is free; compression and writing continue behind the next
-    /// arrays (bounded by `threads + 1` jobs in flight).
-    private func submitChunks(_ bytes: UnsafeRawBufferPointer, builder: ArrayBuilder, threads: Int, narrowing: NarrowingPolicy) throws(BrineError) {
-        let dtypeSize = builder.dtype.itemSize
-        let storedSize = builder.stored.itemSize
-        var unconsumed: [ChunkJob] = []
-        // Also on an error: never return while a worker still reads the caller's buffer.
-        defer { for job in unconsumed { job.waitUntilSourceConsumed() } }
-        for c in 0 ..< builder.chunkCount {
-            let job = try acquireJob(chunkBytes: builder.chunkBytes, codec: builder.codec)
-            let rawLen = builder.rawChunkLength(c)
-            let src = bytes.baseAddress! + (c * builder.chunkBytes / storedSize) * dtypeSize
-            job.prepare(
-                array: builder.index, chunk: c, source: src, rawCount: rawLen, dtype: builder.dtype,
-                stored: builder.stored, filter: builder.filter, codec: builder.codec,
-                firstElement: c * (builder.chunkBytes / storedSize), narrowing: narrowing)
-            if threads == 1 {
-                job.run()
-            } else {
-                let slots = workerSlots
-                let box = UncheckedSendable(job)
-                DispatchQueue.global().async {
-                    slots.wait()
-                    box.value.run()
-                    slots.signal()
-                }
-            }
-            pending.append(job)
-            unconsumed.append(job)
-            if unconsumed.count > threads + 1 { unconsumed.removeFirst().waitUntilSourceConsumed() }
-        }
-    }
-
-    private var inFlight: Int { pending.count - pendingHead }
-
-    private func acquireJob(chunkBytes: Int, codec: Codec) throws(BrineError) -> ChunkJob {
-        while inFlight >= options.threads + 1 {
-            try retireHead()
-        }
-        let bound = codec.compressBound(chunkBytes) + CodecContext.planeFramesSlack
-        if let i = pool.firstIndex(where: { $0.input.count >= chunkBytes && $0.output.count >= bound }) {
-            return pool.remove(at: i)
-        }
-        if pool.count > options.threads + 1, let j = pool.popLast() { j.deallocate() }
-        return ChunkJob(inputBytes: chunkBytes, outputBytes: bound)
-    }
-
-    private func retireHead() throws(BrineError) {
-        let job = pending[pendingHead]
-        pendingHead += 1
-        if pendingHead == pending.count { pending.removeAll(keepingCapacity: true); pendingHead = 0 }
-        defer { pool.append(job) }
-        job.waitUntilDone()
-        guard var b = builders[job.arrayIndex] else { return }
-        if let e = job.error {
-            throw BrineError(e.code, e.message, filePath: path, arrayPath: b.path, chunkIndex: job.chunkIndex)
-        }
-        if job.chunkIndex == 0 {
-            b.dataOffset = alignUp(offset, b.alignment)
-            offset = b.dataOffset
-        }
-        let out = job.result
-        try output.write(out, at: offset)
-        offset += out.count
-        b.storedSizes.append(out.count)
-        b.checksums.append(job.checksum)
-        b.rawFlags.append(job.isRaw)
-        if b.storedSizes.count == b.chunkCount {
-            builders[job.arrayIndex] = nil
-            entries.append(b.finalize(dataOffset: b.dataOffset))
-        } else {
-            builders[job.arrayIndex] = b
-        }
-    }
-
-    /// Waits for and writes every job in flight.
-    private func drain() throws(BrineError) {
-        while inFlight > 0 { try retireHead() }
-    }
-
-    private func drainIgnoringErrors() {
-        while inFlight > 0 {
-            let job = pending[pendingHead]
-            pendingHead += 1
-            job.waitUntilDone()
-            pool.append(job)
-        }
-        pending.removeAll()
-        pendingHead = 0
-    }
-}
-
-@inline(__always)
-func alignUp(_ x: Int, _ a: Int) -> Int { (x + a - 1) & ~(a - 1) }
-
-/// An array whose chunks are being written.
-struct ArrayBuilder {
-    let index: Int
-    let path: String
-    let dtype: DType
-    let stored: DType
-    let shape: [Int]
-    let codec: Codec
-    let filter: Filter
-    let alignment: Int
-    let chunkBytes: Int
-    let chunkCount: Int
-    let count: Int
-    let storedRaw: Int
-    var dataOffset = 0
-    var storedSizes: [Int] = []
-    var checksums: [UInt64] = []
-    /// Per chunk: stored raw although the codec compresses.
-    var rawFlags: [Bool] = []
-
-    init(index: Int, path: String, dtype: DType, stored: DType, shape: [Int], codec: Codec, filter: Filter,
-         alignment: Int, chunkBytes: Int, chunkCount: Int, count: Int, storedRaw: Int) {
-        self.index = index
-        self.path = path
-        self.dtype = dtype
-        self.stored = stored
-        self.shape = shape
-        self.codec = codec
-        self.filter = filter
-        self.alignment = alignment
-        self.chunkBytes = chunkBytes
-        self.chunkCount = chunkCount
-        self.count = count
-        self.storedRaw = storedRaw
-        storedSizes.reserveCapacity(chunkCount)
-        checksums.reserveCapacity(chunkCount)
-    }
-
-    func rawChunkLength(_ c: Int) -> Int { Swift.min(chunkBytes, storedRaw - c * chunkBytes) }
-
-    func finalize(dataOffset: Int) -> ArrayInfo {
-        var chunks: [ArrayInfo.Chunk] = []
-        chunks.reserveCapacity(storedSizes.count)
-        var offset = dataOffset
-        for (k, (s, c)) in zip(storedSizes, checksums).enumerated() {
-            chunks.append(ArrayInfo.Chunk(offset: offset, storedBytes: s, checksum: c, isRaw: k < rawFlags.count && rawFlags[k]))
-            offset += s
-        }
-        return ArrayInfo(
-            path: path, dtype: dtype, storedDType: stored, shape: shape, codec: codec, filter: filter,
-            alignment: alignment, dataOffset: dataOffset, chunkBytes: chunkBytes, chunks: chunks, count: count,
-            storedRawBytes: storedRaw, storedBytes: offset - dataOffset)
-    }
-}
-
-/// One chunk in flight: where its raw elements are in the caller's buffer,
-/// its filtered bytes, its compressed bytes and checksum.
-///
-/// `@unchecked Sendable`: the submitting thread sets every field in
-/// `prepare` before dispatching; the worker writes the buffers, output size,
-/// checksum and error before signalling `consumed`/`done`; the submitting
-/// thread reads them only after waiting on those semaphores, which order the
-/// accesses.
-final class ChunkJob: @unchecked Sendable {
-    let input: UnsafeMutableRawBufferPointer
-    let output: UnsafeMutableRawBufferPointer
-    private let done = DispatchSemaphore(value: 0)
-    private let consumed = DispatchSemaphore(value: 0)
-    private var consumedWaited = true
-    private let context = CodecContext()
-    private(set) var arrayIndex = 0
-    private(set) var chunkIndex = 0
-    private var source: UnsafeRawPointer?
-    private var rawCount = 0
-    private var dtype: DType = .uint8
-    private var stored: DType = .uint8
-    private var filter: Filter = .none
-    private var outputCount = 0
-    private var codec: Codec = .none
-    private(set) var checksum: UInt64 = 0
-    /// The chunk is stored raw: compressing did not make it smaller (format 1.1).
-    private(set) var isRaw = false
-    private(set) var error: BrineError?
-    private var firstElement = 0
-    private var narrowing: NarrowingPolicy = .rejectOverflowAndUnderflow
-
-    init(inputBytes: Int, outputBytes: Int) {
-        input = .allocate(byteCount: Swift.max(inputBytes, 1), alignment: 64)
-        // The output doubles as the narrowing scratch, so it holds a raw chunk too.
-        output = .allocate(byteCount: Swift.max(outputBytes, inputBytes, 1), alignment: 64)
-    }
-
-    func deallocate() {
-        input.deallocate()
-        output.deallocate()
-    }
-
-    /// Describes the chunk; `source` points at its first element (of `dtype`)
-    /// in the caller's buffer, which must stay valid until
-    /// ``waitUntilSourceConsumed()`` returns.
-    func prepare(array: Int, chunk: Int, source: UnsafeRawPointer, rawCount: Int, dtype: DType, stored: DType,
-                 filter: Filter, codec: Codec, firstElement: Int, narrowing: NarrowingPolicy) {
-        self.firstElement = firstElement
-        self.narrowing = narrowing
-        self.arrayIndex = array
-        self.chunkIndex = chunk
-        self.source = source
-        self.rawCount = rawCount
-        self.dtype = dtype
-        self.stored = stored
-        self.filter = filter
-        self.codec = codec
-        self.error = nil
-        self.isRaw = false
-        self.consumedWaited = false
-    }
-
-    /// Blocks until the job has run, and balances its `consumed` signal so
-    /// that the job can be reused: a reused job must never find the signal
-    /// of its previous run, which would let the caller free a buffer that
-    /// the next run is still reading.
-    func waitUntilDone() {
-        done.wait()
-        waitUntilSourceConsumed()
-    }
-
-    /// Blocks until the worker has finished reading the caller's buffer.
-    func waitUntilSourceConsumed() {
-        guard !consumedWaited else { return }
-        consumed.wait()
-        consumedWaited = true
-    }
-
-    /// Narrows (float32 → float16/bfloat16), shuffles or copies the source
-    /// into `input`, releases the source, then compresses and checksums.
-    func run() {
-        defer { done.signal() }
-        let src = source!
-        let elements = rawCount / stored.itemSize
-        var filtered = src
-        if stored != dtype {
-            // Narrow into `output` (free until compression), or straight into `input`.
-            let target = filter == .shuffle ? output.baseAddress! : input.baseAddress!
-            FloatConversion.narrow(src, to: target, count: elements, stored: stored)
-            filtered = UnsafeRawPointer(target)
-            if narrowing == .rejectOverflowAndUnderflow,
-               let i = FloatConversion.firstLoss(src, narrowed: target, count: elements, stored: stored) {
-                error = FloatConversion.lossError(
-                    value: src.loadUnaligned(fromByteOffset: i * 4, as: Float.self), index: firstElement + i, stored: stored)
-                source = nil
-                consumed.signal()
-                return
-            }
-        }
-        if filter == .shuffle {
-            ByteShuffle.shuffle(
-                UnsafeRawBufferPointer(start: filtered, count: rawCount),
-                into: UnsafeMutableRawBufferPointer(rebasing: input[0 ..< rawCount]), elementSize: stored.itemSize)
-        } else if stored == dtype {
-            input.baseAddress!.copyMemory(from: src, byteCount: rawCount)
-        }
-        source = nil
-        consumed.signal()
-
-        let raw = UnsafeRawBufferPointer(rebasing: input[0 ..< rawCount])
-        if !codec.compresses {
-            outputCount = rawCount
-            checksum = Checksum.xxh3(raw)
-            return
-        }
-        do {
-            if case .zstd(let level) = codec, filter == .shuffle, stored.itemSize > 1, rawCount >= stored.itemSize {
-                outputCount = try context.compressZstdPlanes(level: level, planes: stored.itemSize, raw, into: output)
-            } else {
-                outputCount = try context.compress(codec, raw, into: output)
-            }
-            if outputCount >= rawCount {
-                // Incompressible: store the filtered bytes raw, flagged, so
-                // the array never grows past its raw size (docs/FORMAT.md, "Raw chunks").
-                isRaw = true
-                outputCount = rawCount
-                checksum = Checksum.xxh3(raw)
-                return
-            }
-            checksum = Checksum.xxh3(UnsafeRawBufferPointer(rebasing: output[0 ..< outputCount]))
-        } catch {
-            self.error = error
-        }
-    }
-
-    /// The bytes to write: the compressed output, or the filtered input for
-    /// codec none and raw chunks.
-    var result: UnsafeRawBufferPointer {
-        codec.compresses && !isRaw
-            ? UnsafeRawBufferPointer(rebasing: output[0 ..< outputCount])
-            : UnsafeRawBufferPointer(rebasing: input[0 ..< rawCount])
-    }
 }
 
 // MARK: - Names given after the arrays were written (format 1.1)
@@ -703,12 +404,12 @@ extension BrineWriter {
         var current = arrays.map(\.path)
         for (i, n) in names {
             guard i >= 0 && i < current.count else {
-                throw BrineError(.invalidArgument, "array index \(i) out of range", filePath: path)
+                throw BrineError(.invalidArgument, "array index \(i) out of range", filePath: destination)
             }
             current[i] = n
         }
         guard Set(current).count == current.count else {
-            throw BrineError(.invalidArgument, "renaming would make two array paths equal", filePath: path)
+            throw BrineError(.invalidArgument, "renaming would make two array paths equal", filePath: destination)
         }
         for (i, n) in names { renamed[i] = n }
         paths = Set(current)
@@ -723,10 +424,10 @@ extension BrineWriter {
         try drain()
         for (p, i) in list {
             guard i >= 0 && i < entries.count else {
-                throw BrineError(.invalidArgument, "alias '\(p)' names array #\(i), out of range", filePath: path)
+                throw BrineError(.invalidArgument, "alias '\(p)' names array #\(i), out of range", filePath: destination)
             }
             guard !paths.contains(p), !aliases.contains(where: { $0.path == p }) else {
-                throw BrineError(.invalidArgument, "alias path is already an array path or alias", filePath: path, arrayPath: p)
+                throw BrineError(.invalidArgument, "alias path is already an array path or alias", filePath: destination, arrayPath: p)
             }
             aliases.append((p, i))
         }

@@ -10,6 +10,13 @@ public enum LoadMode: Sendable, Hashable, CustomStringConvertible {
     case mmap
     /// Map the file copy-on-write (`MAP_PRIVATE`): views are writable, writes
     /// stay private to this process and never reach the file.
+    ///
+    /// Views are written in place, so two loads of the same array from one
+    /// open ``BrineFile`` (or one ``Brine/load(_:from:mode:options:)`` of a
+    /// model that holds the array twice) share pages: a write through one is
+    /// seen by the other. Separate opens have separate private mappings.
+    /// Copy a tensor (``Tensor/init(shape:storage:)`` of ``TensorStorage/copy()``) to keep
+    /// it apart, or load with ``mmap``, whose views copy on their first write.
     case mmapCopyOnWrite
     /// A read-write session (like NumPy's `mmap_mode='r+'`, but crash-safe):
     /// the open verifies the header and every chunk (whatever

@@ -5,7 +5,7 @@ public struct WriteOptions: Sendable, Hashable {
     public var codec: Codec = .none
     /// The transform applied to each chunk before compression. Default `.none`;
     /// `.shuffle` usually improves the ratio of numeric data.
-    public var filter: Filter = .none
+    public var filter: ChunkFilter = .none
     /// The alignment of each array's first byte in the file, in bytes: a power
     /// of two from 8 to 65,536. Default 64 (widest SIMD loads); 4096 gives
     /// page alignment.
@@ -41,7 +41,7 @@ public struct WriteOptions: Sendable, Hashable {
     public init() {}
 
     /// Options with the given codec and filter, other fields at their defaults.
-    public init(codec: Codec, filter: Filter = .none) {
+    public init(codec: Codec, filter: ChunkFilter = .none) {
         self.codec = codec
         self.filter = filter
     }

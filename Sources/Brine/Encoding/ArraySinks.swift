@@ -51,7 +51,7 @@ final class WriterSink: ArraySink {
     func append(
         _ bytes: UnsafeRawBufferPointer, dtype: DType, shape: [Int], path: String, original: () -> ArraySlot
     ) throws -> Int {
-        try writer.append(bytes: bytes, dtype: dtype, shape: shape, path: path)
+        try writer.append(bytes: bytes, dtype: dtype, shape: shape, arrayPath: path)
     }
 
     func finishNames(_ renames: [Int: String], aliases: [(path: String, legacyPath: String, index: Int)]) throws {

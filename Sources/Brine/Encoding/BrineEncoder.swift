@@ -44,7 +44,7 @@ public struct BrineEncoder: Sendable {
 
     /// Encodes `value`, appending its large arrays to `writer`.
     ///
-    /// Array data is passed to ``BrineWriter/append(bytes:dtype:shape:path:options:)``
+    /// Array data is passed to ``BrineWriter/append(bytes:dtype:shape:arrayPath:options:)``
     /// straight from the value's own buffers (no copy). Pass the returned
     /// tree to ``BrineWriter/finish(root:metadata:)``.
     /// - Parameters:

@@ -16,7 +16,7 @@ public struct ArrayInfo: Sendable, Hashable {
     /// How each chunk is compressed.
     public let codec: Codec
     /// The transform applied before compression.
-    public let filter: Filter
+    public let filter: ChunkFilter
     /// The alignment of ``dataOffset`` in bytes (a power of two, 8…65,536).
     public let alignment: Int
     /// The absolute file offset of the first chunk; a multiple of ``alignment``.
@@ -95,7 +95,7 @@ public struct ArrayInfo: Sendable, Hashable {
 
 
     init(
-        path: String, dtype: DType, storedDType: DType, shape: [Int], codec: Codec, filter: Filter,
+        path: String, dtype: DType, storedDType: DType, shape: [Int], codec: Codec, filter: ChunkFilter,
         alignment: Int, dataOffset: Int, chunkBytes: Int, chunks: [Chunk],
         count: Int, storedRawBytes: Int, storedBytes: Int
     ) {

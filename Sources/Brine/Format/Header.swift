@@ -173,7 +173,7 @@ struct Header: Sendable {
             throw fail(.unsupportedFeature, "unknown codec code \(codecCode)")
         }
         let filterCode = try r.u8("filter")
-        guard let filter = Filter(rawValue: filterCode) else {
+        guard let filter = ChunkFilter(rawValue: filterCode) else {
             throw fail(.unsupportedFeature, "unknown filter code \(filterCode)")
         }
         let alignLog2 = try r.u8("alignment")

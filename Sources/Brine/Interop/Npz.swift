@@ -39,8 +39,8 @@ public struct NpzMember: Sendable, Hashable {
 /// ZIPFoundation writes `.npz` archives (``Npz/write(_:to:compression:options:)``).
 ///
 /// Thread safety: all methods may be called from several threads at once
-/// (`@unchecked Sendable`: every field is immutable after init).
-public final class NpzFile: @unchecked Sendable {
+/// (every field is immutable after init).
+public final class NpzFile: Sendable {
     /// The file path (`"<memory>"` for a buffer).
     public let path: String
     /// The arrays in archive order (the order `np.savez` wrote them).

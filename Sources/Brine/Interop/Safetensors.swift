@@ -96,8 +96,8 @@ public struct SafetensorsEntry: Sendable, Hashable {
 /// sorted by descending alignment); other tensors are copied.
 ///
 /// Thread safety: all methods may be called from several threads at once
-/// (`@unchecked Sendable`: every field is immutable after init).
-public final class SafetensorsFile: @unchecked Sendable {
+/// (every field is immutable after init).
+public final class SafetensorsFile: Sendable {
     /// The file path (`"<memory>"` for a buffer).
     public let path: String
     /// How the file was opened.

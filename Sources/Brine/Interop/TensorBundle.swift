@@ -263,7 +263,7 @@ public struct TensorBundle: Sendable {
                 let total = written.reduce(0) { $0 + $1.tensor.byteCount }
                 var done = 0
                 for (name, t) in written {
-                    root.append((name, .arrayRef(try w.append(t, path: name))))
+                    root.append((name, .arrayRef(try w.append(t, arrayPath: name))))
                     done += t.byteCount
                     progress?(done, total)
                 }

@@ -7,7 +7,7 @@ import Darwin
 #endif
 
 /// How a file is mapped into memory (`mmap(2)`).
-public enum MappingKind: Sendable, Hashable {
+enum MappingKind: Sendable, Hashable {
     /// `PROT_READ`, `MAP_SHARED`: views are read-only; writing through a
     /// tensor copies it first.
     case readOnly
@@ -41,14 +41,14 @@ public enum MappingAdvice: Sendable, Hashable {
 /// init; the mapped bytes themselves are read concurrently (safe) or written
 /// by the owner of a read-write view, which is the user's responsibility as
 /// with any shared-memory region.
-public final class Mapping: @unchecked Sendable {
+final class Mapping: @unchecked Sendable {
     /// The first mapped byte (page aligned); `nil` for an empty file, which
     /// cannot be mapped.
-    public let baseAddress: UnsafeMutableRawPointer?
+    let baseAddress: UnsafeMutableRawPointer?
     /// The mapped length in bytes (the file size at mapping time).
-    public let byteCount: Int
+    let byteCount: Int
     /// The protection and sharing of the mapping.
-    public let kind: MappingKind
+    let kind: MappingKind
     /// The descriptor the mapping keeps open (and closes in `deinit`) so that
     /// the file's advisory locks live exactly as long as the mapping and the
     /// views of it (see `FileLock`); `nil` when the caller closed it.
@@ -88,7 +88,7 @@ public final class Mapping: @unchecked Sendable {
     }
 
     /// The mapped bytes, read-only.
-    public var bytes: UnsafeRawBufferPointer {
+    var bytes: UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: baseAddress, count: byteCount)
     }
 
@@ -98,7 +98,7 @@ public final class Mapping: @unchecked Sendable {
     ///   - advice: the hint.
     ///   - offset: the first byte of the range (rounded down to a page).
     ///   - length: the range length in bytes.
-    public func advise(_ advice: MappingAdvice, offset: Int = 0, length: Int? = nil) {
+    func advise(_ advice: MappingAdvice, offset: Int = 0, length: Int? = nil) {
         guard let base = baseAddress else { return }
         let page = Syscall.pageSize
         let start = (offset / page) * page
