@@ -214,7 +214,7 @@ struct IOCommand: ParsableCommand {
             durable.durable = true
             try row("durable-save", runs: runs, setup: { unlink(path); Glibc.sync() }) {
                 let w = try BrineWriter(path: path, options: durable)
-                for (p, t) in dataset.arrays { try w.append(t, path: p) }
+                for (p, t) in dataset.arrays { try w.append(t, arrayPath: p) }
                 try w.finish()
             }
         }
