@@ -42,6 +42,8 @@ public final class RangedBrineFile: Sendable {
     /// later when the tail read does not reach offset 0 (one request instead
     /// of two); the first array read checks it, alongside its own requests.
     private let preambleChecked: Mutex<Bool>
+    /// Decode scratch reused by the requests (at most a window's worth).
+    private let scratchPool = Mutex<[ChunkScratch]>([])
 
     /// The paths of all arrays, in file order.
     public var arrayPaths: [String] { arrays.map(\.path) }
@@ -364,6 +366,26 @@ public final class RangedBrineFile: Sendable {
         }
     }
 
+    /// `count` scratch objects from the pool (new ones when it is short).
+    private func takeScratch(_ count: Int) -> [ChunkScratch] {
+        var out = scratchPool.withLock { pool -> [ChunkScratch] in
+            let n = Swift.min(count, pool.count)
+            let taken = Array(pool.suffix(n))
+            pool.removeLast(n)
+            return taken
+        }
+        while out.count < count { out.append(ChunkScratch()) }
+        return out
+    }
+
+    /// Puts scratch back, keeping at most what a full window of requests uses.
+    private func returnScratch(_ scratch: [ChunkScratch]) {
+        let cap = Swift.max(1, fetchOptions.concurrentRequests) * Swift.max(1, options.threads)
+        scratchPool.withLock { pool in
+            pool.append(contentsOf: scratch.prefix(Swift.max(0, cap - pool.count)))
+        }
+    }
+
     /// Reads and checks the preamble (magic, major version) if open deferred
     /// it; a no-op afterwards.
     /// - Throws: ``BrineError`` `.notABrineFile`, `.unsupportedVersion`, and the source's codes.
@@ -400,12 +422,21 @@ public final class RangedBrineFile: Sendable {
             }
             return
         }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: r.range.count, alignment: 64)
-        defer { buffer.deallocate() }
+        // Large request buffers come from TensorStorage (mmap above
+        // MemoryTuning.hugeAllocationThreshold, unmapped when done): freed
+        // malloc blocks of several MiB stayed resident in glibc's per-thread
+        // arenas and pushed a zstd load's peak RSS well past model + window.
+        let staging = TensorStorage(uninitializedByteCount: r.range.count)
+        defer { withExtendedLifetime(staging) {} }
+        let buffer = UnsafeMutableRawBufferPointer(start: staging.baseAddress, count: r.range.count)
         try await source.read(r.range, into: buffer)
         let items = r.items
         let threads = Swift.max(1, Swift.min(options.threads, items.count))
-        let scratch = (0 ..< threads).map { _ in ChunkScratch() }
+        // Scratch (decompression contexts, unshuffle buffers) is reused
+        // across requests: allocating it per request churned MiB-sized
+        // blocks through malloc on many threads (memory glibc keeps).
+        let scratch = takeScratch(threads)
+        defer { returnScratch(scratch) }
         let start = r.range.lowerBound
         let fetched = UncheckedSendable(UnsafeRawBufferPointer(buffer))
         try await offCooperativePool { () throws(BrineError) in
