@@ -43,8 +43,9 @@ public struct RemoteOptions: Sendable {
     /// The size of each multipart-upload part in bytes (default 8 MiB;
     /// at least 5 MiB, the S3 minimum for all parts but the last).
     public var partBytes: Int = 8 << 20
-    /// The number of parts uploaded at once (default 4). Memory of an upload
-    /// is bounded by `concurrentUploads × partBytes`.
+    /// The number of parts uploaded at once (default 4). The file bytes a
+    /// streamed save holds are bounded by `(concurrentUploads + 1) × partBytes`
+    /// (the parts in flight and the one being filled; ``S3UploadSink``).
     public var concurrentUploads: Int = 4
     /// The HTTP client; `nil` uses one process-wide client (connection pool,
     /// keep-alive, 10 s connect timeout).
