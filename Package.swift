@@ -98,6 +98,7 @@ let package = Package(
             name: "Benchmarks",
             dependencies: [
                 "Brine", "BrineTestSupport",
+                "BrineRemote", // remote-load (scripts/remote-bench.sh)
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks",

@@ -106,9 +106,13 @@ extension Brine {
     ///   `DecodingError` with the coding path when the tree does not fit
     ///   `type` (its underlying error is a ``BrineError`` `.dtypeMismatch`
     ///   for an array of the wrong dtype).
+    ///
+    /// A URL whose name ends with `.index.json` (``ShardIndex/isIndex(_:)``)
+    /// is a sharded model's index: see ``load(_:fromShardIndex:options:)``.
     public static func load<T: Decodable>(
         _ type: T.Type, from url: URL, mode: LoadMode = .copy, options: ReadOptions = .init()
     ) throws -> T {
+        if ShardIndex.isIndex(url) { return try load(type, fromShardIndex: url, options: options) }
         guard mode != .mmapReadWrite else {
             // The model's tensors would write into the file with no way to
             // flush (sync and fix the checksums): that needs the handle.

@@ -9,9 +9,9 @@ import NIOHTTP1
 /// when credentials are set). A ``RangeSource``, so ``RangedBrineFile`` reads
 /// it with the core reader's validation and decoding.
 ///
-/// Opening sends two requests at once (one round trip): the first 16 bytes
-/// (the preamble) and the last ``RangeReadOptions/tailBytes`` (trailer and,
-/// usually, the header), and learns the size (`Content-Range`) and the ETag.
+/// Opening sends one request: the last ``RangeReadOptions/tailBytes``
+/// (trailer and, usually, the header; the whole object when it is smaller),
+/// and learns the size (`Content-Range`) and the ETag.
 /// Every later request carries `If-Match` with that ETag, and every answer's
 /// ETag is compared too: an object replaced during a load fails with
 /// ``BrineError/Code/objectChanged`` instead of mixing two versions. Each
@@ -42,28 +42,14 @@ public final class RemoteObjectSource: RangeSource {
 
     /// Opens `url` (`http://`, `https://` or `s3://`).
     /// - Throws: ``BrineError`` `.invalidArgument` (bad URL), `.notFound`
-    ///   (404), `.permissionDenied` (401/403), `.objectChanged` (the two
-    ///   open requests saw different ETags), `.io`/`.timedOut` after retries,
+    ///   (404), `.permissionDenied` (401/403), `.io`/`.timedOut` after retries,
     ///   `.unsupportedFeature` (a server that ignores `Range` on a large object).
     public static func open(_ url: URL, options: RemoteOptions = .init()) async throws(BrineError) -> RemoteObjectSource {
         let location = try RemoteLocation(url, options: options)
         let transport = Transport(options: options)
         let tailCount = Swift.max(options.fetch.tailBytes, 80)
-        async let headPart = try? rangedGet(transport, location, header: "bytes=0-15", expect: 16, etag: nil)
-        let tail: RangedBody
-        do {
-            tail = try await rangedGet(transport, location, header: "bytes=-\(tailCount)", expect: tailCount, etag: nil)
-        } catch {
-            _ = await headPart
-            throw error
-        }
-        var held: [(offset: Int, bytes: [UInt8])] = [(tail.start, tail.bytes)]
-        if let head = await headPart, head.total == tail.total {
-            if let a = head.etag, let b = tail.etag, a != b {
-                throw BrineError(.objectChanged, "the object changed while it was being opened (ETag \(a) then \(b))", filePath: url.absoluteString)
-            }
-            held.append((head.start, head.bytes))
-        }
+        let tail = try await rangedGet(transport, location, header: "bytes=-\(tailCount)", expect: tailCount, etag: nil)
+        let held: [(offset: Int, bytes: [UInt8])] = [(tail.start, tail.bytes)]
         return RemoteObjectSource(location: location, size: tail.total, etag: tail.etag, transport: transport, held: held)
     }
 
@@ -88,7 +74,7 @@ public final class RemoteObjectSource: RangeSource {
         let destination = Destination(buffer: buffer)
         let location = self.location, etag = self.etag, stats = self.stats, transport = self.transport
         let url = name
-        try await transport.withRetries("GET bytes \(range.lowerBound)-\(range.upperBound - 1)", url: url) { _ in
+        try await transport.withRetries("GET bytes \(range.lowerBound)-\(range.upperBound - 1)", url: url, server: location.authority) { _ in
             // Everything arrived before the failure (a reset after the last byte).
             if progress.value == destination.buffer.count { return }
             let start = range.lowerBound + progress.value
@@ -146,7 +132,7 @@ public final class RemoteObjectSource: RangeSource {
     static func rangedGet(_ transport: Transport, _ location: RemoteLocation, header: String, expect: Int, etag: String?) async throws(BrineError) -> RangedBody {
         let url = location.description
         let stats = transport.options.stats
-        return try await transport.withRetries("GET \(header)", url: url) { _ in
+        return try await transport.withRetries("GET \(header)", url: url, server: location.authority) { _ in
             var headers = [("Range", header)]
             if let etag { headers.append(("If-Match", etag)) }
             let request = transport.makeRequest(.GET, location, headers: headers)

@@ -43,8 +43,9 @@ public struct RemoteOptions: Sendable {
     /// The size of each multipart-upload part in bytes (default 8 MiB;
     /// at least 5 MiB, the S3 minimum for all parts but the last).
     public var partBytes: Int = 8 << 20
-    /// The number of parts uploaded at once (default 4). Memory of an upload
-    /// is bounded by `concurrentUploads × partBytes`.
+    /// The number of parts uploaded at once (default 4). The file bytes a
+    /// streamed save holds are bounded by `(concurrentUploads + 1) × partBytes`
+    /// (the parts in flight and the one being filled; ``S3UploadSink``).
     public var concurrentUploads: Int = 4
     /// The HTTP client; `nil` uses one process-wide client (connection pool,
     /// keep-alive, 10 s connect timeout).
@@ -87,6 +88,7 @@ public final class RemoteStats: Sendable {
         var bytesSent = 0
         var retries = 0
         var ranges: [Range<Int>] = []
+        var peakUploadBuffered = 0
     }
 
     /// A counter at zero.
@@ -102,6 +104,11 @@ public final class RemoteStats: Sendable {
     public var retries: Int { state.withLock { $0.retries } }
     /// The byte ranges requested with GET, in order.
     public var ranges: [Range<Int>] { state.withLock { $0.ranges } }
+    /// The most file bytes an ``S3UploadSink`` held at once (the part being
+    /// filled plus the parts in flight), over the streamed saves counted here.
+    public var peakUploadBufferedBytes: Int { state.withLock { $0.peakUploadBuffered } }
+
+    func uploadBuffered(_ n: Int) { state.withLock { $0.peakUploadBuffered = Swift.max($0.peakUploadBuffered, n) } }
 
     func request(range: Range<Int>? = nil, sent: Int = 0) {
         state.withLock {
@@ -120,5 +127,10 @@ let sharedHTTPClient: HTTPClient = {
     config.timeout = .init(connect: .seconds(10), read: .seconds(120))
     config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 32)
     config.decompression = .disabled
+    // A refused or failed connection fails the waiting request at once, and
+    // Transport's own bounded retries (backoff with jitter) decide; AHC's
+    // default would retry connecting until the connect timeout, per attempt
+    // (about 50 s before an unreachable endpoint was reported).
+    config.connectionPool.retryConnectionEstablishment = false
     return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: config)
 }()

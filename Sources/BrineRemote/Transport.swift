@@ -3,6 +3,10 @@ import Brine
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A failure worth another attempt: a connection error, a 5xx/429 answer, a
 /// short body, a missed deadline.
@@ -67,8 +71,9 @@ struct Transport: Sendable {
     /// Runs `attempt` with the deadline and retry policy of ``options``.
     /// `attempt` throws ``RetryableFailure`` (or any transport error) to be
     /// retried, a ``BrineError`` to stop.
+    /// `server` (host:port) names the server in connection errors.
     func withRetries<T: Sendable>(
-        _ what: String, url: String, _ attempt: @escaping @Sendable (_ number: Int) async throws -> T
+        _ what: String, url: String, server: String? = nil, _ attempt: @escaping @Sendable (_ number: Int) async throws -> T
     ) async throws(BrineError) -> T {
         var number = 0
         while true {
@@ -84,8 +89,10 @@ struct Transport: Sendable {
                 number += 1
                 let timedOut = (error as? RetryableFailure)?.timedOut ?? isTimeout(error)
                 guard number < Swift.max(1, options.maxAttempts) else {
+                    var reason = describe(error)
+                    if let server, isConnectionError(error) { reason = "cannot connect to \(server) (\(reason))" }
                     throw BrineError(timedOut ? .timedOut : .io,
-                                     "\(what) failed after \(number) attempts: \(describe(error))", filePath: url)
+                                     "\(what) failed after \(number) attempts: \(reason)", filePath: url)
                 }
                 options.stats.retried()
                 let bound = Swift.min(options.maxBackoff, options.initialBackoff * Double(1 << Swift.min(number - 1, 20)))
@@ -123,9 +130,19 @@ struct Transport: Sendable {
         return false
     }
 
+    /// An error of establishing the connection (refused, unreachable, DNS).
+    private func isConnectionError(_ error: Error) -> Bool {
+        if error is NIOConnectionError { return false } // names host:port itself
+        if error is IOError { return true }
+        if let e = error as? ChannelError, case .connectTimeout = e { return true }
+        if let e = error as? HTTPClientError, e == .connectTimeout { return true }
+        return false
+    }
+
+    /// A one-line, human description of a transport error (no nested
+    /// type dumps): "cannot connect to 127.0.0.1:9 (connection refused)".
     private func describe(_ error: Error) -> String {
-        if let e = error as? RetryableFailure { return e.message }
-        return String(describing: error)
+        describeTransportError(error)
     }
 
     /// Maps a final (non-2xx) status to a typed error, or a retryable failure.
@@ -157,7 +174,7 @@ struct Transport: Sendable {
     ) async throws(BrineError) -> Response {
         let url = location.description
         let stats = options.stats
-        return try await withRetries(what, url: url) { _ in
+        return try await withRetries(what, url: url, server: location.authority) { _ in
             let request = makeRequest(method, location, query: query, headers: headers, body: body)
             stats.request(sent: body?.count ?? 0)
             let response = try await options.httpClient.execute(request, timeout: .seconds(Int64(Swift.max(1, options.requestTimeout))))
@@ -217,4 +234,34 @@ func xmlUnescape(_ s: String) -> String {
 func xmlEscape(_ s: String) -> String {
     s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
         .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+}
+
+/// A one-line description of a transport error: NIO's connection errors
+/// become "cannot connect to host:port (reason)", `errno` failures their
+/// `strerror` text; others their description, flattened to one line.
+func describeTransportError(_ error: Error) -> String {
+    if let e = error as? RetryableFailure { return e.message }
+    if let e = error as? NIOConnectionError {
+        if e.dnsAError != nil || e.dnsAAAAError != nil { return "cannot resolve \(e.host)" }
+        let reasons = Set(e.connectionErrors.map { describeTransportError($0.error) }).sorted()
+        return "cannot connect to \(e.host):\(e.port)" + (reasons.isEmpty ? "" : " (\(reasons.joined(separator: "; ")))")
+    }
+    if let e = error as? IOError {
+        #if canImport(Glibc)
+        return String(cString: strerror(e.errnoCode)).lowercased()
+        #else
+        return "errno \(e.errnoCode)"
+        #endif
+    }
+    if let e = error as? ChannelError, case .connectTimeout = e { return "connect timed out" }
+    if let e = error as? HTTPClientError {
+        switch e {
+        case .connectTimeout: return "connect timed out"
+        case .remoteConnectionClosed: return "the server closed the connection"
+        case .readTimeout: return "read timed out"
+        case .deadlineExceeded: return "deadline exceeded"
+        default: break
+        }
+    }
+    return String(describing: error).replacingOccurrences(of: "\n", with: " ")
 }

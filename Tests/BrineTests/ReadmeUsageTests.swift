@@ -52,6 +52,26 @@ struct ReadmeUsageTests {
             checked += 1
         }
         #expect(checked > 40)
+        // The "Remote storage" section's sample runs in RemoteReadmeTests.swift.
+        let remoteMirror = try String(contentsOf: repositoryRoot.appendingPathComponent("Tests/BrineTests/RemoteReadmeTests.swift"), encoding: .utf8)
+        guard let rs = readme.range(of: "\n## Remote storage"), let re = readme.range(of: "\n## ", range: rs.upperBound ..< readme.endIndex) else {
+            Issue.record("README.md has no Remote storage section")
+            return
+        }
+        var inRemote = false
+        var remoteChecked = 0
+        for raw in readme[rs.upperBound ..< re.lowerBound].split(separator: "\n", omittingEmptySubsequences: false) {
+            let line = String(raw)
+            if line.hasPrefix("```") { inRemote = line == "```swift"; continue }
+            guard inRemote else { continue }
+            var code = line
+            if let comment = code.range(of: "  //") ?? code.range(of: " // ") { code = String(code[..<comment.lowerBound]) }
+            code = code.trimmingCharacters(in: .whitespaces)
+            if code.isEmpty || code.hasPrefix("//") || code.hasPrefix("import ") { continue }
+            #expect(remoteMirror.contains(code), "README remote sample line not in RemoteReadmeTests.swift: \(code)")
+            remoteChecked += 1
+        }
+        #expect(remoteChecked == 3, "the README shows S3 and HTTP loading in three lines")
     }
 
     @Test("the README's model declarations compile and save")

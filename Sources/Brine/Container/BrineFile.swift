@@ -143,7 +143,7 @@ public final class BrineFile: Sendable {
     /// Reads and validates preamble, trailer and header through `read(offset, count)`,
     /// which returns exactly `count` bytes or throws.
     static func parse(
-        size: Int, options: ReadOptions, path: String?, read: (Int, Int) throws(BrineError) -> [UInt8]
+        size: Int, options: ReadOptions, path: String?, checkPreamble: Bool = true, read: (Int, Int) throws(BrineError) -> [UInt8]
     ) throws(BrineError) -> Parsed {
         let minimum = FormatSpec.preambleSize + FormatSpec.trailerSize
         if size < minimum {
@@ -153,8 +153,12 @@ public final class BrineFile: Sendable {
             }
             throw BrineError(.notABrineFile, "file of \(size) bytes is not a Brine file", filePath: path, byteOffset: 0)
         }
-        let pre = try read(0, FormatSpec.preambleSize)
-        try typedThrows { try pre.withUnsafeBytes { b in try Preamble.check(b, path: path) } }
+        // A ranged reader (RangedBrineFile) defers the preamble to keep its
+        // open at one request; it checks the preamble before any array data.
+        if checkPreamble {
+            let pre = try read(0, FormatSpec.preambleSize)
+            try typedThrows { try pre.withUnsafeBytes { b in try Preamble.check(b, path: path) } }
+        }
         let tail = try read(size - FormatSpec.trailerSize, FormatSpec.trailerSize)
         let trailer: Trailer
         do throws(BrineError) {

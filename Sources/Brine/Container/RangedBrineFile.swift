@@ -1,12 +1,15 @@
 import Dispatch
+import Synchronization
 
 /// A Brine file read through a ``RangeSource``: an object on an HTTP server
 /// or in S3 (the `BrineRemote` library opens these by URL), or a local file.
 /// The counterpart of ``BrineFile`` for storage reached by range requests.
 ///
 /// Opening reads the tail of the object (``RangeReadOptions/tailBytes``,
-/// covering trailer and header in the common case) and validates preamble,
-/// trailer and header with the same code as ``BrineFile``. Loading fetches
+/// covering trailer and header in the common case: one request) and
+/// validates trailer and header with the same code as ``BrineFile``; the
+/// preamble is checked then too when the tail reaches it, else alongside the
+/// first array read. Loading fetches
 /// only the chunks of the arrays asked for, coalesced into requests of at
 /// most ``RangeReadOptions/coalesceBytes``, with up to
 /// ``RangeReadOptions/concurrentRequests`` in flight; each response is
@@ -35,6 +38,12 @@ public final class RangedBrineFile: Sendable {
     /// The array table, in file order.
     public let arrays: [ArrayInfo]
     private let index: [String: Int]
+    /// Whether the preamble has been read and checked. Open leaves it for
+    /// later when the tail read does not reach offset 0 (one request instead
+    /// of two); the first array read checks it, alongside its own requests.
+    private let preambleChecked: Mutex<Bool>
+    /// Decode scratch reused by the requests (at most a window's worth).
+    private let scratchPool = Mutex<[ChunkScratch]>([])
 
     /// The paths of all arrays, in file order.
     public var arrayPaths: [String] { arrays.map(\.path) }
@@ -42,7 +51,8 @@ public final class RangedBrineFile: Sendable {
     /// The entry for `path`, or `nil`.
     public func info(_ path: String) -> ArrayInfo? { index[path].map { arrays[$0] } }
 
-    private init(source: any RangeSource, options: ReadOptions, fetch: RangeReadOptions, parsed: BrineFile.Parsed) {
+    private init(source: any RangeSource, options: ReadOptions, fetch: RangeReadOptions, parsed: BrineFile.Parsed, preambleChecked: Bool) {
+        self.preambleChecked = Mutex(preambleChecked)
         self.source = source
         self.options = options
         self.fetchOptions = fetch
@@ -57,7 +67,8 @@ public final class RangedBrineFile: Sendable {
 
     /// Opens a Brine object: reads its tail (one request in the common case;
     /// one more when the header is larger than ``RangeReadOptions/tailBytes``)
-    /// and validates preamble, trailer and header as ``BrineFile`` does.
+    /// and validates trailer and header as ``BrineFile`` does (the preamble
+    /// too when the tail holds it; else the first array read checks it).
     /// - Parameters:
     ///   - source: the bytes.
     ///   - options: verification, threads, limits.
@@ -80,12 +91,20 @@ public final class RangedBrineFile: Sendable {
         }
         let tail = Swift.min(size, Swift.max(fetch.tailBytes, FormatSpec.preambleSize + FormatSpec.trailerSize))
         if tail > 0 { try await fetchRange(size - tail ..< size) }
+        // The preamble is checked now only when the tail holds it (a small
+        // object); otherwise before the first array is read (one request at
+        // open). Trailer and header carry their own magic, version and
+        // checksums, so nothing unchecked is returned in between.
+        var deferPreamble = size - tail > 0
         // The parser asks for ranges; serve them from what is held, and
-        // fetch (then parse again) what is not: header beyond the tail, preamble.
-        for _ in 0 ..< 4 {
+        // fetch (then parse again) what is not: header beyond the tail, and
+        // the preamble after a failure (so that the error is the one the
+        // format's order of checks gives, e.g. `truncated` for a file that
+        // starts as a Brine file).
+        for _ in 0 ..< 6 {
             var missing: Range<Int>? = nil
             do {
-                let parsed = try BrineFile.parse(size: size, options: options, path: source.name) { (offset, count) throws(BrineError) -> [UInt8] in
+                let parsed = try BrineFile.parse(size: size, options: options, path: source.name, checkPreamble: !deferPreamble) { (offset, count) throws(BrineError) -> [UInt8] in
                     guard offset >= 0, count >= 0, offset <= size, count <= size - offset else {
                         throw BrineError(.truncated, "reading \(count) bytes at offset \(offset) runs past the end of the object (\(size) bytes)",
                                          filePath: source.name, byteOffset: UInt64(Swift.max(0, Swift.min(offset, size))))
@@ -96,10 +115,15 @@ public final class RangedBrineFile: Sendable {
                     missing = offset ..< offset + count
                     throw BrineError(.io, "range not yet fetched")
                 }
-                return RangedBrineFile(source: source, options: options, fetch: fetch, parsed: parsed)
+                return RangedBrineFile(source: source, options: options, fetch: fetch, parsed: parsed, preambleChecked: !deferPreamble)
             } catch {
-                guard let m = missing else { throw error }
-                try await fetchRange(m)
+                if let m = missing {
+                    try await fetchRange(m)
+                } else if deferPreamble {
+                    deferPreamble = false
+                } else {
+                    throw error
+                }
             }
         }
         throw BrineError(.io, "open needed more reads than expected", filePath: source.name)
@@ -223,6 +247,11 @@ public final class RangedBrineFile: Sendable {
     ///   that exhausts its retries is returned too.
     public func verify(progress: (@Sendable (_ doneBytes: Int, _ totalBytes: Int) -> Void)? = nil) async -> [BrineError] {
         var failures: [BrineError] = []
+        do throws(BrineError) {
+            try await checkPreamble()
+        } catch {
+            failures.append(error)
+        }
         let totalBytes = arrays.reduce(0) { $0 + $1.storedBytes }
         var done = 0
         for a in arrays {
@@ -312,8 +341,11 @@ public final class RangedBrineFile: Sendable {
         let verify = forceVerify || options.verifyChecksums
         let shared = UncheckedSendable(jobs)
         let window = Swift.max(1, fetchOptions.concurrentRequests)
+        let needsPreamble = !preambleChecked.withLock { $0 }
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
+                // The deferred preamble check rides alongside the data requests.
+                if needsPreamble { group.addTask { try await self.checkPreamble() } }
                 var next = 0
                 func launch() {
                     let r = requests[next]
@@ -332,6 +364,39 @@ public final class RangedBrineFile: Sendable {
         } catch {
             throw BrineError(.io, "\(error)", filePath: source.name)
         }
+    }
+
+    /// `count` scratch objects from the pool (new ones when it is short).
+    private func takeScratch(_ count: Int) -> [ChunkScratch] {
+        var out = scratchPool.withLock { pool -> [ChunkScratch] in
+            let n = Swift.min(count, pool.count)
+            let taken = Array(pool.suffix(n))
+            pool.removeLast(n)
+            return taken
+        }
+        while out.count < count { out.append(ChunkScratch()) }
+        return out
+    }
+
+    /// Puts scratch back, keeping at most what a full window of requests uses.
+    private func returnScratch(_ scratch: [ChunkScratch]) {
+        let cap = Swift.max(1, fetchOptions.concurrentRequests) * Swift.max(1, options.threads)
+        scratchPool.withLock { pool in
+            pool.append(contentsOf: scratch.prefix(Swift.max(0, cap - pool.count)))
+        }
+    }
+
+    /// Reads and checks the preamble (magic, major version) if open deferred
+    /// it; a no-op afterwards.
+    /// - Throws: ``BrineError`` `.notABrineFile`, `.unsupportedVersion`, and the source's codes.
+    func checkPreamble() async throws(BrineError) {
+        if preambleChecked.withLock({ $0 }) { return }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: FormatSpec.preambleSize, alignment: 16)
+        defer { buffer.deallocate() }
+        try await source.read(0 ..< FormatSpec.preambleSize, into: buffer)
+        let name = source.name
+        try Preamble.check(UnsafeRawBufferPointer(buffer), path: name)
+        preambleChecked.withLock { $0 = true }
     }
 
     /// Runs one request: fetch, then verify and decode its chunks (in
@@ -357,12 +422,21 @@ public final class RangedBrineFile: Sendable {
             }
             return
         }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: r.range.count, alignment: 64)
-        defer { buffer.deallocate() }
+        // Large request buffers come from TensorStorage (mmap above
+        // MemoryTuning.hugeAllocationThreshold, unmapped when done): freed
+        // malloc blocks of several MiB stayed resident in glibc's per-thread
+        // arenas and pushed a zstd load's peak RSS well past model + window.
+        let staging = TensorStorage(uninitializedByteCount: r.range.count)
+        defer { withExtendedLifetime(staging) {} }
+        let buffer = UnsafeMutableRawBufferPointer(start: staging.baseAddress, count: r.range.count)
         try await source.read(r.range, into: buffer)
         let items = r.items
         let threads = Swift.max(1, Swift.min(options.threads, items.count))
-        let scratch = (0 ..< threads).map { _ in ChunkScratch() }
+        // Scratch (decompression contexts, unshuffle buffers) is reused
+        // across requests: allocating it per request churned MiB-sized
+        // blocks through malloc on many threads (memory glibc keeps).
+        let scratch = takeScratch(threads)
+        defer { returnScratch(scratch) }
         let start = r.range.lowerBound
         let fetched = UncheckedSendable(UnsafeRawBufferPointer(buffer))
         try await offCooperativePool { () throws(BrineError) in

@@ -23,6 +23,12 @@ public struct ShardIndex: Sendable, Equatable {
     public var totalSize: Int
     /// Every array path with its shard's file name, in order.
     public var weightMap: [(path: String, shard: String)]
+    /// The model's object tree (`tree` key, added in 1.1; `nil` for an index
+    /// of plain weights or an older index): the value a single file's header
+    /// holds as its root, whose array references count ``weightMap``'s
+    /// entries in order. ``Brine/save(_:toShards:maxShardBytes:options:)``
+    /// writes it; ``Brine/load(_:fromShardIndex:options:)`` needs it.
+    public var tree: Value?
 
     /// The distinct shard file names, in order of first use.
     public var shardNames: [String] {
@@ -31,15 +37,17 @@ public struct ShardIndex: Sendable, Equatable {
     }
 
     /// An index from its parts.
-    public init(metadata: [String: String] = [:], totalSize: Int, weightMap: [(path: String, shard: String)]) {
+    public init(metadata: [String: String] = [:], totalSize: Int, weightMap: [(path: String, shard: String)], tree: Value? = nil) {
         self.metadata = metadata
         self.totalSize = totalSize
         self.weightMap = weightMap
+        self.tree = tree
     }
 
-    /// Equal metadata, total size and weight map (in order).
+    /// Equal metadata, total size, weight map (in order) and tree.
     public static func == (a: ShardIndex, b: ShardIndex) -> Bool {
         a.metadata == b.metadata && a.totalSize == b.totalSize && a.weightMap.elementsEqual(b.weightMap, by: { $0 == $1 })
+            && a.tree == b.tree
     }
 
     /// Parses an index (strict JSON, duplicate keys rejected).
@@ -48,7 +56,9 @@ public struct ShardIndex: Sendable, Equatable {
     ///   - path: the index's path or URL, for error messages.
     /// - Throws: ``BrineError`` `.corruptHeader` for malformed JSON, a
     ///   missing or mistyped `weight_map`, or a shard name that is not a plain
-    ///   file name (`/`, `..`, empty); `.limitExceeded` for an index over the cap.
+    ///   file name (`/`, `..`, empty), a `tree` that is not base64 of a valid
+    ///   object tree (array references past the weight map, trailing bytes);
+    ///   `.limitExceeded` for an index or tree over the caps.
     public init(parsing bytes: [UInt8], path: String?) throws(BrineError) {
         guard bytes.count <= Self.maxIndexBytes else {
             throw BrineError(.limitExceeded, "shard index of \(bytes.count) bytes is over the cap of \(Self.maxIndexBytes)", filePath: path)
@@ -64,6 +74,7 @@ public struct ShardIndex: Sendable, Equatable {
         var metadata: [String: String] = [:]
         var total = 0
         var map: [(path: String, shard: String)] = []
+        var treeText: String? = nil
         for (k, v) in top {
             switch k {
             case "metadata":
@@ -86,15 +97,33 @@ public struct ShardIndex: Sendable, Equatable {
                     }
                     map.append((p, shard))
                 }
+            case "tree":
+                guard case .string(let t) = v else { throw bad("tree is not a string") }
+                treeText = t
             default:
                 continue // unknown keys are allowed (forward compatibility)
             }
         }
         guard top.contains(where: { $0.key == "weight_map" }) else { throw bad("no weight_map") }
-        self.init(metadata: metadata, totalSize: total, weightMap: map)
+        var tree: Value? = nil
+        if let treeText {
+            guard let data = Data(base64Encoded: treeText) else { throw bad("tree is not base64 (RFC 4648)") }
+            let bytes = [UInt8](data)
+            let arrayCount = map.count
+            tree = try typedThrows {
+                try bytes.withUnsafeBytes { (b) throws -> Value in
+                    var r = ByteReader(b, fileOffset: 0, filePath: path)
+                    let v = try Header.decodeValue(&r, depth: 0, limits: ReadLimits(), arrayCount: arrayCount, allowArrayRefs: true)
+                    guard r.isAtEnd else { throw bad("\(r.remaining) unexpected bytes after the object tree") }
+                    return v
+                }
+            }
+        }
+        self.init(metadata: metadata, totalSize: total, weightMap: map, tree: tree)
     }
 
-    /// The index as compact JSON (keys in order: metadata, then weight_map).
+    /// The index as compact JSON (keys in order: metadata, weight_map, then
+    /// tree when there is one).
     public var jsonBytes: [UInt8] {
         var meta: [(key: String, value: JSON)] = [("total_size", .integer(negative: false, magnitude: UInt64(totalSize)))]
         for k in metadata.keys.sorted() {
@@ -105,7 +134,13 @@ public struct ShardIndex: Sendable, Equatable {
             }
         }
         let map = JSON.object(weightMap.map { (key: $0.path, value: JSON.string($0.shard)) })
-        var out = JSON.object([("metadata", .object(meta)), ("weight_map", map)]).compactText
+        var top: [(key: String, value: JSON)] = [("metadata", .object(meta)), ("weight_map", map)]
+        if let tree {
+            var w = ByteWriter(capacity: 256)
+            Header.encodeValue(tree, into: &w)
+            top.append(("tree", .string(Data(w.bytes).base64EncodedString())))
+        }
+        var out = JSON.object(top).compactText
         out.append(UInt8(ascii: "\n"))
         return out
     }
@@ -148,6 +183,11 @@ extension Brine {
     ///   and the errors of ``saveWeights(_:to:options:filter:)``.
     @discardableResult
     public static func saveWeights(_ weights: Weights, toShards folder: URL, maxShardBytes: Int, options: SaveOptions = .init()) throws(BrineError) -> ShardIndex {
+        try saveShards(weights, to: folder, maxShardBytes: maxShardBytes, options: options, tree: nil)
+    }
+
+    /// ``saveWeights(_:toShards:maxShardBytes:options:)`` with an object tree for the index.
+    static func saveShards(_ weights: Weights, to folder: URL, maxShardBytes: Int, options: SaveOptions, tree: Value?) throws(BrineError) -> ShardIndex {
         guard maxShardBytes >= 1 << 20 else {
             throw BrineError(.invalidArgument, "maximum shard size \(maxShardBytes) is under 1 MiB", filePath: folder.path)
         }
@@ -169,7 +209,7 @@ extension Brine {
         var meta: [String: String] = ["format": "brine", "shard_count": String(count)]
         for (k, v) in options.metadata { if case .string(let s) = v { meta[k] = s } }
         let index = ShardIndex(metadata: meta, totalSize: total,
-                               weightMap: zip(entries, assignment).map { (path: $0.0.path, shard: name($0.1)) })
+                               weightMap: zip(entries, assignment).map { (path: $0.0.path, shard: name($0.1)) }, tree: tree)
         let indexURL = folder.appendingPathComponent(ShardIndex.fileName)
         do {
             try Data(index.jsonBytes).write(to: indexURL, options: .atomic)
@@ -196,6 +236,22 @@ extension Brine {
             throw BrineError(.notFound, "cannot read the shard index: \(error)", filePath: indexURL.path)
         }
         let index = try ShardIndex(parsing: [UInt8](data), path: indexURL.path)
+        return try Weights(zip(index.weightMap, try loadShardArrays(index, indexURL: indexURL, options: options)).map { (path: $0.0.path, tensor: $0.1) })
+    }
+
+    /// Reads the index at `indexURL` (a file).
+    static func readShardIndex(_ indexURL: URL) throws(BrineError) -> ShardIndex {
+        let data: Data
+        do {
+            data = try Data(contentsOf: indexURL)
+        } catch {
+            throw BrineError(.notFound, "cannot read the shard index: \(error)", filePath: indexURL.path)
+        }
+        return try ShardIndex(parsing: [UInt8](data), path: indexURL.path)
+    }
+
+    /// Every array of `index`, in weight-map order, from the shards beside `indexURL`.
+    static func loadShardArrays(_ index: ShardIndex, indexURL: URL, options: ReadOptions) throws(BrineError) -> [AnyTensor] {
         var byPath: [String: AnyTensor] = [:]
         for shard in index.shardNames {
             let file = try BrineFile(contentsOf: indexURL.deletingLastPathComponent().appendingPathComponent(shard), options: options)
@@ -209,6 +265,6 @@ extension Brine {
             }
             for (p, t) in zip(wanted, try file.load(infos)) { byPath[p] = t }
         }
-        return try Weights(index.weightMap.map { (path: $0.path, tensor: byPath[$0.path]!) })
+        return index.weightMap.map { byPath[$0.path]! }
     }
 }
