@@ -88,7 +88,7 @@ extension NetworkTests {
             try await S3Client(options: o).createBucket(url)
             let local = try BrineFile(contentsOf: MiniLMBrine.small)
             let arrays = try await Brine.write(to: url, remote: o, options: WriteOptions(codec: .zstd(level: 1))) { writer in
-                for a in local.arrays { try writer.append(try local.anyArray(a.path), path: a.path) }
+                for a in local.arrays { try writer.append(try local.anyArray(a.path), arrayPath: a.path) }
                 return (root: .string("writer"), metadata: .map([("k", .string("v"))]))
             }
             #expect(arrays.map(\.path) == local.arrayPaths)
@@ -100,7 +100,7 @@ extension NetworkTests {
             var t = servers.anonymous()
             t.partBytes = 5 << 20
             try await Brine.write(to: tiny, remote: t) { writer in
-                try writer.append(randomArray(dtype: .float32, shape: [1000], seed: 9), path: "x")
+                try writer.append(randomArray(dtype: .float32, shape: [1000], seed: 9), arrayPath: "x")
                 return (root: .null, metadata: .map([]))
             }
             #expect(t.stats.requests == 1)
@@ -123,7 +123,7 @@ extension NetworkTests {
             // A writer body that throws aborts the same way.
             await #expect(throws: FailingModel.Boom.self) {
                 try await Brine.write(to: url, remote: o) { writer in
-                    for (i, l) in model.layers.enumerated() { try writer.append(AnyTensor(l), path: "l\(i)") }
+                    for (i, l) in model.layers.enumerated() { try writer.append(AnyTensor(l), arrayPath: "l\(i)") }
                     throw FailingModel.Boom()
                 }
             }
