@@ -849,49 +849,63 @@ def plot_dataset(ds: Dataset, folder: Path) -> list[Path]:
     method, with the physical-limit line (save/overwrite: the faster of one write(2) and fallocate + one write(2);
     load: one read(2) into a preallocated buffer; fresh-process load: one read(2) into a fresh buffer); written as
     compare-<dataset>.png and .svg into `folder`."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     panels = [("save", "save (new file)", ["raw write(2)", "fallocate + one write(2)"]),
               ("overwrite", "save over an existing file", ["raw write(2)", "fallocate + one write(2)"]),
               ("load", "load by copy", ["raw read(2), preallocated"]),
               ("load, fresh process", "load, one per fresh process", ["raw read(2), fresh buffer"])]
+
+    def limit(op: str, limits: list[str]) -> Row | None:
+        rows = [r for r in (find(ds, m, "load" if op.startswith("load") else op) for m in limits) if r]
+        return max(rows, key=lambda r: r.mbps, default=None)
+
+    return plot_bars(ds, [(op, title, lambda op=op, lm=lm: limit(op, lm)) for op, title, lm in panels],
+                     f"{ds.name}: {fmt_b(ds.raw_bytes)} in {ds.array_count} arrays (dashed: physical-limit proxy)",
+                     folder, f"compare-{ds.key}", baseline_prefixes=("raw ", "fallocate"))
+
+
+def plot_bars(ds: Dataset, panels: list[tuple[str, str, Callable[[], Row | None]]], title: str, folder: Path, stem: str,
+              baseline_prefixes: tuple[str, ...]) -> list[Path]:
+    """One horizontal bar chart per (op, panel title, limit row) of every method's MB/s (medians), Brine in red,
+    the limit row as a dashed line; methods starting with `baseline_prefixes` are lines, not bars.
+    Written as <stem>.png and .svg into `folder`; returns the paths (none when no panel has data)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     panels = [p_ for p_ in panels if any(r.op == p_[0] and r.median for r in ds.rows)]
     if not panels:
         return []
     methods = []
     for r in ds.rows:
-        if r.median and not r.method.startswith(("raw ", "fallocate")) and r.method not in methods:
+        if r.median and not r.method.startswith(baseline_prefixes) and r.method not in methods:
             methods.append(r.method)
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 0.32 * len(methods) + 1.9), sharey=True)
     if len(panels) == 1:
         axes = [axes]
-    for ax, (op, title, limits) in zip(axes, panels):
-        vals = []
-        for m in methods:
-            r = find(ds, m, op)
-            vals.append(r.mbps if r else 0.0)
-        colors = ["#c8553d" if m.startswith("brine") else "#8a9bb0" for m in methods]
-        ax.barh(range(len(methods)), vals, color=colors)
-        lim = [find(ds, m, "load" if op.startswith("load") else op) for m in limits]
-        lim = [r for r in lim if r]
-        if lim:
-            best = max(lim, key=lambda r: r.mbps)
+    for ax, (op, panel_title, limit) in zip(axes, panels):
+        vals = [(find(ds, m, op).mbps if find(ds, m, op) else 0.0) for m in methods]
+        ax.barh(range(len(methods)), vals, color=["#c8553d" if m.startswith("brine") else "#8a9bb0" for m in methods])
+        best = limit()
+        if best:
             ax.axvline(best.mbps, color="black", linestyle="--", linewidth=1)
-            ax.text(best.mbps, -0.6, f"{best.method}: {best.mbps:.0f} MB/s ", fontsize=7, va="bottom", ha="right")
-        ax.set_title(title, fontsize=10)
+            ax.text(best.mbps, len(methods) - 0.45, f"{best.method}: {best.mbps:.0f} MB/s ", fontsize=7, va="top", ha="right")
+        ax.set_title(panel_title, fontsize=10)
         ax.set_xlabel("MB/s of raw array bytes (median)")
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(range(len(methods)))
     axes[0].set_yticklabels(methods, fontsize=8)
     axes[0].invert_yaxis()
-    fig.suptitle(f"{ds.name}: {fmt_b(ds.raw_bytes)} in {ds.array_count} arrays (dashed: physical-limit proxy)", fontsize=11)
+    fig.suptitle(title, fontsize=11)
     fig.tight_layout()
+    return save_figure(fig, plt, folder, stem)
+
+
+def save_figure(fig, plt, folder: Path, stem: str) -> list[Path]:
+    """Writes `fig` as <stem>.png and <stem>.svg into `folder` and closes it; returns the two paths."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for ext in ("png", "svg"):
-        p_ = folder / f"compare-{ds.key}.{ext}"
+        p_ = folder / f"{stem}.{ext}"
         fig.savefig(p_, dpi=110)
         paths.append(p_)
     plt.close(fig)

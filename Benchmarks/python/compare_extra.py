@@ -251,43 +251,12 @@ def disk_targets(C, ds, add) -> None:
 
 
 def plot_disk(C, ds, folder: Path) -> list[Path]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ops = [("durable save", "durable save (fsync)"), ("cold load", "cold load (pages evicted)")]
-    methods = []
-    for r in ds.rows:
-        if r.median and r.method not in methods and not r.method.startswith("fio"):
-            methods.append(r.method)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 0.4 * len(methods) + 1.9), sharey=True)
-    for ax, (op, title) in zip(axes, ops):
-        vals = [(C.find(ds, m, op).mbps if C.find(ds, m, op) else 0.0) for m in methods]
-        ax.barh(range(len(methods)), vals, color=["#c8553d" if m.startswith("brine") else "#8a9bb0" for m in methods])
-        lim = C.fastest_of(ds, ["fio sequential, 1MiB requests", "fio sequential, 8MiB requests"], op)
-        if lim:
-            ax.axvline(lim.mbps, color="black", linestyle="--", linewidth=1)
-            ax.text(lim.mbps, -0.6, f"{lim.method}: {lim.mbps:.0f} MB/s ", fontsize=7, va="bottom", ha="right")
-        ax.set_title(title, fontsize=10)
-        ax.set_xlabel("MB/s of raw array bytes (median)")
-        ax.grid(axis="x", alpha=0.3)
-    axes[0].set_yticks(range(len(methods)))
-    axes[0].set_yticklabels(methods, fontsize=8)
-    axes[0].invert_yaxis()
-    fig.suptitle(f"{ds.name} (dashed: fio on the same file system)", fontsize=11)
-    fig.tight_layout()
-    return _save(fig, plt, folder, "compare-disk")
-
-
-def _save(fig, plt, folder: Path, stem: str) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for ext in ("png", "svg"):
-        p = folder / f"{stem}.{ext}"
-        fig.savefig(p, dpi=110)
-        paths.append(p)
-    plt.close(fig)
-    return paths
+    """Durable save and cold load MB/s per method, the faster fio row as the dashed limit (compare-disk.png/.svg)."""
+    fios = ["fio sequential, 1MiB requests", "fio sequential, 8MiB requests"]
+    panels = [(op, title, lambda op=op: C.fastest_of(ds, fios, op))
+              for op, title in [("durable save", "durable save (fsync)"), ("cold load", "cold load (pages evicted)")]]
+    return C.plot_bars(ds, panels, f"{ds.name} (dashed: fio on the same file system)", folder, "compare-disk",
+                       baseline_prefixes=("fio",))
 
 
 # ---------------------------------------------------------------------------
@@ -447,5 +416,5 @@ def plot_scaling(C, sc: dict, folder: Path) -> list[Path]:
             ax.legend(fontsize=7)
         fig.suptitle(f"How cost grows with {'model size' if axis == 'size' else 'array count'}", fontsize=11)
         fig.tight_layout()
-        paths += _save(fig, plt, folder, f"compare-scaling-{axis}")
+        paths += C.save_figure(fig, plt, folder, f"compare-scaling-{axis}")
     return paths
