@@ -274,27 +274,15 @@ def scaling_points(quick: bool) -> tuple[list[int], list[int]]:
 
 def run_scaling(C, args, workdir: Path, out: Path, brine_bin: Path | None) -> dict:
     """{"size": [point…], "count": [point…]}; a point is {"x", "arrays", "raw_bytes", "rows": {method: {op: (median, min)}}}."""
-    import pickle
-
-    import joblib
-    import safetensors.numpy as stnp
     from safetensors import safe_open
-
-    def pk_save(d, p):
-        with open(p, "wb") as f:
-            pickle.dump(d, f, protocol=5)
-
-    def pk_load(p):
-        with open(p, "rb") as f:
-            return pickle.load(f)
 
     def st_open(p):
         with safe_open(str(p), framework="np") as f:
             return [f.get_slice(k) for k in f.keys()]
 
-    peers = [("safetensors.numpy", ".safetensors", lambda d, p: stnp.save_file(d, str(p)), lambda p: stnp.load_file(str(p)), st_open),
-             ("pickle protocol 5", ".pkl", pk_save, pk_load, None),
-             ("joblib compress=0", ".joblib", lambda d, p: joblib.dump(d, p, compress=0), joblib.load, None)]
+    # The same save and load calls as the page-cache rows (compare.python_methods).
+    openers = {"safetensors.numpy": st_open, "pickle protocol 5": None, "joblib compress=0": None}
+    peers = [(m.name, m.ext, m.save, m.load, openers[m.name]) for m in C.python_methods([1], minilm=False) if m.name in openers]
     sizes, counts = scaling_points(args.quick)
     result: dict = {"size": [], "count": []}
     runs = args.scaling_runs
