@@ -149,10 +149,7 @@ extension Brine {
 /// The byte-level rewrite behind ``Brine/updateMetadata(of:_:removing:durable:)``.
 enum MetadataRewrite {
     static func rewrite(_ file: BrineFile, metadata: Value, durable: Bool) throws(BrineError) {
-        let maxDepth = ReadLimits().maxDepth
-        guard !metadata.nestsDeeper(than: maxDepth) else {
-            throw BrineError(.limitExceeded, "the metadata nests deeper than \(maxDepth) levels, which readers refuse", filePath: file.path)
-        }
+        try metadata.checkWritableDepth("the metadata", filePath: file.path)
         try checkNoReferences(metadata, path: file.path)
         // The header is `metadata array_count array_entry… root`: replace the
         // first value, keep the rest byte for byte.

@@ -219,10 +219,8 @@ public final class BrineWriter {
             guard case .map(var meta) = metadata else { throw BrineError(.invalidArgument, "metadata must be a map", filePath: destination) }
             // Readers refuse deeper trees (docs/FORMAT.md, "Limits"); checking
             // first also bounds the recursion of the checks and the encoder below.
-            let maxDepth = ReadLimits().maxDepth
-            guard !metadata.nestsDeeper(than: maxDepth), !root.nestsDeeper(than: maxDepth) else {
-                throw BrineError(.limitExceeded, "the object tree nests deeper than \(maxDepth) levels, which readers refuse", filePath: destination)
-            }
+            try metadata.checkWritableDepth("the metadata", filePath: destination)
+            try root.checkWritableDepth("the object tree", filePath: destination)
             try BrineWriter.checkNoRefs(metadata, path: destination)
             try BrineWriter.checkRefs(root, count: entries.count, path: destination)
             try BrineWriter.checkShared(root, path: destination)

@@ -361,6 +361,13 @@ struct Header: Sendable {
         shared: inout SharedIDs
     ) throws(BrineError) -> ValueHead {
         let tagOffset = r.absoluteOffset
+        /// Lists, maps and shared nodes each open one level (the read side of
+        /// ``Value/checkWritableDepth(_:filePath:)``).
+        func checkDepth() throws(BrineError) {
+            guard depth < limits.maxDepth else {
+                throw BrineError(.limitExceeded, "object tree nests deeper than \(limits.maxDepth)", filePath: r.filePath, byteOffset: tagOffset)
+            }
+        }
         let raw = try r.u8("value tag")
         guard let tag = Tag(rawValue: raw) else {
             throw BrineError(.corruptHeader, "unknown value tag 0x\(String(raw, radix: 16))", filePath: r.filePath, byteOffset: tagOffset)
@@ -378,9 +385,7 @@ struct Header: Sendable {
             let n = try r.count("bytes length", max: r.remaining, code: .corruptHeader)
             return .value(.bytes(Array(try r.bytes(n))))
         case .list, .map:
-            guard depth < limits.maxDepth else {
-                throw BrineError(.limitExceeded, "object tree nests deeper than \(limits.maxDepth)", filePath: r.filePath, byteOffset: tagOffset)
-            }
+            try checkDepth()
             // Every element takes at least one byte (two for a map entry).
             let n = try r.count(tag == .list ? "list count" : "map count", max: r.remaining, code: .corruptHeader)
             var c = OpenContainer(isMap: tag == .map, remaining: n)
@@ -403,9 +408,7 @@ struct Header: Sendable {
             guard allowArrayRefs, i == UInt64(shared.next) else {
                 throw BrineError(.corruptHeader, "shared node #\(i) where #\(shared.next) was expected (ids count up from 0 in order of appearance; none in metadata)", filePath: r.filePath, byteOffset: tagOffset)
             }
-            guard depth < limits.maxDepth else {
-                throw BrineError(.limitExceeded, "object tree nests deeper than \(limits.maxDepth)", filePath: r.filePath, byteOffset: tagOffset)
-            }
+            try checkDepth()
             shared.next += 1
             shared.open.insert(Int(i))
             return .open(OpenContainer(isMap: false, remaining: 1, sharedID: Int(i)))

@@ -207,4 +207,18 @@ extension Value {
         }
         return false
     }
+
+    /// The one depth check of trees about to be written: readers refuse a
+    /// tree deeper than ``ReadLimits/maxDepth`` (docs/FORMAT.md, "Limits"),
+    /// so writers check it before anything is written.
+    /// - Parameters:
+    ///   - what: the tree, for the message (e.g. `"the metadata"`).
+    ///   - filePath: the file, for the error.
+    /// - Throws: ``BrineError`` `.limitExceeded`.
+    func checkWritableDepth(_ what: String, filePath: String?) throws(BrineError) {
+        let limit = ReadLimits().maxDepth
+        guard !nestsDeeper(than: limit) else {
+            throw BrineError(.limitExceeded, "\(what) nests deeper than \(limit) levels, which readers refuse", filePath: filePath)
+        }
+    }
 }
