@@ -462,7 +462,6 @@ public final class BrineFile: Sendable {
         let storedCount = a.chunks[c].storedBytes
         let rawLen = a.rawRange(ofChunk: c).count
         let sis = a.storedDType.itemSize
-        let elements = rawLen / sis
         let target = dst + (c * (a.chunkBytes / sis)) * a.dtype.itemSize
         func fail(_ code: BrineError.Code, _ msg: String) -> BrineError {
             BrineError(code, msg, filePath: path, arrayPath: a.path, chunkIndex: c, byteOffset: UInt64(offset))

@@ -52,25 +52,15 @@ package enum ByteSwap {
             (d + whole).copyMemory(from: s + whole, byteCount: byteCount - whole)
         }
         guard count > 0 else { return }
-        var done = 0
-        if k == 2 || k == 4 || k == 8 {
-            switch path {
-            case .scalar:
-                break
-            case .portable:
-                done = portableSwap(s, d, count: count, elementSize: k)
-            case .avx2:
+        Kernels.forEachTier(
+            count: count, elementSize: k, path: path,
+            portable: { portableSwap(s, d, count: count, elementSize: k) },
+            avx2: {
                 #if arch(x86_64) || arch(i386)
                 brine_byteswap_avx2(s, d, count, k)
-                done = count
-                #else
-                preconditionFailure("AVX2 kernels exist only on x86")
                 #endif
-            }
-        }
-        if done < count {
-            scalarSwap(s, d, count: count, elementSize: k, from: done)
-        }
+            },
+            scalar: { from in scalarSwap(s, d, count: count, elementSize: k, from: from) })
     }
 
     /// The scalar definition: elements `from ..< count`, one at a time.

@@ -92,3 +92,36 @@ package enum Kernels {
         return min(path, fastest)
     }
 }
+
+extension Kernels {
+    /// Runs one per-element kernel over `count` elements of `elementSize`
+    /// bytes on `path`: the one tier dispatch shared by shuffle, unshuffle
+    /// and byte swap. Element sizes 2, 4 and 8 go to the vector tier of
+    /// `path` (`portable` returns how many leading elements it did; `avx2`
+    /// does them all and exists only on x86); the scalar definition does the
+    /// rest (`scalar(from)`: elements `from ..< count`), and every element on
+    /// the scalar path or for other sizes.
+    @inline(__always)
+    static func forEachTier(
+        count: Int, elementSize k: Int, path: KernelPath,
+        portable: () -> Int, avx2: () -> Void, scalar: (_ from: Int) -> Void
+    ) {
+        var done = 0
+        if k == 2 || k == 4 || k == 8 {
+            switch path {
+            case .scalar:
+                break
+            case .portable:
+                done = portable()
+            case .avx2:
+                #if arch(x86_64) || arch(i386)
+                avx2()
+                done = count
+                #else
+                preconditionFailure("AVX2 kernels exist only on x86")
+                #endif
+            }
+        }
+        if done < count { scalar(done) }
+    }
+}

@@ -24,43 +24,24 @@ package enum ByteShuffle {
     package static func shuffle(
         _ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer, elementSize k: Int, path: KernelPath
     ) {
-        precondition(src.count == dst.count)
-        precondition(Kernels.isSupported(path))
-        let n = src.count
-        guard n > 0 else { return }
-        let s = src.baseAddress!
-        let d = dst.baseAddress!
-        guard k > 1 else { d.copyMemory(from: s, byteCount: n); return }
-        let count = n / k
-        var done = 0
-        if k == 2 || k == 4 || k == 8 {
-            switch path {
-            case .scalar:
-                break
-            case .portable:
-                done = portableShuffle(s, d, count: count, elementSize: k)
-            case .avx2:
-                #if arch(x86_64) || arch(i386)
-                brine_shuffle_avx2(s, d, count, k)
-                done = count
-                #else
-                preconditionFailure("AVX2 kernels exist only on x86")
-                #endif
-            }
-        }
-        if done < count {
-            scalarShuffle(
-                s.assumingMemoryBound(to: UInt8.self), d.assumingMemoryBound(to: UInt8.self),
-                count: count, elementSize: k, from: done)
-        }
-        let tail = count * k
-        if tail < n { (d + tail).copyMemory(from: s + tail, byteCount: n - tail) }
+        run(.shuffle, src, into: dst, elementSize: k, path: path)
     }
 
     /// ``unshuffle(_:into:elementSize:)`` on a given path, which must be
     /// supported by this CPU (``Kernels/isSupported(_:)``).
     package static func unshuffle(
         _ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer, elementSize k: Int, path: KernelPath
+    ) {
+        run(.unshuffle, src, into: dst, elementSize: k, path: path)
+    }
+
+    private enum Direction { case shuffle, unshuffle }
+
+    /// Both directions: the elements through ``Kernels/forEachTier(count:elementSize:path:portable:avx2:scalar:)``,
+    /// the bytes past the last whole element copied unchanged.
+    private static func run(
+        _ direction: Direction, _ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer,
+        elementSize k: Int, path: KernelPath
     ) {
         precondition(src.count == dst.count)
         precondition(Kernels.isSupported(path))
@@ -70,27 +51,26 @@ package enum ByteShuffle {
         let d = dst.baseAddress!
         guard k > 1 else { d.copyMemory(from: s, byteCount: n); return }
         let count = n / k
-        var done = 0
-        if k == 2 || k == 4 || k == 8 {
-            switch path {
-            case .scalar:
-                break
-            case .portable:
-                done = portableUnshuffle(s, d, count: count, elementSize: k)
-            case .avx2:
+        Kernels.forEachTier(
+            count: count, elementSize: k, path: path,
+            portable: {
+                direction == .shuffle
+                    ? portableShuffle(s, d, count: count, elementSize: k)
+                    : portableUnshuffle(s, d, count: count, elementSize: k)
+            },
+            avx2: {
                 #if arch(x86_64) || arch(i386)
-                brine_unshuffle_avx2(s, d, count, k)
-                done = count
-                #else
-                preconditionFailure("AVX2 kernels exist only on x86")
+                if direction == .shuffle { brine_shuffle_avx2(s, d, count, k) } else { brine_unshuffle_avx2(s, d, count, k) }
                 #endif
-            }
-        }
-        if done < count {
-            scalarUnshuffle(
-                s.assumingMemoryBound(to: UInt8.self), d.assumingMemoryBound(to: UInt8.self),
-                count: count, elementSize: k, from: done)
-        }
+            },
+            scalar: { from in
+                let s8 = s.assumingMemoryBound(to: UInt8.self), d8 = d.assumingMemoryBound(to: UInt8.self)
+                if direction == .shuffle {
+                    scalarShuffle(s8, d8, count: count, elementSize: k, from: from)
+                } else {
+                    scalarUnshuffle(s8, d8, count: count, elementSize: k, from: from)
+                }
+            })
         let tail = count * k
         if tail < n { (d + tail).copyMemory(from: s + tail, byteCount: n - tail) }
     }
