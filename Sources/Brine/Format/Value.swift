@@ -161,7 +161,9 @@ extension Value: CustomStringConvertible {
         }
     }
 
-    static func quoted(_ s: String) -> String {
+    /// `s` as a JSON string literal (RFC 8259: quote, backslash and control
+    /// characters escaped), used by `description` and the CLI's `--json` output.
+    package static func quoted(_ s: String) -> String {
         var out = "\""
         for ch in s.unicodeScalars {
             switch ch {
