@@ -52,4 +52,24 @@ struct HDF5IsolationTests {
         let e = try runBrine(["inspect", bad.path])
         #expect(e.status == 1 && e.err.contains("invalidInterop") && e.err.contains("cannot open"), "\(e.err)")
     }
+
+    @Test("a dataset named __metadata__ (reserved by safetensors, valid in HDF5) reads through the child as in-process")
+    func reservedSafetensorsName() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let src = dir.appendingPathComponent("meta.h5")
+        _ = try PythonOracle.run("""
+            import sys, numpy as np, h5py
+            with h5py.File(sys.argv[1], "w") as f:
+                f["__metadata__"] = np.arange(4, dtype=np.float32)
+                f["w"] = np.arange(3, dtype=np.float32)
+            """, [src.path])
+        let direct = try HDF5.read(contentsOf: src)
+        #expect(Set(direct.names) == ["__metadata__", "w"])
+        let out = dir.appendingPathComponent("meta.brine")
+        let r = try runBrine(["convert", src.path, out.path])
+        #expect(r.status == 0, "\(r.err)")
+        let w = try Brine.loadWeights(from: out)
+        for (name, t) in direct.tensors { #expect(w[name] == t, "\(name)") }
+    }
 }
