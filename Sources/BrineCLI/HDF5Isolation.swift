@@ -90,10 +90,14 @@ enum IsolatedHDF5 {
         }
         let file = try SafetensorsFile(contentsOf: URL(fileURLWithPath: transfer), mode: .mmap)
         let loaded = try file.loadAll()
-        let byName = Dictionary(loaded.map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
+        // The hand-off names tensors by position (see ReadHDF5Child).
+        let byPosition = Dictionary(loaded.map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
+        guard loaded.count == names.count else {
+            throw BrineError(.io, "the HDF5 reader process handed over \(loaded.count) arrays for \(names.count) names", filePath: url.path)
+        }
         var tensors: [(name: String, tensor: AnyTensor)] = []
-        for n in names {
-            guard let t = byName[n] else {
+        for (i, n) in names.enumerated() {
+            guard let t = byPosition[String(i)] else {
                 throw BrineError(.io, "the HDF5 reader process lost array '\(n)'", filePath: url.path, arrayPath: n)
             }
             tensors.append((n, t))
@@ -109,8 +113,9 @@ final class UncheckedBox<T>: @unchecked Sendable {
 }
 
 /// `brine __read-hdf5 [--keras] IN OUT`: the child side of ``IsolatedHDF5``
-/// (hidden). Reads IN with BrineHDF5 and writes its arrays and attributes to
-/// OUT as safetensors (not synced: a private temporary file), then prints
+/// (hidden). Reads IN with BrineHDF5 and writes its arrays (named by position:
+/// "0", "1", …) and attributes to OUT as safetensors (not synced: a private
+/// temporary file), then prints
 /// `{"names": [...]}` (the arrays in order) and exits 0; on a ``BrineError``
 /// prints `{"code", "message", "arrayPath"}` and exits 3.
 struct ReadHDF5Child: ParsableCommand {
@@ -132,7 +137,11 @@ struct ReadHDF5Child: ParsableCommand {
         var status: Int32 = 0
         do {
             let b = keras ? try HDF5.readKeras(contentsOf: url) : try HDF5.read(contentsOf: url)
-            try Safetensors.write(b.tensors, metadata: b.metadata, to: URL(fileURLWithPath: output), durable: false)
+            // Tensors go by position ("0", "1", …), their names in the JSON
+            // report: an HDF5 dataset may be called `__metadata__`, which
+            // safetensors reserves (the hand-off refused such a file).
+            let byPosition = b.tensors.enumerated().map { (name: String($0.offset), tensor: $0.element.tensor) }
+            try Safetensors.write(byPosition, metadata: b.metadata, to: URL(fileURLWithPath: output), durable: false)
             json = ["names": b.names]
         } catch {
             var o: [String: Any] = ["code": error.code.name, "message": error.message]

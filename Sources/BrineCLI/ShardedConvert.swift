@@ -49,13 +49,7 @@ extension Convert {
 
     /// Reads every tensor of a sharded checkpoint, in the index's order.
     func readSharded(_ indexURL: URL) throws(BrineError) -> TensorBundle {
-        let data: Data
-        do {
-            data = try Data(contentsOf: indexURL)
-        } catch {
-            throw BrineError(.notFound, "cannot read the index: \(error)", filePath: indexURL.path)
-        }
-        let index = try ShardIndex(parsing: [UInt8](data), path: indexURL.path)
+        let index = try ShardIndex(contentsOf: indexURL)
         if indexURL.lastPathComponent.hasSuffix(".brine.index.json") {
             let w = try Brine.loadWeights(fromShardIndex: indexURL)
             return TensorBundle(tensors: w.entries.map { (name: $0.path, tensor: $0.tensor) }, metadata: index.metadata)
@@ -66,7 +60,10 @@ extension Convert {
             let url = indexURL.deletingLastPathComponent().appendingPathComponent(shard)
             let part = try read(url, format: .safetensors)
             for (k, v) in part.metadata { metadata[k] = v }
-            for (name, tensor) in part.tensors { byName[name] = tensor }
+            // Only the tensors the index places in this shard: a name another
+            // shard holds too must not replace the one the index names.
+            let placed = Set(index.weightMap.lazy.filter { $0.shard == shard }.map(\.path))
+            for (name, tensor) in part.tensors where placed.contains(name) { byName[name] = tensor }
         }
         var tensors: [(name: String, tensor: AnyTensor)] = []
         for (name, shard) in index.weightMap {

@@ -52,4 +52,56 @@ struct HDF5IsolationTests {
         let e = try runBrine(["inspect", bad.path])
         #expect(e.status == 1 && e.err.contains("invalidInterop") && e.err.contains("cannot open"), "\(e.err)")
     }
+
+    @Test("a dataset named __metadata__ (reserved by safetensors, valid in HDF5) reads through the child as in-process")
+    func reservedSafetensorsName() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let src = dir.appendingPathComponent("meta.h5")
+        _ = try PythonOracle.run("""
+            import sys, numpy as np, h5py
+            with h5py.File(sys.argv[1], "w") as f:
+                f["__metadata__"] = np.arange(4, dtype=np.float32)
+                f["w"] = np.arange(3, dtype=np.float32)
+            """, [src.path])
+        let direct = try HDF5.read(contentsOf: src)
+        #expect(Set(direct.names) == ["__metadata__", "w"])
+        let out = dir.appendingPathComponent("meta.brine")
+        let r = try runBrine(["convert", src.path, out.path])
+        #expect(r.status == 0, "\(r.err)")
+        let w = try Brine.loadWeights(from: out)
+        for (name, t) in direct.tensors { #expect(w[name] == t, "\(name)") }
+    }
+
+    @Test("a CLI killed (SIGKILL, as by the OOM killer or a job scheduler) while its HDF5 child runs leaves no private folder with a copy of the arrays",
+          .disabled("bug: the parent's defer never runs on SIGKILL (nor SIGTERM: no handler); the orphaned child finishes and leaves brine-hdf5-XXXXXX/arrays.safetensors, a full copy of the model, in the temporary folder"))
+    func killedParentLeavesNoCopy() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let tmp = dir.appendingPathComponent("tmp")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: false)
+        let src = dir.appendingPathComponent("big.h5")
+        _ = try PythonOracle.run("""
+            import sys, numpy as np, h5py
+            with h5py.File(sys.argv[1], "w") as f:
+                for i in range(6): f[f"w{i}"] = np.random.default_rng(i).random(8 << 20, dtype=np.float32)
+            """, [src.path])
+        let p = Process()
+        p.executableURL = try brineExecutable()
+        p.arguments = ["convert", src.path, dir.appendingPathComponent("big.brine").path]
+        var env = ProcessInfo.processInfo.environment
+        env["TMPDIR"] = tmp.path
+        p.environment = env
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        func staging() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: tmp.path)) ?? []).filter { $0.hasPrefix("brine-hdf5-") } }
+        var waited = 0.0
+        while staging().isEmpty && p.isRunning && waited < 20 { Thread.sleep(forTimeInterval: 0.02); waited += 0.02 }
+        #expect(!staging().isEmpty, "the child never started")
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        Thread.sleep(forTimeInterval: 5) // the orphaned child, if any, finishes its copy
+        #expect(staging().isEmpty, "left behind: \(staging())")
+    }
 }

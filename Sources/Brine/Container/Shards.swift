@@ -16,6 +16,10 @@ public struct ShardIndex: Sendable, Equatable {
     public static let fileName = "model.brine.index.json"
     /// The largest index read (64 MiB).
     public static let maxIndexBytes = 64 << 20
+    /// The `metadata` keys the index itself writes (`format`, `total_size`,
+    /// `shard_count`); a sharded save keeps user keys of these names out of
+    /// the index (each shard's header still holds them).
+    public static let reservedMetadataKeys: Set<String> = ["format", "total_size", "shard_count"]
 
     /// String metadata (`format`, and user keys); `total_size` is ``totalSize``.
     public var metadata: [String: String]
@@ -207,7 +211,11 @@ extension Brine {
             total += (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
         }
         var meta: [String: String] = ["format": "brine", "shard_count": String(count)]
-        for (k, v) in options.metadata { if case .string(let s) = v { meta[k] = s } }
+        // The index's own keys win: a user `format` or `shard_count` (e.g. a
+        // safetensors shard's "format": "pt", carried by `brine convert`)
+        // overrode them, and a user `total_size` wrote a duplicate JSON key
+        // that no reader accepts. Each shard's header keeps the user's value.
+        for (k, v) in options.metadata where !ShardIndex.reservedMetadataKeys.contains(k) { if case .string(let s) = v { meta[k] = s } }
         let index = ShardIndex(metadata: meta, totalSize: total,
                                weightMap: zip(entries, assignment).map { (path: $0.0.path, shard: name($0.1)) }, tree: tree)
         let indexURL = folder.appendingPathComponent(ShardIndex.fileName)
@@ -229,25 +237,13 @@ extension Brine {
     ///   index lists is missing from its shard), `.notFound`, and the codes of
     ///   ``BrineFile/loadAll()``.
     public static func loadWeights(fromShardIndex indexURL: URL, options: ReadOptions = .init()) throws(BrineError) -> Weights {
-        let data: Data
-        do {
-            data = try Data(contentsOf: indexURL)
-        } catch {
-            throw BrineError(.notFound, "cannot read the shard index: \(error)", filePath: indexURL.path)
-        }
-        let index = try ShardIndex(parsing: [UInt8](data), path: indexURL.path)
+        let index = try ShardIndex(contentsOf: indexURL)
         return try Weights(zip(index.weightMap, try loadShardArrays(index, indexURL: indexURL, options: options)).map { (path: $0.0.path, tensor: $0.1) })
     }
 
     /// Reads the index at `indexURL` (a file).
     static func readShardIndex(_ indexURL: URL) throws(BrineError) -> ShardIndex {
-        let data: Data
-        do {
-            data = try Data(contentsOf: indexURL)
-        } catch {
-            throw BrineError(.notFound, "cannot read the shard index: \(error)", filePath: indexURL.path)
-        }
-        return try ShardIndex(parsing: [UInt8](data), path: indexURL.path)
+        try ShardIndex(contentsOf: indexURL)
     }
 
     /// Every array of `index`, in weight-map order, from the shards beside `indexURL`.

@@ -63,7 +63,10 @@ final class ByteSource: @unchecked Sendable {
     /// - Throws: ``BrineError`` `.notFound`, `.io` (with `errno`).
     static func open(_ path: String, writable: Bool) throws(BrineError) -> FileDescriptor {
         do {
-            return try FileDescriptor.open(FilePath(path), writable ? .readWrite : .readOnly, options: [.closeOnExec])
+            // Non-blocking: opening a FIFO (a hostile shard index can name
+            // one) must not wait for a writer; no effect on regular files.
+            return try FileDescriptor.open(FilePath(path), writable ? .readWrite : .readOnly,
+                                           options: writable ? [.closeOnExec] : [.closeOnExec, .nonBlocking])
         } catch let e as Errno {
             throw BrineError.system("open", errno: e.code, path: path)
         } catch {

@@ -1,0 +1,57 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+
+extension ShardIndex {
+    /// Reads and parses the index file at `url`: a regular file (symlinks
+    /// followed) of at most ``maxIndexBytes``, opened without blocking (a
+    /// FIFO or a device such as `/dev/zero` is refused, never read without end).
+    /// - Throws: ``BrineError`` `.notFound` (missing or unreadable),
+    ///   `.invalidArgument` (not a regular file), `.limitExceeded` (over
+    ///   ``maxIndexBytes``), `.io` (a read error), and the errors of
+    ///   ``init(parsing:path:)``.
+    public init(contentsOf url: URL) throws(BrineError) {
+        try self.init(parsing: try Self.readIndexBytes(url.path), path: url.path)
+    }
+
+    /// The bytes of the index file at `path`, bounded by ``maxIndexBytes``.
+    static func readIndexBytes(_ path: String) throws(BrineError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
+        guard fd >= 0 else {
+            let e = errno
+            throw BrineError(.notFound, "cannot read the shard index: \(String(cString: strerror(e)))", filePath: path, errno: e)
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            let e = errno
+            throw BrineError(.io, "cannot stat the shard index", filePath: path, errno: e)
+        }
+        guard st.st_mode & S_IFMT == S_IFREG else {
+            throw BrineError(.invalidArgument, "the shard index is not a regular file", filePath: path)
+        }
+        guard st.st_size <= off_t(maxIndexBytes) else {
+            throw BrineError(.limitExceeded, "shard index of \(st.st_size) bytes is over the cap of \(maxIndexBytes)", filePath: path)
+        }
+        // One byte more than its size, to notice a file growing meanwhile.
+        var bytes = [UInt8](repeating: 0, count: Int(st.st_size) + 1)
+        var filled = 0
+        while filled < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { b in read(fd, b.baseAddress! + filled, b.count - filled) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let e = errno
+                throw BrineError(.io, "cannot read the shard index", filePath: path, errno: e)
+            }
+            if n == 0 { break }
+            filled += n
+        }
+        guard filled <= Int(st.st_size) else {
+            throw BrineError(.io, "the shard index grew while it was read", filePath: path)
+        }
+        return Array(bytes[0 ..< filled])
+    }
+}

@@ -1,0 +1,158 @@
+import Foundation
+import Testing
+@testable import Brine
+import BrineTestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A sharded model's folder is input like any file: its index and shard
+/// names may be a FIFO, a device or a huge file. Each must give a typed
+/// error at once, never a read without end (`/dev/zero`), a wait for a
+/// writer that never comes (a FIFO), or a 64 MiB+ allocation before the cap.
+@Suite("Hostile files in a sharded model's folder")
+struct ShardIndexHostileFileTests {
+    /// A folder with a valid two-array sharded weights model.
+    func shardedFolder() throws -> (dir: URL, index: URL, shard: String) {
+        let dir = makeTemporaryDirectory()
+        let w = try Weights([(path: "a", tensor: randomArray(dtype: .float32, shape: [64], seed: 1)),
+                             (path: "b", tensor: randomArray(dtype: .float32, shape: [64], seed: 2))])
+        let index = try Brine.saveWeights(w, toShards: dir, maxShardBytes: 1 << 20)
+        return (dir, dir.appendingPathComponent(ShardIndex.fileName), index.shardNames[0])
+    }
+
+    /// Runs `body` on a thread and reports whether it finished within `seconds`
+    /// (a hang must fail the test, not stop the suite).
+    func finishes(within seconds: Double, _ body: @escaping @Sendable () -> Void) -> Bool {
+        let done = DispatchSemaphore(value: 0)
+        Thread { body(); done.signal() }.start()
+        return done.wait(timeout: .now() + seconds) == .success
+    }
+
+    @Test("an index that is a symlink to /dev/zero is a typed error, not a read without end")
+    func indexDevZero() throws {
+        let (dir, index, _) = try shardedFolder()
+        defer { removeTemporaryDirectory(dir) }
+        try FileManager.default.removeItem(at: index)
+        try FileManager.default.createSymbolicLink(atPath: index.path, withDestinationPath: "/dev/zero")
+        let code = UncheckedBox<BrineError.Code?>(nil)
+        #expect(finishes(within: 10) {
+            do { _ = try Brine.loadWeights(fromShardIndex: index) } catch let e as BrineError { code.value = e.code } catch {}
+        })
+        #expect(code.value == .invalidArgument)
+    }
+
+    @Test("an index that is a FIFO with no writer is a typed error, not a wait")
+    func indexFIFO() throws {
+        let (dir, index, _) = try shardedFolder()
+        defer { removeTemporaryDirectory(dir) }
+        try FileManager.default.removeItem(at: index)
+        #expect(mkfifo(index.path, 0o600) == 0)
+        let code = UncheckedBox<BrineError.Code?>(nil)
+        #expect(finishes(within: 10) {
+            do { _ = try Brine.loadWeights(fromShardIndex: index) } catch let e as BrineError { code.value = e.code } catch {}
+        })
+        #expect(code.value == .invalidArgument)
+    }
+
+    @Test("an index file over the 64 MiB cap is limitExceeded without reading it")
+    func indexOverCap() throws {
+        let (dir, index, _) = try shardedFolder()
+        defer { removeTemporaryDirectory(dir) }
+        #expect(truncate(index.path, off_t(ShardIndex.maxIndexBytes + 1)) == 0)
+        #expect(throws: BrineError.self) { try Brine.loadWeights(fromShardIndex: index) }
+        do { _ = try Brine.loadWeights(fromShardIndex: index) } catch let e as BrineError { #expect(e.code == .limitExceeded) }
+    }
+
+    @Test("a shard name that is a FIFO in the folder is a typed error, not a wait for a writer")
+    func shardFIFO() throws {
+        let (dir, index, shard) = try shardedFolder()
+        defer { removeTemporaryDirectory(dir) }
+        let shardPath = dir.appendingPathComponent(shard).path
+        try FileManager.default.removeItem(atPath: shardPath)
+        #expect(mkfifo(shardPath, 0o600) == 0)
+        let code = UncheckedBox<BrineError.Code?>(nil)
+        #expect(finishes(within: 10) {
+            do { _ = try Brine.loadWeights(fromShardIndex: index) } catch let e as BrineError { code.value = e.code } catch {}
+        })
+        #expect(code.value != nil)
+    }
+}
+
+/// What a sharded save leaves behind must load back, or the save must refuse.
+@Suite("Sharded saves that cannot load back")
+struct ShardSaveConsistencyTests {
+    func weights(seed: UInt64) throws -> Weights {
+        try Weights((0 ..< 4).map { (path: "layer\($0)", tensor: randomArray(dtype: .float32, shape: [256 << 10], seed: seed + UInt64($0))) })
+    }
+
+    @Test("user metadata keys named total_size, shard_count, format: the index loads back and keeps its own values (a duplicate total_size key made it unloadable)")
+    func reservedMetadataKeys() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        var o = SaveOptions()
+        o.metadata = ["total_size": .string("12"), "shard_count": .string("99"), "format": .string("pt"), "note": .string("kept")]
+        let saved = try Brine.saveWeights(try weights(seed: 1), toShards: dir, maxShardBytes: 1 << 20, options: o)
+        let indexURL = dir.appendingPathComponent(ShardIndex.fileName)
+        let index = try ShardIndex(contentsOf: indexURL)
+        #expect(index.metadata["format"] == "brine")
+        #expect(index.metadata["shard_count"] == String(saved.shardNames.count))
+        #expect(index.metadata["note"] == "kept")
+        #expect(index.totalSize > 12)
+        #expect(try Brine.loadWeights(fromShardIndex: indexURL).paths == ["layer0", "layer1", "layer2", "layer3"])
+        // The user's values stay in each shard's own metadata.
+        let shard = try BrineFile(contentsOf: dir.appendingPathComponent(saved.shardNames[0]))
+        #expect(shard.metadata["format"] == .string("pt"))
+    }
+
+    @Test("a re-save into the same folder torn after its first shard (crash) must not load as a silent mix of two models",
+          .disabled("bug: shards are overwritten in place under fixed names and the index records nothing that ties a shard to its save; a crash mid re-save leaves old index + new shard 1 + old shards 2…, which loads without error"))
+    func tornResave() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let v1 = try weights(seed: 1), v2 = try weights(seed: 100)
+        let index = try Brine.saveWeights(v1, toShards: dir, maxShardBytes: 1 << 20)
+        #expect(index.shardNames.count >= 2)
+        // What a crash after the first shard of a second save leaves: save v2
+        // elsewhere and copy exactly what the interrupted save had written.
+        let other = dir.appendingPathComponent("v2")
+        try FileManager.default.createDirectory(at: other, withIntermediateDirectories: false)
+        let index2 = try Brine.saveWeights(v2, toShards: other, maxShardBytes: 1 << 20)
+        #expect(index2.shardNames == index.shardNames)
+        let first = index.shardNames[0]
+        try FileManager.default.removeItem(at: dir.appendingPathComponent(first))
+        try FileManager.default.copyItem(at: other.appendingPathComponent(first), to: dir.appendingPathComponent(first))
+        // Either a typed error, or exactly one of the two models: never a mix.
+        do {
+            let loaded = try Brine.loadWeights(fromShardIndex: dir.appendingPathComponent(ShardIndex.fileName))
+            let l0 = try loaded.tensor("layer0", as: Float.self).scalars, l1 = try loaded.tensor("layer1", as: Float.self).scalars
+            let fromV2 = l0 == (try v2.tensor("layer0", as: Float.self).scalars)
+            let l1FromV2 = l1 == (try v2.tensor("layer1", as: Float.self).scalars)
+            #expect(fromV2 == l1FromV2, "layer0 from \(fromV2 ? "v2" : "v1"), layer1 from \(l1FromV2 ? "v2" : "v1"): a mix")
+        } catch is BrineError {
+        }
+    }
+}
+
+@Suite("Sharded safetensors input names each tensor's shard")
+struct ShardedSafetensorsPlacementTests {
+    @Test("brine convert takes each tensor from the shard the index names, not from a later shard holding the same name")
+    func duplicateNameInOtherShard() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let right = AnyTensor(try Tensor<Float>(shape: [3], scalars: [1, 2, 3]))
+        let wrong = AnyTensor(try Tensor<Float>(shape: [3], scalars: [9, 9, 9]))
+        let other = AnyTensor(try Tensor<Float>(shape: [2], scalars: [5, 6]))
+        try TensorBundle(tensors: [(name: "w", tensor: right)], metadata: [:]).write(to: dir.appendingPathComponent("s1.safetensors"), format: .safetensors)
+        try TensorBundle(tensors: [(name: "v", tensor: other), (name: "w", tensor: wrong)], metadata: [:])
+            .write(to: dir.appendingPathComponent("s2.safetensors"), format: .safetensors)
+        let index = ShardIndex(metadata: [:], totalSize: 0, weightMap: [(path: "w", shard: "s1.safetensors"), (path: "v", shard: "s2.safetensors")])
+        try Data(index.jsonBytes).write(to: dir.appendingPathComponent("model.safetensors.index.json"))
+        let out = dir.appendingPathComponent("out.safetensors")
+        let r = try runBrine(["convert", dir.appendingPathComponent("model.safetensors.index.json").path, out.path])
+        #expect(r.status == 0, "\(r.err)")
+        let back = try SafetensorsFile(contentsOf: out).loadAll()
+        #expect(back.first { $0.name == "w" }?.tensor == right)
+        #expect(back.map(\.name).sorted() == ["v", "w"])
+    }
+}
