@@ -200,6 +200,7 @@ extension Brine {
                 for shard in index.shardNames {
                     group.addTask {
                         let file = try await RangedBrineFile.open(base.appendingPathComponent(shard), remote: remote, options: options)
+                        try index.checkShard(shard, headerChecksum: file.headerChecksum, path: url.absoluteString)
                         let wanted = map.filter { $0.shard == shard }.map(\.path)
                         var infos: [ArrayInfo] = []
                         for p in wanted {

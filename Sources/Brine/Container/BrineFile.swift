@@ -33,6 +33,10 @@ public final class BrineFile: Sendable {
     public let root: Value
     /// The format version the file was written with.
     public let formatVersion: (major: UInt16, minor: UInt16)
+    /// The header's XXH3-64 as the trailer records it when the file was
+    /// opened: it covers every chunk's checksum, so it names the file's
+    /// content (a shard index records it per shard).
+    package let headerChecksum: UInt64
 
     let table: Mutex<[ArrayInfo]>
     /// Indices (into ``arrays``) of the arrays whose zero-copy views have
@@ -127,6 +131,7 @@ public final class BrineFile: Sendable {
         self.formatVersion = (parsed.trailer.major, parsed.trailer.minor)
         self.headerOffset = Int(parsed.trailer.headerOffset)
         self.headerLength = Int(parsed.trailer.headerLength)
+        self.headerChecksum = parsed.trailer.headerChecksum
         self.index = parsed.index
         self.table = Mutex(parsed.header.arrays)
         self.session = session

@@ -35,6 +35,8 @@ public final class RangedBrineFile: Sendable {
     public let formatMajor: UInt16
     /// The format version the file was written with (minor).
     public let formatMinor: UInt16
+    /// The header's XXH3-64 from the trailer (see ``BrineFile``'s): names the object's content.
+    package let headerChecksum: UInt64
     /// The array table, in file order.
     public let arrays: [ArrayInfo]
     private let index: [String: Int]
@@ -61,6 +63,7 @@ public final class RangedBrineFile: Sendable {
         self.root = parsed.header.root
         self.formatMajor = parsed.trailer.major
         self.formatMinor = parsed.trailer.minor
+        self.headerChecksum = parsed.trailer.headerChecksum
         self.arrays = parsed.header.arrays
         self.index = parsed.index
     }

@@ -33,6 +33,12 @@ public struct ShardIndex: Sendable, Equatable {
     /// entries in order. ``Brine/save(_:toShards:maxShardBytes:options:)``
     /// writes it; ``Brine/load(_:fromShardIndex:options:)`` needs it.
     public var tree: Value?
+    /// Each shard's header checksum (XXH3-64, as its trailer holds it) by
+    /// file name (`shard_checksums` key, added this round; empty for an older
+    /// index). A load compares every shard with it, so shards from two saves
+    /// (a re-save into the same folder interrupted after some shards) are a
+    /// typed error, never a mix of two models.
+    public var shardChecksums: [String: UInt64] = [:]
 
     /// The distinct shard file names, in order of first use.
     public var shardNames: [String] {
@@ -48,10 +54,10 @@ public struct ShardIndex: Sendable, Equatable {
         self.tree = tree
     }
 
-    /// Equal metadata, total size, weight map (in order) and tree.
+    /// Equal metadata, total size, weight map (in order), tree and shard checksums.
     public static func == (a: ShardIndex, b: ShardIndex) -> Bool {
         a.metadata == b.metadata && a.totalSize == b.totalSize && a.weightMap.elementsEqual(b.weightMap, by: { $0 == $1 })
-            && a.tree == b.tree
+            && a.tree == b.tree && a.shardChecksums == b.shardChecksums
     }
 
     /// Parses an index (strict JSON, duplicate keys rejected).
@@ -79,6 +85,7 @@ public struct ShardIndex: Sendable, Equatable {
         var total = 0
         var map: [(path: String, shard: String)] = []
         var treeText: String? = nil
+        var checksums: [String: UInt64] = [:]
         for (k, v) in top {
             switch k {
             case "metadata":
@@ -104,6 +111,14 @@ public struct ShardIndex: Sendable, Equatable {
             case "tree":
                 guard case .string(let t) = v else { throw bad("tree is not a string") }
                 treeText = t
+            case "shard_checksums":
+                guard case .object(let entries) = v else { throw bad("shard_checksums is not an object") }
+                for (name, c) in entries {
+                    guard case .string(let hex) = c, hex.utf8.count == 16, let sum = UInt64(hex, radix: 16) else {
+                        throw bad("shard_checksums['\(name)'] is not 16 hexadecimal digits")
+                    }
+                    checksums[name] = sum
+                }
             default:
                 continue // unknown keys are allowed (forward compatibility)
             }
@@ -124,6 +139,23 @@ public struct ShardIndex: Sendable, Equatable {
             }
         }
         self.init(metadata: metadata, totalSize: total, weightMap: map, tree: tree)
+        self.shardChecksums = checksums
+    }
+
+    /// Throws when `shard` is not the file this index was written with.
+    /// - Parameters:
+    ///   - headerChecksum: the opened shard's header checksum (its trailer's).
+    /// - Throws: ``BrineError`` `.checksumMismatch` naming the shard.
+    package func checkShard(_ shard: String, headerChecksum: UInt64, path: String?) throws(BrineError) {
+        guard let expected = shardChecksums[shard], expected != headerChecksum else { return }
+        throw BrineError(.checksumMismatch,
+            "shard \(shard) is not the one this index was written with (header checksum \(Self.hex(headerChecksum)), the index records \(Self.hex(expected))): a save into this folder was interrupted or a shard was replaced; loading would mix two models",
+            filePath: path)
+    }
+
+    static func hex(_ v: UInt64) -> String {
+        let h = String(v, radix: 16)
+        return String(repeating: "0", count: 16 - h.count) + h
     }
 
     /// The index as compact JSON (keys in order: metadata, weight_map, then
@@ -139,6 +171,9 @@ public struct ShardIndex: Sendable, Equatable {
         }
         let map = JSON.object(weightMap.map { (key: $0.path, value: JSON.string($0.shard)) })
         var top: [(key: String, value: JSON)] = [("metadata", .object(meta)), ("weight_map", map)]
+        if !shardChecksums.isEmpty {
+            top.append(("shard_checksums", .object(shardChecksums.keys.sorted().map { ($0, JSON.string(Self.hex(shardChecksums[$0]!))) })))
+        }
         if let tree {
             var w = ByteWriter(capacity: 256)
             Header.encodeValue(tree, into: &w)
@@ -204,11 +239,17 @@ extension Brine {
             return "model-\(pad(i + 1))-of-\(pad(count)).brine"
         }
         var total = 0
+        var checksums: [String: UInt64] = [:]
         for shard in 0 ..< count {
             let part = try Weights(zip(entries, assignment).filter { $0.1 == shard }.map { $0.0 })
             let url = folder.appendingPathComponent(name(shard))
             try saveWeights(part, to: url, options: options)
             total += (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
+            // What the index will hold for this shard: its header checksum (open reads
+            // only trailer and header; no chunk is read).
+            var quick = ReadOptions()
+            quick.verifyChecksums = false
+            checksums[name(shard)] = try BrineFile(contentsOf: url, mode: .mmap, options: quick).headerChecksum
         }
         var meta: [String: String] = ["format": "brine", "shard_count": String(count)]
         // The index's own keys win: a user `format` or `shard_count` (e.g. a
@@ -216,8 +257,9 @@ extension Brine {
         // overrode them, and a user `total_size` wrote a duplicate JSON key
         // that no reader accepts. Each shard's header keeps the user's value.
         for (k, v) in options.metadata where !ShardIndex.reservedMetadataKeys.contains(k) { if case .string(let s) = v { meta[k] = s } }
-        let index = ShardIndex(metadata: meta, totalSize: total,
+        var index = ShardIndex(metadata: meta, totalSize: total,
                                weightMap: zip(entries, assignment).map { (path: $0.0.path, shard: name($0.1)) }, tree: tree)
+        index.shardChecksums = checksums
         let indexURL = folder.appendingPathComponent(ShardIndex.fileName)
         do {
             try Data(index.jsonBytes).write(to: indexURL, options: .atomic)
@@ -251,6 +293,7 @@ extension Brine {
         var byPath: [String: AnyTensor] = [:]
         for shard in index.shardNames {
             let file = try BrineFile(contentsOf: indexURL.deletingLastPathComponent().appendingPathComponent(shard), options: options)
+            try index.checkShard(shard, headerChecksum: file.headerChecksum, path: indexURL.path)
             let wanted = index.weightMap.filter { $0.shard == shard }.map(\.path)
             var infos: [ArrayInfo] = []
             for p in wanted {
