@@ -36,15 +36,6 @@ extension NetworkTests {
     struct RemoteStreamingTests {
         let servers = TestServers.shared
 
-        /// The object's bytes (one GET through the ranged reader's source).
-        func objectBytes(_ url: URL, _ o: RemoteOptions) async throws -> [UInt8] {
-            let source = try await RemoteObjectSource.open(url, options: o)
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, source.size), alignment: 16)
-            defer { buffer.deallocate() }
-            try await source.read(0 ..< source.size, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0 ..< source.size]))
-            return [UInt8](UnsafeRawBufferPointer(rebasing: buffer[0 ..< source.size]))
-        }
-
         /// Entries of the temporary folder named like the staging folder the
         /// file-based save used (`brine-upload-<uuid>`). Other tests write
         /// `.brine` files there concurrently, so only that name is checked;
@@ -74,7 +65,7 @@ extension NetworkTests {
             #expect(o.stats.peakUploadBufferedBytes <= (o.concurrentUploads + 1) * o.partBytes,
                     "held \(o.stats.peakUploadBufferedBytes) bytes of a \(expected.count)-byte file")
             #expect(o.stats.peakUploadBufferedBytes < expected.count / 2)
-            #expect(try await objectBytes(url, o) == expected)
+            #expect(try await servers.objectBytes(url, o) == expected)
             #expect(try await S3Client(options: o).listMultipartUploads(url).isEmpty)
             #expect(try await Brine.load(StreamedModel.self, from: url, remote: o) == model)
         }

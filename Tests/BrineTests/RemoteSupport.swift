@@ -45,6 +45,15 @@ struct TestServers: Sendable {
             httpLog: URL(fileURLWithPath: v("BRINE_TEST_HTTP_LOG")))
     }()
 
+    /// The whole object's bytes (one GET through the ranged reader's source).
+    func objectBytes(_ url: URL, _ o: RemoteOptions) async throws -> [UInt8] {
+        let source = try await RemoteObjectSource.open(url, options: o)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, source.size), alignment: 16)
+        defer { buffer.deallocate() }
+        try await source.read(0 ..< source.size, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0 ..< source.size]))
+        return [UInt8](UnsafeRawBufferPointer(rebasing: buffer[0 ..< source.size]))
+    }
+
     /// Options for the anonymous S3 gateway (no credentials, whatever the environment says).
     func anonymous() -> RemoteOptions {
         var o = RemoteOptions()

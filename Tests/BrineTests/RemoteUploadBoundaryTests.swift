@@ -11,14 +11,6 @@ extension NetworkTests {
     struct RemoteUploadBoundaryTests {
         let servers = TestServers.shared
 
-        func objectBytes(_ url: URL, _ o: RemoteOptions) async throws -> [UInt8] {
-            let source = try await RemoteObjectSource.open(url, options: o)
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, source.size), alignment: 16)
-            defer { buffer.deallocate() }
-            try await source.read(0 ..< source.size, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0 ..< source.size]))
-            return [UInt8](UnsafeRawBufferPointer(rebasing: buffer[0 ..< source.size]))
-        }
-
         @Test("S3UploadSink: 0, 1, part−1, part, part+1 and 2×part bytes arrive exactly, no multipart upload left",
               arguments: [0, 1, (5 << 20) - 1, 5 << 20, (5 << 20) + 1, 10 << 20])
         func sizes(count: Int) async throws {
@@ -49,7 +41,7 @@ extension NetworkTests {
             #expect(failure.value == nil)
             try await sink.complete()
             #expect(try await client.head(url)?.size == count)
-            if count > 0 { #expect(try await objectBytes(url, o) == bytes) }
+            if count > 0 { #expect(try await servers.objectBytes(url, o) == bytes) }
             #expect(try await client.listMultipartUploads(url).isEmpty)
         }
 
@@ -63,10 +55,10 @@ extension NetworkTests {
             try await client.createBucket(url)
             let first = StreamedModel(count: 3, elements: 1 << 20)
             try await Brine.save(first, to: url, remote: o)
-            let before = try await objectBytes(url, o)
+            let before = try await servers.objectBytes(url, o)
             let model = FailingModel(layers: StreamedModel(count: 5, elements: 1 << 20).layers)
             await #expect(throws: (any Error).self) { try await Brine.save(model, to: url, remote: o) }
-            #expect(try await objectBytes(url, o) == before)
+            #expect(try await servers.objectBytes(url, o) == before)
             #expect(try await client.listMultipartUploads(url).isEmpty)
             let back = try await Brine.load(StreamedModel.self, from: url, remote: o)
             #expect(back == first)
