@@ -45,36 +45,31 @@ public final class TensorStorage: @unchecked Sendable {
 
     /// Allocates `byteCount` bytes, 64-byte aligned, zero-filled.
     /// - Parameter byteCount: the size in bytes (≥ 0).
-    public init(zeroedByteCount byteCount: Int) {
-        precondition(byteCount >= 0, "negative byte count")
-        if let (p, mapped) = TensorStorage.mapAnonymous(byteCount) {
-            self.baseAddress = p
-            self.mappedBytes = mapped
-        } else {
-            let p = UnsafeMutableRawPointer.allocate(
-                byteCount: Swift.max(byteCount, 1), alignment: TensorStorage.allocationAlignment)
-            p.initializeMemory(as: UInt8.self, repeating: 0, count: Swift.max(byteCount, 1))
-            self.baseAddress = p
-            self.mappedBytes = 0
-        }
-        self.byteCount = byteCount
-        self.isWritable = true
-        self.owner = nil
-        self.ownsMemory = true
+    public convenience init(zeroedByteCount byteCount: Int) {
+        self.init(allocating: byteCount, zeroed: true)
     }
 
     /// Allocates `byteCount` bytes, 64-byte aligned, without initializing them.
     /// The caller must fill every byte before the storage is read (the
     /// public form is ``init(unsafeUninitializedByteCount:initializingWith:)``).
     /// - Parameter byteCount: the size in bytes (≥ 0).
-    package init(uninitializedByteCount byteCount: Int) {
+    package convenience init(uninitializedByteCount byteCount: Int) {
+        self.init(allocating: byteCount, zeroed: false)
+    }
+
+    /// Allocates `byteCount` bytes, 64-byte aligned: an anonymous mapping
+    /// (already zero) for large sizes, else `malloc`-based memory, zeroed
+    /// only if `zeroed`.
+    private init(allocating byteCount: Int, zeroed: Bool) {
         precondition(byteCount >= 0, "negative byte count")
         if let (p, mapped) = TensorStorage.mapAnonymous(byteCount) {
             self.baseAddress = p
             self.mappedBytes = mapped
         } else {
-            self.baseAddress = UnsafeMutableRawPointer.allocate(
-                byteCount: Swift.max(byteCount, 1), alignment: TensorStorage.allocationAlignment)
+            let size = Swift.max(byteCount, 1)
+            let p = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: TensorStorage.allocationAlignment)
+            if zeroed { p.initializeMemory(as: UInt8.self, repeating: 0, count: size) }
+            self.baseAddress = p
             self.mappedBytes = 0
         }
         self.byteCount = byteCount

@@ -196,6 +196,12 @@ enum EncodedNode {
         case .encoder(let e): return e.takeValue() ?? .map([])
         }
     }
+
+    /// The value of a `.value` node; `nil` for a container or encoder.
+    var plainValue: Value? {
+        if case .value(let v) = self { return v }
+        return nil
+    }
 }
 
 final class EncodedList {
@@ -207,6 +213,12 @@ final class EncodedList {
     func append(_ node: EncodedNode) { items.append(node) }
 
     var finished: Value { .list(items.map(\.finished)) }
+
+    /// A list continuing `value` if it is a list encoded before, else an empty one.
+    static func continuing(_ value: Value?) -> EncodedList {
+        if case .list(let values)? = value { return EncodedList(values) }
+        return EncodedList()
+    }
 }
 
 /// An ordered map with unique keys; a key set twice keeps its first position
@@ -220,6 +232,12 @@ final class EncodedMap {
     init() {}
     init(_ entries: [(key: String, value: Value)]) {
         for (k, v) in entries { set(.value(v), for: k) }
+    }
+
+    /// A map continuing `value` if it is a map encoded before, else an empty one.
+    static func continuing(_ value: Value?) -> EncodedMap {
+        if case .map(let entries)? = value { return EncodedMap(entries) }
+        return EncodedMap()
     }
 
     private func position(of key: String) -> Int? {
@@ -249,32 +267,20 @@ final class EncodedMap {
 
     /// The nested map at `key`, reusing one created or encoded there before.
     func nestedMap(for key: String) -> EncodedMap {
-        switch node(for: key) {
-        case .map(let m): return m
-        case .value(.map(let entries)):
-            let m = EncodedMap(entries)
-            set(.map(m), for: key)
-            return m
-        default:
-            let m = EncodedMap()
-            set(.map(m), for: key)
-            return m
-        }
+        let existing = node(for: key)
+        if case .map(let m)? = existing { return m }
+        let m = EncodedMap.continuing(existing?.plainValue)
+        set(.map(m), for: key)
+        return m
     }
 
     /// The nested list at `key`, reusing one created or encoded there before.
     func nestedList(for key: String) -> EncodedList {
-        switch node(for: key) {
-        case .list(let l): return l
-        case .value(.list(let values)):
-            let l = EncodedList(values)
-            set(.list(l), for: key)
-            return l
-        default:
-            let l = EncodedList()
-            set(.list(l), for: key)
-            return l
-        }
+        let existing = node(for: key)
+        if case .list(let l)? = existing { return l }
+        let l = EncodedList.continuing(existing?.plainValue)
+        set(.list(l), for: key)
+        return l
     }
 
     var finished: Value {
@@ -316,36 +322,18 @@ final class BrineEncodingImpl: Encoder {
     }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
-        let m: EncodedMap
-        if let map {
-            m = map
-        } else if case .map(let entries)? = singleValue {
-            m = EncodedMap(entries)
-            singleValue = nil
-            map = m
-        } else {
-            // A value or list encoded before at this path is replaced, as a key encoded twice would be.
-            m = EncodedMap()
-            singleValue = nil
-            list = nil
-            map = m
-        }
+        // A value or list encoded before at this path is replaced, as a key
+        // encoded twice would be; a map encoded before is continued.
+        let m = map ?? EncodedMap.continuing(singleValue)
+        if map == nil { (singleValue, list, map) = (nil, nil, m) }
         return KeyedEncodingContainer(BrineKeyedEncodingContainer<Key>(encoder: self, map: m, node: node))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
-        let l: EncodedList
-        if let list {
-            l = list
-        } else if case .list(let values)? = singleValue {
-            l = EncodedList(values)
-            singleValue = nil
-            list = l
-        } else {
-            l = EncodedList()
-            singleValue = nil
-            map = nil
-            list = l
+        let l = list ?? EncodedList.continuing(singleValue)
+        if list == nil {
+            if case .list? = singleValue {} else { map = nil }
+            (singleValue, list) = (nil, l)
         }
         return BrineUnkeyedEncodingContainer(encoder: self, list: l, node: node)
     }

@@ -46,34 +46,30 @@ indirect enum CodingPathNode {
         .index(index, self, depth: depth + 1)
     }
 
-    /// The coding path as `Encoder.codingPath`/`Decoder.codingPath` report it.
-    var path: [any CodingKey] {
-        var keys: [any CodingKey] = []
-        keys.reserveCapacity(depth)
+    /// One element per key, outermost first: `key` of a keyed position,
+    /// `index` of an unkeyed one.
+    private func map<T>(key: (any CodingKey) -> T, index: (Int) -> T) -> [T] {
+        var parts: [T] = []
+        parts.reserveCapacity(depth)
         var node = self
         while true {
             switch node {
-            case .root: return keys.reversed()
-            case .key(let k, let parent, _): keys.append(k); node = parent
-            case .index(let i, let parent, _): keys.append(BrineCodingKey(index: i)); node = parent
+            case .root: return parts.reversed()
+            case .key(let k, let parent, _): parts.append(key(k)); node = parent
+            case .index(let i, let parent, _): parts.append(index(i)); node = parent
             }
         }
+    }
+
+    /// The coding path as `Encoder.codingPath`/`Decoder.codingPath` report it.
+    var path: [any CodingKey] {
+        map(key: { $0 }, index: { BrineCodingKey(index: $0) })
     }
 
     /// The coding path's keys as strings (unkeyed positions as decimal
     /// indices), outermost first.
     var components: [String] {
-        var parts: [String] = []
-        parts.reserveCapacity(depth)
-        var node = self
-        loop: while true {
-            switch node {
-            case .root: break loop
-            case .key(let k, let parent, _): parts.append(k.stringValue); node = parent
-            case .index(let i, let parent, _): parts.append(String(i)); node = parent
-            }
-        }
-        return parts.reversed()
+        map(key: \.stringValue, index: { String($0) })
     }
 
     /// The format 1.0 array path of this position: the coding path's
@@ -81,18 +77,8 @@ indirect enum CodingPathNode {
     /// escaped with ``CodingPathNode/escape(_:)``, joined by `.`; `root` for
     /// the empty path. See docs/FORMAT.md, "Codable mapping".
     var arrayPath: String {
-        var parts: [String] = []
-        parts.reserveCapacity(depth)
-        var node = self
-        loop: while true {
-            switch node {
-            case .root: break loop
-            case .key(let k, let parent, _): parts.append(CodingPathNode.escape(k.stringValue)); node = parent
-            case .index(let i, let parent, _): parts.append(String(i)); node = parent
-            }
-        }
-        if parts.isEmpty { return "root" }
-        return parts.reversed().joined(separator: ".")
+        let parts = map(key: { CodingPathNode.escape($0.stringValue) }, index: { String($0) })
+        return parts.isEmpty ? "root" : parts.joined(separator: ".")
     }
 
     /// Escapes one path component so that joining components with `.` is

@@ -53,26 +53,19 @@ extension Array: BrineNestable where Element: BrineNestable {
     }
 }
 
+// A ContiguousArray is coded as the Array sharing its storage (both
+// conversions are O(1): the two types wrap the same buffer on Linux and for
+// native Swift elements on Apple platforms).
 extension ContiguousArray: BrineNestable where Element: BrineNestable {
     typealias Leaf = Element.Leaf
     static var nestingDepth: Int { Element.nestingDepth + 1 }
 
     func brineCollect(level: Int, lengths: inout [[Int]], leaves: inout [Element.Leaf]) {
-        lengths[level].append(count)
-        if Element.nestingDepth == 0 {
-            leaves.append(contentsOf: self as! ContiguousArray<Element.Leaf>)
-        } else {
-            for e in self { e.brineCollect(level: level + 1, lengths: &lengths, leaves: &leaves) }
-        }
+        Array(self).brineCollect(level: level, lengths: &lengths, leaves: &leaves)
     }
 
     static func brineBuild(level: Int, reader: inout NestedReader<Element.Leaf>) -> ContiguousArray<Element> {
-        let n = reader.nextLength(level: level)
-        if Element.nestingDepth == 0 { return ContiguousArray<Element.Leaf>(reader.takeLeaves(n)) as! ContiguousArray<Element> }
-        var out: ContiguousArray<Element> = []
-        out.reserveCapacity(n)
-        for _ in 0 ..< n { out.append(Element.brineBuild(level: level + 1, reader: &reader)) }
-        return out
+        ContiguousArray([Element].brineBuild(level: level, reader: &reader))
     }
 }
 

@@ -99,26 +99,17 @@ extension Array: BrineDecodingSpecial where Element: BrineNestable {
     }
 }
 
+// A ContiguousArray is coded as the Array sharing its storage (see
+// NestedArrays.swift): the same header entry, arrays and errors.
 extension ContiguousArray: BrineEncodingSpecial where Element: BrineNestable {
     static func brineEncode<T>(_ value: T, with encoder: BrineEncodingImpl, at node: CodingPathNode) throws -> Value {
-        guard Element.nestingDepth == 0 else {
-            let array = value as! ContiguousArray<Element>
-            return try encoder.encodeNested(array, at: node) ?? encoder.encodeRows(array, at: node)
-        }
-        let array = value as! ContiguousArray<Element.Leaf>
-        return try array.withUnsafeBytes { bytes in
-            try encoder.encodeArray(
-                bytes, dtype: Element.Leaf.arrayDType, shape: [array.count], at: node,
-                inline: { InlineArrays.encode(bytes, dtype: Element.Leaf.arrayDType) },
-                original: { .original(array, makeTensor: { AnyTensor.copying(array) }) })
-        }
+        try [Element].brineEncode(Array(value as! ContiguousArray<Element>), with: encoder, at: node)
     }
 }
 
 extension ContiguousArray: BrineDecodingSpecial where Element: BrineNestable {
     static func brineDecode(from value: Value, with decoder: BrineDecodingImpl, at node: CodingPathNode) throws -> ContiguousArray<Element> {
-        guard Element.nestingDepth == 0 else { return try decoder.decodeNested(ContiguousArray<Element>.self, from: value, at: node) }
-        return try decoder.decodeElements(ContiguousArray<Element.Leaf>.self, from: value, at: node) as! ContiguousArray<Element>
+        ContiguousArray(try [Element].brineDecode(from: value, with: decoder, at: node))
     }
 }
 

@@ -96,25 +96,27 @@ struct ByteReader {
     }
 
     mutating func u16(_ what: @autoclosure () -> String = "u16") throws(BrineError) -> UInt16 {
-        try need(2, what())
-        let v = UInt16(base[position]) | UInt16(base[position + 1]) << 8
-        position += 2
-        return v
+        try littleEndian(UInt16.self, what())
     }
 
     mutating func u32(_ what: @autoclosure () -> String = "u32") throws(BrineError) -> UInt32 {
-        try need(4, what())
-        var v: UInt32 = 0
-        for i in 0 ..< 4 { v |= UInt32(base[position + i]) << (8 * UInt32(i)) }
-        position += 4
-        return v
+        try littleEndian(UInt32.self, what())
     }
 
     mutating func u64(_ what: @autoclosure () -> String = "u64") throws(BrineError) -> UInt64 {
-        try need(8, what())
-        var v: UInt64 = 0
-        for i in 0 ..< 8 { v |= UInt64(base[position + i]) << (8 * UInt64(i)) }
-        position += 8
+        try littleEndian(UInt64.self, what())
+    }
+
+    /// A little-endian unsigned integer of `T`'s width.
+    @inline(__always)
+    private mutating func littleEndian<T: FixedWidthInteger & UnsignedInteger>(
+        _: T.Type, _ what: @autoclosure () -> String
+    ) throws(BrineError) -> T {
+        let width = MemoryLayout<T>.size
+        try need(width, what())
+        var v: T = 0
+        for i in 0 ..< width { v |= T(base[position + i]) << (8 * i) }
+        position += width
         return v
     }
 

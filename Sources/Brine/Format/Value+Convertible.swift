@@ -72,55 +72,26 @@ extension Substring: ValueConvertible {
     public var brineValue: Value { .string(String(self)) }
 }
 
-extension Int: ValueConvertible {
-    /// `.int`.
+extension ValueConvertible where Self: FixedWidthInteger & SignedInteger {
+    /// `.int` (every signed integer type up to 64 bits converts exactly).
     public var brineValue: Value { .int(Int64(self)) }
 }
 
-extension Int8: ValueConvertible {
-    /// `.int`.
-    public var brineValue: Value { .int(Int64(self)) }
-}
-
-extension Int16: ValueConvertible {
-    /// `.int`.
-    public var brineValue: Value { .int(Int64(self)) }
-}
-
-extension Int32: ValueConvertible {
-    /// `.int`.
-    public var brineValue: Value { .int(Int64(self)) }
-}
-
-extension Int64: ValueConvertible {
-    /// `.int`.
-    public var brineValue: Value { .int(self) }
-}
-
-extension UInt: ValueConvertible {
-    /// `.uint`.
+extension ValueConvertible where Self: FixedWidthInteger & UnsignedInteger {
+    /// `.uint` (every unsigned integer type up to 64 bits converts exactly).
     public var brineValue: Value { .uint(UInt64(self)) }
 }
 
-extension UInt8: ValueConvertible {
-    /// `.uint`.
-    public var brineValue: Value { .uint(UInt64(self)) }
-}
-
-extension UInt16: ValueConvertible {
-    /// `.uint`.
-    public var brineValue: Value { .uint(UInt64(self)) }
-}
-
-extension UInt32: ValueConvertible {
-    /// `.uint`.
-    public var brineValue: Value { .uint(UInt64(self)) }
-}
-
-extension UInt64: ValueConvertible {
-    /// `.uint`.
-    public var brineValue: Value { .uint(self) }
-}
+extension Int: ValueConvertible {}
+extension Int8: ValueConvertible {}
+extension Int16: ValueConvertible {}
+extension Int32: ValueConvertible {}
+extension Int64: ValueConvertible {}
+extension UInt: ValueConvertible {}
+extension UInt8: ValueConvertible {}
+extension UInt16: ValueConvertible {}
+extension UInt32: ValueConvertible {}
+extension UInt64: ValueConvertible {}
 
 extension Float: ValueConvertible {
     /// `.float32` (bit-exact).
