@@ -170,6 +170,12 @@ public final class TensorStorage: @unchecked Sendable {
         UnsafeRawBufferPointer(start: baseAddress, count: byteCount)
     }
 
+    /// The bytes, writable, for storage this process allocated and fills
+    /// (decoding into it); valid only while this storage is alive.
+    package var mutableBytes: UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(start: baseAddress, count: byteCount)
+    }
+
     /// Calls `body` with the bytes, read-only, keeping the storage (and the
     /// mapping it may view) alive for the call. The pointer must not escape
     /// `body`.

@@ -3,22 +3,23 @@
 /// docs/FORMAT.md "Decoding a chunk" (``BrineFile`` calls it too).
 extension ArrayInfo {
     /// Verifies (when `verify`) and decodes chunk `c` from its stored bytes
-    /// into `dst + (first element of chunk c) × dtype.itemSize`.
+    /// into its place in `destination` (``decodedRange(ofChunk:)``).
     /// - Parameters:
     ///   - stored: exactly the chunk's stored bytes (``Chunk/storedBytes``).
-    ///   - dst: the start of the whole array's destination (``byteCount`` bytes).
+    ///   - destination: the array's decoded bytes (or the part of them that
+    ///     holds chunk `c`), addressed by offsets in the whole array.
     ///   - filePath: for error messages.
     /// - Throws: ``BrineError`` `.checksumMismatch`, `.decompressionFailed`,
     ///   naming the array, chunk and byte offset.
     func decodeChunk(
-        _ c: Int, stored: UnsafeRawBufferPointer, into dst: UnsafeMutableRawPointer,
+        _ c: Int, stored: UnsafeRawBufferPointer, into destination: BoundedBytes,
         scratch: ChunkScratch, verify: Bool, filePath: String?
     ) throws(BrineError) {
         let offset = chunks[c].offset
         let rawLen = rawRange(ofChunk: c).count
         let sis = storedDType.itemSize
         let elements = rawLen / sis
-        let target = dst + (c * (chunkBytes / sis)) * dtype.itemSize
+        let target = destination.mutableBytes(decodedRange(ofChunk: c))
         func fail(_ code: BrineError.Code, _ msg: String) -> BrineError {
             BrineError(code, msg, filePath: filePath, arrayPath: path, chunkIndex: c, byteOffset: UInt64(offset))
         }
@@ -37,7 +38,7 @@ extension ArrayInfo {
         let codec = chunks[c].isRaw ? Codec.none : self.codec
         do throws(BrineError) {
             if !shuffled && !narrowed {
-                try scratch.context.decompress(codec, stored, into: UnsafeMutableRawBufferPointer(start: target, count: rawLen))
+                try scratch.context.decompress(codec, stored, into: target)
                 return
             }
             // Decompress (or take the stored bytes as they are), unshuffle, widen.
@@ -52,12 +53,12 @@ extension ArrayInfo {
             if shuffled {
                 let out = narrowed
                     ? scratch.unshuffled(rawLen)
-                    : UnsafeMutableRawBufferPointer(start: target, count: rawLen)
+                    : target
                 ByteShuffle.unshuffle(raw, into: out, elementSize: sis)
                 raw = UnsafeRawBufferPointer(out)
             }
             if narrowed {
-                FloatConversion.widen(raw.baseAddress!, stored: storedDType, to: target, count: elements)
+                FloatConversion.widen(raw.baseAddress!, stored: storedDType, to: target.baseAddress!, count: elements)
             }
         } catch {
             throw fail(error.code, error.message)

@@ -247,7 +247,7 @@ public final class BrineFile: Sendable {
     /// before by this `BrineFile`.
     package func load(_ infos: [ArrayInfo], threads: Int? = nil) throws(BrineError) -> [AnyTensor] {
         var results = [AnyTensor?](repeating: nil, count: infos.count)
-        var jobs: [(info: ArrayInfo, destination: UnsafeMutableRawPointer)] = []
+        var jobs: [(info: ArrayInfo, destination: BoundedBytes)] = []
         var storages: [(index: Int, storage: TensorStorage)] = []
         // Verify every view before handing out any (all chunks in parallel).
         try verifyViews(infos.filter { $0.isContiguousRaw && source.isMapped })
@@ -267,7 +267,7 @@ public final class BrineFile: Sendable {
         }
         for (k, storage) in BrineFile.allocateStorages(toAllocate.map { infos[$0].byteCount }).enumerated().map({ (toAllocate[$0.offset], $0.element) }) {
             storages.append((k, storage))
-            jobs.append((infos[k], storage.baseAddress))
+            jobs.append((infos[k], BoundedBytes(storage.mutableBytes)))
         }
         if !jobs.isEmpty { try decode(jobs, threads: threads) }
         for (k, storage) in storages {
@@ -320,13 +320,13 @@ public final class BrineFile: Sendable {
         guard destination.count == a.byteCount else {
             throw BrineError(.invalidArgument, "destination of \(destination.count) bytes, the array has \(a.byteCount)", filePath: self.path, arrayPath: path)
         }
-        guard let base = destination.baseAddress, a.byteCount > 0 else { return }
-        try decode([(a, base)])
+        guard destination.baseAddress != nil, a.byteCount > 0 else { return }
+        try decode([(a, BoundedBytes(destination))])
     }
 
     /// Decodes every chunk of the given arrays into their destinations, on
     /// up to `options.threads` threads.
-    private func decode(_ jobs: [(info: ArrayInfo, destination: UnsafeMutableRawPointer)], threads: Int? = nil) throws(BrineError) {
+    private func decode(_ jobs: [(info: ArrayInfo, destination: BoundedBytes)], threads: Int? = nil) throws(BrineError) {
         var work: [(job: Int, chunk: Int)] = []
         for (k, j) in jobs.enumerated() {
             for c in 0 ..< j.info.chunkCount { work.append((k, c)) }
@@ -377,17 +377,18 @@ public final class BrineFile: Sendable {
         let lastChunk = (range.upperBound * sis - 1) / a.chunkBytes
         let elementsPerChunk = a.chunkBytes / sis
         let scratch = ChunkScratch()
-        let chunkOut = UnsafeMutableRawPointer.allocate(byteCount: Swift.min(elementsPerChunk, a.count) * a.dtype.itemSize, alignment: 64)
+        let item = a.dtype.itemSize
+        let chunkOut = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.min(elementsPerChunk, a.count) * item, alignment: 64)
         defer { chunkOut.deallocate() }
+        // `out` holds elements range.lowerBound ..< range.upperBound.
+        let result = BoundedBytes(out.mutableBytes, origin: range.lowerBound * item)
         for c in firstChunk ... lastChunk {
-            let chunkFirst = c * elementsPerChunk
-            let chunkElements = a.rawRange(ofChunk: c).count / sis
-            // Decode the chunk as if the destination began at the chunk's first element.
-            try decodeChunk(a, chunk: c, into: chunkOut - chunkFirst * a.dtype.itemSize, scratch: scratch, verify: options.verifyChecksums)
-            let lo = Swift.max(range.lowerBound, chunkFirst)
-            let hi = Swift.min(range.upperBound, chunkFirst + chunkElements)
-            (out.baseAddress + (lo - range.lowerBound) * a.dtype.itemSize).copyMemory(
-                from: chunkOut + (lo - chunkFirst) * a.dtype.itemSize, byteCount: (hi - lo) * a.dtype.itemSize)
+            // `chunkOut` holds chunk c's decoded bytes, addressed as in the whole array.
+            let decoded = a.decodedRange(ofChunk: c)
+            let chunk = BoundedBytes(UnsafeMutableRawBufferPointer(rebasing: chunkOut[0 ..< decoded.count]), origin: decoded.lowerBound)
+            try decodeChunk(a, chunk: c, into: chunk, scratch: scratch, verify: options.verifyChecksums)
+            let wanted = Swift.max(range.lowerBound * item, decoded.lowerBound) ..< Swift.min(range.upperBound * item, decoded.upperBound)
+            result.mutableBytes(wanted).copyMemory(from: chunk.bytes(wanted))
         }
         return try AnyTensor(dtype: a.dtype, shape: [range.count], storage: out)
     }
@@ -416,15 +417,16 @@ public final class BrineFile: Sendable {
         let scratch = ChunkScratch()
         for a in infos {
             let decodedBytes = Swift.min(a.chunkBytes / a.storedDType.itemSize, a.count) * a.dtype.itemSize
-            let decoded = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(decodedBytes, 1), alignment: 64)
+            let decoded = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(decodedBytes, 1), alignment: 64)
             defer { decoded.deallocate() }
             for c in 0 ..< a.chunkCount {
                 do throws(BrineError) {
                     if a.isContiguousRaw {
                         try verifyChunk(a, chunk: c)
                     } else {
-                        let first = c * (a.chunkBytes / a.storedDType.itemSize) * a.dtype.itemSize
-                        try decodeChunk(a, chunk: c, into: decoded - first, scratch: scratch, verify: true)
+                        let range = a.decodedRange(ofChunk: c)
+                        let chunk = BoundedBytes(UnsafeMutableRawBufferPointer(rebasing: decoded[0 ..< range.count]), origin: range.lowerBound)
+                        try decodeChunk(a, chunk: c, into: chunk, scratch: scratch, verify: true)
                     }
                 } catch {
                     failures.append(error)
@@ -461,20 +463,18 @@ public final class BrineFile: Sendable {
         return UnsafeRawBufferPointer(buf)
     }
 
-    /// Decodes chunk `c` of `a` into `dst + (first element of chunk c) * dtype.itemSize`.
-    private func decodeChunk(_ a: ArrayInfo, chunk c: Int, into dst: UnsafeMutableRawPointer, scratch: ChunkScratch, verify: Bool) throws(BrineError) {
+    /// Decodes chunk `c` of `a` into its place in `destination` (addressed
+    /// by offsets in the whole array, ``ArrayInfo/decodedRange(ofChunk:)``).
+    private func decodeChunk(_ a: ArrayInfo, chunk c: Int, into destination: BoundedBytes, scratch: ChunkScratch, verify: Bool) throws(BrineError) {
         let offset = a.chunks[c].offset
         let storedCount = a.chunks[c].storedBytes
-        let rawLen = a.rawRange(ofChunk: c).count
-        let sis = a.storedDType.itemSize
-        let target = dst + (c * (a.chunkBytes / sis)) * a.dtype.itemSize
         func fail(_ code: BrineError.Code, _ msg: String) -> BrineError {
             BrineError(code, msg, filePath: path, arrayPath: a.path, chunkIndex: c, byteOffset: UInt64(offset))
         }
         // Fast path: uncompressed, unfiltered, not narrowed, read from a file:
         // pread straight into the destination, then verify there.
         if a.isContiguousRaw, !source.isMapped {
-            let buf = UnsafeMutableRawBufferPointer(start: target, count: rawLen)
+            let buf = destination.mutableBytes(a.decodedRange(ofChunk: c))
             do {
                 try source.read(into: buf, at: offset)
             } catch {
@@ -489,7 +489,7 @@ public final class BrineFile: Sendable {
             return
         }
         let stored = try storedBytes(offset: offset, count: storedCount, scratch: scratch, a: a, chunk: c)
-        try a.decodeChunk(c, stored: stored, into: dst, scratch: scratch, verify: verify, filePath: path)
+        try a.decodeChunk(c, stored: stored, into: destination, scratch: scratch, verify: verify, filePath: path)
     }
 }
 

@@ -18,13 +18,15 @@ extension BrineWriter {
     func submitChunks(_ bytes: UnsafeRawBufferPointer, builder: ArrayBuilder, threads: Int, narrowing: NarrowingPolicy) throws(BrineError) {
         let dtypeSize = builder.dtype.itemSize
         let storedSize = builder.stored.itemSize
+        // The caller's elements, addressed by byte offsets in the array (dtype).
+        let elements = BoundedBytes(bytes)
         var unconsumed: [ChunkJob] = []
         // Also on an error: never return while a worker still reads the caller's buffer.
         defer { for job in unconsumed { job.waitUntilSourceConsumed() } }
         for c in 0 ..< builder.chunkCount {
             let job = try acquireJob(chunkBytes: builder.chunkBytes, codec: builder.codec)
             let rawLen = builder.rawChunkLength(c)
-            let src = bytes.baseAddress! + (c * builder.chunkBytes / storedSize) * dtypeSize
+            let src = elements.bytes(at: (c * builder.chunkBytes / storedSize) * dtypeSize, count: rawLen / storedSize * dtypeSize)
             job.prepare(
                 array: builder.index, chunk: c, source: src, rawCount: rawLen, dtype: builder.dtype,
                 stored: builder.stored, filter: builder.filter, codec: builder.codec,
@@ -196,7 +198,7 @@ final class ChunkJob: @unchecked Sendable {
     private let context = CodecContext()
     private(set) var arrayIndex = 0
     private(set) var chunkIndex = 0
-    private var source: UnsafeRawPointer?
+    private var source: UnsafeRawBufferPointer?
     private var rawCount = 0
     private var dtype: DType = .uint8
     private var stored: DType = .uint8
@@ -221,12 +223,15 @@ final class ChunkJob: @unchecked Sendable {
         output.deallocate()
     }
 
-    /// Describes the chunk; `source` points at its first element (of `dtype`)
-    /// in the caller's buffer, which must stay valid until
-    /// ``waitUntilSourceConsumed()`` returns.
-    func prepare(array: Int, chunk: Int, source: UnsafeRawPointer, rawCount: Int, dtype: DType, stored: DType,
+    /// Describes the chunk; `source` holds its elements (of `dtype`) in the
+    /// caller's buffer, which must stay valid until
+    /// ``waitUntilSourceConsumed()`` returns; `rawCount` is their size once
+    /// stored (of `stored`), at most the job's input buffer.
+    func prepare(array: Int, chunk: Int, source: UnsafeRawBufferPointer, rawCount: Int, dtype: DType, stored: DType,
                  filter: ChunkFilter, codec: Codec, firstElement: Int, narrowing: NarrowingPolicy) {
         precondition(state == .idle || state == .finished, "ChunkJob prepared while in flight")
+        assert(rawCount <= input.count && source.count / dtype.itemSize * stored.itemSize == rawCount,
+               "chunk of \(rawCount) stored bytes from \(source.count) source bytes, input buffer \(input.count)")
         self.firstElement = firstElement
         self.narrowing = narrowing
         self.arrayIndex = array
@@ -264,7 +269,7 @@ final class ChunkJob: @unchecked Sendable {
     /// into `input`, releases the source, then compresses and checksums.
     func run() {
         defer { done.signal() }
-        let src = source!
+        let src = source!.baseAddress!
         let elements = rawCount / stored.itemSize
         var filtered = src
         if stored != dtype {
@@ -286,7 +291,7 @@ final class ChunkJob: @unchecked Sendable {
                 UnsafeRawBufferPointer(start: filtered, count: rawCount),
                 into: UnsafeMutableRawBufferPointer(rebasing: input[0 ..< rawCount]), elementSize: stored.itemSize)
         } else if stored == dtype {
-            input.baseAddress!.copyMemory(from: src, byteCount: rawCount)
+            input.copyMemory(from: source!)
         }
         source = nil
         consumed.signal()

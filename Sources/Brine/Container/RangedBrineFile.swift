@@ -177,7 +177,7 @@ public final class RangedBrineFile: Sendable {
             total = t
         }
         let storages = infos.map { TensorStorage(uninitializedByteCount: $0.byteCount) }
-        let jobs = zip(infos, storages).map { ChunkJob(info: $0.0, chunks: 0 ..< $0.0.chunkCount, base: $0.1.baseAddress) }
+        let jobs = zip(infos, storages).map { ChunkJob(info: $0.0, chunks: 0 ..< $0.0.chunkCount, destination: BoundedBytes($0.1.mutableBytes)) }
         try await fetchAndDecode(jobs)
         var out: [AnyTensor] = []
         out.reserveCapacity(infos.count)
@@ -198,8 +198,8 @@ public final class RangedBrineFile: Sendable {
         guard destination.count == a.byteCount else {
             throw BrineError(.invalidArgument, "destination of \(destination.count) bytes, the array has \(a.byteCount)", filePath: source.name, arrayPath: path)
         }
-        guard let base = destination.baseAddress, a.byteCount > 0 else { return }
-        try await fetchAndDecode([ChunkJob(info: a, chunks: 0 ..< a.chunkCount, base: base)])
+        guard destination.baseAddress != nil, a.byteCount > 0 else { return }
+        try await fetchAndDecode([ChunkJob(info: a, chunks: 0 ..< a.chunkCount, destination: BoundedBytes(destination))])
     }
 
     /// Loads elements `range` (flat C-order indices) of the array at `path`
@@ -225,10 +225,10 @@ public final class RangedBrineFile: Sendable {
             throw BrineError(.limitExceeded, "loading \(range.count) elements needs \(spanElements * item) bytes, over the allocation limit of \(options.limits.maxAllocationBytes)", filePath: source.name, arrayPath: path)
         }
         let span = TensorStorage(uninitializedByteCount: spanElements * item)
-        // Decode as if the destination began at the array's first element.
-        let base = span.baseAddress - first * perChunk * item
-        try await fetchAndDecode([ChunkJob(info: a, chunks: first ..< last + 1, base: base)])
-        out.baseAddress.copyMemory(from: span.baseAddress + (range.lowerBound - first * perChunk) * item, byteCount: range.count * item)
+        // `span` holds chunks first … last, addressed as in the whole array.
+        let decoded = BoundedBytes(span.mutableBytes, origin: first * perChunk * item)
+        try await fetchAndDecode([ChunkJob(info: a, chunks: first ..< last + 1, destination: decoded)])
+        out.mutableBytes.copyMemory(from: decoded.bytes(at: range.lowerBound * item, count: range.count * item))
         withExtendedLifetime(span) {}
         return try AnyTensor(dtype: a.dtype, shape: [range.count], storage: out)
     }
@@ -260,7 +260,7 @@ public final class RangedBrineFile: Sendable {
         for a in arrays {
             do throws(BrineError) {
                 let storage = TensorStorage(uninitializedByteCount: a.byteCount)
-                try await fetchAndDecode([ChunkJob(info: a, chunks: 0 ..< a.chunkCount, base: storage.baseAddress)], forceVerify: true)
+                try await fetchAndDecode([ChunkJob(info: a, chunks: 0 ..< a.chunkCount, destination: BoundedBytes(storage.mutableBytes))], forceVerify: true)
                 withExtendedLifetime(storage) {}
             } catch {
                 failures.append(error)
@@ -288,13 +288,12 @@ public final class RangedBrineFile: Sendable {
 
     // MARK: The pipeline
 
-    /// Chunks `chunks` of `info`, decoded relative to `base` (the address of
-    /// the array's element 0, which may lie before the memory actually
-    /// allocated when only some chunks are wanted).
+    /// Chunks `chunks` of `info`, decoded into `destination` (which holds
+    /// at least those chunks, addressed by offsets in the whole array).
     struct ChunkJob {
         let info: ArrayInfo
         let chunks: Range<Int>
-        let base: UnsafeMutableRawPointer
+        let destination: BoundedBytes
     }
 
     /// One request: a byte range of the object and the chunks in it.
@@ -410,7 +409,7 @@ public final class RangedBrineFile: Sendable {
         if r.direct {
             let first = r.items[0]
             let j = jobs[first.job]
-            let dst = UnsafeMutableRawBufferPointer(start: j.base + j.info.rawRange(ofChunk: first.chunk).lowerBound, count: r.range.count)
+            let dst = j.destination.mutableBytes(at: j.info.rawRange(ofChunk: first.chunk).lowerBound, count: r.range.count)
             try await source.read(r.range, into: dst)
             guard verify else { return }
             let items = r.items
@@ -419,8 +418,8 @@ public final class RangedBrineFile: Sendable {
                 try parallelFor(count: items.count, threads: threads) { (_, i) throws(BrineError) in
                     let (k, c) = items[i]
                     let a = jobs[k].info
-                    let at = jobs[k].base + a.rawRange(ofChunk: c).lowerBound
-                    try a.verifyChunk(c, stored: UnsafeRawBufferPointer(start: at, count: a.chunks[c].storedBytes), filePath: name)
+                    let stored = jobs[k].destination.bytes(at: a.rawRange(ofChunk: c).lowerBound, count: a.chunks[c].storedBytes)
+                    try a.verifyChunk(c, stored: stored, filePath: name)
                 }
             }
             return
@@ -431,7 +430,7 @@ public final class RangedBrineFile: Sendable {
         // arenas and pushed a zstd load's peak RSS well past model + window.
         let staging = TensorStorage(uninitializedByteCount: r.range.count)
         defer { withExtendedLifetime(staging) {} }
-        let buffer = UnsafeMutableRawBufferPointer(start: staging.baseAddress, count: r.range.count)
+        let buffer = staging.mutableBytes
         try await source.read(r.range, into: buffer)
         let items = r.items
         let threads = Swift.max(1, Swift.min(options.threads, items.count))
@@ -440,15 +439,15 @@ public final class RangedBrineFile: Sendable {
         // blocks through malloc on many threads (memory glibc keeps).
         let scratch = takeScratch(threads)
         defer { returnScratch(scratch) }
-        let start = r.range.lowerBound
-        let fetched = UncheckedSendable(UnsafeRawBufferPointer(buffer))
+        // `buffer` holds the object's bytes r.range, addressed by object offsets.
+        let fetched = BoundedBytes(buffer, origin: r.range.lowerBound)
         try await offCooperativePool { () throws(BrineError) in
             try parallelFor(count: items.count, threads: threads) { (w, i) throws(BrineError) in
                 let (k, c) = items[i]
                 let a = jobs[k].info
                 let ch = a.chunks[c]
-                let stored = UnsafeRawBufferPointer(start: fetched.value.baseAddress! + (ch.offset - start), count: ch.storedBytes)
-                try a.decodeChunk(c, stored: stored, into: jobs[k].base, scratch: scratch[w], verify: verify, filePath: name)
+                let stored = fetched.bytes(at: ch.offset, count: ch.storedBytes)
+                try a.decodeChunk(c, stored: stored, into: jobs[k].destination, scratch: scratch[w], verify: verify, filePath: name)
             }
         }
     }

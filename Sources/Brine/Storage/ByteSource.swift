@@ -125,9 +125,9 @@ final class ByteSource: @unchecked Sendable {
                 throw BrineError(.truncated, "file ended while reading \(count) bytes", filePath: path, byteOffset: UInt64(offset + n))
             }
         case .mapping(let m):
-            BulkCopy.copy(UnsafeRawBufferPointer(start: m.baseAddress! + offset, count: count), to: buffer.baseAddress!)
+            BulkCopy.copy(BoundedBytes(m.bytes).bytes(at: offset, count: count), to: buffer.baseAddress!)
         case .memory(let s):
-            buffer.baseAddress!.copyMemory(from: s.baseAddress + offset, byteCount: count)
+            buffer.copyMemory(from: BoundedBytes(s.bytes).bytes(at: offset, count: count))
         }
     }
 
@@ -137,11 +137,8 @@ final class ByteSource: @unchecked Sendable {
         guard offset >= 0, count >= 0, offset <= size, count <= size - offset else { return nil }
         switch backing {
         case .file: return nil
-        case .mapping(let m):
-            guard let b = m.baseAddress else { return UnsafeRawBufferPointer(start: nil, count: 0) }
-            return UnsafeRawBufferPointer(start: b + offset, count: count)
-        case .memory(let s):
-            return UnsafeRawBufferPointer(start: s.baseAddress + offset, count: count)
+        case .mapping(let m): return BoundedBytes(m.bytes).bytes(at: offset, count: count)
+        case .memory(let s): return BoundedBytes(s.bytes).bytes(at: offset, count: count)
         }
     }
 
@@ -150,19 +147,15 @@ final class ByteSource: @unchecked Sendable {
     /// `nil` otherwise. Views keep the mapping alive.
     func view(_ offset: Int, _ count: Int, alignment: Int) -> TensorStorage? {
         guard offset >= 0, count >= 0, offset <= size, count <= size - offset else { return nil }
+        let (bytes, isWritable, owner): (UnsafeRawBufferPointer, Bool, AnyObject)
         switch backing {
         case .file: return nil
-        case .mapping(let m):
-            guard let b = m.baseAddress, count > 0 else { return nil }
-            let p = b + offset
-            guard Int(bitPattern: p) % alignment == 0 else { return nil }
-            return TensorStorage(viewing: p, byteCount: count, isWritable: m.kind != .readOnly, owner: m)
-        case .memory(let s):
-            guard count > 0 else { return nil }
-            let p = s.baseAddress + offset
-            guard Int(bitPattern: p) % alignment == 0 else { return nil }
-            return TensorStorage(viewing: p, byteCount: count, isWritable: false, owner: s)
+        case .mapping(let m): (bytes, isWritable, owner) = (m.bytes, m.kind != .readOnly, m)
+        case .memory(let s): (bytes, isWritable, owner) = (s.bytes, false, s)
         }
+        guard count > 0, let p = BoundedBytes(bytes).bytes(at: offset, count: count).baseAddress,
+              Int(bitPattern: p) % alignment == 0 else { return nil }
+        return TensorStorage(viewing: UnsafeMutableRawPointer(mutating: p), byteCount: count, isWritable: isWritable, owner: owner)
     }
 
     /// Writes dirty pages of a read-write mapping back to the file (`msync(2)`).
