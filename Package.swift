@@ -85,7 +85,7 @@ let package = Package(
         .executableTarget(
             name: "BrineCLI",
             dependencies: [
-                "Brine", "BrineRemote", "BrineONNX", "BrineHDF5",
+                "Brine", "BrineRemote", "BrineONNX", "BrineHDF5", "CBrineKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Brine
 import BrineHDF5
+import CBrineKernels
 import Foundation
 
 #if canImport(Glibc)
@@ -20,21 +21,33 @@ import Glibc
 /// back as a private temporary safetensors file (mapped, not copied, by the
 /// parent). A child killed by a signal becomes a typed `.invalidInterop`
 /// error; the child's own typed errors come back with their code, message
-/// and array path.
+/// and array path. A child that runs past its deadline (libhdf5 looping on
+/// a hostile file) is killed and reported as `.timedOut`; a child whose
+/// parent dies (even by SIGKILL) removes its copy of the arrays and exits.
 enum IsolatedHDF5 {
     /// The exit status of a child that reports a typed error on its standard output.
     static let errorStatus: Int32 = 3
+
+    /// How long the child may run, in seconds: `BRINE_HDF5_TIMEOUT` if set
+    /// (a positive number), else 120 s plus 1 s per 20 MB of input (a read
+    /// slower than 20 MB/s on top of two minutes is treated as a hang).
+    static func timeout(forBytes bytes: Int) -> Double {
+        if let s = ProcessInfo.processInfo.environment["BRINE_HDF5_TIMEOUT"], let t = Double(s), t > 0 { return t }
+        return 120 + Double(bytes) / 20e6
+    }
 
     /// Reads an HDF5 file (`keras: false`) or a `.keras` zip (`true`) in a child process.
     /// - Returns: the bundle ``HDF5/read(contentsOf:options:)`` or
     ///   ``HDF5/readKeras(contentsOf:options:)`` gives, in the same order.
     /// - Throws: ``BrineError``: the child's error (same code, message and
-    ///   array path); `.invalidInterop` when libhdf5 crashed the child; `.io`
-    ///   when the child cannot be started or its result cannot be read.
+    ///   array path); `.notFound`, `.invalidArgument` (not a regular file:
+    ///   checked here, before any process starts); `.invalidInterop` when
+    ///   libhdf5 crashed the child; `.timedOut` when it ran past
+    ///   ``timeout(forBytes:)`` and was killed; `.io` when the child cannot
+    ///   be started or its result cannot be read.
     static func read(_ url: URL, keras: Bool) throws(BrineError) -> TensorBundle {
-        guard FileManager.default.fileExists(atPath: url.path) else {
-            throw BrineError(.notFound, "no such file", filePath: url.path)
-        }
+        try RegularFile.check(url.path)
+        let inputBytes = ((try? FileManager.default.attributesOfItem(atPath: url.path)[.size]) as? Int) ?? 0
         var template = Array((FileManager.default.temporaryDirectory.path + "/brine-hdf5-XXXXXX").utf8CString)
         guard let dirPointer = mkdtemp(&template) else {
             throw BrineError(.io, "cannot create a private temporary folder for the HDF5 reader", filePath: url.path, errno: errno)
@@ -46,7 +59,8 @@ enum IsolatedHDF5 {
         let p = Process()
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = [ReadHDF5Child.configuration.commandName!] + (keras ? ["--keras"] : []) + [url.path, transfer]
+        p.arguments = [ReadHDF5Child.configuration.commandName!, "--parent", String(getpid())]
+            + (keras ? ["--keras"] : []) + [url.path, transfer]
         var env = ProcessInfo.processInfo.environment
         env["SWIFT_BACKTRACE"] = "enable=no"  // a crash is expected and reported here, not as a backtrace
         // Under a sanitizer (the CI's ASan and TSan runs) the runtime would catch the
@@ -65,6 +79,17 @@ enum IsolatedHDF5 {
         } catch {
             throw BrineError(.io, "cannot start the HDF5 reader process (\(exe)): \(error)", filePath: url.path)
         }
+        // The deadline: SIGTERM (the child removes its output and exits),
+        // then SIGKILL if it does not.
+        let timedOut = UncheckedBox(false)
+        let limit = timeout(forBytes: inputBytes)
+        let pid = p.processIdentifier
+        let watchdog = DispatchWorkItem {
+            timedOut.value = true
+            kill(pid, SIGTERM)
+            DispatchQueue.global().asyncAfter(deadline: .now() + 2) { if p.isRunning { kill(pid, SIGKILL) } }
+        }
+        DispatchQueue.global().asyncAfter(deadline: .now() + limit, execute: watchdog)
         // Read both pipes to the end (stderr on another thread) so that neither fills up.
         let errData = UncheckedBox(Data())
         let group = DispatchGroup()
@@ -72,6 +97,11 @@ enum IsolatedHDF5 {
         let report = out.fileHandleForReading.readDataToEndOfFile()
         group.wait()
         p.waitUntilExit()
+        watchdog.cancel()
+        if timedOut.value {
+            throw BrineError(.timedOut, "the HDF5 reader process did not finish within \(limit) s and was killed (libhdf5 may loop on a damaged file; BRINE_HDF5_TIMEOUT sets the limit in seconds)",
+                             filePath: url.path)
+        }
 
         if p.terminationReason == .uncaughtSignal {
             let sig = p.terminationStatus
@@ -125,6 +155,10 @@ struct ReadHDF5Child: ParsableCommand {
     @Flag(help: "IN is a .keras zip.")
     var keras = false
 
+    @Option(help: "The parent's process id: if it dies, OUT's folder (private to this hand-off) is emptied and removed, and the child exits.")
+    var parent: Int32
+
+
     @Argument(help: "The HDF5 or .keras file.")
     var input: String
 
@@ -132,6 +166,9 @@ struct ReadHDF5Child: ParsableCommand {
     var output: String
 
     func run() throws {
+        let folder = (output as NSString).deletingLastPathComponent
+        let armed = brine_remove_on_parent_death(folder, parent)
+        guard armed == 0 || armed == EOPNOTSUPP else { throw ExitCode(armed) }
         let url = URL(fileURLWithPath: input)
         let json: [String: Any]
         var status: Int32 = 0

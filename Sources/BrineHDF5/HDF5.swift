@@ -106,15 +106,15 @@ public enum HDF5 {
     ///   - options: caps.
     /// - Returns: the datasets in name order (depth first, links sorted by
     ///   name as HDF5 indexes them) and the attributes as metadata.
-    /// - Throws: ``BrineError`` `.notFound`; `.invalidInterop` (not an HDF5
+    /// - Throws: ``BrineError`` `.notFound`; `.invalidArgument` (not a regular
+    ///   file: a FIFO, device or directory); `.invalidInterop` (not an HDF5
     ///   file, or libhdf5 fails on it: the message names the object);
     ///   `.unsupportedDType` (a dataset of strings, compounds, references,
     ///   bfloat16, …, named by its path); `.decompressionFailed` (a filter
     ///   that fails or is not available, such as h5py's lzf); `.limitExceeded`.
     public static func read(contentsOf url: URL, options: HDF5ReadOptions = .init()) throws(BrineError) -> TensorBundle {
-        guard FileManager.default.fileExists(atPath: url.path) else {
-            throw BrineError(.notFound, "no such file", filePath: url.path)
-        }
+        // libhdf5 opens the path itself: a FIFO would block its open forever.
+        try RegularFile.check(url.path)
         lock.lock()
         defer { lock.unlock() }
         silenceErrors()
@@ -134,11 +134,13 @@ public enum HDF5 {
     /// its `model.weights.h5` (as ``read(contentsOf:options:)``), plus
     /// `config.json` and `metadata.json` as the metadata keys `keras.config`
     /// and `keras.metadata`.
-    /// - Throws: ``BrineError`` `.invalidInterop` (not a zip, no
-    ///   `model.weights.h5`), `.limitExceeded` (a member over
+    /// - Throws: ``BrineError`` `.notFound`, `.invalidArgument` (not a regular
+    ///   file), `.invalidInterop` (not a zip, no `model.weights.h5`), `.limitExceeded` (a member over
     ///   ``HDF5ReadOptions/maxKerasMemberBytes``), `.io`, and the errors of
     ///   ``read(contentsOf:options:)``.
     public static func readKeras(contentsOf url: URL, options: HDF5ReadOptions = .init()) throws(BrineError) -> TensorBundle {
+        // ZIPFoundation opens the path itself: a FIFO would block its open forever.
+        try RegularFile.check(url.path)
         let archive: Archive
         do {
             archive = try Archive(url: url, accessMode: .read)

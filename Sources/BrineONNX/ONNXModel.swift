@@ -260,17 +260,8 @@ public final class ONNXModel: @unchecked Sendable {
 
     /// The whole file, read with `open`/`fstat`/`pread` (size checked against `cap` first).
     static func readFile(_ url: URL, cap: Int) throws(BrineError) -> [UInt8] {
-        let fd = open(url.path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            let e = errno
-            throw BrineError(e == ENOENT ? .notFound : .io, "cannot open the file", filePath: url.path, errno: e)
-        }
+        let (fd, size) = try RegularFile.openForReading(url.path, what: "the model file")
         defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
-            throw BrineError(.io, "not a regular file", filePath: url.path)
-        }
-        let size = Int(st.st_size)
         guard size <= cap else {
             throw BrineError(.limitExceeded, "the model file has \(size) bytes; the cap is \(cap)", filePath: url.path, byteOffset: 0)
         }
@@ -419,14 +410,15 @@ public final class ONNXModel: @unchecked Sendable {
         guard need == bytes else {
             throw BrineError(.invalidInterop, "external data length \(need) does not match dims \(shape) of \(dtype.name) (\(bytes) bytes)", filePath: path, arrayPath: name)
         }
-        let fd = open(target, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw BrineError(.io, "cannot open external data '\(location)'", filePath: target, arrayPath: name, errno: errno) }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
-            throw BrineError(.invalidInterop, "external data '\(location)' is not a regular file", filePath: target, arrayPath: name)
+        let fd: Int32, size: Int
+        do {
+            (fd, size) = try RegularFile.openForReading(target, what: "external data '\(location)'")
+        } catch {
+            // Not a regular file (a FIFO would have blocked the open): the model is at fault.
+            throw BrineError(error.code == .invalidArgument ? .invalidInterop : error.code, error.message,
+                             filePath: target, arrayPath: name, errno: error.errno)
         }
-        let size = Int(st.st_size)
+        defer { close(fd) }
         guard offset <= size, bytes <= size - offset else {
             throw BrineError(.truncated, "external data (\(bytes) bytes at offset \(offset)) runs past the end of '\(location)' (\(size) bytes)",
                              filePath: target, arrayPath: name, byteOffset: UInt64(min(offset, size)))

@@ -73,8 +73,7 @@ struct HDF5IsolationTests {
         for (name, t) in direct.tensors { #expect(w[name] == t, "\(name)") }
     }
 
-    @Test("a CLI killed (SIGKILL, as by the OOM killer or a job scheduler) while its HDF5 child runs leaves no private folder with a copy of the arrays",
-          .disabled("bug: the parent's defer never runs on SIGKILL (nor SIGTERM: no handler); the orphaned child finishes and leaves brine-hdf5-XXXXXX/arrays.safetensors, a full copy of the model, in the temporary folder"))
+    @Test("a CLI killed (SIGKILL, as by the OOM killer or a job scheduler) while its HDF5 child runs leaves no private folder with a copy of the arrays")
     func killedParentLeavesNoCopy() throws {
         let dir = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(dir) }
@@ -103,5 +102,78 @@ struct HDF5IsolationTests {
         p.waitUntilExit()
         Thread.sleep(forTimeInterval: 5) // the orphaned child, if any, finishes its copy
         #expect(staging().isEmpty, "left behind: \(staging())")
+    }
+
+    @Test("a child running past BRINE_HDF5_TIMEOUT is killed: exit 1 with timedOut, no output, no private folder, no child left running")
+    func childPastItsDeadline() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let tmp = dir.appendingPathComponent("tmp")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: false)
+        let src = dir.appendingPathComponent("slow.h5")
+        _ = try PythonOracle.run("""
+            import sys, numpy as np, h5py
+            with h5py.File(sys.argv[1], "w") as f:
+                for i in range(4): f[f"w{i}"] = np.random.default_rng(i).random(4 << 20, dtype=np.float32)
+            """, [src.path])
+        let out = dir.appendingPathComponent("slow.brine")
+        // 1 ms: no child can start, read 64 MiB and hand it over in that time.
+        let r = try runBrineBounded(["convert", src.path, out.path], environment: ["TMPDIR": tmp.path, "BRINE_HDF5_TIMEOUT": "0.001"])
+        #expect(r.status == 1 && r.err.contains("timedOut") && r.err.contains("BRINE_HDF5_TIMEOUT"), "\(r.status) \(r.err)")
+        #expect(!FileManager.default.fileExists(atPath: out.path))
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: tmp.path)) ?? []).isEmpty)
+        #expect(try childrenReading(src.path).isEmpty, "a reader process outlived its parent")
+    }
+
+    @Test("a FIFO named as HDF5, .keras or ONNX input is refused at once (invalidArgument), by the CLI and by the library, instead of blocking in open")
+    func fifoInputs() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        for name in ["in.h5", "in.keras", "in.onnx"] {
+            let fifo = dir.appendingPathComponent(name).path
+            #expect(mkfifo(fifo, 0o600) == 0)
+            for args in [["inspect", fifo], ["convert", fifo, dir.appendingPathComponent("out.brine").path]] {
+                let r = try runBrineBounded(args)
+                #expect(r.status == 1 && r.err.contains("invalidArgument") && r.err.contains("not a regular file"), "\(args): \(r.status) \(r.err)")
+            }
+            #expect(try childrenReading(fifo).isEmpty)
+        }
+        // In-process: should an open block after all, a writer opening the FIFO later ends the wait, so the test fails instead of hanging.
+        for (name, read) in [("in.h5", { (u: URL) throws -> Void in _ = try HDF5.read(contentsOf: u) }),
+                             ("in.keras", { (u: URL) throws -> Void in _ = try HDF5.readKeras(contentsOf: u) })] {
+            let url = dir.appendingPathComponent(name)
+            let unblock = DispatchWorkItem { let fd = open(url.path, O_WRONLY | O_NONBLOCK); if fd >= 0 { close(fd) } }
+            DispatchQueue.global().asyncAfter(deadline: .now() + 10, execute: unblock)
+            #expect { try read(url) } throws: { ($0 as? BrineError)?.code == .invalidArgument }
+            unblock.cancel()
+        }
+    }
+
+    /// Runs the CLI with extra environment variables, killing it after 60 s (a hang fails the test instead of stalling the suite).
+    private func runBrineBounded(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, err: String) {
+        let p = Process()
+        p.executableURL = try brineExecutable()
+        p.arguments = arguments
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let err = Pipe()
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = err
+        try p.run()
+        let pid = p.processIdentifier
+        let deadline = DispatchWorkItem { kill(pid, SIGKILL) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 60, execute: deadline)
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        deadline.cancel()
+        return (p.terminationStatus, String(decoding: e, as: UTF8.self))
+    }
+
+    /// The process ids of `brine __read-hdf5` children reading `path` (from /proc).
+    private func childrenReading(_ path: String) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: "/proc").filter { $0.allSatisfy(\.isNumber) }.filter { pid in
+            guard let cmd = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")) else { return false }
+            let args = cmd.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            return args.contains("__read-hdf5") && args.contains(path)
+        }
     }
 }

@@ -19,25 +19,13 @@ extension ShardIndex {
 
     /// The bytes of the index file at `path`, bounded by ``maxIndexBytes``.
     static func readIndexBytes(_ path: String) throws(BrineError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
-        guard fd >= 0 else {
-            let e = errno
-            throw BrineError(.notFound, "cannot read the shard index: \(String(cString: strerror(e)))", filePath: path, errno: e)
-        }
+        let (fd, size) = try RegularFile.openForReading(path, what: "the shard index")
         defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else {
-            let e = errno
-            throw BrineError(.io, "cannot stat the shard index", filePath: path, errno: e)
-        }
-        guard st.st_mode & S_IFMT == S_IFREG else {
-            throw BrineError(.invalidArgument, "the shard index is not a regular file", filePath: path)
-        }
-        guard st.st_size <= off_t(maxIndexBytes) else {
-            throw BrineError(.limitExceeded, "shard index of \(st.st_size) bytes is over the cap of \(maxIndexBytes)", filePath: path)
+        guard size <= maxIndexBytes else {
+            throw BrineError(.limitExceeded, "shard index of \(size) bytes is over the cap of \(maxIndexBytes)", filePath: path)
         }
         // One byte more than its size, to notice a file growing meanwhile.
-        var bytes = [UInt8](repeating: 0, count: Int(st.st_size) + 1)
+        var bytes = [UInt8](repeating: 0, count: size + 1)
         var filled = 0
         while filled < bytes.count {
             let n = bytes.withUnsafeMutableBytes { b in read(fd, b.baseAddress! + filled, b.count - filled) }
@@ -49,7 +37,7 @@ extension ShardIndex {
             if n == 0 { break }
             filled += n
         }
-        guard filled <= Int(st.st_size) else {
+        guard filled <= size else {
             throw BrineError(.io, "the shard index grew while it was read", filePath: path)
         }
         return Array(bytes[0 ..< filled])

@@ -56,6 +56,14 @@ int brine_release_blocks_past(int fd, int64_t offset, int64_t length);
 /// its own. Returns 0 on success, else the `errno` (`EOPNOTSUPP` off Linux).
 int brine_start_writeback(int fd, int64_t offset, int64_t length);
 
+/// For a child process writing private temporary files inside the private
+/// folder `dir` for its parent (process id `parent`): when the parent dies
+/// (even by SIGKILL), the child gets SIGTERM (`prctl(PR_SET_PDEATHSIG)`),
+/// and SIGTERM, from there or from the parent, removes every file in `dir`
+/// and `dir` itself and exits with status 128 + 15. Returns 0, else the
+/// `errno` (`EOPNOTSUPP` off Linux, `ENAMETOOLONG`, `open`'s).
+int brine_remove_on_parent_death(const char *dir, int parent);
+
 #ifdef BRINE_NO_AVX2
 #define BRINE_CPU_PROBE_DISABLED 1
 #else
