@@ -48,6 +48,9 @@ struct IOCommand: ParsableCommand {
     @Option(help: "The zstd level (ignored for none and lz4).")
     var level: Int = 1
 
+    @Option(help: "LZ4's acceleration (WriteOptions.lz4Acceleration; 1 = LZ4_compress_default's ratio).")
+    var lz4Acceleration: Int = 1
+
     @Flag(help: "Byte-shuffle each chunk before compression.")
     var shuffle = false
 
@@ -96,6 +99,7 @@ struct IOCommand: ParsableCommand {
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
         if let m = mmapRuns, m < 1 { throw ValidationError("--mmap-runs must be at least 1") }
         if codec == .zstd, level < -7 || level > 22 { throw ValidationError("--level must be in -7 … 22 for zstd") }
+        if lz4Acceleration < 1 || lz4Acceleration > 65_537 { throw ValidationError("--lz4-acceleration must be in 1 … 65537") }
         guard FileManager.default.fileExists(atPath: input) else { throw ValidationError("no such input: \(input)") }
     }
 
@@ -106,6 +110,7 @@ struct IOCommand: ParsableCommand {
         case .lz4: o.codec = .lz4
         case .zstd: o.codec = .zstd(level: level)
         }
+        o.lz4Acceleration = lz4Acceleration
         o.filter = shuffle ? .shuffle : .none
         o.durable = false
         if let threads { o.threads = threads }

@@ -52,6 +52,9 @@ public enum Codec: Sendable, Hashable, CustomStringConvertible {
         return true
     }
 
+    /// The largest LZ4 acceleration factor liblz4 uses (`LZ4_ACCELERATION_MAX`).
+    static let maxLZ4Acceleration = 65_537
+
     /// The largest possible compressed size of `rawBytes` bytes.
     func compressBound(_ rawBytes: Int) -> Int {
         switch self {
@@ -101,9 +104,11 @@ final class CodecContext {
     }
 
     /// Compresses `src` into `dst` (which must hold `codec.compressBound(src.count)` bytes).
+    /// - Parameter lz4Acceleration: `LZ4_compress_fast`'s acceleration (1 = default ratio).
     /// - Returns: the compressed size in bytes.
     /// - Throws: ``BrineError`` `.compressionFailed`.
-    func compress(_ codec: Codec, _ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) throws(BrineError) -> Int {
+    func compress(_ codec: Codec, _ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer,
+                  lz4Acceleration: Int = 1) throws(BrineError) -> Int {
         switch codec {
         case .none:
             precondition(dst.count >= src.count)
@@ -114,11 +119,11 @@ final class CodecContext {
                 throw BrineError(.compressionFailed, "chunk of \(src.count) bytes exceeds LZ4's input limit")
             }
             if src.count == 0 { return 0 }
-            let n = LZ4_compress_default(
+            let n = LZ4_compress_fast(
                 src.baseAddress!.assumingMemoryBound(to: CChar.self),
                 dst.baseAddress!.assumingMemoryBound(to: CChar.self),
-                Int32(src.count), Int32(clamping: dst.count))
-            guard n > 0 else { throw BrineError(.compressionFailed, "LZ4_compress_default failed") }
+                Int32(src.count), Int32(clamping: dst.count), Int32(lz4Acceleration))
+            guard n > 0 else { throw BrineError(.compressionFailed, "LZ4_compress_fast failed") }
             return Int(n)
         case .zstd(let level):
             if cctx == nil { cctx = ZSTD_createCCtx() }

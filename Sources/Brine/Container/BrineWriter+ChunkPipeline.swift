@@ -15,7 +15,9 @@ extension BrineWriter {
     /// Returns once every chunk's source bytes are consumed, so the caller's
     /// buffer is free; compression and writing continue behind the next
     /// arrays (bounded by `threads + 1` jobs in flight).
-    func submitChunks(_ bytes: UnsafeRawBufferPointer, builder: ArrayBuilder, threads: Int, narrowing: NarrowingPolicy) throws(BrineError) {
+    func submitChunks(
+        _ bytes: UnsafeRawBufferPointer, builder: ArrayBuilder, threads: Int, narrowing: NarrowingPolicy, lz4Acceleration: Int
+    ) throws(BrineError) {
         let dtypeSize = builder.dtype.itemSize
         let storedSize = builder.stored.itemSize
         // The caller's elements, addressed by byte offsets in the array (dtype).
@@ -30,7 +32,8 @@ extension BrineWriter {
             job.prepare(
                 array: builder.index, chunk: c, source: src, rawCount: rawLen, dtype: builder.dtype,
                 stored: builder.stored, filter: builder.filter, codec: builder.codec,
-                firstElement: c * (builder.chunkBytes / storedSize), narrowing: narrowing)
+                firstElement: c * (builder.chunkBytes / storedSize), narrowing: narrowing,
+                lz4Acceleration: lz4Acceleration)
             if threads == 1 {
                 job.run()
             } else {
@@ -184,7 +187,7 @@ final class ChunkJob: @unchecked Sendable {
     enum State: Equatable {
         /// Not handed to a worker: new, or back in the pool after ``finished``.
         case idle
-        /// ``prepare(array:chunk:source:rawCount:dtype:stored:filter:codec:firstElement:narrowing:)``
+        /// ``prepare(array:chunk:source:rawCount:dtype:stored:filter:codec:firstElement:narrowing:lz4Acceleration:)``
         /// was called: a worker may still read the caller's buffer.
         case submitted
         /// The worker has released the caller's buffer (its `consumed`
@@ -211,6 +214,7 @@ final class ChunkJob: @unchecked Sendable {
     private(set) var error: BrineError?
     private var firstElement = 0
     private var narrowing: NarrowingPolicy = .rejectOverflowAndUnderflow
+    private var lz4Acceleration = 1
 
     init(inputBytes: Int, outputBytes: Int) {
         input = .allocate(byteCount: Swift.max(inputBytes, 1), alignment: 64)
@@ -228,12 +232,13 @@ final class ChunkJob: @unchecked Sendable {
     /// ``waitUntilSourceConsumed()`` returns; `rawCount` is their size once
     /// stored (of `stored`), at most the job's input buffer.
     func prepare(array: Int, chunk: Int, source: UnsafeRawBufferPointer, rawCount: Int, dtype: DType, stored: DType,
-                 filter: ChunkFilter, codec: Codec, firstElement: Int, narrowing: NarrowingPolicy) {
+                 filter: ChunkFilter, codec: Codec, firstElement: Int, narrowing: NarrowingPolicy, lz4Acceleration: Int = 1) {
         precondition(state == .idle || state == .finished, "ChunkJob prepared while in flight")
         assert(rawCount <= input.count && source.count / dtype.itemSize * stored.itemSize == rawCount,
                "chunk of \(rawCount) stored bytes from \(source.count) source bytes, input buffer \(input.count)")
         self.firstElement = firstElement
         self.narrowing = narrowing
+        self.lz4Acceleration = lz4Acceleration
         self.arrayIndex = array
         self.chunkIndex = chunk
         self.source = source
@@ -306,7 +311,7 @@ final class ChunkJob: @unchecked Sendable {
             if case .zstd(let level) = codec, filter == .shuffle, stored.itemSize > 1, rawCount >= stored.itemSize {
                 outputCount = try context.compressZstdPlanes(level: level, planes: stored.itemSize, raw, into: output)
             } else {
-                outputCount = try context.compress(codec, raw, into: output)
+                outputCount = try context.compress(codec, raw, into: output, lz4Acceleration: lz4Acceleration)
             }
             if outputCount >= rawCount {
                 // Incompressible: store the filtered bytes raw, flagged, so

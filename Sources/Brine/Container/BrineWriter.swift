@@ -189,7 +189,7 @@ public final class BrineWriter {
                 try writeDirect(bytes, builder: builder, threads: o.threads)
             } else {
                 builders[index] = builder
-                try submitChunks(bytes, builder: builder, threads: o.threads, narrowing: o.narrowing)
+                try submitChunks(bytes, builder: builder, threads: o.threads, narrowing: o.narrowing, lz4Acceleration: o.lz4Acceleration)
             }
         } catch {
             // The writer cannot recover: remove the temporary now rather than

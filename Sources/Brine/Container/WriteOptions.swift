@@ -36,6 +36,12 @@ public struct WriteOptions: Sendable, Hashable {
     /// process, its hash seed or the thread timing (the other `brine.*` keys
     /// depend only on the library version and the model's type).
     public var recordCreationTime: Bool = true
+    /// LZ4's acceleration factor for ``Codec/lz4`` chunks (liblz4
+    /// `LZ4_compress_fast`): 1 (default, `LZ4_compress_default`'s ratio) to
+    /// 65,537; each step trades some ratio for speed. Files need nothing to
+    /// read it back (the LZ4 block format is the same), so it is not stored.
+    /// Ignored by other codecs.
+    public var lz4Acceleration: Int = 1
 
     /// The defaults: no codec, no filter, 64-byte alignment, 1 MiB chunks.
     public init() {}
@@ -62,5 +68,8 @@ public struct WriteOptions: Sendable, Hashable {
             throw BrineError(.invalidArgument, "storage dtype \(s) is not float16 or bfloat16")
         }
         guard threads >= 1 else { throw BrineError(.invalidArgument, "threads must be at least 1") }
+        guard lz4Acceleration >= 1, lz4Acceleration <= Codec.maxLZ4Acceleration else {
+            throw BrineError(.invalidArgument, "lz4 acceleration \(lz4Acceleration) is outside 1 … \(Codec.maxLZ4Acceleration)")
+        }
     }
 }
