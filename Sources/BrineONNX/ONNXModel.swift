@@ -245,15 +245,14 @@ public final class ONNXModel: @unchecked Sendable {
         return bytes
     }
 
-    /// Writes ``replacingInitializers(with:)``'s model to `destination` atomically.
-    /// - Throws: the errors of ``replacingInitializers(with:)``; `.io`.
-    public func writeReplacingInitializers(with bundle: TensorBundle, to destination: URL) throws(BrineError) {
+    /// Writes ``replacingInitializers(with:)``'s model to `destination`
+    /// atomically (a temporary file renamed over it; `fsync`ed first when
+    /// `durable`, the default), so a failed or killed write leaves the old file.
+    /// - Throws: the errors of ``replacingInitializers(with:)``; `.notFound`
+    ///   (no folder), `.permissionDenied`, `.resourceExhausted`, `.io`.
+    public func writeReplacingInitializers(with bundle: TensorBundle, to destination: URL, durable: Bool = true) throws(BrineError) {
         let bytes = try replacingInitializers(with: bundle)
-        do {
-            try Data(bytes).write(to: destination, options: .atomic)
-        } catch {
-            throw BrineError(.io, "could not write the model: \(error)", filePath: destination.path)
-        }
+        try writeFileAtomically(bytes, to: destination.path, durable: durable)
     }
 
     // MARK: Internals

@@ -261,11 +261,8 @@ extension Brine {
                                weightMap: zip(entries, assignment).map { (path: $0.0.path, shard: name($0.1)) }, tree: tree)
         index.shardChecksums = checksums
         let indexURL = folder.appendingPathComponent(ShardIndex.fileName)
-        do {
-            try Data(index.jsonBytes).write(to: indexURL, options: .atomic)
-        } catch {
-            throw BrineError(.io, "writing the shard index failed: \(error)", filePath: indexURL.path)
-        }
+        // Last, and as durably as the shards: a crash before this leaves the old index (whose shard checksums refuse the new shards).
+        try writeFileAtomically(index.jsonBytes, to: indexURL.path, durable: options.durable)
         return index
     }
 

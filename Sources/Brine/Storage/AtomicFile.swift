@@ -199,3 +199,14 @@ final class AtomicFile {
         for s in strays { _ = Syscall.unlink(folder.appending(s)) }
     }
 }
+
+/// Replaces the file at `path` with `bytes` through an ``AtomicFile``
+/// (temporary, write, `fsync` when `durable`, rename, folder `fsync`): for
+/// small one-shot outputs written from memory (a shard index, an ONNX model).
+/// - Throws: ``BrineError`` `.notFound` (no folder), `.permissionDenied`,
+///   `.resourceExhausted`, `.io`; the destination is unchanged on any error.
+package func writeFileAtomically(_ bytes: [UInt8], to path: String, durable: Bool) throws(BrineError) {
+    try AtomicFile.replace(at: FilePath(path), durable: durable) { file throws(BrineError) in
+        try typedThrows { try bytes.withUnsafeBytes { b in try file.fd.pwriteFully(b, at: 0).orThrow("write", path: path) } }
+    }
+}
