@@ -77,14 +77,7 @@ struct HDF5IsolationTests {
     func killedParentLeavesNoCopy() throws {
         let dir = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(dir) }
-        let tmp = dir.appendingPathComponent("tmp")
-        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: false)
-        let src = dir.appendingPathComponent("big.h5")
-        _ = try PythonOracle.run("""
-            import sys, numpy as np, h5py
-            with h5py.File(sys.argv[1], "w") as f:
-                for i in range(6): f[f"w{i}"] = np.random.default_rng(i).random(8 << 20, dtype=np.float32)
-            """, [src.path])
+        let (src, tmp) = try randomH5(in: dir, arrays: 6, elements: 8 << 20)
         let p = Process()
         p.executableURL = try brineExecutable()
         p.arguments = ["convert", src.path, dir.appendingPathComponent("big.brine").path]
@@ -108,15 +101,8 @@ struct HDF5IsolationTests {
     func childPastItsDeadline() throws {
         let dir = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(dir) }
-        let tmp = dir.appendingPathComponent("tmp")
-        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: false)
-        let src = dir.appendingPathComponent("slow.h5")
-        _ = try PythonOracle.run("""
-            import sys, numpy as np, h5py
-            with h5py.File(sys.argv[1], "w") as f:
-                for i in range(4): f[f"w{i}"] = np.random.default_rng(i).random(4 << 20, dtype=np.float32)
-            """, [src.path])
-        let out = dir.appendingPathComponent("slow.brine")
+        let (src, tmp) = try randomH5(in: dir, arrays: 4, elements: 4 << 20)
+        let out = dir.appendingPathComponent("out.brine")
         // 1 ms: no child can start, read 64 MiB and hand it over in that time.
         let r = try runBrineBounded(["convert", src.path, out.path], environment: ["TMPDIR": tmp.path, "BRINE_HDF5_TIMEOUT": "0.001"])
         #expect(r.status == 1 && r.err.contains("timedOut") && r.err.contains("BRINE_HDF5_TIMEOUT"), "\(r.status) \(r.err)")
@@ -147,6 +133,20 @@ struct HDF5IsolationTests {
             #expect { try read(url) } throws: { ($0 as? BrineError)?.code == .invalidArgument }
             unblock.cancel()
         }
+    }
+
+    /// An h5py file `in.h5` of `arrays` random float32 datasets of `elements`
+    /// each in `dir`, and an empty folder `dir/tmp` to serve as the CLI's TMPDIR.
+    private func randomH5(in dir: URL, arrays: Int, elements: Int) throws -> (file: URL, tmp: URL) {
+        let tmp = dir.appendingPathComponent("tmp")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: false)
+        let src = dir.appendingPathComponent("in.h5")
+        _ = try PythonOracle.run("""
+            import sys, numpy as np, h5py
+            with h5py.File(sys.argv[1], "w") as f:
+                for i in range(int(sys.argv[2])): f[f"w{i}"] = np.random.default_rng(i).random(int(sys.argv[3]), dtype=np.float32)
+            """, [src.path, String(arrays), String(elements)])
+        return (src, tmp)
     }
 
     /// Runs the CLI with extra environment variables, killing it after 60 s (a hang fails the test instead of stalling the suite).
