@@ -3,7 +3,7 @@ import Brine
 import Foundation
 import NIOCore
 import NIOPosix
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// How BrineRemote reaches a server: fetching (coalescing, concurrency),
 /// retries, deadlines, S3 endpoint, region and credentials, uploads.
@@ -81,7 +81,10 @@ public struct RemoteOptions: Sendable {
 
 /// Request and byte counts of remote operations (thread-safe).
 public final class RemoteStats: Sendable {
-    private let state = Mutex(State())
+    // NIOLockedValueBox (a pthread mutex) rather than Synchronization's Mutex:
+    // ThreadSanitizer cannot see the kernel hand-off of Mutex's contended
+    // (PI futex) path on Linux and reported these counters as racing.
+    private let state = NIOLockedValueBox(State())
     private struct State {
         var requests = 0
         var bytesReceived = 0
@@ -95,30 +98,30 @@ public final class RemoteStats: Sendable {
     public init() {}
 
     /// HTTP requests sent (every attempt counts).
-    public var requests: Int { state.withLock { $0.requests } }
+    public var requests: Int { state.withLockedValue { $0.requests } }
     /// Response body bytes received.
-    public var bytesReceived: Int { state.withLock { $0.bytesReceived } }
+    public var bytesReceived: Int { state.withLockedValue { $0.bytesReceived } }
     /// Request body bytes sent.
-    public var bytesSent: Int { state.withLock { $0.bytesSent } }
+    public var bytesSent: Int { state.withLockedValue { $0.bytesSent } }
     /// Attempts that were retries.
-    public var retries: Int { state.withLock { $0.retries } }
+    public var retries: Int { state.withLockedValue { $0.retries } }
     /// The byte ranges requested with GET, in order.
-    public var ranges: [Range<Int>] { state.withLock { $0.ranges } }
+    public var ranges: [Range<Int>] { state.withLockedValue { $0.ranges } }
     /// The most file bytes an ``S3UploadSink`` held at once (the part being
     /// filled plus the parts in flight), over the streamed saves counted here.
-    public var peakUploadBufferedBytes: Int { state.withLock { $0.peakUploadBuffered } }
+    public var peakUploadBufferedBytes: Int { state.withLockedValue { $0.peakUploadBuffered } }
 
-    func uploadBuffered(_ n: Int) { state.withLock { $0.peakUploadBuffered = Swift.max($0.peakUploadBuffered, n) } }
+    func uploadBuffered(_ n: Int) { state.withLockedValue { $0.peakUploadBuffered = Swift.max($0.peakUploadBuffered, n) } }
 
     func request(range: Range<Int>? = nil, sent: Int = 0) {
-        state.withLock {
+        state.withLockedValue {
             $0.requests += 1
             $0.bytesSent += sent
             if let range { $0.ranges.append(range) }
         }
     }
-    func received(_ n: Int) { state.withLock { $0.bytesReceived += n } }
-    func retried() { state.withLock { $0.retries += 1 } }
+    func received(_ n: Int) { state.withLockedValue { $0.bytesReceived += n } }
+    func retried() { state.withLockedValue { $0.retries += 1 } }
 }
 
 /// The process-wide client: never shut down (it lives as long as the process).
