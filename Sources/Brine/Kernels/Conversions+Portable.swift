@@ -1,105 +1,30 @@
 /// The portable float conversions: 128-bit Swift SIMD integer arithmetic
 /// (SSE2 on any x86_64, NEON on arm64), 8 values per step; the last
 /// `count % 8` values go through the same vector code in zero-padded
-/// registers. Bit for bit the definition of ``FloatConversion``, including
-/// NaN payloads and subnormals. Offsets wrap (`&*`, `&+`) because they stay
-/// below the caller's buffer sizes.
+/// registers; one loop serves both directions and both formats, the
+/// arithmetic below differs. Bit for bit the definition of
+/// ``FloatConversion``, including NaN payloads and subnormals. Offsets wrap
+/// (`&*`, `&+`) because they stay below the caller's buffer sizes.
 extension FloatConversion {
-    static func portableNarrowBFloat16(_ src: UnsafeRawPointer, to dst: UnsafeMutableRawPointer, count: Int) {
+    /// One conversion (``Narrowing`` or ``Widening``), 8 values per step
+    /// in two 128-bit vectors of 32-bit lanes and one of 16-bit lanes; the
+    /// last `count % 8` values in zero-padded lanes.
+    @inline(__always)
+    static func portableConvert<C: ConversionTiers>(
+        _: C.Type, _ src: UnsafeRawPointer, to dst: UnsafeMutableRawPointer, count: Int
+    ) {
+        let inSize = MemoryLayout<C.Source>.size, outSize = MemoryLayout<C.Target>.size
         var i = 0
         while count &- i >= 8 {
-            let a = src.loadUnaligned(fromByteOffset: i &* 4, as: SIMD4<UInt32>.self)
-            let b = src.loadUnaligned(fromByteOffset: i &* 4 &+ 16, as: SIMD4<UInt32>.self)
-            let h = PortableSIMD.packHighHalves(roundToBFloat16(a), roundToBFloat16(b))
-            dst.storeBytes(of: h, toByteOffset: i &* 2, as: SIMD8<UInt16>.self)
+            let x = src.loadUnaligned(fromByteOffset: i &* inSize, as: SIMD8<C.Source>.self)
+            dst.storeBytes(of: C.vector(x), toByteOffset: i &* outSize, as: SIMD8<C.Target>.self)
             i &+= 8
         }
         if i < count {
-            var x = Float32x8()
-            x.load(src + i &* 4, count: count &- i)
-            let h = PortableSIMD.packHighHalves(roundToBFloat16(x.a), roundToBFloat16(x.b))
-            Float32x8.store(h, to: dst + i &* 2, count: count &- i)
-        }
-    }
-
-    static func portableNarrowFloat16(_ src: UnsafeRawPointer, to dst: UnsafeMutableRawPointer, count: Int) {
-        var i = 0
-        while count &- i >= 8 {
-            let a = src.loadUnaligned(fromByteOffset: i &* 4, as: SIMD4<UInt32>.self)
-            let b = src.loadUnaligned(fromByteOffset: i &* 4 &+ 16, as: SIMD4<UInt32>.self)
-            let h = PortableSIMD.packLowHalves(roundToFloat16(a), roundToFloat16(b))
-            dst.storeBytes(of: h, toByteOffset: i &* 2, as: SIMD8<UInt16>.self)
-            i &+= 8
-        }
-        if i < count {
-            var x = Float32x8()
-            x.load(src + i &* 4, count: count &- i)
-            let h = PortableSIMD.packLowHalves(roundToFloat16(x.a), roundToFloat16(x.b))
-            Float32x8.store(h, to: dst + i &* 2, count: count &- i)
-        }
-    }
-
-    static func portableWidenBFloat16(_ src: UnsafeRawPointer, to dst: UnsafeMutableRawPointer, count: Int) {
-        var i = 0
-        while count &- i >= 8 {
-            let h = src.loadUnaligned(fromByteOffset: i &* 2, as: SIMD8<UInt16>.self)
-            dst.storeBytes(of: SIMD4<UInt32>(truncatingIfNeeded: h.lowHalf) &<< 16, toByteOffset: i &* 4, as: SIMD4<UInt32>.self)
-            dst.storeBytes(of: SIMD4<UInt32>(truncatingIfNeeded: h.highHalf) &<< 16, toByteOffset: i &* 4 &+ 16, as: SIMD4<UInt32>.self)
-            i &+= 8
-        }
-        if i < count {
-            let h = Float32x8.load16(src + i &* 2, count: count &- i)
-            let x = Float32x8(a: SIMD4(truncatingIfNeeded: h.lowHalf) &<< 16, b: SIMD4(truncatingIfNeeded: h.highHalf) &<< 16)
-            x.store(to: dst + i &* 4, count: count &- i)
-        }
-    }
-
-    static func portableWidenFloat16(_ src: UnsafeRawPointer, to dst: UnsafeMutableRawPointer, count: Int) {
-        var i = 0
-        while count &- i >= 8 {
-            let h = src.loadUnaligned(fromByteOffset: i &* 2, as: SIMD8<UInt16>.self)
-            dst.storeBytes(of: expandFloat16(SIMD4(truncatingIfNeeded: h.lowHalf)), toByteOffset: i &* 4, as: SIMD4<UInt32>.self)
-            dst.storeBytes(of: expandFloat16(SIMD4(truncatingIfNeeded: h.highHalf)), toByteOffset: i &* 4 &+ 16, as: SIMD4<UInt32>.self)
-            i &+= 8
-        }
-        if i < count {
-            let h = Float32x8.load16(src + i &* 2, count: count &- i)
-            let x = Float32x8(a: expandFloat16(SIMD4(truncatingIfNeeded: h.lowHalf)), b: expandFloat16(SIMD4(truncatingIfNeeded: h.highHalf)))
-            x.store(to: dst + i &* 4, count: count &- i)
-        }
-    }
-
-    /// Eight 32-bit lanes in two vectors, for the last partial block
-    /// (zero-padded, so the vector code runs on it unchanged).
-    private struct Float32x8 {
-        var a = SIMD4<UInt32>()
-        var b = SIMD4<UInt32>()
-
-        /// Loads `count` (< 8) 4-byte values; the other lanes stay zero.
-        mutating func load(_ src: UnsafeRawPointer, count: Int) {
-            for j in 0 ..< count {
-                let v = src.loadUnaligned(fromByteOffset: j &* 4, as: UInt32.self)
-                if j < 4 { a[j] = v } else { b[j &- 4] = v }
-            }
-        }
-
-        /// Stores the first `count` (< 8) lanes.
-        func store(to dst: UnsafeMutableRawPointer, count: Int) {
-            for j in 0 ..< count {
-                dst.storeBytes(of: j < 4 ? a[j] : b[j &- 4], toByteOffset: j &* 4, as: UInt32.self)
-            }
-        }
-
-        /// Loads `count` (< 8) 2-byte values; the other lanes stay zero.
-        static func load16(_ src: UnsafeRawPointer, count: Int) -> SIMD8<UInt16> {
-            var h = SIMD8<UInt16>()
-            for j in 0 ..< count { h[j] = src.loadUnaligned(fromByteOffset: j &* 2, as: UInt16.self) }
-            return h
-        }
-
-        /// Stores the first `count` (< 8) lanes of `h`.
-        static func store(_ h: SIMD8<UInt16>, to dst: UnsafeMutableRawPointer, count: Int) {
-            for j in 0 ..< count { dst.storeBytes(of: h[j], toByteOffset: j &* 2, as: UInt16.self) }
+            var x = SIMD8<C.Source>()
+            for j in 0 ..< count &- i { x[j] = src.loadUnaligned(fromByteOffset: (i &+ j) &* inSize, as: C.Source.self) }
+            let y = C.vector(x)
+            for j in 0 ..< count &- i { dst.storeBytes(of: y[j], toByteOffset: (i &+ j) &* outSize, as: C.Target.self) }
         }
     }
 

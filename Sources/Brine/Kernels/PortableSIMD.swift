@@ -15,72 +15,39 @@ enum PortableSIMD {
     @inline(__always)
     static func words(_ v: Bytes) -> SIMD8<UInt16> { unsafeBitCast(v, to: SIMD8<UInt16>.self) }
 
-    /// The even-indexed bytes of the 32 bytes `a ‖ b` (PAND + PACKUSWB).
+    /// The even-indexed bytes (PAND + PACKUSWB) and the odd-indexed bytes
+    /// (PSRLW + PACKUSWB) of the 32 bytes `a ‖ b`.
     @inline(__always)
-    static func evenBytes(_ a: Bytes, _ b: Bytes) -> Bytes {
-        Bytes(lowHalf: SIMD8<UInt8>(truncatingIfNeeded: words(a)), highHalf: SIMD8<UInt8>(truncatingIfNeeded: words(b)))
-    }
-
-    /// The odd-indexed bytes of the 32 bytes `a ‖ b` (PSRLW + PACKUSWB).
-    @inline(__always)
-    static func oddBytes(_ a: Bytes, _ b: Bytes) -> Bytes {
-        Bytes(
+    static func evenOddBytes(_ a: Bytes, _ b: Bytes) -> (even: Bytes, odd: Bytes) {
+        let even = Bytes(lowHalf: SIMD8<UInt8>(truncatingIfNeeded: words(a)), highHalf: SIMD8<UInt8>(truncatingIfNeeded: words(b)))
+        let odd = Bytes(
             lowHalf: SIMD8<UInt8>(truncatingIfNeeded: words(a) &>> 8),
             highHalf: SIMD8<UInt8>(truncatingIfNeeded: words(b) &>> 8))
+        return (even, odd)
     }
 
-    /// Bytes `a0 b0 a1 b1 … a7 b7` (PUNPCKLBW).
+    /// The lanes of `a` and `b` alternated, for lanes of `laneBits` (8, 16
+    /// or 32) bits: `low` is `a0 b0 a1 b1 …` from the low halves
+    /// (PUNPCKLBW/WD/DQ), `high` the same from the high halves (PUNPCKHBW/WD/DQ).
     @inline(__always)
-    static func interleaveLow8(_ a: Bytes, _ b: Bytes) -> Bytes {
-        var v = Bytes()
-        v.evenHalf = a.lowHalf
-        v.oddHalf = b.lowHalf
-        return v
+    static func interleave(_ a: Bytes, _ b: Bytes, laneBits: Int) -> (low: Bytes, high: Bytes) {
+        switch laneBits {
+        case 8: return interleave(a, b, as: SIMD16<UInt8>.self)
+        case 16: return interleave(a, b, as: SIMD8<UInt16>.self)
+        default: return interleave(a, b, as: SIMD4<UInt32>.self)
+        }
     }
 
-    /// Bytes `a8 b8 a9 b9 … a15 b15` (PUNPCKHBW).
+    /// ``interleave(_:_:laneBits:)`` for the lanes of `Lanes`, a 16-byte vector type.
     @inline(__always)
-    static func interleaveHigh8(_ a: Bytes, _ b: Bytes) -> Bytes {
-        var v = Bytes()
-        v.evenHalf = a.highHalf
-        v.oddHalf = b.highHalf
-        return v
-    }
-
-    /// 16-bit lanes `a0 b0 a1 b1 a2 b2 a3 b3` (PUNPCKLWD).
-    @inline(__always)
-    static func interleaveLow16(_ a: Bytes, _ b: Bytes) -> Bytes {
-        var v = SIMD8<UInt16>()
-        v.evenHalf = words(a).lowHalf
-        v.oddHalf = words(b).lowHalf
-        return unsafeBitCast(v, to: Bytes.self)
-    }
-
-    /// 16-bit lanes `a4 b4 … a7 b7` (PUNPCKHWD).
-    @inline(__always)
-    static func interleaveHigh16(_ a: Bytes, _ b: Bytes) -> Bytes {
-        var v = SIMD8<UInt16>()
-        v.evenHalf = words(a).highHalf
-        v.oddHalf = words(b).highHalf
-        return unsafeBitCast(v, to: Bytes.self)
-    }
-
-    /// 32-bit lanes `a0 b0 a1 b1` (PUNPCKLDQ).
-    @inline(__always)
-    static func interleaveLow32(_ a: Bytes, _ b: Bytes) -> Bytes {
-        var v = SIMD4<UInt32>()
-        v.evenHalf = unsafeBitCast(a, to: SIMD4<UInt32>.self).lowHalf
-        v.oddHalf = unsafeBitCast(b, to: SIMD4<UInt32>.self).lowHalf
-        return unsafeBitCast(v, to: Bytes.self)
-    }
-
-    /// 32-bit lanes `a2 b2 a3 b3` (PUNPCKHDQ).
-    @inline(__always)
-    static func interleaveHigh32(_ a: Bytes, _ b: Bytes) -> Bytes {
-        var v = SIMD4<UInt32>()
-        v.evenHalf = unsafeBitCast(a, to: SIMD4<UInt32>.self).highHalf
-        v.oddHalf = unsafeBitCast(b, to: SIMD4<UInt32>.self).highHalf
-        return unsafeBitCast(v, to: Bytes.self)
+    private static func interleave<Lanes: HalvableSIMD>(_ a: Bytes, _ b: Bytes, as: Lanes.Type) -> (low: Bytes, high: Bytes) {
+        let x = unsafeBitCast(a, to: Lanes.self), y = unsafeBitCast(b, to: Lanes.self)
+        var low = Lanes(), high = Lanes()
+        low.evenHalf = x.lowHalf
+        low.oddHalf = y.lowHalf
+        high.evenHalf = x.highHalf
+        high.oddHalf = y.highHalf
+        return (unsafeBitCast(low, to: Bytes.self), unsafeBitCast(high, to: Bytes.self))
     }
 
     /// The low 16 bits of each lane of `a ‖ b`, for lanes whose value is
@@ -105,3 +72,19 @@ enum PortableSIMD {
         packHighHalves(a &<< 16, b &<< 16)
     }
 }
+
+/// A 128-bit SIMD vector type with the standard library's half views
+/// (`lowHalf`, `highHalf`, `evenHalf`, `oddHalf`), which the concrete
+/// `SIMDn` types have but no protocol names; lets
+/// ``PortableSIMD/interleave(_:_:laneBits:)`` be written once for every lane width.
+protocol HalvableSIMD: SIMD {
+    associatedtype Half
+    var lowHalf: Half { get }
+    var highHalf: Half { get }
+    var evenHalf: Half { get set }
+    var oddHalf: Half { get set }
+}
+
+extension SIMD16: HalvableSIMD {}
+extension SIMD8: HalvableSIMD {}
+extension SIMD4: HalvableSIMD {}

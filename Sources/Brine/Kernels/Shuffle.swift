@@ -53,23 +53,16 @@ package enum ByteShuffle {
         let count = n / k
         Kernels.forEachTier(
             count: count, elementSize: k, path: path,
-            portable: {
-                direction == .shuffle
-                    ? portableShuffle(s, d, count: count, elementSize: k)
-                    : portableUnshuffle(s, d, count: count, elementSize: k)
-            },
+            portable: { portableTranspose(s, d, count: count, elementSize: k, shuffling: direction == .shuffle) },
             avx2: {
                 #if arch(x86_64) || arch(i386)
                 if direction == .shuffle { brine_shuffle_avx2(s, d, count, k) } else { brine_unshuffle_avx2(s, d, count, k) }
                 #endif
             },
             scalar: { from in
-                let s8 = s.assumingMemoryBound(to: UInt8.self), d8 = d.assumingMemoryBound(to: UInt8.self)
-                if direction == .shuffle {
-                    scalarShuffle(s8, d8, count: count, elementSize: k, from: from)
-                } else {
-                    scalarUnshuffle(s8, d8, count: count, elementSize: k, from: from)
-                }
+                scalarTranspose(
+                    s.assumingMemoryBound(to: UInt8.self), d.assumingMemoryBound(to: UInt8.self),
+                    count: count, elementSize: k, from: from, shuffling: direction == .shuffle)
             })
         let tail = count * k
         if tail < n { (d + tail).copyMemory(from: s + tail, byteCount: n - tail) }
@@ -77,30 +70,41 @@ package enum ByteShuffle {
 
     // MARK: Scalar definition
 
-    /// Shuffles elements `from ..< count` one byte at a time.
-    static func scalarShuffle(
-        _ s: UnsafePointer<UInt8>, _ d: UnsafeMutablePointer<UInt8>, count: Int, elementSize k: Int, from: Int
+    /// The scalar definition of both directions, elements `from ..< count`
+    /// one byte at a time: byte `j` of element `i` sits at `i * k + j` on
+    /// the element side and at `j * count + i` on the byte-plane side; a
+    /// shuffle (`shuffling`) copies from the element side to the planes, an
+    /// unshuffle back.
+    static func scalarTranspose(
+        _ s: UnsafePointer<UInt8>, _ d: UnsafeMutablePointer<UInt8>, count: Int, elementSize k: Int, from: Int, shuffling: Bool
     ) {
-        for j in 0 ..< k {
-            let out = d + j * count
-            var ip = s + (from * k + j)
-            for i in from ..< count {
-                out[i] = ip.pointee
-                ip += k
-            }
+        // Each branch with a constant direction, so the inner loop has no
+        // branch; the element side advances by pointer, the plane side is
+        // indexed: as fast as the two hand-written loops were (strides held
+        // in variables measured 15% slower).
+        let source = UnsafeMutablePointer(mutating: s)
+        if shuffling {
+            transpose(elements: source, planes: d, count: count, elementSize: k, from: from, toPlanes: true)
+        } else {
+            transpose(elements: d, planes: source, count: count, elementSize: k, from: from, toPlanes: false)
         }
     }
 
-    /// Unshuffles elements `from ..< count` one byte at a time.
-    static func scalarUnshuffle(
-        _ s: UnsafePointer<UInt8>, _ d: UnsafeMutablePointer<UInt8>, count: Int, elementSize k: Int, from: Int
+    /// Copies byte `j` of elements `from ..< count`, for every `j`, between
+    /// the element side (`elements + i * k + j`) and the plane side
+    /// (`planes + j * count + i`): to the planes if `toPlanes`, else back.
+    /// Only the destination side is written.
+    @inline(__always)
+    private static func transpose(
+        elements: UnsafeMutablePointer<UInt8>, planes: UnsafeMutablePointer<UInt8>, count: Int, elementSize k: Int, from: Int,
+        toPlanes: Bool
     ) {
         for j in 0 ..< k {
-            let inp = s + j * count
-            var op = d + (from * k + j)
+            let plane = planes + j * count
+            var element = elements + (from * k + j)
             for i in from ..< count {
-                op.pointee = inp[i]
-                op += k
+                if toPlanes { plane[i] = element.pointee } else { element.pointee = plane[i] }
+                element += k
             }
         }
     }
