@@ -266,7 +266,7 @@ public enum GGUF {
 /// byte source only does positioned reads.
 public final class GGUFFile: @unchecked Sendable {
     /// The file path (`"<memory>"` for a buffer).
-    public let path: String
+    public var path: String { source.path ?? "<memory>" }
     /// The GGUF version (2 or 3).
     public let version: UInt32
     /// The metadata key/value pairs in file order.
@@ -321,7 +321,6 @@ public final class GGUFFile: @unchecked Sendable {
         self.source = source
         self.mode = mode
         self.options = options
-        self.path = source.path ?? "<memory>"
         self.version = parsed.version
         self.metadata = parsed.metadata
         self.tensors = parsed.tensors

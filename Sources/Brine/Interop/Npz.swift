@@ -42,7 +42,7 @@ public struct NpzMember: Sendable, Hashable {
 /// (every field is immutable after init).
 public final class NpzFile: Sendable {
     /// The file path (`"<memory>"` for a buffer).
-    public let path: String
+    public var path: String { source.path ?? "<memory>" }
     /// The arrays in archive order (the order `np.savez` wrote them).
     public let members: [NpzMember]
 
@@ -80,7 +80,6 @@ public final class NpzFile: Sendable {
     private init(source: ByteSource, options: InteropReadOptions) throws(BrineError) {
         self.source = source
         self.options = options
-        self.path = source.path ?? "<memory>"
         let zip = try source.taggingErrors { () throws(BrineError) in try ZipDirectory.read(source, maxMembers: options.limits.maxArrays) }
         var members: [NpzMember] = []
         var index: [String: Int] = [:]

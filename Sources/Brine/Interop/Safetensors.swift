@@ -99,7 +99,7 @@ public struct SafetensorsEntry: Sendable, Hashable {
 /// (every field is immutable after init).
 public final class SafetensorsFile: Sendable {
     /// The file path (`"<memory>"` for a buffer).
-    public let path: String
+    public var path: String { source.path ?? "<memory>" }
     /// How the file was opened.
     public let mode: LoadMode
     /// The tensors in file order (ascending data offsets, the order of the
@@ -155,7 +155,6 @@ public final class SafetensorsFile: Sendable {
         self.source = source
         self.mode = mode
         self.options = options
-        self.path = source.path ?? "<memory>"
         self.entries = parsed.entries
         self.metadata = parsed.metadata
         self.headerLength = parsed.headerLength
