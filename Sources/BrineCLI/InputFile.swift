@@ -71,9 +71,20 @@ enum InputFile {
         }
     }
 
+    /// The reader of a Brine, safetensors or `.npz` file; `nil` for `.npy`
+    /// (one array and its header, read by ``Npy``).
+    var reader: (any TensorReader)? {
+        switch self {
+        case .brine(let f): return f
+        case .safetensors(let f): return f
+        case .npz(let f): return f
+        case .npy: return nil
+        }
+    }
+
     /// The file's size in bytes.
     func fileSize(_ path: String) -> Int {
-        if case .brine(let f) = self { return f.fileSize }
+        if let reader { return reader.fileSize }
         return (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
     }
 
@@ -139,28 +150,10 @@ enum InputFile {
     /// - .npz: the zip directory, then every member read and its CRC-32 checked.
     func verify(progress: Progress) -> Report {
         var r = Report()
-        switch self {
-        case .brine(let f):
-            r.checks = "xxh3-64"
-            r.arrays = f.arrays.count
-            r.chunks = f.arrays.reduce(0) { $0 + $1.chunkCount }
-            r.bytes = f.arrays.reduce(0) { $0 + $1.storedBytes }
-            r.failures = f.verify(progress: progress.update)
-        case .safetensors(let f):
-            r.checks = "structure"
-            let total = f.entries.reduce(0) { $0 + $1.byteCount }
-            for e in f.entries {
-                do throws(BrineError) {
-                    _ = try f.tensor(e.name)
-                } catch {
-                    r.failures.append(error)
-                }
-                r.arrays += 1
-                r.bytes += e.byteCount
-                progress.update(r.bytes, total)
-            }
-        case .npy(let url, let h):
-            r.checks = "structure"
+        r.checks = format == .brine ? "xxh3-64" : format == .npz ? "crc32" : "structure"
+        guard let reader else {
+            // .npy: one array, read whole.
+            guard case .npy(let url, let h) = self else { return r }
             r.arrays = 1
             r.bytes = h.byteCount
             do throws(BrineError) {
@@ -168,20 +161,12 @@ enum InputFile {
             } catch {
                 r.failures.append(error)
             }
-        case .npz(let f):
-            r.checks = "crc32"
-            let total = f.members.reduce(0) { $0 + $1.compressedSize }
-            for m in f.members {
-                do throws(BrineError) {
-                    _ = try f.tensor(m.name)
-                } catch {
-                    r.failures.append(error)
-                }
-                r.arrays += 1
-                r.bytes += m.compressedSize
-                progress.update(r.bytes, total)
-            }
+            return r
         }
+        r.arrays = reader.tensorNames.count
+        if case .brine(let f) = self { r.chunks = f.arrays.reduce(0) { $0 + $1.chunkCount } }
+        r.bytes = reader.storedByteCounts.reduce(0, +)
+        r.failures = reader.verify(progress: progress.update)
         return r
     }
 }

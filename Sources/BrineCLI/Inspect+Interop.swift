@@ -12,6 +12,20 @@ struct InteropListing {
     var metadata: [(key: String, value: String)] = []
     var tensors: [(name: String, type: String, shape: [Int], bytes: Int, offset: Int?)] = []
 
+    /// An empty listing.
+    init(format: String, fileBytes: Int) {
+        self.format = format
+        self.fileBytes = fileBytes
+    }
+
+    /// The listing of a bundle read whole: its metadata sorted by key, its
+    /// tensors with their loaded sizes and no file offsets.
+    init(format: String, fileBytes: Int, bundle b: TensorBundle) {
+        self.init(format: format, fileBytes: fileBytes)
+        metadata = b.metadata.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        tensors = b.tensors.map { ($0.name, $0.tensor.dtype.name, $0.tensor.shape, $0.tensor.byteCount, nil) }
+    }
+
     /// Prints the listing as `brine inspect` does for Brine files; long
     /// metadata values (token lists, configs) are cut to one line.
     func print(file: String) {
@@ -78,16 +92,9 @@ extension Inspect {
             return l
         case .h5, .keras:
             let b = try IsolatedHDF5.read(url, keras: format == .keras)  // libhdf5 may crash on damaged files
-            var l = InteropListing(format: format == .h5 ? "HDF5" : "Keras (.keras zip)", fileBytes: size)
-            l.metadata = b.metadata.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
-            l.tensors = b.tensors.map { ($0.name, $0.tensor.dtype.name, $0.tensor.shape, $0.tensor.byteCount, nil) }
-            return l
+            return InteropListing(format: format == .h5 ? "HDF5" : "Keras (.keras zip)", fileBytes: size, bundle: b)
         default:
-            let b = try TensorBundle(contentsOf: url, format: format, mode: .mmap)
-            var l = InteropListing(format: format.description, fileBytes: size)
-            l.metadata = b.metadata.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
-            l.tensors = b.tensors.map { ($0.name, $0.tensor.dtype.name, $0.tensor.shape, $0.tensor.byteCount, nil) }
-            return l
+            return InteropListing(format: format.description, fileBytes: size, bundle: try TensorBundle(contentsOf: url, format: format, mode: .mmap))
         }
     }
 }

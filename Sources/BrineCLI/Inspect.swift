@@ -71,29 +71,52 @@ struct Inspect: ParsableCommand {
     }
 
     func printBrine(_ f: BrineFile) {
-        let arrays = f.arrays
+        printBrine(version: f.formatVersion, fileSize: f.fileSize, arrays: f.arrays, metadata: f.metadata, detailed: true)
+    }
+
+    /// Prints a Brine file's listing (local or remote): the totals, the
+    /// metadata and one row per array. `detailed` (local files) adds the
+    /// compression ratio, each array's stored dtype where it differs and its
+    /// count of chunks stored raw; the remote listing shows without them.
+    func printBrine(version: (major: UInt16, minor: UInt16), fileSize: Int, arrays: [ArrayInfo], metadata: Value, detailed: Bool) {
         let raw = arrays.reduce(0) { $0 + $1.storedRawBytes }
         let stored = arrays.reduce(0) { $0 + $1.storedBytes }
+        let ratio = detailed ? ", ratio \(String(format: "%.3f", raw == 0 ? 1 : Double(raw) / Double(max(stored, 1))))" : ""
         print("file:     \(terminalSafe(file))")
-        print("format:   Brine \(f.formatVersion.major).\(f.formatVersion.minor), \(formatBytes(f.fileSize))")
-        print("arrays:   \(arrays.count), \(formatBytes(raw)) raw, \(formatBytes(stored)) stored, ratio \(String(format: "%.3f", raw == 0 ? 1 : Double(raw) / Double(max(stored, 1))))")
-        printMetadata(f.metadata)
-        if !arrays.isEmpty {
-            print("")
-            let header = ["path", "dtype", "shape", "codec", "filter", "chunks", "stored", "raw", "ratio", "offset"]
-            var rows = [header]
-            for a in arrays {
-                let dtype = a.storedDType == a.dtype ? a.dtype.name : "\(a.dtype.name) (stored \(a.storedDType.name))"
+        print("format:   Brine \(version.major).\(version.minor), \(formatBytes(fileSize))")
+        print("arrays:   \(arrays.count), \(formatBytes(raw)) raw, \(formatBytes(stored)) stored\(ratio)")
+        printMetadata(metadata)
+        guard !arrays.isEmpty else { return }
+        print("")
+        var rows = [["path", "dtype", "shape", "codec", "filter", "chunks", "stored", "raw"] + (detailed ? ["ratio"] : []) + ["offset"]]
+        for a in arrays {
+            var dtype = a.dtype.name, chunks = String(a.chunkCount), ratio: [String] = []
+            if detailed {
+                if a.storedDType != a.dtype { dtype += " (stored \(a.storedDType.name))" }
                 let rawChunks = a.chunks.filter(\.isRaw).count
-                rows.append([
-                    a.path, dtype, TreeRenderer.shapeText(a.shape), a.codec.description,
-                    a.filter.description, rawChunks == 0 ? String(a.chunkCount) : "\(a.chunkCount) (\(rawChunks) raw)",
-                    formatBytes(a.storedBytes), formatBytes(a.storedRawBytes),
-                    String(format: "%.3f", a.compressionRatio), String(a.dataOffset),
-                ])
+                if rawChunks > 0 { chunks += " (\(rawChunks) raw)" }
+                ratio = [String(format: "%.3f", a.compressionRatio)]
             }
-            printTable(rows)
+            rows.append([a.path, dtype, TreeRenderer.shapeText(a.shape), a.codec.description, a.filter.description, chunks,
+                         formatBytes(a.storedBytes), formatBytes(a.storedRawBytes)] + ratio + [String(a.dataOffset)])
         }
+        printTable(rows)
+    }
+
+    /// One array of a Brine file in `--json` output; `detailed` (local
+    /// files) adds `raw_chunks`.
+    static func arrayJSON(_ a: ArrayInfo, detailed: Bool) -> Value {
+        var entries: [(key: String, value: Value)] = [
+            ("path", .string(a.path)), ("dtype", .string(a.dtype.name)), ("stored_dtype", .string(a.storedDType.name)),
+            ("shape", .list(a.shape.map { .int(Int64($0)) })), ("codec", .string(a.codec.description)),
+            ("filter", .string(a.filter.description)), ("chunks", .int(Int64(a.chunkCount))),
+        ]
+        if detailed { entries.append(("raw_chunks", .int(Int64(a.chunks.filter(\.isRaw).count)))) }
+        entries += [
+            ("stored_bytes", .int(Int64(a.storedBytes))), ("raw_bytes", .int(Int64(a.storedRawBytes))),
+            ("data_offset", .int(Int64(a.dataOffset))), ("alignment", .int(Int64(a.alignment))),
+        ]
+        return .map(entries)
     }
 
     func printFlat(_ input: InputFile, _ entries: [InputFile.Entry]) {
@@ -132,16 +155,7 @@ struct Inspect: ParsableCommand {
         var arrays: [Value] = []
         var report: [(key: String, value: Value)] = [("file", .string(file))]
         if case .brine(let f) = input {
-            for a in f.arrays {
-                arrays.append([
-                    "path": .string(a.path), "dtype": .string(a.dtype.name), "stored_dtype": .string(a.storedDType.name),
-                    "shape": .list(a.shape.map { .int(Int64($0)) }), "codec": .string(a.codec.description),
-                    "filter": .string(a.filter.description), "chunks": .int(Int64(a.chunkCount)),
-                    "raw_chunks": .int(Int64(a.chunks.filter(\.isRaw).count)),
-                    "stored_bytes": .int(Int64(a.storedBytes)), "raw_bytes": .int(Int64(a.storedRawBytes)),
-                    "data_offset": .int(Int64(a.dataOffset)), "alignment": .int(Int64(a.alignment)),
-                ])
-            }
+            arrays = f.arrays.map { Self.arrayJSON($0, detailed: true) }
             report += [("format", .string("\(f.formatVersion.major).\(f.formatVersion.minor)")),
                        ("container", .string("brine")), ("file_bytes", .int(Int64(f.fileSize)))]
         } else {

@@ -70,40 +70,16 @@ extension Inspect {
     /// Brine object (one round trip: preamble and tail).
     func inspectRemote(_ url: URL) throws {
         let f = try Exit.openRemote(url)
-        let arrays = f.arrays
         if json {
-            var list: [Value] = []
-            for a in arrays {
-                list.append([
-                    "path": .string(a.path), "dtype": .string(a.dtype.name), "stored_dtype": .string(a.storedDType.name),
-                    "shape": .list(a.shape.map { .int(Int64($0)) }), "codec": .string(a.codec.description),
-                    "filter": .string(a.filter.description), "chunks": .int(Int64(a.chunkCount)),
-                    "stored_bytes": .int(Int64(a.storedBytes)), "raw_bytes": .int(Int64(a.storedRawBytes)),
-                    "data_offset": .int(Int64(a.dataOffset)), "alignment": .int(Int64(a.alignment)),
-                ])
-            }
             let report: Value = [
                 "file": .string(file), "format": .string("brine"), "version": .string("\(f.formatMajor).\(f.formatMinor)"),
-                "file_bytes": .int(Int64(f.fileSize)), "metadata": f.metadata, "arrays": .list(list),
+                "file_bytes": .int(Int64(f.fileSize)), "metadata": f.metadata,
+                "arrays": .list(f.arrays.map { Self.arrayJSON($0, detailed: false) }),
             ]
             print(jsonText(report))
             return
         }
-        let raw = arrays.reduce(0) { $0 + $1.storedRawBytes }
-        let stored = arrays.reduce(0) { $0 + $1.storedBytes }
-        print("file:     \(file)")
-        print("format:   Brine \(f.formatMajor).\(f.formatMinor), \(formatBytes(f.fileSize))")
-        print("arrays:   \(arrays.count), \(formatBytes(raw)) raw, \(formatBytes(stored)) stored")
-        printMetadata(f.metadata)
-        if !arrays.isEmpty {
-            print("")
-            var rows = [["path", "dtype", "shape", "codec", "filter", "chunks", "stored", "raw", "offset"]]
-            for a in arrays {
-                rows.append([a.path, a.dtype.name, TreeRenderer.shapeText(a.shape), a.codec.description, a.filter.description,
-                             String(a.chunkCount), formatBytes(a.storedBytes), formatBytes(a.storedRawBytes), String(a.dataOffset)])
-            }
-            printTable(rows)
-        }
+        printBrine(version: (f.formatMajor, f.formatMinor), fileSize: f.fileSize, arrays: f.arrays, metadata: f.metadata, detailed: false)
         if tree {
             print("")
             print("tree: \(f.root)")
@@ -127,9 +103,9 @@ extension Convert {
             printError("brine: error: the output must be a path or an s3:// URL (HTTP servers take no uploads)")
             throw Exit.usage
         }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("brine-convert-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: false)
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let temp = try TemporaryFolder(prefix: "brine-convert")
+        defer { temp.remove() }
+        let dir = temp.url
         do {
             var inURL = URL(fileURLWithPath: input)
             if let inRemote {

@@ -156,14 +156,9 @@ public enum HDF5 {
             }
         }
         try check(weights)
-        let temp = FileManager.default.temporaryDirectory.appendingPathComponent("brine-keras-\(getpid())-\(UUID().uuidString)")
-        do {
-            try FileManager.default.createDirectory(at: temp, withIntermediateDirectories: false)
-        } catch {
-            throw BrineError(.io, "cannot create a temporary folder: \(error)", filePath: temp.path)
-        }
-        defer { try? FileManager.default.removeItem(at: temp) }
-        let h5 = temp.appendingPathComponent("model.weights.h5")
+        let temp = try TemporaryFolder(prefix: "brine-keras-\(getpid())")
+        defer { temp.remove() }
+        let h5 = temp.url.appendingPathComponent("model.weights.h5")
         do {
             _ = try archive.extract(weights, to: h5)
         } catch {

@@ -272,13 +272,9 @@ extension Brine {
         guard folder.scheme?.lowercased() == "s3" else {
             throw BrineError(.invalidArgument, "saving needs an s3:// URL (plain HTTP servers take no uploads)", filePath: folder.absoluteString)
         }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("brine-shards-\(UUID().uuidString)")
-        do {
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: false)
-        } catch {
-            throw BrineError(.io, "cannot create a temporary folder: \(error)", filePath: dir.path)
-        }
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let temp = try TemporaryFolder(prefix: "brine-shards")
+        defer { temp.remove() }
+        let dir = temp.url
         let index = try write(dir)
         let client = S3Client(options: remote)
         for name in index.shardNames + [ShardIndex.fileName] {

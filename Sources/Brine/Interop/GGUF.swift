@@ -122,24 +122,13 @@ public enum GGUFValueType: UInt32, Sendable, Hashable, CaseIterable, CustomStrin
     case uint8 = 0, int8 = 1, uint16 = 2, int16 = 3, uint32 = 4, int32 = 5, float32 = 6, bool = 7
     case string = 8, array = 9, uint64 = 10, int64 = 11, float64 = 12
 
+    /// The spec's names in capitals, by raw value (the raw values run 0…12 without gaps).
+    private static let names = [
+        "UINT8", "INT8", "UINT16", "INT16", "UINT32", "INT32", "FLOAT32", "BOOL", "STRING", "ARRAY", "UINT64", "INT64", "FLOAT64",
+    ]
+
     /// The spec's name in capitals (`"UINT32"`, `"STRING"`, `"ARRAY"`, …).
-    public var description: String {
-        switch self {
-        case .uint8: return "UINT8"
-        case .int8: return "INT8"
-        case .uint16: return "UINT16"
-        case .int16: return "INT16"
-        case .uint32: return "UINT32"
-        case .int32: return "INT32"
-        case .float32: return "FLOAT32"
-        case .bool: return "BOOL"
-        case .string: return "STRING"
-        case .array: return "ARRAY"
-        case .uint64: return "UINT64"
-        case .int64: return "INT64"
-        case .float64: return "FLOAT64"
-        }
-    }
+    public var description: String { Self.names[Int(rawValue)] }
 
     /// The type for a spec name (`"UINT32"`), or `nil`.
     public init?(name: String) {
@@ -277,7 +266,7 @@ public enum GGUF {
 /// byte source only does positioned reads.
 public final class GGUFFile: @unchecked Sendable {
     /// The file path (`"<memory>"` for a buffer).
-    public let path: String
+    public var path: String { source.path ?? "<memory>" }
     /// The GGUF version (2 or 3).
     public let version: UInt32
     /// The metadata key/value pairs in file order.
@@ -327,21 +316,16 @@ public final class GGUFFile: @unchecked Sendable {
     }
 
     private init(source: ByteSource, mode: LoadMode, options: GGUFReadOptions) throws(BrineError) {
+        var r = GGUFReader(source: source, options: options)
+        let parsed = try source.taggingErrors { () throws(BrineError) in try r.parse() }
         self.source = source
         self.mode = mode
         self.options = options
-        self.path = source.path ?? "<memory>"
-        var r = GGUFReader(source: source, options: options)
-        do throws(BrineError) {
-            let parsed = try r.parse()
-            self.version = parsed.version
-            self.metadata = parsed.metadata
-            self.tensors = parsed.tensors
-            self.alignment = parsed.alignment
-            self.dataSectionOffset = parsed.dataOffset
-        } catch {
-            throw error.inFile(source.path)
-        }
+        self.version = parsed.version
+        self.metadata = parsed.metadata
+        self.tensors = parsed.tensors
+        self.alignment = parsed.alignment
+        self.dataSectionOffset = parsed.dataOffset
         var index: [String: Int] = [:]
         for (i, t) in tensors.enumerated() { index[t.name] = i }
         self.index = index

@@ -31,12 +31,7 @@ public enum Npy {
     ///   size not matching the shape); `.truncated`; `.limitExceeded` (header
     ///   or rank over the cap); `.unsupportedDType`.
     public static func read(contentsOf url: URL, mode: LoadMode = .copy, options: InteropReadOptions = .init()) throws(BrineError) -> AnyTensor {
-        let source = try ByteSource(path: url.path, mode: mode)
-        do throws(BrineError) {
-            return try read(source, options: options)
-        } catch {
-            throw error.inFile(url.path)
-        }
+        try ByteSource.reading(url.path, mode: mode) { (source) throws(BrineError) in try read(source, options: options) }
     }
 
     /// Reads a `.npy` held in memory (the bytes are copied once).
@@ -48,12 +43,7 @@ public enum Npy {
     /// Reads and validates only the header of a `.npy` file.
     /// - Throws: see ``read(contentsOf:mode:options:)``.
     public static func readHeader(contentsOf url: URL, options: InteropReadOptions = .init()) throws(BrineError) -> NpyHeader {
-        let source = try ByteSource(path: url.path, mode: .copy)
-        do throws(BrineError) {
-            return try header(source, options: options)
-        } catch {
-            throw error.inFile(url.path)
-        }
+        try ByteSource.reading(url.path, mode: .copy) { (source) throws(BrineError) in try header(source, options: options) }
     }
 
     static func header(_ source: ByteSource, options: InteropReadOptions) throws(BrineError) -> NpyHeader {

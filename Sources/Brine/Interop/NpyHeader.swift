@@ -14,21 +14,27 @@ extension DType {
     /// The NumPy descr Brine writes (`'<f4'`, `'|b1'`, …); `nil` for
     /// bfloat16, which NumPy does not have.
     public var numpyDescr: String? {
+        guard let kind = numpyKind else { return nil }
+        return "\(itemSize == 1 ? "|" : "<")\(kind)\(itemSize)"
+    }
+
+    /// The NumPy kind letter (`b` bool, `i` signed, `u` unsigned, `f`
+    /// float); `nil` for bfloat16, which NumPy does not have.
+    var numpyKind: Character? {
         switch self {
-        case .bool: return "|b1"
-        case .int8: return "|i1"
-        case .uint8: return "|u1"
-        case .int16: return "<i2"
-        case .int32: return "<i4"
-        case .int64: return "<i8"
-        case .uint16: return "<u2"
-        case .uint32: return "<u4"
-        case .uint64: return "<u8"
-        case .float16: return "<f2"
-        case .float32: return "<f4"
-        case .float64: return "<f8"
+        case .bool: return "b"
+        case .int8, .int16, .int32, .int64: return "i"
+        case .uint8, .uint16, .uint32, .uint64: return "u"
+        case .float16, .float32, .float64: return "f"
         case .bfloat16: return nil
         }
+    }
+
+    /// The dtype of a NumPy kind letter and item size in bytes (`"f"`, 4 →
+    /// float32); `nil` for pairs Brine has no dtype for.
+    init?(numpyKind kind: Character, itemSize: Int) {
+        guard let d = DType.allCases.first(where: { $0.numpyKind == kind && $0.itemSize == itemSize }) else { return nil }
+        self = d
     }
 }
 
@@ -191,36 +197,20 @@ extension Npy {
         func unsupported(_ why: String) -> BrineError {
             BrineError(.unsupportedDType, "descr '\(s)': \(why)", byteOffset: UInt64(offset))
         }
-        let dtype: DType
-        if rest == "?" {
-            dtype = .bool
-        } else {
-            guard let kind = rest.first else { throw unsupported("empty type") }
-            let sizeText = rest.dropFirst()
-            let size = sizeText.allSatisfy(\.isASCII) ? Int(sizeText) : nil
-            switch (kind, size) {
-            case ("b", 1): dtype = .bool
-            case ("i", 1): dtype = .int8
-            case ("i", 2): dtype = .int16
-            case ("i", 4): dtype = .int32
-            case ("i", 8): dtype = .int64
-            case ("u", 1): dtype = .uint8
-            case ("u", 2): dtype = .uint16
-            case ("u", 4): dtype = .uint32
-            case ("u", 8): dtype = .uint64
-            case ("f", 2): dtype = .float16
-            case ("f", 4): dtype = .float32
-            case ("f", 8): dtype = .float64
-            case ("O", _):
-                throw unsupported("object arrays hold pickled Python objects, which Brine never loads")
-            case ("c", _): throw unsupported("complex dtypes are not supported")
-            case ("U", _), ("S", _), ("a", _): throw unsupported("string dtypes are not supported")
-            case ("V", _): throw unsupported("void (raw or structured) dtypes are not supported")
-            case ("M", _), ("m", _): throw unsupported("datetime dtypes are not supported")
-            default: throw unsupported("not a dtype Brine supports (bool, int8…int64, uint8…uint64, float16, float32, float64)")
-            }
+        if rest == "?" { return (.bool, order == ">") }
+        guard let kind = rest.first else { throw unsupported("empty type") }
+        let sizeText = rest.dropFirst()
+        if sizeText.allSatisfy(\.isASCII), let size = Int(sizeText), let dtype = DType(numpyKind: kind, itemSize: size) {
+            return (dtype, order == ">")
         }
-        return (dtype, order == ">")
+        switch kind {
+        case "O": throw unsupported("object arrays hold pickled Python objects, which Brine never loads")
+        case "c": throw unsupported("complex dtypes are not supported")
+        case "U", "S", "a": throw unsupported("string dtypes are not supported")
+        case "V": throw unsupported("void (raw or structured) dtypes are not supported")
+        case "M", "m": throw unsupported("datetime dtypes are not supported")
+        default: throw unsupported("not a dtype Brine supports (bool, int8…int64, uint8…uint64, float16, float32, float64)")
+        }
     }
 
     /// The header NumPy's `np.save` writes for this dtype and shape (C order),

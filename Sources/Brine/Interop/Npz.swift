@@ -42,7 +42,7 @@ public struct NpzMember: Sendable, Hashable {
 /// (every field is immutable after init).
 public final class NpzFile: Sendable {
     /// The file path (`"<memory>"` for a buffer).
-    public let path: String
+    public var path: String { source.path ?? "<memory>" }
     /// The arrays in archive order (the order `np.savez` wrote them).
     public let members: [NpzMember]
 
@@ -53,6 +53,9 @@ public final class NpzFile: Sendable {
 
     /// The array names in archive order.
     public var names: [String] { members.map(\.name) }
+
+    /// The archive's size in bytes (the buffer's for bytes read from memory).
+    public var fileSize: Int { source.size }
 
     /// Opens a `.npz` archive.
     /// - Parameters:
@@ -77,13 +80,7 @@ public final class NpzFile: Sendable {
     private init(source: ByteSource, options: InteropReadOptions) throws(BrineError) {
         self.source = source
         self.options = options
-        self.path = source.path ?? "<memory>"
-        let zip: [ZipMember]
-        do throws(BrineError) {
-            zip = try ZipDirectory.read(source, maxMembers: options.limits.maxArrays)
-        } catch {
-            throw error.inFile(source.path)
-        }
+        let zip = try source.taggingErrors { () throws(BrineError) in try ZipDirectory.read(source, maxMembers: options.limits.maxArrays) }
         var members: [NpzMember] = []
         var index: [String: Int] = [:]
         for (i, m) in zip.enumerated() {
@@ -115,29 +112,13 @@ public final class NpzFile: Sendable {
         return try load(i)
     }
 
-    /// Loads one array with a static element type.
-    /// - Throws: ``BrineError`` `.dtypeMismatch` when `S.dtype` differs; see ``tensor(_:)``.
-    public func tensor<S: BrineScalar>(_ name: String, as: S.Type = S.self) throws(BrineError) -> Tensor<S> {
-        let t = try tensor(name)
-        guard t.dtype == S.dtype else {
-            throw BrineError(.dtypeMismatch, "array has dtype \(t.dtype), requested \(S.dtype)", filePath: path, arrayPath: name)
-        }
-        return try t.typed(as: S.self)
-    }
-
     /// Loads every array, members in parallel.
     /// - Returns: the arrays in archive order.
     /// - Throws: see ``tensor(_:)``.
     public func loadAll() throws(BrineError) -> [(name: String, tensor: AnyTensor)] {
-        var out = [AnyTensor?](repeating: nil, count: members.count)
         let threads = Swift.max(1, Swift.min(options.threads, members.count))
-        try out.withUnsafeMutableBufferPointer { (buf) throws(BrineError) in
-            let box = UncheckedSendable(buf)
-            try parallelFor(count: members.count, threads: threads) { (_, i) throws(BrineError) in
-                box.value[i] = try load(i)
-            }
-        }
-        return zip(members, out).map { ($0.name, $1!) }
+        let tensors = try loadInParallel(count: members.count, threads: threads) { (i) throws(BrineError) in try load(i) }
+        return zip(members, tensors).map { ($0.name, $1) }
     }
 
     // MARK: Reading members

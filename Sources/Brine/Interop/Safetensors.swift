@@ -99,7 +99,7 @@ public struct SafetensorsEntry: Sendable, Hashable {
 /// (every field is immutable after init).
 public final class SafetensorsFile: Sendable {
     /// The file path (`"<memory>"` for a buffer).
-    public let path: String
+    public var path: String { source.path ?? "<memory>" }
     /// How the file was opened.
     public let mode: LoadMode
     /// The tensors in file order (ascending data offsets, the order of the
@@ -118,6 +118,9 @@ public final class SafetensorsFile: Sendable {
 
     /// The tensor names in file order.
     public var names: [String] { entries.map(\.name) }
+
+    /// The file's size in bytes (the buffer's for bytes read from memory).
+    public var fileSize: Int { source.size }
 
     /// Opens and validates a safetensors file.
     /// - Parameters:
@@ -148,16 +151,10 @@ public final class SafetensorsFile: Sendable {
     }
 
     private init(source: ByteSource, mode: LoadMode, options: InteropReadOptions) throws(BrineError) {
+        let parsed = try source.taggingErrors { () throws(BrineError) in try SafetensorsFile.parse(source, options: options) }
         self.source = source
         self.mode = mode
         self.options = options
-        self.path = source.path ?? "<memory>"
-        let parsed: (entries: [SafetensorsEntry], metadata: [String: String], headerLength: Int)
-        do throws(BrineError) {
-            parsed = try SafetensorsFile.parse(source, options: options)
-        } catch {
-            throw error.inFile(source.path)
-        }
         self.entries = parsed.entries
         self.metadata = parsed.metadata
         self.headerLength = parsed.headerLength
@@ -182,29 +179,13 @@ public final class SafetensorsFile: Sendable {
         return try load(entries[i])
     }
 
-    /// Loads one tensor with a static element type.
-    /// - Throws: ``BrineError`` `.dtypeMismatch` when `S.dtype` differs; see ``tensor(_:)``.
-    public func tensor<S: BrineScalar>(_ name: String, as: S.Type = S.self) throws(BrineError) -> Tensor<S> {
-        let t = try tensor(name)
-        guard t.dtype == S.dtype else {
-            throw BrineError(.dtypeMismatch, "tensor has dtype \(t.dtype), requested \(S.dtype)", filePath: path, arrayPath: name)
-        }
-        return try t.typed(as: S.self)
-    }
-
     /// Loads every tensor (in parallel in copy mode, one `pread` each).
     /// - Returns: the tensors in file order.
     /// - Throws: see ``tensor(_:)``.
     public func loadAll() throws(BrineError) -> [(name: String, tensor: AnyTensor)] {
-        var out = [AnyTensor?](repeating: nil, count: entries.count)
         let threads = source.isMapped ? 1 : Swift.max(1, Swift.min(options.threads, entries.count))
-        try out.withUnsafeMutableBufferPointer { (buf) throws(BrineError) in
-            let box = UncheckedSendable(buf)
-            try parallelFor(count: entries.count, threads: threads) { (_, i) throws(BrineError) in
-                box.value[i] = try load(entries[i])
-            }
-        }
-        return zip(entries, out).map { ($0.name, $1!) }
+        let tensors = try loadInParallel(count: entries.count, threads: threads) { (i) throws(BrineError) in try load(entries[i]) }
+        return zip(entries, tensors).map { ($0.name, $1) }
     }
 
     /// Writes dirty pages of a `.mmapReadWrite` file back (`msync(2)`); a no-op otherwise.

@@ -85,12 +85,7 @@ public enum Pickle {
     ///   dtype Brine has no equivalent for, with its path); `.unsupportedFeature`
     ///   (protocol-5 out-of-band buffers, EXT opcodes, cycles, joblib < 0.10 files).
     public static func read(contentsOf url: URL, options: PickleReadOptions = .init()) throws(BrineError) -> PickleContent {
-        let source = try ByteSource(path: url.path, mode: .mmap)
-        do throws(BrineError) {
-            return try read(source, options: options)
-        } catch {
-            throw error.inFile(url.path)
-        }
+        try ByteSource.reading(url.path, mode: .mmap) { (source) throws(BrineError) in try read(source, options: options) }
     }
 
     /// Reads pickle or joblib bytes held in memory (copied once).

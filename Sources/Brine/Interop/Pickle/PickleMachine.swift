@@ -542,8 +542,8 @@ final class PickleMachine {
     }
 
     private func scalar(_ d: NumpyDType, _ b: [UInt8]) throws(BrineError) -> PyValue {
-        guard let dt = d.brineDType else {
-            // complex, datetime, strings, …: kept as a 0-d array the tree reports or refuses.
+        /// The scalar as a 0-d array of its own dtype.
+        func zeroDimensional() throws(BrineError) -> PyValue {
             var a = NumpyArray()
             a.dtype = d
             a.data = .bytes(b)
@@ -551,6 +551,8 @@ final class PickleMachine {
             o.array = a
             return .obj(i)
         }
+        // complex, datetime, strings, …: kept as a 0-d array the tree reports or refuses.
+        guard let dt = d.brineDType else { return try zeroDimensional() }
         var le = b
         if d.isBigEndian { le.reverse() }
         var bits: UInt64 = 0
@@ -566,12 +568,7 @@ final class PickleMachine {
         case .float64: return .float(Double(bitPattern: bits))
         default:
             // float32 and float16 stay exact as 0-d arrays of their dtype.
-            var a = NumpyArray()
-            a.dtype = d
-            a.data = .bytes(b)
-            let (i, o) = try new(.ndarray)
-            o.array = a
-            return .obj(i)
+            return try zeroDimensional()
         }
     }
 
@@ -745,16 +742,19 @@ final class PickleMachine {
             while carry > 0 { mag.append(UInt8(carry & 0xFF)); carry >>= 8 }
         }
         mag.append(0)
-        if negative {
-            // Two's complement: invert and add one.
-            var carry = 1
-            for k in 0 ..< mag.count {
-                let x = Int(~mag[k]) + carry
-                mag[k] = UInt8(x & 0xFF)
-                carry = x >> 8
-            }
-        }
+        if negative { PickleMachine.negate(&mag) }
         return PickleMachine.twosComplement(mag)
+    }
+
+    /// Negates a little-endian two's-complement integer in place (invert
+    /// every byte and add one; the carry out of the last byte is dropped).
+    static func negate(_ bytes: inout [UInt8]) {
+        var carry = 1
+        for k in bytes.indices {
+            let x = Int(~bytes[k]) + carry
+            bytes[k] = UInt8(x & 0xFF)
+            carry = x >> 8
+        }
     }
 
     /// A LONG1/LONG4 payload: two's complement, little-endian.

@@ -57,21 +57,7 @@ struct NumpyDType {
     /// The Brine dtype, or `nil` when Brine has no such dtype.
     var brineDType: DType? {
         guard fields == nil, !isSubarray else { return nil }
-        switch (kind, itemSize) {
-        case ("b", 1): return .bool
-        case ("i", 1): return .int8
-        case ("i", 2): return .int16
-        case ("i", 4): return .int32
-        case ("i", 8): return .int64
-        case ("u", 1): return .uint8
-        case ("u", 2): return .uint16
-        case ("u", 4): return .uint32
-        case ("u", 8): return .uint64
-        case ("f", 2): return .float16
-        case ("f", 4): return .float32
-        case ("f", 8): return .float64
-        default: return nil
-        }
+        return DType(numpyKind: kind, itemSize: itemSize)
     }
 
     var isBigEndian: Bool { byteOrder == ">" && itemSize > 1 }

@@ -322,14 +322,7 @@ struct PickleTreeBuilder {
         // Magnitude of a two's-complement little-endian integer, as "-0x…" or "0x…".
         let negative = (twos.last ?? 0) & 0x80 != 0
         var mag = twos
-        if negative {
-            var carry = 1
-            for k in 0 ..< mag.count {
-                let x = Int(~mag[k]) + carry
-                mag[k] = UInt8(x & 0xFF)
-                carry = x >> 8
-            }
-        }
+        if negative { PickleMachine.negate(&mag) }
         while mag.count > 1 && mag.last == 0 { mag.removeLast() }
         let digits = mag.reversed().map { String($0, radix: 16).leftPad(2) }.joined()
         var trimmed = Substring(digits)

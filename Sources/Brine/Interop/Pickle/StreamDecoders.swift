@@ -64,7 +64,43 @@ class StreamDecoder {
     func failed(_ what: String) -> BrineError {
         BrineError(.decompressionFailed, what, byteOffset: UInt64(consumed))
     }
+
+    /// One call of a zlib or libbz2 decoder: points `stream` at the unread
+    /// input (from ``consumed``) and the free part of `out` (from
+    /// `produced`), at most 1 GiB each since both libraries count in 32
+    /// bits, runs `step`, and advances ``consumed`` and `produced` by what
+    /// it used and made.
+    /// - Returns: `step`'s status and the bytes it consumed and produced.
+    func advance<S: StreamWindows>(
+        _ stream: inout S, _ out: UnsafeMutableRawBufferPointer, _ produced: inout Int, _ step: (inout S) -> Int32
+    ) -> (status: Int32, used: Int, made: Int) {
+        let inCount = Swift.min(input.count - consumed, 1 << 30)
+        let next = (input.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!).advanced(by: consumed)
+        stream.next_in = UnsafeMutablePointer(mutating: next.assumingMemoryBound(to: S.Byte.self))
+        stream.avail_in = UInt32(inCount)
+        let outCount = Swift.min(out.count - produced, 1 << 30)
+        stream.next_out = (out.baseAddress! + produced).assumingMemoryBound(to: S.Byte.self)
+        stream.avail_out = UInt32(outCount)
+        let status = step(&stream)
+        let used = inCount - Int(stream.avail_in), made = outCount - Int(stream.avail_out)
+        consumed += used
+        produced += made
+        return (status, used, made)
+    }
 }
+
+/// The input and output windows that zlib's `z_stream` and libbz2's
+/// `bz_stream` both have (pointers and 32-bit byte counts).
+protocol StreamWindows {
+    associatedtype Byte
+    var next_in: UnsafeMutablePointer<Byte>! { get set }
+    var avail_in: UInt32 { get set }
+    var next_out: UnsafeMutablePointer<Byte>! { get set }
+    var avail_out: UInt32 { get set }
+}
+
+extension z_stream: StreamWindows {}
+extension bz_stream: StreamWindows {}
 
 /// zlib and gzip (RFC 1950, RFC 1952) with zlib's `inflate`; concatenated
 /// gzip members are read one after the other, as Python's `gzip` does.
@@ -95,15 +131,7 @@ final class ZlibStreamDecoder: StreamDecoder {
                 inflateReset(&stream)
                 ended = false
             }
-            let inCount = Swift.min(input.count - consumed, 1 << 30)
-            stream.next_in = UnsafeMutablePointer(mutating: (input.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!).advanced(by: consumed).assumingMemoryBound(to: Bytef.self))
-            stream.avail_in = uInt(inCount)
-            let outCount = Swift.min(out.count - produced, 1 << 30)
-            stream.next_out = (out.baseAddress! + produced).assumingMemoryBound(to: Bytef.self)
-            stream.avail_out = uInt(outCount)
-            let r = CBrineZlib.inflate(&stream, Z_NO_FLUSH)
-            consumed += inCount - Int(stream.avail_in)
-            produced += outCount - Int(stream.avail_out)
+            let r = advance(&stream, out, &produced) { CBrineZlib.inflate(&$0, Z_NO_FLUSH) }.status
             switch r {
             case Z_OK: break
             case Z_STREAM_END: ended = true
@@ -147,16 +175,7 @@ final class BZip2StreamDecoder: StreamDecoder {
                 try start()
                 ended = false
             }
-            let inCount = Swift.min(input.count - consumed, 1 << 30)
-            stream.next_in = UnsafeMutablePointer(mutating: (input.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!).advanced(by: consumed).assumingMemoryBound(to: CChar.self))
-            stream.avail_in = UInt32(inCount)
-            let outCount = Swift.min(out.count - produced, 1 << 30)
-            stream.next_out = (out.baseAddress! + produced).assumingMemoryBound(to: CChar.self)
-            stream.avail_out = UInt32(outCount)
-            let r = BZ2_bzDecompress(&stream)
-            let used = inCount - Int(stream.avail_in), made = outCount - Int(stream.avail_out)
-            consumed += used
-            produced += made
+            let (r, used, made) = advance(&stream, out, &produced) { BZ2_bzDecompress(&$0) }
             switch r {
             case BZ_OK:
                 if used == 0 && made == 0 && consumed >= input.count { throw failed("the bzip2 stream is truncated") }
