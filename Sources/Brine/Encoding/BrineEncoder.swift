@@ -267,20 +267,20 @@ final class EncodedMap {
 
     /// The nested map at `key`, reusing one created or encoded there before.
     func nestedMap(for key: String) -> EncodedMap {
-        let existing = node(for: key)
-        if case .map(let m)? = existing { return m }
-        let m = EncodedMap.continuing(existing?.plainValue)
-        set(.map(m), for: key)
-        return m
+        if case .map(let m)? = node(for: key) { return m }
+        return adopt(EncodedMap.continuing(node(for: key)?.plainValue), at: key, as: EncodedNode.map)
     }
 
     /// The nested list at `key`, reusing one created or encoded there before.
     func nestedList(for key: String) -> EncodedList {
-        let existing = node(for: key)
-        if case .list(let l)? = existing { return l }
-        let l = EncodedList.continuing(existing?.plainValue)
-        set(.list(l), for: key)
-        return l
+        if case .list(let l)? = node(for: key) { return l }
+        return adopt(EncodedList.continuing(node(for: key)?.plainValue), at: key, as: EncodedNode.list)
+    }
+
+    /// Sets `container` (wrapped by `wrap`) at `key` and returns it.
+    private func adopt<C>(_ container: C, at key: String, as wrap: (C) -> EncodedNode) -> C {
+        set(wrap(container), for: key)
+        return container
     }
 
     var finished: Value {
