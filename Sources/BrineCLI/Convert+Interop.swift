@@ -23,10 +23,10 @@ extension Convert {
         switch format {
         case .onnx:
             guard let into else { throw BrineError(.invalidArgument, "writing .onnx needs --into MODEL.onnx") }
-            try ONNXModel(contentsOf: URL(fileURLWithPath: into)).writeReplacingInitializers(with: bundle, to: url)
+            try ONNXModel(contentsOf: URL(fileURLWithPath: into)).writeReplacingInitializers(with: bundle, to: url, durable: !noSync)
             return true
         case .h5:
-            try HDF5.write(bundle, to: url)
+            try HDF5.write(bundle, to: url, durable: !noSync)
             return true
         case .keras:
             throw BrineError(.unsupportedFeature, "writing .keras archives is not supported; write .h5 (load it with model.load_weights)", filePath: url.path)

@@ -17,8 +17,12 @@ struct BrineWriteOptionGroup: ParsableArguments {
     @Option(help: "Brine output: compression codec (none, lz4, zstd).")
     var codec: CodecName = .none
 
-    @Option(help: "Brine output: zstd level (-7…22, default 3); only with --codec zstd.")
+    // .unconditional: `--level -7` takes -7 as the value (not as an option).
+    @Option(parsing: .unconditional, help: "Brine output: zstd level (-7…22, default 3); only with --codec zstd.")
     var level: Int?
+
+    @Option(help: "Brine output: LZ4 acceleration (1…65537, default 1; higher is faster with a lower ratio); only with --codec lz4.")
+    var lz4Acceleration: Int?
 
     @Flag(help: "Brine output: byte-shuffle each chunk before compressing.")
     var shuffle = false
@@ -43,6 +47,9 @@ struct BrineWriteOptionGroup: ParsableArguments {
     func validate() throws {
         if let level, codec != .zstd {
             throw ValidationError("--level \(level) applies to --codec zstd only (\(codec == .lz4 ? "lz4 has no levels" : "--codec none does not compress"))")
+        }
+        if let lz4Acceleration, codec != .lz4 {
+            throw ValidationError("--lz4-acceleration \(lz4Acceleration) applies to --codec lz4 only")
         }
         if codec == .none && shuffle {
             throw ValidationError("--shuffle only helps a compressing codec; add --codec lz4 or --codec zstd")
@@ -69,6 +76,7 @@ struct BrineWriteOptionGroup: ParsableArguments {
         o.chunkBytes = chunkSize
         o.storageDType = storageDType?.dtype
         o.narrowing = allowOverflowAndUnderflow ? .allowOverflowAndUnderflow : .rejectOverflowAndUnderflow
+        if let lz4Acceleration { o.lz4Acceleration = lz4Acceleration }
         if let threads { o.threads = threads }
         return o
     }
@@ -86,7 +94,7 @@ struct BrineWriteOptionGroup: ParsableArguments {
     /// A library message about a field, prefixed with the flag that sets it.
     static func flagMessage(_ message: String) -> String {
         let flags = [("alignment", "--alignment"), ("chunk size", "--chunk-size"), ("zstd level", "--level"),
-                     ("storage dtype", "--storage-dtype"), ("threads", "--threads")]
+                     ("storage dtype", "--storage-dtype"), ("threads", "--threads"), ("lz4 acceleration", "--lz4-acceleration")]
         for (prefix, flag) in flags where message.hasPrefix(prefix) { return "\(flag): \(message)" }
         return message
     }

@@ -24,7 +24,7 @@ public struct HDF5ReadOptions: Sendable, Hashable {
     /// Keras 2 `model_weights/dense/dense/kernel:0` → `dense/kernel`, Keras 3
     /// `layers/dense/vars/0` → `dense/0` (`layers/` and `vars/` dropped at every
     /// level). The HDF5 paths are kept in the metadata key ``HDF5/kerasPathsKey``
-    /// (JSON `{name: path}`), which ``HDF5/write(_:to:)`` follows, so the file
+    /// (JSON `{name: path}`), which ``HDF5/write(_:to:durable:)`` follows, so the file
     /// written back has Keras' layout. A name two paths would share keeps its path.
     public var kerasNames: Bool = false
 
@@ -186,10 +186,14 @@ public enum HDF5 {
     /// written: HDF5 has no file-level metadata outside attributes).
     /// An array named in the metadata key ``kerasPathsKey`` is written at
     /// the HDF5 path recorded there (Keras' layout, see ``HDF5ReadOptions/kerasNames``).
+    /// The file is replaced atomically (a temporary renamed over it) and,
+    /// when `durable` (the default), `fsync`ed first, like every Brine writer.
     /// - Throws: ``BrineError`` `.unsupportedDType` (bfloat16: HDF5 and h5py
-    ///   have no such type), `.invalidArgument` (a name HDF5 refuses, such as
-    ///   one array's name being another's group; an invalid `keras.paths`), `.io`.
-    public static func write(_ bundle: TensorBundle, to url: URL) throws(BrineError) {
+    ///   have no such type), `.invalidArgument` (a name HDF5 would not keep:
+    ///   empty, `.` or `..` components, a leading or trailing `/`, a NUL; one
+    ///   array's name being another's group; an invalid `keras.paths`; a
+    ///   destination that is not a regular file), `.io`.
+    public static func write(_ bundle: TensorBundle, to url: URL, durable: Bool = true) throws(BrineError) {
         var paths: [String: String] = [:]
         if let text = bundle.metadata[kerasPathsKey] {
             guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: String] else {
@@ -200,14 +204,15 @@ public enum HDF5 {
         if let bf = bundle.tensors.first(where: { $0.tensor.dtype == .bfloat16 }) {
             throw BrineError(.unsupportedDType, "HDF5 (and h5py) have no bfloat16", filePath: url.path, arrayPath: bf.name)
         }
-        let folder = url.deletingLastPathComponent()
-        let temp = folder.appendingPathComponent(".\(url.lastPathComponent).brine-tmp.\(getpid()).\(UUID().uuidString.prefix(8))")
+        for (name, _) in bundle.tensors { try checkDatasetName(paths[name] ?? name, path: url.path) }
         lock.lock()
         defer { lock.unlock() }
         silenceErrors()
-        let fid = H5Fcreate(temp.path, brine_h5f_acc_trunc(), brine_h5p_default(), brine_h5p_default())
-        guard fid >= 0 else { throw BrineError(.io, "libhdf5 cannot create the file", filePath: temp.path) }
-        do throws(BrineError) {
+        // libhdf5 writes the temporary by its path; AtomicFile creates it
+        // (O_EXCL), fsyncs it once libhdf5 has closed it, and renames it.
+        try replaceFileAtomically(at: url.path, durable: durable) { temp throws(BrineError) in
+            let fid = H5Fcreate(temp, brine_h5f_acc_trunc(), brine_h5p_default(), brine_h5p_default())
+            guard fid >= 0 else { throw BrineError(.io, "libhdf5 cannot create the file", filePath: temp) }
             defer { H5Fclose(fid) }
             let lcpl = H5Pcreate(brine_h5p_link_create())
             defer { H5Pclose(lcpl) }
@@ -225,15 +230,7 @@ public enum HDF5 {
                 defer { H5Oclose(oid) }
                 try writeStringAttribute(oid, name: attr, value: bundle.metadata[key]!, path: url.path)
             }
-            guard H5Fflush(fid, H5F_SCOPE_GLOBAL) >= 0 else { throw BrineError(.io, "libhdf5 failed to flush the file", filePath: temp.path) }
-        } catch {
-            unlink(temp.path)
-            throw error
-        }
-        guard rename(temp.path, url.path) == 0 else {
-            let e = errno
-            unlink(temp.path)
-            throw BrineError(.io, "cannot move the new file into place", filePath: url.path, errno: e)
+            guard H5Fflush(fid, H5F_SCOPE_GLOBAL) >= 0 else { throw BrineError(.io, "libhdf5 failed to flush the file", filePath: temp) }
         }
     }
 
@@ -270,6 +267,18 @@ public enum HDF5 {
             H5Tenum_insert(t, "FALSE", &f)
             H5Tenum_insert(t, "TRUE", &tr)
             return t
+        }
+    }
+
+    /// Refuses an array name HDF5 would store under another path: libhdf5
+    /// resolves `a/./b`, `a//b`, `/a` and `a/` to `a/b`, `a/b`, `a` and `a`,
+    /// and a C string ends at a NUL, so the array would come back renamed.
+    /// - Throws: ``BrineError`` `.invalidArgument` naming the array.
+    static func checkDatasetName(_ name: String, path: String) throws(BrineError) {
+        let components = name.split(separator: "/", omittingEmptySubsequences: false)
+        if name.utf8.contains(0) || components.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) {
+            throw BrineError(.invalidArgument, "HDF5 cannot keep the array name '\(name.debugDescription.dropFirst().dropLast())': a leading, trailing or doubled '/', a '.' or '..' component, or a NUL byte would make libhdf5 store it under another path",
+                             filePath: path, arrayPath: name)
         }
     }
 

@@ -59,4 +59,23 @@ struct LZ4AccelerationTests {
         }
         #expect(!FileManager.default.fileExists(atPath: url.path))
     }
+
+    @Test("brine convert takes --lz4-acceleration (lz4 only, range checked) and a negative --level as a value")
+    func cli() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let input = dir.appendingPathComponent("in.safetensors")
+        try Safetensors.write([("w", Self.weights(100_000))], to: input)
+        for (args, status) in [(["--codec", "lz4", "--lz4-acceleration", "8", "--shuffle"], Int32(0)),
+                               (["--codec", "zstd", "--level", "-7"], 0),
+                               (["--codec", "lz4", "--lz4-acceleration", "0"], 64),
+                               (["--codec", "zstd", "--lz4-acceleration", "2"], 64)] {
+            let out = dir.appendingPathComponent("out.brine")
+            try? FileManager.default.removeItem(at: out)
+            let r = try runBrine(["convert", input.path, out.path] + args)
+            #expect(r.status == status, "\(args): \(r.err)")
+            if status == 0 { #expect(try BrineFile(contentsOf: out).tensor("w") == Self.weights(100_000)) }
+            else { #expect(!FileManager.default.fileExists(atPath: out.path)) }
+        }
+    }
 }

@@ -176,15 +176,17 @@ struct SaveFaultTests {
         o.chunkBytes = 4096
         let data = (0 ..< 100_000).map { Float($0 % 97) }
 
-        // rename(2) over a non-empty folder fails (EISDIR/ENOTEMPTY).
+        // A destination that is not a regular file is refused when the writer
+        // starts and again at the commit: here a folder appears in between.
         let folderDest = dir.appendingPathComponent("taken.brine")
-        try FileManager.default.createDirectory(at: folderDest, withIntermediateDirectories: false)
-        try Data("keep".utf8).write(to: folderDest.appendingPathComponent("inside"))
         let w = try BrineWriter(url: folderDest, options: o)
         try w.append(data, arrayPath: "x")
+        try FileManager.default.createDirectory(at: folderDest, withIntermediateDirectories: false)
+        try Data("keep".utf8).write(to: folderDest.appendingPathComponent("inside"))
         #expect(temporaries(of: "taken.brine", in: dir).count == 1)
         let e = #expect(throws: BrineError.self) { try w.finish() }
-        #expect(e?.code == .io && e?.errno != nil)
+        #expect(e?.code == .invalidArgument && e?.message.contains("not a regular file") == true)
+        #expect(throws: BrineError.self) { try BrineWriter(url: folderDest, options: o) }
         #expect(temporaries(of: "taken.brine", in: dir).isEmpty)
         #expect(try FileManager.default.contentsOfDirectory(atPath: folderDest.path) == ["inside"])
 

@@ -36,6 +36,7 @@ final class AtomicFile {
     init(destination requested: FilePath) throws(BrineError) {
         // A symbolic link stays: the file it points to is what gets replaced.
         let destination = try AtomicFile.resolvingSymbolicLinks(requested)
+        try AtomicFile.checkReplaceable(destination)
         self.destination = destination
         let folder = destination.removingLastComponent()
         guard let name = destination.lastComponent?.string, !name.isEmpty else {
@@ -91,6 +92,19 @@ final class AtomicFile {
         throw BrineError.system("resolving the symbolic links of \(path.string)", errno: ELOOP, path: path.string)
     }
 
+    /// Refuses to replace anything but a regular file: a rename over
+    /// `/dev/null`, a FIFO or a socket would put a regular file in its place
+    /// (a `brine convert … /dev/null` run as root replaced the device).
+    /// - Throws: ``BrineError`` `.invalidArgument`.
+    static func checkReplaceable(_ destination: FilePath) throws(BrineError) {
+        var st = stat()
+        guard lstat(destination.string, &st) == 0 else { return }  // absent: created
+        guard st.st_mode & S_IFMT == S_IFREG else {
+            throw BrineError(.invalidArgument, "the destination exists and is not a regular file (a device, FIFO, socket or folder is never replaced)",
+                             filePath: destination.string)
+        }
+    }
+
     /// The name prefix of temporaries for a destination file name.
     static func temporaryPrefix(for name: String) -> String { ".\(name).brine-tmp." }
 
@@ -128,6 +142,8 @@ final class AtomicFile {
     ///   temporary is removed on failure.
     func commit(durable: Bool) throws(BrineError) {
         precondition(!finished, "AtomicFile committed twice")
+        // Again at the rename: a FIFO or device may have appeared meanwhile.
+        do throws(BrineError) { try AtomicFile.checkReplaceable(destination) } catch { abort(); throw error }
         if durable, case .failure(let e) = fd.fsync() {
             abort()
             throw BrineError.system("fsync", errno: e.code, path: path)
@@ -208,5 +224,18 @@ final class AtomicFile {
 package func writeFileAtomically(_ bytes: [UInt8], to path: String, durable: Bool) throws(BrineError) {
     try AtomicFile.replace(at: FilePath(path), durable: durable) { file throws(BrineError) in
         try typedThrows { try bytes.withUnsafeBytes { b in try file.fd.pwriteFully(b, at: 0).orThrow("write", path: path) } }
+    }
+}
+
+/// Replaces the file at `path` through an ``AtomicFile`` whose temporary a
+/// library writes by its own path (libhdf5's `H5Fcreate`): `body` gets the
+/// temporary's path and must have closed it when it returns; the temporary
+/// is then `fsync`ed (when `durable`) and renamed over `path`.
+/// - Throws: ``BrineError`` from creating the temporary (a destination that
+///   is not a regular file is `.invalidArgument`), from `body`, or from the
+///   commit; the destination is unchanged on any error.
+package func replaceFileAtomically(at path: String, durable: Bool, _ body: (String) throws(BrineError) -> Void) throws(BrineError) {
+    try AtomicFile.replace(at: FilePath(path), durable: durable) { file throws(BrineError) in
+        try body(file.temporary.string)
     }
 }
