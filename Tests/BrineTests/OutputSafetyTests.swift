@@ -49,4 +49,15 @@ struct OutputSafetyTests {
         try HDF5.write(Self.bundle(["ok/nested"]), to: url)
         #expect(try HDF5.read(contentsOf: url).names == ["ok/nested"])
     }
+
+    @Test(".npz output refuses an array name with a NUL (numpy.load read x\\0y as x); nothing is written")
+    func npzNUL() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let url = dir.appendingPathComponent("out.npz")
+        #expect { try Npz.write(Self.bundle(["ok", "x\0y"]).tensors, to: url) } throws: {
+            ($0 as? BrineError)?.code == .invalidArgument && ($0 as? BrineError)?.arrayPath == "x\0y"
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
+    }
 }

@@ -341,8 +341,9 @@ public enum Npz {
     ///   - url: the destination file URL; its folder must exist.
     ///   - compression: stored (default) or deflated.
     ///   - options: bfloat16 policy and durability.
-    /// - Throws: ``BrineError`` `.invalidArgument` (duplicate name, or two
-    ///   names `x` and `x.npy`, which `numpy.load` cannot tell apart),
+    /// - Throws: ``BrineError`` `.invalidArgument` (duplicate name, a name
+    ///   with a NUL byte, or two names `x` and `x.npy`, which `numpy.load`
+    ///   cannot tell apart),
     ///   `.unsupportedDType` (bfloat16 with policy `.reject`), `.notFound`, `.io`.
     public static func write(
         _ tensors: [(name: String, tensor: AnyTensor)], to url: URL, compression: Compression = .stored,
@@ -354,6 +355,10 @@ public enum Npz {
         for (name, t) in tensors {
             guard seen.insert(name).inserted else {
                 throw BrineError(.invalidArgument, "duplicate array name", filePath: path, arrayPath: name)
+            }
+            // Python's zipfile (and so numpy.load) cuts a member name at a NUL.
+            guard !name.utf8.contains(0) else {
+                throw BrineError(.invalidArgument, "a .npz cannot keep an array name with a NUL byte (numpy.load would read it cut at the NUL)", filePath: path, arrayPath: name)
             }
             let (h, d) = try Npy.encoded(t, options: options, path: path, name: name)
             encoded.append((name + ".npy", h, d))
