@@ -331,7 +331,8 @@ struct Reader {
     let options: HDF5ReadOptions
     var tensors: [(name: String, tensor: AnyTensor)] = []
     var metadata: [String: String] = [:]
-    var visited = Set<haddr_t>()
+    /// The first path each object was reached by (a second hard link is recorded, not converted twice).
+    var visited: [haddr_t: String] = [:]
 
     init(path: String, options: HDF5ReadOptions) {
         self.path = path
@@ -359,7 +360,10 @@ struct Reader {
             guard H5Lget_name_by_idx(gid, ".", H5_INDEX_NAME, H5_ITER_INC, i, &buf, Int(n) + 1, brine_h5p_default()) >= 0 else {
                 throw fail(.invalidInterop, "libhdf5 cannot read link \(i)'s name", group)
             }
-            let name = String(decoding: buf.prefix(Int(n)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            // A name that is not UTF-8 would come out with U+FFFD in place of its bytes: renamed.
+            guard let name = String(validating: buf.prefix(Int(n)).map { UInt8(bitPattern: $0) }, as: UTF8.self) else {
+                throw fail(.invalidInterop, "link \(i)'s name is not UTF-8; it cannot be kept as an array name", group)
+            }
             let child = group.isEmpty ? name : group + "/" + name
             var link = H5L_info_t()
             guard H5Lget_info(gid, buf, &link, brine_h5p_default()) >= 0 else { throw fail(.invalidInterop, "libhdf5 cannot read the link", child) }
@@ -368,7 +372,12 @@ struct Reader {
                 metadata[child + "@"] = link.type == H5L_TYPE_SOFT ? "soft link (not followed)" : "external link (not followed)"
                 continue
             }
-            guard visited.insert(link.u.address).inserted else { continue }  // a second hard link to one object
+            if let first = visited[link.u.address] {
+                // A second hard link to one object: converted once, under its first name; this name is recorded.
+                metadata[child + "@"] = "hard link to \(first) (converted once, under that name)"
+                continue
+            }
+            visited[link.u.address] = child
             let oid = H5Oopen(gid, buf, brine_h5p_default())
             guard oid >= 0 else { throw fail(.invalidInterop, "libhdf5 cannot open the object", child) }
             defer { H5Oclose(oid) }
