@@ -60,4 +60,19 @@ struct OutputSafetyTests {
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
     }
+
+    @Test("GGUF output refuses a zero-element shape whose other dimensions overflow (its own reader, like ggml's, refused the file)")
+    func ggufZeroSizedOverflow() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let url = dir.appendingPathComponent("out.gguf")
+        let empty = try AnyTensor(dtype: .float32, shape: [0, Int.max, Int.max], storage: TensorStorage(zeroedByteCount: 0))
+        #expect { try TensorBundle(tensors: [("z", empty)]).write(to: url) } throws: {
+            ($0 as? BrineError)?.code == .limitExceeded && ($0 as? BrineError)?.arrayPath == "z"
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
+        let fine = try AnyTensor(dtype: .float32, shape: [0, 3], storage: TensorStorage(zeroedByteCount: 0))
+        try TensorBundle(tensors: [("z", fine)]).write(to: url)
+        #expect(try TensorBundle(contentsOf: url).tensors.first?.tensor.shape == [0, 3])
+    }
 }

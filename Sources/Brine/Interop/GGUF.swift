@@ -649,7 +649,8 @@ extension GGUF {
     ///   - durable: `fsync` before returning.
     /// - Throws: ``BrineError`` `.invalidArgument` (duplicate keys or names,
     ///   a bad alignment, more than 4 dimensions, an array whose elements
-    ///   are not of its element type), `.io`, `.notFound`.
+    ///   are not of its element type), `.limitExceeded` (a shape whose size
+    ///   overflows 64 bits, even with a zero dimension: readers refuse it), `.io`, `.notFound`.
     public static func write(_ tensors: [GGUFTensorData], metadata: [(key: String, value: GGUFValue)],
                              to url: URL, durable: Bool = true) throws(BrineError) {
         let path = url.path
@@ -679,6 +680,11 @@ extension GGUF {
             guard names.insert(t.name).inserted else { throw BrineError(.invalidArgument, "duplicate tensor name '\(t.name)'", filePath: path, arrayPath: t.name) }
             guard t.shape.count <= maxDimensions else {
                 throw BrineError(.invalidArgument, "GGUF tensors have at most \(maxDimensions) dimensions; this one has \(t.shape.count)", filePath: path, arrayPath: t.name)
+            }
+            // The check readers (this one and ggml's) make on every tensor's
+            // dimensions, zero-sized ones included: never write a file they refuse.
+            guard t.type.byteCount(shape: t.shape) != nil, Shape.elementCount(t.shape) != nil else {
+                throw BrineError(.limitExceeded, "GGUF readers refuse shape \(t.shape): its size overflows 64 bits even with a zero dimension", filePath: path, arrayPath: t.name)
             }
             putString(&out, t.name)
             put(&out, UInt32(t.shape.count))
