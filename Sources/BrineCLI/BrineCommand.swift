@@ -1,4 +1,5 @@
 import ArgumentParser
+import CBrineKernels
 import Brine
 import Foundation
 
@@ -17,6 +18,19 @@ struct BrineCommand: ParsableCommand {
         abstract: "Inspect, verify and convert model files: Brine, safetensors, NumPy, GGUF, ONNX, HDF5/Keras, pickle/joblib (read without running code).",
         version: Brine.version,
         subcommands: [Inspect.self, Verify.self, Convert.self, ReadHDF5Child.self])
+
+    /// ArgumentParser's `main()`, after installing handlers that remove the
+    /// temporary file of a save in progress when the CLI is stopped by
+    /// SIGINT (Ctrl-C), SIGTERM or SIGHUP (the destination is untouched either way).
+    static func main() {
+        _ = brine_remove_temporaries_on_signals()
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// Exit codes shared by all subcommands.

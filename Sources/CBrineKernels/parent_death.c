@@ -47,7 +47,10 @@ int brine_remove_on_parent_death(const char *dir, int parent) {
     memset(&action, 0, sizeof action);
     action.sa_handler = remove_and_exit;
     sigemptyset(&action.sa_mask);
-    if (sigaction(SIGTERM, &action, NULL) != 0) return errno;
+    // SIGTERM from prctl or the parent; SIGINT and SIGHUP reach the child
+    // too when Ctrl-C or a closed terminal hits the foreground process group.
+    if (sigaction(SIGTERM, &action, NULL) != 0 || sigaction(SIGINT, &action, NULL) != 0 ||
+        sigaction(SIGHUP, &action, NULL) != 0) return errno;
     if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) return errno;
     // The parent may have died before prctl: then no signal will come.
     if (getppid() != parent) remove_and_exit(SIGTERM);

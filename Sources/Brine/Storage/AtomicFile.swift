@@ -1,3 +1,4 @@
+import CBrineKernels
 import SystemPackage
 
 #if canImport(Glibc)
@@ -53,6 +54,8 @@ final class AtomicFile {
                     permissions: [.ownerReadWrite, .groupRead, .otherRead])
                 self.temporary = tmp
                 self.fd = fd
+                // Removed by the CLI's SIGINT/SIGTERM/SIGHUP handlers if the process is stopped.
+                _ = brine_temporary_register(tmp.string)
                 return
             } catch let e as Errno {
                 if e == .fileExists && attempt < 16 { attempt += 1; continue }
@@ -149,6 +152,7 @@ final class AtomicFile {
             throw BrineError.system("fsync", errno: e.code, path: path)
         }
         finished = true
+        defer { brine_temporary_unregister(temporary.string) }
         do { try fd.close() } catch {
             _ = Syscall.unlink(temporary)
             throw BrineError(.io, "close failed: \(error)", filePath: path)
@@ -186,6 +190,7 @@ final class AtomicFile {
         finished = true
         try? fd.close()
         _ = Syscall.unlink(temporary)
+        brine_temporary_unregister(temporary.string)
     }
 
     deinit { abort() }

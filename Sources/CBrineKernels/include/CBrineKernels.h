@@ -64,6 +64,22 @@ int brine_start_writeback(int fd, int64_t offset, int64_t length);
 /// `errno` (`EOPNOTSUPP` off Linux, `ENAMETOOLONG`, `open`'s).
 int brine_remove_on_parent_death(const char *dir, int parent);
 
+/// Records `path` as a temporary file of this process that the handlers of
+/// ``brine_remove_temporaries_on_signals`` unlink. Returns 0, `ENOSPC` when
+/// 64 temporaries are already recorded (that one is then not removed), or
+/// `ENAMETOOLONG` (4096 bytes or more).
+int brine_temporary_register(const char *path);
+
+/// Forgets `path` (committed or removed); unknown paths are ignored.
+void brine_temporary_unregister(const char *path);
+
+/// Installs handlers for SIGINT, SIGTERM and SIGHUP that unlink every
+/// recorded temporary, then let the signal end the process as it would have,
+/// and unblocks the three signals in the calling thread (a mask inherited
+/// from the spawning thread would otherwise hold them). Call it first thing
+/// in `main`. Returns 0, else the `errno` of `sigaction`/`pthread_sigmask`.
+int brine_remove_temporaries_on_signals(void);
+
 #ifdef BRINE_NO_AVX2
 #define BRINE_CPU_PROBE_DISABLED 1
 #else
