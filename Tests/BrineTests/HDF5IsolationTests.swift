@@ -88,13 +88,30 @@ struct HDF5IsolationTests {
         p.standardError = FileHandle.nullDevice
         try p.run()
         func staging() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: tmp.path)) ?? []).filter { $0.hasPrefix("brine-hdf5-") } }
+        // Kill the CLI once its child exists (the parent makes the folder just
+        // before it spawns the child; under ASan that gap is wide enough to
+        // kill the parent in it, which this test is not about).
         var waited = 0.0
-        while staging().isEmpty && p.isRunning && waited < 20 { Thread.sleep(forTimeInterval: 0.02); waited += 0.02 }
-        #expect(!staging().isEmpty, "the child never started")
+        var children = try childrenReading(src.path)
+        while children.isEmpty && p.isRunning && waited < 60 {
+            Thread.sleep(forTimeInterval: 0.02)
+            waited += 0.02
+            children = try childrenReading(src.path)
+        }
+        let started = !children.isEmpty && !staging().isEmpty
+        try #require(started, "the child never started")
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
-        Thread.sleep(forTimeInterval: 5) // the orphaned child, if any, finishes its copy
+        // The child, armed or arming, removes the folder and exits (a sanitizer build starts slowly).
+        waited = 0
+        children = try childrenReading(src.path)
+        while (!staging().isEmpty || !children.isEmpty) && waited < 60 {
+            Thread.sleep(forTimeInterval: 0.1)
+            waited += 0.1
+            children = try childrenReading(src.path)
+        }
         #expect(staging().isEmpty, "left behind: \(staging())")
+        #expect(children.isEmpty, "the child outlived its parent")
     }
 
     @Test("a child running past BRINE_HDF5_TIMEOUT is killed: exit 1 with timedOut, no output, no private folder, no child left running")
