@@ -46,8 +46,7 @@ enum IsolatedHDF5 {
     ///   ``timeout(forBytes:)`` and was killed; `.io` when the child cannot
     ///   be started or its result cannot be read.
     static func read(_ url: URL, keras: Bool) throws(BrineError) -> TensorBundle {
-        try RegularFile.check(url.path)
-        let inputBytes = ((try? FileManager.default.attributesOfItem(atPath: url.path)[.size]) as? Int) ?? 0
+        let inputBytes = try RegularFile.check(url.path)
         var template = Array((FileManager.default.temporaryDirectory.path + "/brine-hdf5-XXXXXX").utf8CString)
         guard let dirPointer = mkdtemp(&template) else {
             throw BrineError(.io, "cannot create a private temporary folder for the HDF5 reader", filePath: url.path, errno: errno)

@@ -39,15 +39,18 @@ package enum RegularFile {
     /// Checks, without opening it, that `path` names a regular file (after
     /// symbolic links), for libraries that open paths themselves (libhdf5,
     /// ZIPFoundation), where a FIFO would block their open.
+    /// - Returns: the file's size in bytes.
     /// - Throws: ``BrineError`` `.notFound`, `.permissionDenied` (from
     ///   `stat`), `.invalidArgument` when it is not a regular file.
-    package static func check(_ path: String, what: String = "the file") throws(BrineError) {
+    @discardableResult
+    package static func check(_ path: String, what: String = "the file") throws(BrineError) -> Int {
         var st = stat()
         guard stat(path, &st) == 0 else {
             let e = errno
             throw BrineError(BrineError.code(forErrno: e), "cannot read \(what): \(String(cString: strerror(e)))", filePath: path, errno: e)
         }
         guard st.st_mode & S_IFMT == S_IFREG else { throw notRegular(what, path) }
+        return Int(st.st_size)
     }
 
     private static func notRegular(_ what: String, _ path: String) -> BrineError {
