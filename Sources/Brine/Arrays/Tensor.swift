@@ -235,6 +235,17 @@ public struct AnyTensor: Sendable, Equatable {
     /// The element bytes, little-endian, `product(shape) * dtype.itemSize` bytes.
     public let storage: TensorStorage
 
+    /// An empty array of `dtype` (shape `[0]`, no bytes) that holds the place
+    /// of one still being decoded; shares one storage, so it allocates nothing.
+    init(placeholderFor dtype: DType) {
+        self.dtype = dtype
+        self.shape = AnyTensor.placeholderShape
+        self.storage = AnyTensor.placeholderStorage
+    }
+
+    private static let placeholderShape = [0]
+    private static let placeholderStorage = TensorStorage(zeroedByteCount: 0)
+
     /// Wraps storage holding an array of the given dtype and shape.
     /// - Throws: ``BrineError`` `.invalidArgument` if the storage size does not match.
     public init(dtype: DType, shape: [Int], storage: TensorStorage) throws(BrineError) {

@@ -134,7 +134,6 @@ extension BrineFile {
             } catch where error.code == .readOnly || error.errno == EACCES {
                 throw BrineError(.recoveryNeeded, "a journal of an unfinished flush exists but cannot be read", filePath: path, errno: error.errno)
             }
-            let mine = FileIdentity.of(fd)
             switch found {
             case .absent:
                 return locked
@@ -143,6 +142,7 @@ extension BrineFile {
                 // after that flush died) or another size: ignored.
                 return locked
             case .torn(_, let target):
+                let mine = FileIdentity.of(fd)
                 // Written by a flush that died before it touched the file. It
                 // is removed only when it names this file and this open holds
                 // the data lock (so no flush of this file is running); else
@@ -150,6 +150,7 @@ extension BrineFile {
                 if locked, let target, target == mine, mine == FileIdentity.of(path: path) { _ = Syscall.unlink(journalPath) }
                 return locked
             case .complete(let journal):
+                let mine = FileIdentity.of(fd)
                 let size = try ByteSource.size(of: fd, path: path)
                 guard journal.target == mine, journal.matches(size: size, trailer: try trailer(of: fd, size: size, path: path)) else {
                     // A journal of another file that was at this path (the

@@ -43,7 +43,7 @@ public final class BrineFile: Sendable {
     /// been verified since open: each view is verified once per open, not on
     /// every access (docs/WORKFLOWS.md, "What is verified when").
     let verifiedViews = Mutex<Set<Int>>([])
-    private let index: [String: Int]
+    private let index: PathIndex
     let headerOffset: Int
     let headerLength: Int
     let source: ByteSource
@@ -58,8 +58,13 @@ public final class BrineFile: Sendable {
 
     /// The entry for `path`, or `nil`.
     public func info(_ path: String) -> ArrayInfo? {
-        guard let i = index[path] ?? aliasIndex(path) else { return nil }
+        guard let i = position(of: path) else { return nil }
         return table.withLock { $0[i] }
+    }
+
+    /// The position of `path` (or of the array it is an alias of) in ``arrays``.
+    func position(of path: String) -> Int? {
+        table.withLock { index.position(of: path, in: $0) } ?? aliasIndex(path)
     }
 
     /// The raw mapping in mmap modes, else `nil`. Internal: its bytes are not
@@ -120,7 +125,7 @@ public final class BrineFile: Sendable {
 
     /// Parses the trailer and header of `source`.
     private init(source: ByteSource, path: String, mode: LoadMode, options: ReadOptions, session: ReadWriteSession? = nil) throws(BrineError) {
-        let parsed = try BrineFile.parse(size: source.size, options: options, path: source.path, read: source.read)
+        let parsed = try BrineFile.parse(size: source.size, options: options, path: source.path, inPlace: source.mappedBytes, read: source.read)
         self.path = path
         self.mode = mode
         self.options = options
@@ -142,13 +147,14 @@ public final class BrineFile: Sendable {
     struct Parsed {
         var trailer: Trailer
         var header: Header
-        var index: [String: Int]
+        var index: PathIndex
     }
 
     /// Reads and validates preamble, trailer and header through `read(offset, count)`,
     /// which returns exactly `count` bytes or throws.
     static func parse(
-        size: Int, options: ReadOptions, path: String?, checkPreamble: Bool = true, read: (Int, Int) throws(BrineError) -> [UInt8]
+        size: Int, options: ReadOptions, path: String?, checkPreamble: Bool = true, inPlace: UnsafeRawBufferPointer? = nil,
+        read: (Int, Int) throws(BrineError) -> [UInt8]
     ) throws(BrineError) -> Parsed {
         let minimum = FormatSpec.preambleSize + FormatSpec.trailerSize
         if size < minimum {
@@ -182,8 +188,8 @@ public final class BrineFile: Sendable {
                 try patched.withUnsafeBytes { b in try Trailer.decode(b, fileSize: UInt64(size), limits: options.limits, path: path) }
             }
         }
-        let headerBytes = try read(Int(trailer.headerOffset), Int(trailer.headerLength))
-        return try typedThrows { try headerBytes.withUnsafeBytes { (b) throws -> Parsed in
+        // A mapped file's header is decoded where it lies (no copy).
+        func decodeHeader(_ b: UnsafeRawBufferPointer) throws(BrineError) -> Parsed {
             if options.verifyHeader {
                 let sum = Checksum.xxh3(b)
                 guard sum == trailer.headerChecksum else {
@@ -192,7 +198,13 @@ public final class BrineFile: Sendable {
             }
             let header = try Header.decode(b, headerOffset: trailer.headerOffset, limits: options.limits, path: path, minorVersion: trailer.minor)
             return Parsed(trailer: trailer, header: header, index: header.index)
-        } }
+        }
+        if let inPlace, inPlace.count == size {
+            // Trailer.decode checked header_offset + header_length == size - 64.
+            return try decodeHeader(BoundedBytes(inPlace).bytes(at: Int(trailer.headerOffset), count: Int(trailer.headerLength)))
+        }
+        let headerBytes = try read(Int(trailer.headerOffset), Int(trailer.headerLength))
+        return try typedThrows { try headerBytes.withUnsafeBytes { (b) throws -> Parsed in try decodeHeader(b) } }
     }
 
     // MARK: Reading arrays
@@ -216,7 +228,7 @@ public final class BrineFile: Sendable {
     /// Loads the array at `path` with its dtype known only at run time.
     /// - Throws: see ``array(_:as:)``.
     public func anyArray(_ path: String) throws(BrineError) -> AnyTensor {
-        guard let i = index[path] ?? aliasIndex(path) else {
+        guard let i = position(of: path) else {
             throw BrineError(.arrayNotFound, "no array with this path", filePath: self.path, arrayPath: path)
         }
         return try anyArray(at: i)
@@ -246,34 +258,45 @@ public final class BrineFile: Sendable {
     /// ``ReadOptions/verifyMappedArrays`` `false`) or they were verified
     /// before by this `BrineFile`.
     package func load(_ infos: [ArrayInfo], threads: Int? = nil) throws(BrineError) -> [AnyTensor] {
-        var results = [AnyTensor?](repeating: nil, count: infos.count)
-        var jobs: [(info: ArrayInfo, destination: BoundedBytes)] = []
-        var storages: [(index: Int, storage: TensorStorage)] = []
+        let mapped = source.isMapped
         // Verify every view before handing out any (all chunks in parallel).
-        try verifyViews(infos.filter { $0.isContiguousRaw && source.isMapped })
-        var total = 0
-        var toAllocate: [Int] = []
-        for (k, a) in infos.enumerated() {
-            if a.isContiguousRaw, let view = try zeroCopyView(a) {
-                results[k] = view
-                continue
+        if mapped && options.verifyChecksums && options.verifyMappedArrays {
+            try verifyViews(infos.filter(\.isContiguousRaw))
+        }
+        // The loops below read fields through the buffer instead of copying
+        // each `ArrayInfo` (three reference counts per copy): at thousands of
+        // arrays per open, those copies were most of an mmap open's time.
+        return try infos.withUnsafeBufferPointer { (infos) throws(BrineError) -> [AnyTensor] in
+            var results: [AnyTensor] = []
+            results.reserveCapacity(infos.count)
+            var toAllocate: [Int] = []
+            var total = 0
+            for k in infos.indices {
+                if mapped, infos[k].isContiguousRaw,
+                   let view = try zeroCopyView(dtype: infos[k].dtype, shape: infos[k].shape, offset: infos[k].dataOffset, byteCount: infos[k].byteCount) {
+                    results.append(view)
+                    continue
+                }
+                let (t, o) = total.addingReportingOverflow(infos[k].byteCount)
+                guard !o, t <= options.limits.maxAllocationBytes else {
+                    throw BrineError(.limitExceeded, "loading needs \(t) bytes, over the allocation limit of \(options.limits.maxAllocationBytes)", filePath: path, arrayPath: infos[k].path)
+                }
+                total = t
+                toAllocate.append(k)
+                // A placeholder, replaced once the arrays to decode are decoded.
+                results.append(AnyTensor(placeholderFor: infos[k].dtype))
             }
-            let (t, o) = total.addingReportingOverflow(a.byteCount)
-            guard !o, t <= options.limits.maxAllocationBytes else {
-                throw BrineError(.limitExceeded, "loading needs \(t) bytes, over the allocation limit of \(options.limits.maxAllocationBytes)", filePath: path, arrayPath: a.path)
+            guard !toAllocate.isEmpty else { return results }
+            let storages = BrineFile.allocateStorages(toAllocate.map { infos[$0].byteCount })
+            var jobs: [(info: ArrayInfo, destination: BoundedBytes)] = []
+            jobs.reserveCapacity(toAllocate.count)
+            for (n, k) in toAllocate.enumerated() { jobs.append((infos[k], BoundedBytes(storages[n].mutableBytes))) }
+            try decode(jobs, threads: threads)
+            for (n, k) in toAllocate.enumerated() {
+                results[k] = try AnyTensor(dtype: infos[k].dtype, shape: infos[k].shape, storage: storages[n])
             }
-            total = t
-            toAllocate.append(k)
+            return results
         }
-        for (k, storage) in BrineFile.allocateStorages(toAllocate.map { infos[$0].byteCount }).enumerated().map({ (toAllocate[$0.offset], $0.element) }) {
-            storages.append((k, storage))
-            jobs.append((infos[k], BoundedBytes(storage.mutableBytes)))
-        }
-        if !jobs.isEmpty { try decode(jobs, threads: threads) }
-        for (k, storage) in storages {
-            results[k] = try AnyTensor(dtype: infos[k].dtype, shape: infos[k].shape, storage: storage)
-        }
-        return results.map { $0! }
     }
 
     /// Verifies the checksums of every chunk of the given (contiguous,
@@ -286,8 +309,9 @@ public final class BrineFile: Sendable {
         guard options.verifyChecksums, options.verifyMappedArrays, !infos.isEmpty else { return }
         let done = verifiedViews.withLock { $0 }
         var pending: [(info: ArrayInfo, index: Int)] = []
+        let table = arrays
         for a in infos {
-            guard let i = index[a.path], !done.contains(i) else { continue }
+            guard let i = index.position(of: a.path, in: table), !done.contains(i) else { continue }
             pending.append((a, i))
         }
         guard !pending.isEmpty else { return }
@@ -343,14 +367,14 @@ public final class BrineFile: Sendable {
 
     /// A zero-copy view of an uncompressed array when the source is a mapping
     /// or memory (verified beforehand by ``verifyViews(_:)``); `nil` in copy mode.
-    private func zeroCopyView(_ a: ArrayInfo) throws(BrineError) -> AnyTensor? {
+    private func zeroCopyView(dtype: DType, shape: [Int], offset: Int, byteCount: Int) throws(BrineError) -> AnyTensor? {
         guard source.isMapped else { return nil }
         // The layout was validated on open, and views of mappings are aligned as the file says.
-        let storage = a.byteCount == 0
+        let storage = byteCount == 0
             ? TensorStorage(zeroedByteCount: 0)
-            : source.view(a.dataOffset, a.byteCount, alignment: 1)
+            : source.view(offset, byteCount, alignment: 1)
         guard let storage else { return nil }
-        return try AnyTensor(dtype: a.dtype, shape: a.shape, storage: storage)
+        return try AnyTensor(dtype: dtype, shape: shape, storage: storage)
     }
 
     /// Loads elements `range` (flat C-order indices) of the array at `path`

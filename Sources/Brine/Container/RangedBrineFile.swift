@@ -39,7 +39,7 @@ public final class RangedBrineFile: Sendable {
     package let headerChecksum: UInt64
     /// The array table, in file order.
     public let arrays: [ArrayInfo]
-    private let index: [String: Int]
+    private let index: PathIndex
     /// Whether the preamble has been read and checked. Open leaves it for
     /// later when the tail read does not reach offset 0 (one request instead
     /// of two); the first array read checks it, alongside its own requests.
@@ -51,7 +51,7 @@ public final class RangedBrineFile: Sendable {
     public var arrayPaths: [String] { arrays.map(\.path) }
 
     /// The entry for `path`, or `nil`.
-    public func info(_ path: String) -> ArrayInfo? { index[path].map { arrays[$0] } }
+    public func info(_ path: String) -> ArrayInfo? { index.position(of: path, in: arrays).map { arrays[$0] } }
 
     private init(source: any RangeSource, options: ReadOptions, fetch: RangeReadOptions, parsed: BrineFile.Parsed, preambleChecked: Bool) {
         self.preambleChecked = Mutex(preambleChecked)

@@ -5,7 +5,7 @@ struct Header: Sendable {
     var arrays: [ArrayInfo]
     var root: Value
     /// The position of each array in ``arrays`` by path (filled by ``decode``).
-    var index: [String: Int] = [:]
+    var index: PathIndex = .empty
     /// The minor format version the header is encoded in. From 1.1 on, each
     /// chunk entry's stored size carries the raw-chunk flag in its low bit
     /// (docs/FORMAT.md, "Raw chunks").
@@ -111,14 +111,18 @@ struct Header: Sendable {
         }
         var arrays: [ArrayInfo] = []
         arrays.reserveCapacity(Header.initialCapacity(arrayCount))
-        var index: [String: Int] = [:]
-        index.reserveCapacity(Header.initialCapacity(arrayCount))
+        var entryEnds: [UInt64] = []  // for the error naming a duplicate
+        entryEnds.reserveCapacity(Header.initialCapacity(arrayCount))
         for i in 0 ..< arrayCount {
-            let a = try decodeArray(&r, index: i, headerOffset: headerOffset, limits: limits, path: path, minorVersion: minorVersion)
-            guard index.updateValue(i, forKey: a.path) == nil else {
-                throw BrineError(.corruptHeader, "duplicate array path", filePath: path, arrayPath: a.path, byteOffset: r.absoluteOffset)
-            }
-            arrays.append(a)
+            arrays.append(try decodeArray(&r, index: i, headerOffset: headerOffset, limits: limits, path: path, minorVersion: minorVersion))
+            entryEnds.append(r.absoluteOffset)
+        }
+        let index: PathIndex
+        switch arrays.withUnsafeBufferPointer({ PathIndex.build($0) }) {
+        case .success(let built): index = built
+        case .failure(let duplicate):
+            let i = duplicate.position
+            throw BrineError(.corruptHeader, "duplicate array path", filePath: path, arrayPath: arrays[i].path, byteOffset: entryEnds[i])
         }
         let root = try decodeValue(&r, depth: 0, limits: limits, arrayCount: arrayCount, allowArrayRefs: true)
         guard r.isAtEnd else {
@@ -254,22 +258,30 @@ struct Header: Sendable {
     /// and the header, and overlaps no other array.
     static func validateLayout(_ arrays: [ArrayInfo], headerOffset: UInt64, path: String?) throws(BrineError) {
         let end = Int(clamping: headerOffset)
-        var regions: [(start: Int, end: Int, index: Int)] = []
-        regions.reserveCapacity(arrays.count)
-        for (i, a) in arrays.enumerated() {
-            guard a.dataOffset % a.alignment == 0 else {
-                throw BrineError(.layout, "data offset \(a.dataOffset) is not aligned to \(a.alignment)", filePath: path, arrayPath: a.path, byteOffset: UInt64(a.dataOffset))
+        // Fields are read through the buffer: copying each `ArrayInfo` costs
+        // three reference counts, which dominated opens of many arrays.
+        try arrays.withUnsafeBufferPointer { (arrays) throws(BrineError) in
+            var regions: [(start: Int, end: Int, index: Int)] = []
+            regions.reserveCapacity(arrays.count)
+            var ordered = true  // Brine writes arrays in file order: then no sort is needed
+            for i in arrays.indices {
+                let dataOffset = arrays[i].dataOffset, storedBytes = arrays[i].storedBytes, alignment = arrays[i].alignment
+                guard dataOffset % alignment == 0 else {
+                    throw BrineError(.layout, "data offset \(dataOffset) is not aligned to \(alignment)", filePath: path, arrayPath: arrays[i].path, byteOffset: UInt64(dataOffset))
+                }
+                let (stop, o) = dataOffset.addingReportingOverflow(storedBytes)
+                guard dataOffset >= FormatSpec.preambleSize || storedBytes == 0, !o, stop <= end else {
+                    throw BrineError(.layout, "data \(dataOffset)..<\(dataOffset &+ storedBytes) lies outside the data section \(FormatSpec.preambleSize)..<\(end)", filePath: path, arrayPath: arrays[i].path, byteOffset: UInt64(dataOffset))
+                }
+                guard storedBytes > 0 else { continue }
+                if let last = regions.last, last.start > dataOffset { ordered = false }
+                regions.append((dataOffset, stop, i))
             }
-            let (stop, o) = a.dataOffset.addingReportingOverflow(a.storedBytes)
-            guard a.dataOffset >= FormatSpec.preambleSize || a.storedBytes == 0, !o, stop <= end else {
-                throw BrineError(.layout, "data \(a.dataOffset)..<\(a.dataOffset &+ a.storedBytes) lies outside the data section \(FormatSpec.preambleSize)..<\(end)", filePath: path, arrayPath: a.path, byteOffset: UInt64(a.dataOffset))
+            if !ordered { regions.sort { $0.start < $1.start } }
+            for k in regions.indices.dropFirst() where regions[k].start < regions[k - 1].end {
+                let a = regions[k].index, b = regions[k - 1].index
+                throw BrineError(.layout, "data overlaps array '\(arrays[b].path)'", filePath: path, arrayPath: arrays[a].path, byteOffset: UInt64(arrays[a].dataOffset))
             }
-            if a.storedBytes > 0 { regions.append((a.dataOffset, stop, i)) }
-        }
-        regions.sort { $0.start < $1.start }
-        for k in regions.indices.dropFirst() where regions[k].start < regions[k - 1].end {
-            let a = arrays[regions[k].index], b = arrays[regions[k - 1].index]
-            throw BrineError(.layout, "data overlaps array '\(b.path)'", filePath: path, arrayPath: a.path, byteOffset: UInt64(a.dataOffset))
         }
     }
 

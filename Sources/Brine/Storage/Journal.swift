@@ -159,7 +159,9 @@ struct Journal {
     /// With `file` (the identity and size of the open Brine file), a journal
     /// whose head names another file or size is ``Found/foreign`` before its
     /// table and data are read, so the bytes hashed are at most the file's size.
-    static func read(_ journalPath: String, for file: (identity: FileIdentity?, size: Int)? = nil) throws(BrineError) -> Found {
+    /// `file` is evaluated only when a journal exists (it costs `fstat`s on
+    /// every open, where there is almost never a journal).
+    static func read(_ journalPath: String, for file: @autoclosure () throws(BrineError) -> (identity: FileIdentity?, size: Int)? = nil) throws(BrineError) -> Found {
         let fd: FileDescriptor
         do {
             fd = try openForReading(journalPath)
@@ -185,7 +187,7 @@ struct Journal {
         let count = u64(head, 24)
         let target = FileIdentity(device: u64(head, 32), inode: u64(head, 40))
         func torn(_ why: String) -> Found { .torn(why, target) }
-        if let file, target != file.identity || fileSize != UInt64(file.size) { return .foreign }
+        if let file = try file(), target != file.identity || fileSize != UInt64(file.size) { return .foreign }
         guard count <= UInt64((size - headSize - tailSize) / entrySize), fileSize <= UInt64(Int.max / 2) else {
             return torn("region count \(count) does not fit the journal's \(size) bytes")
         }

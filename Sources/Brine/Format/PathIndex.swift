@@ -1,0 +1,67 @@
+import CXXHash
+
+/// The position of each array of a table by its path: an open-addressing
+/// hash table (linear probing) of 32-bit positions, keyed by the XXH3-64 of
+/// each path's UTF-8 bytes. It holds no strings: a lookup compares the
+/// candidate's path in the table it was built from.
+///
+/// A `[String: Int]` built on every open hashed each name with SipHash,
+/// retained each key and freed them all at close: at thousands of arrays
+/// that was a large part of an mmap open (issue 12). Here building is one
+/// allocation of `2…4 × count` slots and one XXH3 per path.
+struct PathIndex: Sendable {
+    /// Positions + 1; 0 marks an empty slot. `slots.count` is a power of two
+    /// at least twice the array count, so probes stay short and terminate.
+    private let slots: [UInt32]
+
+    /// Builds the index of `arrays`.
+    /// - Returns: the index, or the position of the first array whose path
+    ///   repeats an earlier one (the caller reports the corrupt header).
+    static func build(_ arrays: UnsafeBufferPointer<ArrayInfo>) -> Result<PathIndex, Duplicate> {
+        // Counts come from validated tables (below `ReadLimits.maxArrays`,
+        // itself far below `UInt32.max / 4`).
+        precondition(arrays.count < Int(UInt32.max / 4), "array table too large for a 32-bit index")
+        var capacity = 4
+        while capacity < 2 * arrays.count { capacity <<= 1 }
+        var slots = [UInt32](repeating: 0, count: capacity)
+        let mask = capacity - 1
+        for i in arrays.indices {
+            var s = PathIndex.hash(arrays[i].path) & mask
+            while slots[s] != 0 {
+                if arrays[Int(slots[s]) - 1].path == arrays[i].path { return .failure(Duplicate(position: i)) }
+                s = (s + 1) & mask
+            }
+            slots[s] = UInt32(i + 1)
+        }
+        return .success(PathIndex(slots: slots))
+    }
+
+    /// A path that occurs twice in a table.
+    struct Duplicate: Error {
+        /// The position of its second occurrence.
+        var position: Int
+    }
+
+    /// The position of `path` in `arrays` (the table the index was built
+    /// from, or one with the same paths in the same order), or `nil`.
+    func position(of path: String, in arrays: [ArrayInfo]) -> Int? {
+        let mask = slots.count - 1
+        var s = PathIndex.hash(path) & mask
+        while slots[s] != 0 {
+            let i = Int(slots[s]) - 1
+            if i < arrays.count, arrays[i].path == path { return i }
+            s = (s + 1) & mask
+        }
+        return nil
+    }
+
+    private init(slots: [UInt32]) { self.slots = slots }
+
+    /// An index with no paths.
+    static let empty = PathIndex(slots: [0, 0, 0, 0])
+
+    private static func hash(_ path: String) -> Int {
+        var path = path
+        return path.withUTF8 { Int(truncatingIfNeeded: XXH3_64bits($0.baseAddress, $0.count)) }
+    }
+}
