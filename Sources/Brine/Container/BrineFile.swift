@@ -266,12 +266,15 @@ public final class BrineFile: Sendable {
         // The loops below read fields through the buffer instead of copying
         // each `ArrayInfo` (three reference counts per copy): at thousands of
         // arrays per open, those copies were most of an mmap open's time.
-        return try infos.withUnsafeBufferPointer { (infos) throws(BrineError) -> [AnyTensor] in
+        return try infos.withUnsafeBufferPointer { (buffer) throws(BrineError) -> [AnyTensor] in
+            // `UnsafePointer`'s subscript is an addressor: `infos[k].field`
+            // reads one field in place (a buffer's subscript returns a copy).
+            guard let infos = buffer.baseAddress else { return [] }
             var results: [AnyTensor] = []
-            results.reserveCapacity(infos.count)
+            results.reserveCapacity(buffer.count)
             var toAllocate: [Int] = []
             var total = 0
-            for k in infos.indices {
+            for k in buffer.indices {
                 if mapped, infos[k].isContiguousRaw,
                    let view = try zeroCopyView(dtype: infos[k].dtype, shape: infos[k].shape, offset: infos[k].dataOffset, byteCount: infos[k].byteCount) {
                     results.append(view)

@@ -78,9 +78,11 @@ public struct ArrayInfo: Sendable, Hashable {
     /// `true` when the stored bytes are exactly the loaded bytes, contiguous in
     /// the file: no codec, no filter, no narrowing. Such arrays load by mmap
     /// with zero copies.
-    public var isContiguousRaw: Bool {
-        !codec.compresses && filter == .none && storedDType == dtype
-    }
+    ///
+    /// Stored, not computed: evaluating it from the fields made the optimizer
+    /// copy the whole entry (three reference counts) at every check, once per
+    /// array on every open.
+    public let isContiguousRaw: Bool
 
     /// The compression ratio, raw bytes / stored bytes (1 for empty arrays).
     public var compressionRatio: Double {
@@ -112,6 +114,7 @@ public struct ArrayInfo: Sendable, Hashable {
         self.count = count
         self.storedRawBytes = storedRawBytes
         self.storedBytes = storedBytes
+        self.isContiguousRaw = !codec.compresses && filter == .none && storedDType == dtype
     }
 
     /// A copy with one chunk's checksum replaced (read-write flush).

@@ -117,6 +117,9 @@ struct Header: Sendable {
             arrays.append(try decodeArray(&r, index: i, headerOffset: headerOffset, limits: limits, path: path, minorVersion: minorVersion))
             entryEnds.append(r.absoluteOffset)
         }
+        guard arrays.count <= PathIndex.maxCount else {
+            throw BrineError(.limitExceeded, "\(arrays.count) arrays, over the \(PathIndex.maxCount) one file can index", filePath: path, byteOffset: headerOffset)
+        }
         let index: PathIndex
         switch arrays.withUnsafeBufferPointer({ PathIndex.build($0) }) {
         case .success(let built): index = built
@@ -260,11 +263,13 @@ struct Header: Sendable {
         let end = Int(clamping: headerOffset)
         // Fields are read through the buffer: copying each `ArrayInfo` costs
         // three reference counts, which dominated opens of many arrays.
-        try arrays.withUnsafeBufferPointer { (arrays) throws(BrineError) in
+        try arrays.withUnsafeBufferPointer { (buffer) throws(BrineError) in
+            // A pointer's subscript reads fields in place (a buffer's returns a copy).
+            guard let arrays = buffer.baseAddress else { return }
             var regions: [(start: Int, end: Int, index: Int)] = []
-            regions.reserveCapacity(arrays.count)
+            regions.reserveCapacity(buffer.count)
             var ordered = true  // Brine writes arrays in file order: then no sort is needed
-            for i in arrays.indices {
+            for i in buffer.indices {
                 let dataOffset = arrays[i].dataOffset, storedBytes = arrays[i].storedBytes, alignment = arrays[i].alignment
                 guard dataOffset % alignment == 0 else {
                     throw BrineError(.layout, "data offset \(dataOffset) is not aligned to \(alignment)", filePath: path, arrayPath: arrays[i].path, byteOffset: UInt64(dataOffset))

@@ -18,14 +18,15 @@ struct PathIndex: Sendable {
     /// - Returns: the index, or the position of the first array whose path
     ///   repeats an earlier one (the caller reports the corrupt header).
     static func build(_ arrays: UnsafeBufferPointer<ArrayInfo>) -> Result<PathIndex, Duplicate> {
-        // Counts come from validated tables (below `ReadLimits.maxArrays`,
-        // itself far below `UInt32.max / 4`).
-        precondition(arrays.count < Int(UInt32.max / 4), "array table too large for a 32-bit index")
+        precondition(arrays.count <= maxCount, "callers check maxCount")
         var capacity = 4
         while capacity < 2 * arrays.count { capacity <<= 1 }
         var slots = [UInt32](repeating: 0, count: capacity)
         let mask = capacity - 1
-        for i in arrays.indices {
+        let count = arrays.count
+        // A pointer's subscript reads a field in place; a buffer's copies the entry.
+        guard let arrays = arrays.baseAddress else { return .success(PathIndex(slots: slots)) }
+        for i in 0 ..< count {
             var s = PathIndex.hash(arrays[i].path) & mask
             while slots[s] != 0 {
                 if arrays[Int(slots[s]) - 1].path == arrays[i].path { return .failure(Duplicate(position: i)) }
@@ -35,6 +36,10 @@ struct PathIndex: Sendable {
         }
         return .success(PathIndex(slots: slots))
     }
+
+    /// The most arrays an index holds (its slots are 32-bit); a header
+    /// declaring more is refused before the index is built.
+    static let maxCount = Int(UInt32.max / 4)
 
     /// A path that occurs twice in a table.
     struct Duplicate: Error {
@@ -61,6 +66,10 @@ struct PathIndex: Sendable {
     static let empty = PathIndex(slots: [0, 0, 0, 0])
 
     private static func hash(_ path: String) -> Int {
+        // Native strings (every decoded path) are contiguous UTF-8: no copy.
+        if let h = path.utf8.withContiguousStorageIfAvailable({ XXH3_64bits($0.baseAddress, $0.count) }) {
+            return Int(truncatingIfNeeded: h)
+        }
         var path = path
         return path.withUTF8 { Int(truncatingIfNeeded: XXH3_64bits($0.baseAddress, $0.count)) }
     }
