@@ -2,7 +2,7 @@ import CXXHash
 
 /// The position of each array of a table by its path: an open-addressing
 /// hash table (linear probing) of 32-bit positions, keyed by the XXH3-64 of
-/// each path's UTF-8 bytes. It holds no strings: a lookup compares the
+/// each path's UTF-8 bytes with a random per-process seed. It holds no strings: a lookup compares the
 /// candidate's path in the table it was built from.
 ///
 /// A `[String: Int]` built on every open hashed each name with SipHash,
@@ -65,12 +65,19 @@ struct PathIndex: Sendable {
     /// An index with no paths.
     static let empty = PathIndex(slots: [0, 0, 0, 0])
 
+    /// A random seed per process: paths come from hostile files, and with a
+    /// known hash function a file could name thousands of arrays whose
+    /// hashes collide, making every build and lookup probe linearly (a
+    /// quadratic open). Swift's `Hasher` is seeded per process for the same
+    /// reason.
+    private static let seed = UInt64.random(in: .min ... .max)
+
     private static func hash(_ path: String) -> Int {
         // Native strings (every decoded path) are contiguous UTF-8: no copy.
-        if let h = path.utf8.withContiguousStorageIfAvailable({ XXH3_64bits($0.baseAddress, $0.count) }) {
+        if let h = path.utf8.withContiguousStorageIfAvailable({ XXH3_64bits_withSeed($0.baseAddress, $0.count, seed) }) {
             return Int(truncatingIfNeeded: h)
         }
         var path = path
-        return path.withUTF8 { Int(truncatingIfNeeded: XXH3_64bits($0.baseAddress, $0.count)) }
+        return path.withUTF8 { Int(truncatingIfNeeded: XXH3_64bits_withSeed($0.baseAddress, $0.count, seed)) }
     }
 }
