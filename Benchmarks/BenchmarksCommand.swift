@@ -9,7 +9,7 @@ struct BenchmarksCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "Benchmarks",
         abstract: "Brine benchmarks.",
-        subcommands: [TableCommand.self, IOCommand.self, LoadOnceCommand.self, RemoteLoadCommand.self, KernelsCommand.self],
+        subcommands: [TableCommand.self, IOCommand.self, LoadOnceCommand.self, RemoteLoadCommand.self, KernelsCommand.self, CodableCommand.self],
         defaultSubcommand: TableCommand.self)
 }
 

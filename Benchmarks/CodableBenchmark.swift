@@ -135,6 +135,16 @@ enum CodableBenchmark {
                 touch(try f.loadAll()[0])
             })
         }
+        // The same without chunk verification: what the Codable layer adds
+        // to an open that reads no array bytes (the tree decode, the lazy loader).
+        let unverified = ReadOptions(verifyChecksums: false)
+        out += try measure("load  Brine.load (Codable), mmap, unverified", {
+            let m = try Brine.load(MiniLMShaped.self, from: codableURL, mode: .mmap, options: unverified)
+            touch(AnyTensor(m.word))
+        }, "load  BrineFile.loadAll, mmap, unverified", {
+            let f = try BrineFile(contentsOf: directURL, mode: .mmap, options: unverified)
+            touch(try f.loadAll()[0])
+        })
         // Partial loads: one layer by path against the same arrays by the
         // low-level API, and a type that reads no array against the metadata.
         let layerInfos = try BrineFile(contentsOf: directURL).arrays.filter { $0.path.hasPrefix("layers.3.") }
