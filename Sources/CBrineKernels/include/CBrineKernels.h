@@ -29,6 +29,15 @@ extern "C" {
 /// a CPU that has AVX2).
 unsigned brine_cpu_features(void);
 
+/// Whether brine_xxh3_64_avx2 was compiled in: 1 on x86 when the compiler
+/// is clang and found <xxhash.h>, else 0 (the function then returns 0).
+int brine_xxh3_avx2_available(void);
+
+/// XXH3-64 with seed 0 of `length` bytes at `data` (any alignment), with
+/// xxHash's AVX2 loop; the same value as libxxhash's XXH3_64bits. Requires
+/// AVX2 and brine_xxh3_avx2_available().
+uint64_t brine_xxh3_64_avx2(const void *data, size_t length);
+
 /// CPUs in the calling thread's affinity mask (`sched_getaffinity(2)`),
 /// or -1 where unknown (error, or not Linux).
 int brine_affinity_cpu_count(void);
