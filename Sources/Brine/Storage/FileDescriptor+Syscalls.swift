@@ -57,6 +57,30 @@ extension FileDescriptor {
         return .success(done)
     }
 
+    /// Writes all of `first` then all of `second` at `offset`, as one
+    /// `pwritev(2)` while any of `first` is left (so the kernel sees one
+    /// write spanning both), retried on EINTR, looping over short writes.
+    func pwritevFully(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, at offset: Int64) -> Result<Void, Errno> {
+        var done = 0
+        while done < first.count {
+            guard let a = first.baseAddress else { break }
+            var iov = [iovec(iov_base: UnsafeMutableRawPointer(mutating: a + done), iov_len: first.count - done),
+                       iovec(iov_base: UnsafeMutableRawPointer(mutating: second.baseAddress), iov_len: second.count)]
+            let n = iov.withUnsafeMutableBufferPointer { v in
+                pwritev(rawValue, v.baseAddress, second.isEmpty ? 1 : 2, off_t(offset) + off_t(done))
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return .failure(Errno(rawValue: errno))
+            }
+            guard n > 0 else { return .failure(.ioError) }  // no progress on a regular file: never loop
+            done += n
+        }
+        let rest = Swift.max(0, done - first.count)
+        guard rest < second.count else { return .success(()) }
+        return pwriteFully(UnsafeRawBufferPointer(rebasing: second[rest...]), at: offset + Int64(first.count + rest))
+    }
+
     /// Writes all of `buffer` at `offset` with `pwrite(2)` (swift-system's
     /// `write(toAbsoluteOffset:_:)`, retried on EINTR), looping over short writes.
     func pwriteFully(_ buffer: UnsafeRawBufferPointer, at offset: Int64) -> Result<Void, Errno> {

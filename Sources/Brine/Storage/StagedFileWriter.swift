@@ -100,12 +100,22 @@ final class StagedFileWriter {
                 if toBoundary > 0 {
                     src = try copyIn(src, upTo: toBoundary)
                 }
-                try flush()
+                // The stage now ends on a page boundary. Its pages and the
+                // piece's whole pages go out as one write: writing the staged
+                // page on its own made each large piece start one page past
+                // the stage's (2 MiB-aligned) offset, and the page cache then
+                // built small folios for the first half of every 4 MiB, so a
+                // mapping of the file faulted in 16 pages at a time there
+                // instead of 2 MiB (mmap + touch of a 1 GiB array 22.6 ms,
+                // against 4.2 ms for the same bytes written by np.save).
                 let whole = src.count / a * a
                 if whole > 0 {
-                    try pwrite(UnsafeRawBufferPointer(rebasing: src[0 ..< whole]), at: stageOffset)
-                    stageOffset += whole
+                    try pwrite(UnsafeRawBufferPointer(rebasing: stage[0 ..< stageCount]), then: UnsafeRawBufferPointer(rebasing: src[0 ..< whole]), at: stageOffset)
+                    stageOffset += stageCount + whole
+                    stageCount = 0
                     src = UnsafeRawBufferPointer(rebasing: src[whole...])
+                } else {
+                    try flush()
                 }
                 if !src.isEmpty { src = try copyIn(src, upTo: src.count) }
             } else {
@@ -223,6 +233,20 @@ final class StagedFileWriter {
         try pwrite(UnsafeRawBufferPointer(stage), at: stageOffset)
         stageOffset += stageCount
         stageCount = 0
+    }
+
+    /// Writes `first` then `second` from `offset`: one `pwritev(2)` to a
+    /// file, two appends to a sink.
+    private func pwrite(_ first: UnsafeRawBufferPointer, then second: UnsafeRawBufferPointer, at offset: Int) throws(BrineError) {
+        guard !first.isEmpty else { return try pwrite(second, at: offset) }
+        guard let fd else {
+            try pwrite(first, at: offset)
+            return try pwrite(second, at: offset + first.count)
+        }
+        let total = first.count + second.count
+        if preallocates && offset + total > preallocatedEnd { preallocate(through: offset + total) }
+        try fd.pwritevFully(first, second, at: Int64(offset)).orThrow("write", path: path)
+        if writebackStep > 0 { startWriteback(upTo: offset + total, fd: fd) }
     }
 
     private func pwrite(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(BrineError) {
