@@ -5,7 +5,7 @@ import CXXHash
 /// header and of the trailer (docs/FORMAT.md, "Checksums").
 /// Spec: https://github.com/Cyan4973/xxHash/blob/dev/doc/xxhash_spec.md
 ///
-/// On a CPU with AVX2 (``Kernels/selected`` `.avx2`) the hash runs
+/// On a CPU with AVX2 (the kernels' selected path, `BRINE_KERNELS`) the hash runs
 /// xxHash's AVX2 loop compiled into CBrineKernels (about 2.5× the SSE2 loop
 /// of the distribution's libxxhash on data in cache); elsewhere, or with
 /// `BRINE_KERNELS=portable`, it calls libxxhash. Both give the same value.
