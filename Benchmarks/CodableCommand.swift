@@ -28,11 +28,9 @@ struct CodableCommand: ParsableCommand {
             // Rows come in pairs: Codable first, then the direct API on the same arrays.
             let paired = m.name.hasPrefix("save") || m.name.hasPrefix("load")
             let ratio = i % 2 == 1 && paired ? String(format: "   Codable / direct = %.2f×", rows[i - 1].median / m.median) : ""
-            print("  " + m.name.padding(toLength: 52, withPad: " ", startingAt: 0) + formatSeconds(m.median).leftPadded(10) + ratio)
+            let time = formatSeconds(m.median)
+            print("  " + m.name.padding(toLength: 52, withPad: " ", startingAt: 0)
+                  + String(repeating: " ", count: Swift.max(0, 10 - time.count)) + time + ratio)
         }
     }
-}
-
-extension String {
-    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
 }

@@ -125,7 +125,7 @@ public final class BrineFile: Sendable {
 
     /// Parses the trailer and header of `source`.
     private init(source: ByteSource, path: String, mode: LoadMode, options: ReadOptions, session: ReadWriteSession? = nil) throws(BrineError) {
-        let parsed = try BrineFile.parse(size: source.size, options: options, path: source.path, inPlace: source.mappedBytes, read: source.read)
+        let parsed = try BrineFile.parse(size: source.size, options: options, path: source.path, borrow: source.borrow, read: source.read)
         self.path = path
         self.mode = mode
         self.options = options
@@ -137,7 +137,7 @@ public final class BrineFile: Sendable {
         self.headerOffset = Int(parsed.trailer.headerOffset)
         self.headerLength = Int(parsed.trailer.headerLength)
         self.headerChecksum = parsed.trailer.headerChecksum
-        self.index = parsed.index
+        self.index = parsed.header.index
         self.table = Mutex(parsed.header.arrays)
         self.session = session
     }
@@ -147,14 +147,14 @@ public final class BrineFile: Sendable {
     struct Parsed {
         var trailer: Trailer
         var header: Header
-        var index: PathIndex
     }
 
     /// Reads and validates preamble, trailer and header through `read(offset, count)`,
-    /// which returns exactly `count` bytes or throws.
+    /// which returns exactly `count` bytes or throws; the header is decoded in
+    /// place when `borrow(offset, count)` lends the bytes (a mapped source).
     static func parse(
-        size: Int, options: ReadOptions, path: String?, checkPreamble: Bool = true, inPlace: UnsafeRawBufferPointer? = nil,
-        read: (Int, Int) throws(BrineError) -> [UInt8]
+        size: Int, options: ReadOptions, path: String?, checkPreamble: Bool = true,
+        borrow: (Int, Int) -> UnsafeRawBufferPointer? = { _, _ in nil }, read: (Int, Int) throws(BrineError) -> [UInt8]
     ) throws(BrineError) -> Parsed {
         let minimum = FormatSpec.preambleSize + FormatSpec.trailerSize
         if size < minimum {
@@ -197,11 +197,10 @@ public final class BrineFile: Sendable {
                 }
             }
             let header = try Header.decode(b, headerOffset: trailer.headerOffset, limits: options.limits, path: path, minorVersion: trailer.minor)
-            return Parsed(trailer: trailer, header: header, index: header.index)
+            return Parsed(trailer: trailer, header: header)
         }
-        if let inPlace, inPlace.count == size {
-            // Trailer.decode checked header_offset + header_length == size - 64.
-            return try decodeHeader(BoundedBytes(inPlace).bytes(at: Int(trailer.headerOffset), count: Int(trailer.headerLength)))
+        if let inPlace = borrow(Int(trailer.headerOffset), Int(trailer.headerLength)) {
+            return try decodeHeader(inPlace)
         }
         let headerBytes = try read(Int(trailer.headerOffset), Int(trailer.headerLength))
         return try typedThrows { try headerBytes.withUnsafeBytes { (b) throws -> Parsed in try decodeHeader(b) } }

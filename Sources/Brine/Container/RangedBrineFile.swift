@@ -65,7 +65,7 @@ public final class RangedBrineFile: Sendable {
         self.formatMinor = parsed.trailer.minor
         self.headerChecksum = parsed.trailer.headerChecksum
         self.arrays = parsed.header.arrays
-        self.index = parsed.index
+        self.index = parsed.header.index
     }
 
     /// Opens a Brine object: reads its tail (one request in the common case;

@@ -95,16 +95,6 @@ final class ByteSource: @unchecked Sendable {
         if case .file(let fd) = backing { try? fd.close() }
     }
 
-    /// The whole file's bytes when it is mapped or in memory (`size` bytes),
-    /// else `nil`. Unverified: callers check what they read.
-    var mappedBytes: UnsafeRawBufferPointer? {
-        switch backing {
-        case .file: return nil
-        case .mapping(let m): return m.bytes
-        case .memory(let s): return s.bytes
-        }
-    }
-
     /// `true` when tensors can be zero-copy views.
     var isMapped: Bool {
         if case .file = backing { return false }

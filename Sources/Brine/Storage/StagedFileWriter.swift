@@ -236,33 +236,24 @@ final class StagedFileWriter {
     }
 
     /// Writes `first` then `second` from `offset`: one `pwritev(2)` to a
-    /// file, two appends to a sink.
-    private func pwrite(_ first: UnsafeRawBufferPointer, then second: UnsafeRawBufferPointer, at offset: Int) throws(BrineError) {
-        guard !first.isEmpty else { return try pwrite(second, at: offset) }
-        guard let fd else {
-            try pwrite(first, at: offset)
-            return try pwrite(second, at: offset + first.count)
-        }
+    /// file (so the kernel sees one write), two appends to a sink.
+    private func pwrite(_ first: UnsafeRawBufferPointer, then second: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0), at offset: Int) throws(BrineError) {
         let total = first.count + second.count
-        if preallocates && offset + total > preallocatedEnd { preallocate(through: offset + total) }
-        try fd.pwritevFully(first, second, at: Int64(offset)).orThrow("write", path: path)
-        if writebackStep > 0 { startWriteback(upTo: offset + total, fd: fd) }
-    }
-
-    private func pwrite(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(BrineError) {
         if let fd {
-            if preallocates && offset + bytes.count > preallocatedEnd { preallocate(through: offset + bytes.count) }
-            try fd.pwriteFully(bytes, at: Int64(offset)).orThrow("write", path: path)
-            if writebackStep > 0 { startWriteback(upTo: offset + bytes.count, fd: fd) }
+            if preallocates && offset + total > preallocatedEnd { preallocate(through: offset + total) }
+            try fd.pwritevFully(first, second, at: Int64(offset)).orThrow("write", path: path)
+            if writebackStep > 0 { startWriteback(upTo: offset + total, fd: fd) }
             return
         }
         // Appends only (see the type's contract), so a sink sees the file in order.
         precondition(offset == sinkOffset, "StagedFileWriter: a sequential sink got a write out of order")
-        do {
-            try sink!.write(bytes)
-        } catch {
-            throw error.inFile(path)
+        for bytes in [first, second] where !bytes.isEmpty {
+            do {
+                try sink!.write(bytes)
+            } catch {
+                throw error.inFile(path)
+            }
+            sinkOffset += bytes.count
         }
-        sinkOffset += bytes.count
     }
 }
