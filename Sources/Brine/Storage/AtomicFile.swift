@@ -48,19 +48,25 @@ final class AtomicFile {
             let token = UInt64.random(in: 0 ... UInt64.max)
             let tmpName = AtomicFile.temporaryPrefix(for: name) + "\(getpid()).\(String(token, radix: 36))"
             let tmp = folder.appending(tmpName)
+            // Recorded before it exists, for the CLI's SIGINT/SIGTERM/SIGHUP
+            // handlers to remove: recorded after the open, a signal between
+            // the two left the new file behind. The name holds this process's
+            // id and a random token, so a file already at it (EEXIST: then
+            // forgotten at once) is a leftover of an earlier process's save.
+            _ = brine_temporary_register(tmp.string)
             do {
                 let fd = try FileDescriptor.open(
                     tmp, .readWrite, options: [.create, .exclusiveCreate, .closeOnExec],
                     permissions: [.ownerReadWrite, .groupRead, .otherRead])
                 self.temporary = tmp
                 self.fd = fd
-                // Removed by the CLI's SIGINT/SIGTERM/SIGHUP handlers if the process is stopped.
-                _ = brine_temporary_register(tmp.string)
                 return
             } catch let e as Errno {
+                brine_temporary_unregister(tmp.string)
                 if e == .fileExists && attempt < 16 { attempt += 1; continue }
                 throw BrineError.system("creating temporary file \(tmp.string)", errno: e.code, path: destination.string)
             } catch {
+                brine_temporary_unregister(tmp.string)
                 throw BrineError(.io, "creating temporary file \(tmp.string): \(error)", filePath: destination.string)
             }
         }
