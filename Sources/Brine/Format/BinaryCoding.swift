@@ -88,8 +88,9 @@ struct ByteReader {
         }
     }
 
+    @inline(__always)
     mutating func u8(_ what: @autoclosure () -> String = "byte") throws(BrineError) -> UInt8 {
-        try need(1, what())
+        guard position < base.count else { throw fail("\(what()) needs 1 byte, 0 left") }
         let v = base[position]
         position += 1
         return v
@@ -103,8 +104,12 @@ struct ByteReader {
         try littleEndian(UInt32.self, what())
     }
 
+    @inline(__always)
     mutating func u64(_ what: @autoclosure () -> String = "u64") throws(BrineError) -> UInt64 {
-        try littleEndian(UInt64.self, what())
+        guard remaining >= 8 else { throw fail("\(what()) needs 8 bytes, \(remaining) left") }
+        let v = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: position, as: UInt64.self))
+        position += 8
+        return v
     }
 
     /// A little-endian unsigned integer of `T`'s width.
@@ -121,7 +126,35 @@ struct ByteReader {
     }
 
     /// An unsigned LEB128 varint of at most 10 bytes that fits in 64 bits.
+    @inline(__always)
     mutating func varint(_ what: @autoclosure () -> String = "varint") throws(BrineError) -> UInt64 {
+        // One byte (every small field of an array entry): no loop.
+        if position < base.count, base[position] < 0x80 {
+            position += 1
+            return UInt64(base[position - 1])
+        }
+        return try varintLong(what())
+    }
+
+    /// ``varint(_:)`` past its one-byte fast path.
+    private mutating func varintLong(_ what: @autoclosure () -> String) throws(BrineError) -> UInt64 {
+        // Ten bytes left: no bounds check per byte. A varint ending within
+        // nine bytes cannot overflow; the tenth byte takes the checked loop.
+        if remaining >= 10 {
+            var result: UInt64 = 0
+            var shift: UInt64 = 0
+            var i = position
+            while shift < 63 {
+                let b = base[i]
+                i += 1
+                result |= UInt64(b & 0x7F) << shift
+                if b & 0x80 == 0 {
+                    position = i
+                    return result
+                }
+                shift += 7
+            }
+        }
         var result: UInt64 = 0
         var shift: UInt64 = 0
         while true {
@@ -137,6 +170,7 @@ struct ByteReader {
     }
 
     /// A varint that must fit in a non-negative `Int` and be ≤ `max`.
+    @inline(__always)
     mutating func count(_ what: @autoclosure () -> String, max: Int, code: BrineError.Code = .limitExceeded) throws(BrineError) -> Int {
         let start = absoluteOffset
         let v = try varint(what())
@@ -146,6 +180,7 @@ struct ByteReader {
         return Int(v)
     }
 
+    @inline(__always)
     mutating func zigzag(_ what: @autoclosure () -> String = "integer") throws(BrineError) -> Int64 {
         let u = try varint(what())
         return Int64(bitPattern: (u >> 1) ^ (0 &- (u & 1)))

@@ -26,6 +26,9 @@ final class ByteSource: @unchecked Sendable {
     let size: Int
     /// The file path, for error messages (`nil` for memory).
     let path: String?
+    /// The first ``FormatSpec/preambleSize`` bytes of a mapped file, read
+    /// with `pread` before mapping it (nil for other backings and shorter files).
+    private let head: (UInt64, UInt64)?
 
     /// Opens `path` for the given load mode: copy mode keeps the descriptor
     /// for `pread`, the mmap modes map the whole file and close it.
@@ -49,7 +52,20 @@ final class ByteSource: @unchecked Sendable {
         self.size = size
         guard let kind else {
             self.backing = .file(fd)
+            self.head = nil
             return
+        }
+        // The preamble is read with pread, not through the mapping: touching
+        // page 0 of a fresh mapping faults in (and maps around) data pages
+        // the open never reads.
+        if size >= FormatSpec.preambleSize {
+            var head = (UInt64(0), UInt64(0))
+            let n = try withUnsafeMutableBytes(of: &head) { (b) throws(BrineError) -> Int in
+                try fd.preadFully(b, at: 0).orThrow("read", path: path)
+            }
+            self.head = n == FormatSpec.preambleSize ? head : nil
+        } else {
+            self.head = nil
         }
         if retainDescriptor {
             self.backing = .mapping(try Mapping(fd: fd, byteCount: size, kind: kind, path: path, retaining: true))
@@ -89,6 +105,7 @@ final class ByteSource: @unchecked Sendable {
         self.path = nil
         self.size = bytes.count
         self.backing = .memory(TensorStorage(copying: bytes))
+        self.head = nil
     }
 
     deinit {
@@ -125,6 +142,10 @@ final class ByteSource: @unchecked Sendable {
                 throw BrineError(.truncated, "file ended while reading \(count) bytes", filePath: path, byteOffset: UInt64(offset + n))
             }
         case .mapping(let m):
+            if let head, offset + count <= FormatSpec.preambleSize {
+                withUnsafeBytes(of: head) { h in buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: h[offset ..< offset + count])) }
+                return
+            }
             BulkCopy.copy(BoundedBytes(m.bytes).bytes(at: offset, count: count), to: buffer.baseAddress!)
         case .memory(let s):
             buffer.copyMemory(from: BoundedBytes(s.bytes).bytes(at: offset, count: count))

@@ -1,0 +1,119 @@
+import Foundation
+import Testing
+@testable import Brine
+import BrineTestSupport
+
+/// The header's primitive reader has fast paths (a one-byte varint, a varint
+/// read without per-byte bounds checks when ten bytes remain, a `u64` read in
+/// one load) and a mapped source serves the preamble from a `pread` copy.
+/// Each fast path must give exactly what the checked path gives, and reject
+/// exactly what it rejects, wherever the field lies in the buffer.
+@Suite("Header primitives: fast paths agree with the checked ones")
+struct ByteReaderTests {
+    static let values: [UInt64] = [
+        0, 1, 0x7F, 0x80, 0xFF, 0x3FFF, 0x4000, 1 << 21, (1 << 28) - 1, 1 << 35, 1 << 42,
+        1 << 49, 1 << 56, (1 << 62) + 12_345, 1 << 63, UInt64.max - 1, UInt64.max,
+    ]
+
+    /// Decodes `field` at the end of a buffer (the checked loop) and with
+    /// `padding` bytes after it (the unchecked loop when ≥ 10 remain).
+    static func decodeVarint(_ field: [UInt8], padding: Int) -> Result<(UInt64, Int), BrineError> {
+        let bytes = field + [UInt8](repeating: 0xAA, count: padding)
+        return bytes.withUnsafeBytes { b in
+            var r = ByteReader(b, fileOffset: 0)
+            do throws(BrineError) {
+                let v = try r.varint("field")
+                return .success((v, r.position))
+            } catch {
+                return .failure(error)
+            }
+        }
+    }
+
+    @Test("every varint length decodes to the same value and length at the end of a buffer and before ten or more bytes")
+    func varintValues() {
+        for v in Self.values {
+            var w = ByteWriter()
+            w.varint(v)
+            for padding in [0, 1, 9, 10, 32] {
+                switch Self.decodeVarint(w.bytes, padding: padding) {
+                case .success(let (got, used)):
+                    #expect(got == v, "value \(v), padding \(padding)")
+                    #expect(used == w.bytes.count, "value \(v), padding \(padding)")
+                case .failure(let e):
+                    Issue.record("value \(v), padding \(padding): \(e)")
+                }
+            }
+        }
+    }
+
+    @Test("overlong, overflowing and truncated varints are rejected wherever they lie")
+    func varintRejects() {
+        let cases: [(String, [UInt8])] = [
+            // Ten bytes whose tenth carries more than bit 63.
+            ("overflows 64 bits", [UInt8](repeating: 0xFF, count: 9) + [0x02]),
+            // Eleven bytes: the tenth continues (so it too carries more than bit 63).
+            ("overflows 64 bits", [UInt8](repeating: 0x80, count: 10) + [0x00]),
+            ("runs past the end", [0x80, 0x80]),
+        ]
+        for (reason, field) in cases {
+            // Truncation can only happen at the end; the others also with bytes after them.
+            let paddings = reason == "runs past the end" ? [0] : [0, 1, 10, 32]
+            for padding in paddings {
+                guard case .failure(let e) = Self.decodeVarint(field, padding: padding) else {
+                    Issue.record("\(reason), padding \(padding): accepted")
+                    continue
+                }
+                #expect(e.code == .corruptHeader)
+                #expect(e.message.contains(reason), "\(e.message)")
+            }
+        }
+    }
+
+    @Test("u64 reads little-endian at every position and refuses fewer than 8 bytes")
+    func u64() {
+        let value: UInt64 = 0x0123_4567_89AB_CDEF
+        var w = ByteWriter()
+        w.u64(value)
+        for lead in 0 ..< 9 {
+            for tail in [0, 1, 7, 8] {
+                let bytes = [UInt8](repeating: 0x55, count: lead) + w.bytes + [UInt8](repeating: 0x66, count: tail)
+                bytes.withUnsafeBytes { b in
+                    var r = ByteReader(b, fileOffset: 0)
+                    #expect(throws: Never.self) {
+                        for _ in 0 ..< lead { _ = try r.u8() }
+                        #expect(try r.u64() == value)
+                    }
+                }
+            }
+            let short = [UInt8](repeating: 0x55, count: lead) + w.bytes.prefix(7)
+            short.withUnsafeBytes { b in
+                var r = ByteReader(b, fileOffset: 0)
+                #expect(throws: BrineError.self) {
+                    for _ in 0 ..< lead { _ = try r.u8() }
+                    _ = try r.u64()
+                }
+            }
+        }
+    }
+
+    @Test("a mapped source reads the preamble's bytes (any slice) as the file holds them, also for files shorter than a preamble")
+    func mappedPreamble() throws {
+        let dir = makeTemporaryDirectory("byte-reader")
+        defer { removeTemporaryDirectory(dir) }
+        for size in [0, 5, 15, 16, 17, 4096 + 3] {
+            let bytes = (0 ..< size).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+            let url = dir.appendingPathComponent("f\(size)")
+            try Data(bytes).write(to: url)
+            let mapped = try ByteSource(path: url.path, mode: .mmap)
+            let copied = try ByteSource(path: url.path, mode: .copy)
+            for offset in 0 ... Swift.min(size, 17) {
+                for count in 0 ... Swift.min(size - offset, 17) {
+                    let m = try mapped.read(offset, count)
+                    #expect(m == Array(bytes[offset ..< offset + count]), "size \(size), \(offset)+\(count)")
+                    #expect(try copied.read(offset, count) == m)
+                }
+            }
+        }
+    }
+}
