@@ -211,15 +211,20 @@ struct ByteReader {
 
     /// A varint length, then that many bytes of valid UTF-8.
     mutating func string(_ what: @autoclosure () -> String = "string") throws(BrineError) -> String {
+        try stringAndBytes(what()).string
+    }
+
+    /// ``string(_:)``, also returning the string's bytes where they lie.
+    mutating func stringAndBytes(_ what: @autoclosure () -> String = "string") throws(BrineError) -> (string: String, bytes: UnsafeRawBufferPointer) {
         let start = absoluteOffset
         let n = try count("\(what()) length", max: remaining, code: errorCode)
         let b = try bytes(n, what())
         let u8 = b.bindMemory(to: UInt8.self)
         // Fast path: ASCII (every path Brine writes for a Codable model) needs no decoding.
-        if ByteReader.isASCII(b) { return String(decoding: u8, as: UTF8.self) }
+        if ByteReader.isASCII(b) { return (String(decoding: u8, as: UTF8.self), b) }
         guard let s = String(validating: u8, as: UTF8.self) else {
             throw BrineError(errorCode, "\(what()) is not valid UTF-8", filePath: filePath, byteOffset: start)
         }
-        return s
+        return (s, b)
     }
 }

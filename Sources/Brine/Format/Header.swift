@@ -113,15 +113,20 @@ struct Header: Sendable {
         arrays.reserveCapacity(Header.initialCapacity(arrayCount))
         var entryEnds: [UInt64] = []  // for the error naming a duplicate
         entryEnds.reserveCapacity(Header.initialCapacity(arrayCount))
+        var pathHashes: [UInt64] = []  // hashed from the header's bytes, for the path index
+        pathHashes.reserveCapacity(Header.initialCapacity(arrayCount))
         for i in 0 ..< arrayCount {
-            arrays.append(try decodeArray(&r, index: i, headerOffset: headerOffset, limits: limits, path: path, minorVersion: minorVersion))
+            var pathHash: UInt64 = 0
+            arrays.append(try decodeArray(&r, index: i, headerOffset: headerOffset, limits: limits, path: path, minorVersion: minorVersion, pathHash: &pathHash))
             entryEnds.append(r.absoluteOffset)
+            pathHashes.append(pathHash)
         }
         guard arrays.count <= PathIndex.maxCount else {
             throw BrineError(.limitExceeded, "\(arrays.count) arrays, over the \(PathIndex.maxCount) one file can index", filePath: path, byteOffset: headerOffset)
         }
         let index: PathIndex
-        switch arrays.withUnsafeBufferPointer({ PathIndex.build($0) }) {
+        let built = arrays.withUnsafeBufferPointer { a in pathHashes.withUnsafeBufferPointer { PathIndex.build(a, hashes: $0) } }
+        switch built {
         case .success(let built): index = built
         case .failure(let duplicate):
             let i = duplicate.position
@@ -143,13 +148,19 @@ struct Header: Sendable {
     /// is validated. Larger collections grow as their elements decode.
     static func initialCapacity(_ count: Int) -> Int { Swift.min(count, 4096) }
 
+    /// Decodes and validates one array entry (docs/FORMAT.md, "Array entry")
+    /// at `r`; stores the seeded hash of its path's bytes in `pathHash` when
+    /// given (``PathIndex/hash(utf8:)``).
+    /// - Throws: ``BrineError`` `.corruptHeader`, `.limitExceeded`, `.layout`,
+    ///   `.truncated`, `.unsupportedDType`, `.unsupportedFeature`.
     static func decodeArray(
         _ r: inout ByteReader, index: Int, headerOffset: UInt64, limits: ReadLimits, path: String?,
-        minorVersion: UInt16 = FormatSpec.minorVersion
+        minorVersion: UInt16 = FormatSpec.minorVersion, pathHash: UnsafeMutablePointer<UInt64>? = nil
     ) throws(BrineError) -> ArrayInfo {
         let flagged = hasRawChunkFlag(minorVersion: minorVersion)
         let entryStart = r.absoluteOffset
-        let name = try r.string("path of array #\(index)")
+        let (name, nameBytes) = try r.stringAndBytes("path of array #\(index)")
+        pathHash?.pointee = PathIndex.hash(utf8: nameBytes)
         func fail(_ code: BrineError.Code = .corruptHeader, _ msg: String) -> BrineError {
             BrineError(code, msg, filePath: path, arrayPath: name, byteOffset: entryStart)
         }

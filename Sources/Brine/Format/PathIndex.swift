@@ -8,28 +8,35 @@ import CXXHash
 /// A `[String: Int]` built on every open hashed each name with SipHash,
 /// retained each key and freed them all at close: at thousands of arrays
 /// that was a large part of an mmap open (issue 12). Here building is one
-/// allocation of `2…4 × count` slots and one XXH3 per path.
+/// allocation of `2…4 × count` slots and one XXH3 per path, of the
+/// path's bytes where the header holds them (no string is touched).
 struct PathIndex: Sendable {
     /// Positions + 1; 0 marks an empty slot. `slots.count` is a power of two
     /// at least twice the array count, so probes stay short and terminate.
     private let slots: [UInt32]
 
-    /// Builds the index of `arrays`.
+    /// Builds the index of `arrays` from the hash of each array's path
+    /// (``hash(utf8:)`` of its UTF-8 bytes, computed as the header decodes;
+    /// `hashes.count == arrays.count`). Paths are compared only when their
+    /// full 64-bit hashes are equal.
     /// - Returns: the index, or the position of the first array whose path
     ///   repeats an earlier one (the caller reports the corrupt header).
-    static func build(_ arrays: UnsafeBufferPointer<ArrayInfo>) -> Result<PathIndex, Duplicate> {
+    static func build(_ arrays: UnsafeBufferPointer<ArrayInfo>, hashes: UnsafeBufferPointer<UInt64>) -> Result<PathIndex, Duplicate> {
         precondition(arrays.count <= maxCount, "callers check maxCount")
+        precondition(hashes.count == arrays.count, "one hash per array")
         var capacity = 4
         while capacity < 2 * arrays.count { capacity <<= 1 }
         var slots = [UInt32](repeating: 0, count: capacity)
         let mask = capacity - 1
         let count = arrays.count
         // A pointer's subscript reads a field in place; a buffer's copies the entry.
-        guard let arrays = arrays.baseAddress else { return .success(PathIndex(slots: slots)) }
+        guard let arrays = arrays.baseAddress, let hashes = hashes.baseAddress else { return .success(PathIndex(slots: slots)) }
         for i in 0 ..< count {
-            var s = PathIndex.hash(arrays[i].path) & mask
+            let h = hashes[i]
+            var s = Int(truncatingIfNeeded: h) & mask
             while slots[s] != 0 {
-                if arrays[Int(slots[s]) - 1].path == arrays[i].path { return .failure(Duplicate(position: i)) }
+                let j = Int(slots[s]) - 1
+                if hashes[j] == h, arrays[j].path == arrays[i].path { return .failure(Duplicate(position: i)) }
                 s = (s + 1) & mask
             }
             slots[s] = UInt32(i + 1)
@@ -72,12 +79,17 @@ struct PathIndex: Sendable {
     /// reason.
     private static let seed = UInt64.random(in: .min ... .max)
 
+    /// The seeded XXH3-64 of a path's UTF-8 bytes: what ``build(_:hashes:)`` takes.
+    static func hash(utf8 bytes: UnsafeRawBufferPointer) -> UInt64 {
+        XXH3_64bits_withSeed(bytes.baseAddress, bytes.count, seed)
+    }
+
     private static func hash(_ path: String) -> Int {
         // Native strings (every decoded path) are contiguous UTF-8: no copy.
-        if let h = path.utf8.withContiguousStorageIfAvailable({ XXH3_64bits_withSeed($0.baseAddress, $0.count, seed) }) {
+        if let h = path.utf8.withContiguousStorageIfAvailable({ hash(utf8: UnsafeRawBufferPointer($0)) }) {
             return Int(truncatingIfNeeded: h)
         }
         var path = path
-        return path.withUTF8 { Int(truncatingIfNeeded: XXH3_64bits_withSeed($0.baseAddress, $0.count, seed)) }
+        return path.withUTF8 { Int(truncatingIfNeeded: hash(utf8: UnsafeRawBufferPointer($0))) }
     }
 }
