@@ -116,4 +116,37 @@ struct ByteReaderTests {
             }
         }
     }
+
+    @Test("an mmap open that fails (a folder, an empty file, a file of preamble size that is not Brine) throws and leaves no descriptor open")
+    func failedMappedOpensCloseTheirDescriptor() throws {
+        let dir = makeTemporaryDirectory("byte-reader-fd")
+        defer { removeTemporaryDirectory(dir) }
+        let folder = dir.appendingPathComponent("folder")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false)
+        let empty = dir.appendingPathComponent("empty")
+        try Data().write(to: empty)
+        let notBrine = dir.appendingPathComponent("not-brine")
+        try Data(repeating: 0x41, count: 16).write(to: notBrine)
+        func heldDescriptors() throws -> Int {
+            var held = 0
+            for name in try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") {
+                var buf = [CChar](repeating: 0, count: 4096)
+                let n = readlink("/proc/self/fd/\(name)", &buf, buf.count - 1)
+                guard n > 0 else { continue }
+                let target = String(decoding: buf[0 ..< n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                if target.hasPrefix(dir.path) { held += 1 }
+            }
+            return held
+        }
+        for url in [folder, empty, notBrine] {
+            for mode in [LoadMode.mmap, .mmapCopyOnWrite, .copy] {
+                for _ in 0 ..< 20 {
+                    #expect(throws: BrineError.self, "\(url.lastPathComponent), \(mode)") {
+                        _ = try BrineFile(path: url.path, mode: mode)
+                    }
+                }
+            }
+        }
+        #expect(try heldDescriptors() == 0)
+    }
 }

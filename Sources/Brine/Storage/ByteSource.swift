@@ -57,16 +57,14 @@ final class ByteSource: @unchecked Sendable {
         }
         // The preamble is read with pread, not through the mapping: touching
         // page 0 of a fresh mapping faults in (and maps around) data pages
-        // the open never reads.
-        if size >= FormatSpec.preambleSize {
-            var head = (UInt64(0), UInt64(0))
-            let n = try withUnsafeMutableBytes(of: &head) { (b) throws(BrineError) -> Int in
-                try fd.preadFully(b, at: 0).orThrow("read", path: path)
-            }
-            self.head = n == FormatSpec.preambleSize ? head : nil
-        } else {
-            self.head = nil
+        // the open never reads. A failed or short read only turns this off
+        // (reads then go through the mapping, which reports its own errors),
+        // so no error path here can leave the descriptor open.
+        var head = (UInt64(0), UInt64(0))
+        let n = size < FormatSpec.preambleSize ? 0 : withUnsafeMutableBytes(of: &head) { b in
+            (try? fd.preadFully(b, at: 0).get()) ?? 0
         }
+        self.head = n == FormatSpec.preambleSize ? head : nil
         if retainDescriptor {
             self.backing = .mapping(try Mapping(fd: fd, byteCount: size, kind: kind, path: path, retaining: true))
         } else {
