@@ -84,7 +84,9 @@ extension Brine {
     /// Loads a model saved with ``save(_:to:options:)``.
     ///
     /// Only the arrays `type` asks for are read, verified and decoded, each
-    /// nested struct, list or dictionary's arrays in one parallel batch (see
+    /// nested struct, list or dictionary's arrays in one parallel batch, and
+    /// the arrays the top-level value holds itself (its fields, not its
+    /// sub-modules') in one more (see
     /// ``BrineDecoder/decode(_:from:)-(_,BrineFile)``): a type that reads only
     /// the configuration reads no array data. To load one part, see
     /// ``load(_:from:at:mode:options:)``. In the mmap modes, ``Tensor`` fields of

@@ -40,6 +40,21 @@ struct Net: Codable, Equatable {
     }
 }
 
+/// A model with arrays at the top level beside a configuration and a sub-module.
+struct RootedNet: Codable, Equatable {
+    var embed: Tensor<Float>
+    var config: NetConfig
+    var scale: [Float]
+    var block: NetBlock
+    var position: Tensor<Float>
+}
+
+/// Reads one top-level array of a ``RootedNet``.
+struct RootedEmbedOnly: Decodable { var embed: Tensor<Float> }
+
+/// Reads only the sub-module of a ``RootedNet``.
+struct RootedBlockOnly: Decodable { var block: NetBlock }
+
 /// Reads only the configuration.
 struct NetConfigOnly: Decodable, Equatable { var config: NetConfig }
 
@@ -137,6 +152,48 @@ struct PartialLoadTests {
         let back = try BrineDecodingImpl(state: state, value: file.root, node: .root).unwrap(Net.self, from: file.root, at: .root)
         #expect(back == model)
         #expect(loader.loadedCount == file.arrays.count)
+    }
+
+    @Test("arrays the top-level struct holds itself load in one batch, without its sub-modules' arrays",
+          arguments: [LoadMode.copy, .mmap])
+    func topLevelArraysInOneBatch(mode: LoadMode) throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let url = dir.appendingPathComponent("rooted.brine")
+        let net = Net.make(layers: 2, n: 16, seed: 9)
+        let model = RootedNet(embed: net.encoder.layers[0].weight, config: net.config, scale: net.head.bias,
+                              block: net.head, position: net.encoder.layers[1].weight)
+        try Brine.save(model, to: url, options: SaveOptions(inlineThreshold: 0))
+        let file = try BrineFile(contentsOf: url, mode: mode)
+        func decode<T: Decodable>(_ type: T.Type) throws -> (T, LazyArrayLoader) {
+            let loader = LazyArrayLoader(file: file, startDepth: 0)
+            let state = DecodingState(slots: [], paths: nil, filePath: file.path, userInfo: [:])
+            state.lazy = loader
+            let value = try BrineDecodingImpl(state: state, value: file.root, node: .root).unwrap(T.self, from: file.root, at: .root)
+            return (value, loader)
+        }
+        // A full load: the three top-level arrays in one batch (they were
+        // three batches, one per field), the sub-module's two in another.
+        let (back, full) = try decode(RootedNet.self)
+        #expect(back == model)
+        #expect(full.loadedCount == 5)
+        #expect(full.batchCount == 2)
+        // A type reading one top-level array reads the other two with it, not the sub-module's.
+        let (embed, shallow) = try decode(RootedEmbedOnly.self)
+        #expect(embed.embed == model.embed)
+        #expect(shallow.loadedCount == 3)
+        #expect(shallow.batchCount == 1)
+        // A type reading only the sub-module reads only its arrays.
+        let (block, sub) = try decode(RootedBlockOnly.self)
+        #expect(block.block == model.block)
+        #expect(sub.loadedCount == 2)
+        // So damaging the sub-module's arrays does not fail a top-level read.
+        _ = try damageArrays(url) { $0.hasPrefix("block.") }
+        var options = ReadOptions()
+        options.verifyMappedArrays = true
+        #expect(try Brine.load(RootedEmbedOnly.self, from: url, mode: mode, options: options).embed == model.embed)
+        let error = #expect(throws: BrineError.self) { try Brine.load(RootedNet.self, from: url, mode: mode, options: options) }
+        #expect(error?.code == .checksumMismatch)
     }
 
     @Test("load(at:) returns the sub-module at a coding path, through maps and lists, in copy and mmap modes")

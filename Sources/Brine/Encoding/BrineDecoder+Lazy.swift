@@ -8,9 +8,11 @@
 /// ``BrineFile/loadAll()``. A prefetch scope is a nested struct, list or
 /// dictionary reached through a container (a field, an element), or a
 /// collection type (`Array`, `Dictionary`, `Set`, which decode every
-/// element) anywhere. The top-level value itself is not a scope unless it is
-/// a collection: a config-only struct, or one that reads a single
-/// sub-module, never causes the other fields' arrays to be read.
+/// element) anywhere. The top-level value itself is a *shallow* scope
+/// unless it is a collection: an array it holds directly (a field, not one
+/// nested in a sub-module) loads every array it holds directly, in one
+/// batch, and nothing below. A config-only struct, or one that reads a
+/// single sub-module, never causes the other fields' arrays to be read.
 ///
 /// One loader serves one decode, on one thread. Arrays are cached by index,
 /// so two references to one array share one storage. The bytes allocated
@@ -22,13 +24,17 @@ final class LazyArrayLoader {
     /// The depth of the node the decode starts at (0 for a whole model).
     let startDepth: Int
     private var cache: [AnyTensor?]
-    private var scopes: [(value: Value, loaded: Bool)] = []
+    /// The open scopes, outermost first; `shallow` marks the top-level
+    /// value's (only the arrays it holds directly are loaded with it).
+    private var scopes: [(value: Value, loaded: Bool, shallow: Bool)] = []
     private var allocated = 0
     /// The first error met while loading: rethrown after the decode even if
     /// the type's `init(from:)` swallowed it (`try?`).
     private(set) var failure: BrineError?
     /// The number of arrays read from the file (for tests).
     private(set) var loadedCount = 0
+    /// The number of batches they were read in (for tests).
+    private(set) var batchCount = 0
 
     /// Batches of fewer stored bytes are decoded on the calling thread.
     static let serialBatchBytes = 1 << 20
@@ -48,8 +54,8 @@ final class LazyArrayLoader {
         case .map, .list: break
         default: return false
         }
-        guard node.depth > startDepth || T.self is any BrineDecodesEveryElement.Type else { return false }
-        scopes.append((value, false))
+        let shallow = node.depth <= startDepth && !(T.self is any BrineDecodesEveryElement.Type)
+        scopes.append((value, false, shallow))
         return true
     }
 
@@ -68,9 +74,13 @@ final class LazyArrayLoader {
         }
         if let t = cache[index] { return .tensor(t, path: infos[index].path) }
         var wanted = [index]
-        if let k = scopes.firstIndex(where: { !$0.loaded }) {
+        if let k = scopes.firstIndex(where: { !$0.loaded && !$0.shallow }) {
             LazyArrayLoader.collectReferences(scopes[k].value, into: &wanted, count: infos.count)
             for j in k ..< scopes.count { scopes[j].loaded = true }
+        } else if let last = scopes.indices.last, scopes[last].shallow, !scopes[last].loaded {
+            // Asked for directly by the top-level value: its own arrays, not its sub-modules'.
+            LazyArrayLoader.collectDirectReferences(scopes[last].value, into: &wanted, count: infos.count)
+            scopes[last].loaded = true
         }
         // Each array once, in file order, only those not loaded yet.
         var seen = [Bool](repeating: false, count: infos.count)
@@ -105,7 +115,19 @@ final class LazyArrayLoader {
         let tensors = try file.load(indices.map { infos[$0] }, threads: raw < LazyArrayLoader.serialBatchBytes ? 1 : nil)
         allocated = bytes
         loadedCount += indices.count
+        batchCount += 1
         for (i, t) in zip(indices, tensors) { cache[i] = t }
+    }
+
+    /// Appends the array references (in range) that `value` holds itself, as
+    /// a map's values or a list's items, to `list`; none from deeper levels.
+    static func collectDirectReferences(_ value: Value, into list: inout [Int], count: Int) {
+        func add(_ v: Value) { if case .arrayRef(let i) = v, i >= 0 && i < count { list.append(i) } }
+        switch value {
+        case .list(let items): for v in items { add(v) }
+        case .map(let entries): for e in entries { add(e.value) }
+        default: break
+        }
     }
 
     /// Appends every array reference (in range) under `value` to `list`, without recursion.

@@ -23,8 +23,9 @@ public struct BrineDecoder: Sendable {
     /// reads no array data). When the decoder enters a field holding a
     /// nested struct, list or dictionary and the first array inside it is
     /// asked for, every array of that sub-tree is loaded at once, all chunks
-    /// in parallel; an array read directly by the top-level type is loaded
-    /// alone (its chunks in parallel). In mmap modes uncompressed arrays are
+    /// in parallel; the first array read directly by the top-level type
+    /// loads every array the top-level value holds directly (not those of
+    /// its sub-modules) in one batch. In mmap modes uncompressed arrays are
     /// zero-copy views. See docs/FORMAT.md, "Codable mapping", "Partial loads".
     /// - Throws: ``BrineError`` from loading (`.checksumMismatch`,
     ///   `.decompressionFailed`, `.io`, `.limitExceeded`…), even when the
