@@ -13,7 +13,19 @@ struct ByteReaderTests {
     static let values: [UInt64] = [
         0, 1, 0x7F, 0x80, 0xFF, 0x3FFF, 0x4000, 1 << 21, (1 << 28) - 1, 1 << 35, 1 << 42,
         1 << 49, 1 << 56, (1 << 62) + 12_345, 1 << 63, UInt64.max - 1, UInt64.max,
-    ]
+    ] + lengthBounds
+
+    /// For each varint length k of 1 … 9 bytes: the smallest and largest
+    /// value of that length, and one in between.
+    static var lengthBounds: [UInt64] {
+        var out: [UInt64] = []
+        for k in 1 ... 9 {
+            let top: UInt64 = k == 9 ? UInt64.max >> 1 : (UInt64(1) << UInt64(7 * k)) - 1
+            let bottom: UInt64 = k == 1 ? 0 : UInt64(1) << UInt64(7 * (k - 1))
+            out += [bottom, top, bottom + (top - bottom) / 3]
+        }
+        return out
+    }
 
     /// Decodes `field` at the end of a buffer (the checked loop) and with
     /// `padding` bytes after it (the unchecked loop when ≥ 10 remain).
@@ -30,12 +42,12 @@ struct ByteReaderTests {
         }
     }
 
-    @Test("every varint length decodes to the same value and length at the end of a buffer and before ten or more bytes")
+    @Test("every varint length decodes to the same value and length at the end of a buffer and before 1 to 32 more bytes")
     func varintValues() {
         for v in Self.values {
             var w = ByteWriter()
             w.varint(v)
-            for padding in [0, 1, 9, 10, 32] {
+            for padding in [0, 1, 2, 6, 7, 8, 9, 10, 32] {
                 switch Self.decodeVarint(w.bytes, padding: padding) {
                 case .success(let (got, used)):
                     #expect(got == v, "value \(v), padding \(padding)")
@@ -58,7 +70,7 @@ struct ByteReaderTests {
         ]
         for (reason, field) in cases {
             // Truncation can only happen at the end; the others also with bytes after them.
-            let paddings = reason == "runs past the end" ? [0] : [0, 1, 10, 32]
+            let paddings = reason == "runs past the end" ? [0] : [0, 1, 7, 8, 10, 32]
             for padding in paddings {
                 guard case .failure(let e) = Self.decodeVarint(field, padding: padding) else {
                     Issue.record("\(reason), padding \(padding): accepted")
