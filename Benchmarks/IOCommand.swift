@@ -88,6 +88,9 @@ struct IOCommand: ParsableCommand {
     @Flag(help: "A/B: checksum small uncompressed arrays before writing them, not meanwhile (WriteTuning.overlapsChecksums = false).")
     var noOverlap = false
 
+    @Option(help: "A/B: uncompressed arrays of at least this many bytes are checksummed on another thread while they are written (WriteTuning.overlapMinimumBytes; default 1 MiB).")
+    var overlapMinimum: Int?
+
     @Flag(help: "Also time one write(2) of all array bytes (bare, and after fallocate(2) as np.save does) and one read(2) into a preallocated buffer, in this process.")
     var baselines = false
 
@@ -127,6 +130,7 @@ struct IOCommand: ParsableCommand {
         WriteTuning.preallocates = !noPreallocate
         WriteTuning.releasesReplacedFileInBackground = !noBackgroundRelease
         WriteTuning.overlapsChecksums = !noOverlap
+        if let overlapMinimum { WriteTuning.overlapMinimumBytes = overlapMinimum }
         if let hugeThreshold { MemoryTuning.hugeAllocationThreshold = hugeThreshold }
         MemoryTuning.packsSmallArrays = !noPack
         let ownDir = dir == nil

@@ -324,7 +324,7 @@ public final class BrineWriter {
         // Allocate the array's blocks before its first write (see StagedFileWriter).
         output.preallocate(through: start + bytes.count)
         var failed: BrineError?
-        if threads > 1 && n <= group && bytes.count >= BrineWriter.overlapMinimumBytes && WriteTuning.overlapsChecksums {
+        if threads > 1 && n <= group && bytes.count >= WriteTuning.overlapMinimumBytes && WriteTuning.overlapsChecksums {
             // One group: checksum it on another thread while this one writes
             // it (both read the source; it fits in the last-level cache), so a
             // model of many small arrays costs the writes alone.
@@ -381,11 +381,6 @@ public final class BrineWriter {
     /// the chunks in between stay in the last-level cache.
     static let writeGroupBytes = 4 << 20
 
-    /// Uncompressed arrays of one write group are checksummed on another
-    /// thread while they are written from this size up (below it, waking a
-    /// worker cost more than it saved: a 32 MiB model of 200 arrays saved
-    /// in 8.5 ms with a 256 KiB threshold, 7.9 ms without overlap).
-    static let overlapMinimumBytes = 1 << 20
 }
 
 // MARK: - Names given after the arrays were written (format 1.1)

@@ -28,6 +28,11 @@ package enum WriteTuning {
     /// Default `true`.
     nonisolated(unsafe) package static var overlapsChecksums = true
 
+    /// Uncompressed arrays of one write group are checksummed on another
+    /// thread while they are written from this many bytes up (below it,
+    /// waking a worker costs more than it saves). Default 1 MiB.
+    nonisolated(unsafe) package static var overlapMinimumBytes = 1 << 20
+
     /// Waits until every replaced file handed to the background queue is
     /// closed (benchmarks call it, untimed, between runs so that one run's
     /// release is not timed in the next).
