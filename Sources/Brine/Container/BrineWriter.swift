@@ -44,6 +44,10 @@ public final class BrineWriter {
     var pool: [ChunkJob] = []
     var builders: [Int: ArrayBuilder] = [:]
     let workerSlots: DispatchSemaphore
+    /// Checksums uncompressed arrays while they are written (started on first use).
+    private var checksumThread: ChecksumThread?
+    /// The name of the current checksum thread, `nil` when none runs (for tests).
+    var checksumThreadName: String? { checksumThread?.name }
 
     /// Starts a new file that will replace `url` when finished. A symbolic
     /// link is followed: the file at the end of its chain is replaced (in
@@ -102,6 +106,7 @@ public final class BrineWriter {
     }
 
     deinit {
+        checksumThread?.stop()
         drainIgnoringErrors()
         for j in pool { j.deallocate() }
     }
@@ -214,6 +219,8 @@ public final class BrineWriter {
     public func finish(root: Value = .null, metadata: Value = .map([])) throws(BrineError) -> [ArrayInfo] {
         guard !finished else { throw BrineError(.invalidArgument, "writer already finished", filePath: destination) }
         if let failure { throw failure }
+        checksumThread?.stop()
+        checksumThread = nil
         do throws(BrineError) {
             try drain()
             guard case .map(var meta) = metadata else { throw BrineError(.invalidArgument, "metadata must be a map", filePath: destination) }
@@ -260,6 +267,8 @@ public final class BrineWriter {
 
     /// Abandons the file: removes the temporary, leaves the destination as it was.
     public func cancel() {
+        checksumThread?.stop()
+        checksumThread = nil
         drainIgnoringErrors()
         finished = true
         file?.abort()
@@ -330,7 +339,7 @@ public final class BrineWriter {
             // model of many small arrays costs the writes alone.
             let job = OverlappedChecksums(bytes: bytes, sums: sums, chunk: chunk, count: n)
             let box = UncheckedSendable(job)
-            DispatchQueue.global().async { box.value.runIfUnclaimed() }
+            checksums().submit { box.value.runIfUnclaimed() }
             do throws(BrineError) { try write(0, n) } catch { failed = error }
             // The worker may not have started (busy cores): then do it here.
             job.runIfUnclaimed()
@@ -344,27 +353,34 @@ public final class BrineWriter {
                 lo = hi
             }
         } else {
+            // The semaphores count write groups, not chunks: each wake-up of
+            // the checksum thread (which may preempt this one) buys a group.
             let ready = DispatchSemaphore(value: 0)
-            let space = DispatchSemaphore(value: 2 * group)
+            let space = DispatchSemaphore(value: 2)
             let shared = UncheckedSendable((bytes, sums, chunk))
-            DispatchQueue.global().async {
+            checksums().submit {
                 let (bytes, sums, chunk) = shared.value
-                for i in 0 ..< n {
+                var lo = 0
+                while lo < n {
                     space.wait()
-                    sums[i] = Checksum.xxh3(UnsafeRawBufferPointer(rebasing: bytes[(i * chunk) ..< Swift.min(bytes.count, (i + 1) * chunk)]))
+                    let hi = Swift.min(n, lo + group)
+                    for i in lo ..< hi {
+                        sums[i] = Checksum.xxh3(UnsafeRawBufferPointer(rebasing: bytes[(i * chunk) ..< Swift.min(bytes.count, (i + 1) * chunk)]))
+                    }
                     ready.signal()
+                    lo = hi
                 }
             }
-            // Consume every chunk even after a failed write, so that the
+            // Consume every group even after a failed write, so that the
             // checksum thread is done with the caller's buffer before we return.
             var lo = 0
             while lo < n {
                 let hi = Swift.min(n, lo + group)
-                for _ in lo ..< hi { ready.wait() }
+                ready.wait()
                 if failed == nil {
                     do throws(BrineError) { try write(lo, hi) } catch { failed = error }
                 }
-                for _ in lo ..< hi { space.signal() }
+                space.signal()
                 lo = hi
             }
         }
@@ -374,6 +390,14 @@ public final class BrineWriter {
         b.storedSizes = (0 ..< n).map { builder.rawChunkLength($0) }
         b.checksums = Array(sums[0 ..< n])
         entries.append(b.finalize(dataOffset: start))
+    }
+
+    /// The writer's checksum thread, started on first use.
+    private func checksums() -> ChecksumThread {
+        if let t = checksumThread { return t }
+        let t = ChecksumThread()
+        checksumThread = t
+        return t
     }
 
     /// Uncompressed chunks are written in groups of about this many bytes;

@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import Synchronization
 
 /// The chunk checksums of one uncompressed array, computed by whichever
@@ -39,5 +40,63 @@ final class OverlappedChecksums: @unchecked Sendable {
     /// has run on some thread).
     func waitUntilDone() {
         done.wait()
+    }
+}
+
+/// The helper thread of one ``BrineWriter`` that checksums uncompressed
+/// arrays while the writer writes them (`BrineWriter.writeDirect`), started
+/// at the first array that needs it and stopped by `finish`, `cancel` or the
+/// writer's `deinit`. It runs under `SCHED_BATCH`
+/// (``Syscall/useBatchScheduling()``), so that waking it for each array or write
+/// group never preempts the writer: a pooled Dispatch worker woken for the
+/// same job was put on the writer's core and stopped its writes there about
+/// seven times per MiniLM save.
+///
+/// Jobs run in submission order, one at a time; the writer waits for each
+/// job's checksums before its `append` returns, so the caller's buffer is
+/// never read after that.
+final class ChecksumThread: @unchecked Sendable {
+    private let state = Mutex<(jobs: [@Sendable () -> Void], stopping: Bool)>(([], false))
+    /// Signalled once per job and once by ``stop()``.
+    private let signals = DispatchSemaphore(value: 0)
+
+    /// The thread's name: `brine-ck-` and a number unique in the process
+    /// (hexadecimal, within the 15 bytes a Linux thread name holds).
+    let name: String
+    private static let created = Atomic<UInt32>(0)
+
+    init() {
+        let n = ChecksumThread.created.wrappingAdd(1, ordering: .relaxed).oldValue & 0xFF_FFFF
+        name = "brine-ck-" + String(n, radix: 16)
+        let thread = Thread { [self] in self.run() }
+        thread.start()
+    }
+
+    /// Queues `job` to run on the thread.
+    func submit(_ job: @escaping @Sendable () -> Void) {
+        state.withLock { $0.jobs.append(job) }
+        signals.signal()
+    }
+
+    /// Lets the thread exit once the jobs submitted so far have run.
+    func stop() {
+        state.withLock { $0.stopping = true }
+        signals.signal()
+    }
+
+    private func run() {
+        Syscall.nameThread(name)
+        Syscall.useBatchScheduling()
+        while true {
+            signals.wait()
+            // One signal per job plus one for stop: a wake-up that finds
+            // no job is stop's, once every earlier job has run.
+            let next = state.withLock { s -> (@Sendable () -> Void)? in s.jobs.isEmpty ? nil : s.jobs.removeFirst() }
+            if let next {
+                next()
+            } else if state.withLock({ $0.stopping }) {
+                return
+            }
+        }
     }
 }

@@ -91,3 +91,25 @@ enum Syscall {
 @inline(__always) private func system_munmap(_ a: UnsafeMutableRawPointer, _ n: Int) -> CInt { munmap(a, n) }
 @inline(__always) private func system_msync(_ a: UnsafeMutableRawPointer, _ n: Int, _ f: CInt) -> CInt { msync(a, n, f) }
 @inline(__always) private func system_madvise(_ a: UnsafeMutableRawPointer, _ n: Int, _ h: CInt) -> CInt { madvise(a, n, h) }
+
+extension Syscall {
+    /// Puts the calling thread under `SCHED_BATCH` (Linux `sched(7)`) for
+    /// the rest of its life: the scheduler then never lets a wake-up of this
+    /// thread preempt the running one. For a helper thread the writer wakes
+    /// for each array or write group (``ChecksumThread``), which otherwise
+    /// was put on the writer's core and stopped its writes there while the
+    /// other core idled. Does nothing where `SCHED_BATCH` does not exist or
+    /// the call is refused (the thread then keeps its policy).
+    /// - Returns: whether the policy was set.
+    @discardableResult
+    static func useBatchScheduling() -> Bool {
+        brine_use_batch_scheduling() == 0
+    }
+
+    /// Names the calling thread (`pthread_setname_np(3)`; at most 15 bytes,
+    /// shown by `ps -T`, `top -H` and /proc/<pid>/task/<tid>/comm). Does
+    /// nothing where it is not supported.
+    static func nameThread(_ name: String) {
+        _ = brine_name_thread(name)
+    }
+}

@@ -46,6 +46,16 @@ int brine_affinity_cpu_count(void);
 /// success, -1 otherwise. For tests of the thread-count rule only.
 int brine_pin_thread_to_cpu0(void);
 
+/// Puts the calling thread under SCHED_BATCH (`sched(7)`: its wake-ups never
+/// preempt the running thread) if it is under SCHED_OTHER; 0 on success,
+/// -1 otherwise (or not Linux).
+int brine_use_batch_scheduling(void);
+
+/// Names the calling thread (`pthread_setname_np(3)`, at most 15 bytes:
+/// what `ps -T` and /proc/<pid>/task/<tid>/comm show); 0 on success, -1
+/// otherwise (or not Linux).
+int brine_name_thread(const char *name);
+
 /// Allocates the file's blocks for bytes `offset ..< offset + length`
 /// without changing its size (`fallocate(2)` with `FALLOC_FL_KEEP_SIZE`,
 /// retried on EINTR). Returns 0 on success, else the `errno` (`EOPNOTSUPP`

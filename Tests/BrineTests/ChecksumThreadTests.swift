@@ -1,0 +1,129 @@
+import Foundation
+import Testing
+@testable import Brine
+import BrineTestSupport
+
+/// An uncompressed array is checksummed on the writer's own helper thread
+/// while it is written: one group of chunks at once (arrays from
+/// `WriteTuning.overlapMinimumBytes` up to one write group), or group by
+/// group ahead of the writes (larger arrays). The checksums must be those of
+/// the bytes written, and the thread must end with the writer however the
+/// writer ends.
+@Suite("Checksums computed while writing")
+struct ChecksumThreadTests {
+    /// The threads of this process named `name` (other tests' writers run
+    /// meanwhile, each with its own helper).
+    static func threads(named name: String) -> Int {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        return tasks.filter { t in
+            (try? String(contentsOfFile: "/proc/self/task/\(t)/comm", encoding: .utf8))?.trimmingCharacters(in: .newlines) == name
+        }.count
+    }
+
+    /// The scheduling policies (`sched(7)` numbers, field 41 of
+    /// /proc/self/task/<tid>/stat) of the threads named like the helper.
+    static func policies(named name: String) -> [Int] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        return tasks.compactMap { t in
+            guard (try? String(contentsOfFile: "/proc/self/task/\(t)/comm", encoding: .utf8))?.trimmingCharacters(in: .newlines) == name,
+                  let stat = try? String(contentsOfFile: "/proc/self/task/\(t)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return nil }
+            // Fields from 3 on follow the parenthesised name.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 38 ? Int(fields[38]) : nil
+        }
+    }
+
+    /// Waits up to 5 s for the thread `name` to exit (it exits once it has
+    /// seen the stop, shortly after its writer ends); returns how many remain.
+    static func waitForExit(_ name: String) -> Int {
+        for _ in 0 ..< 500 {
+            if threads(named: name) == 0 { return 0 }
+            usleep(10_000)
+        }
+        return threads(named: name)
+    }
+
+    /// `count` pseudo-random float32 values (an LCG: fast in debug builds).
+    static func tensor(_ count: Int, seed: UInt32) -> Tensor<Float> {
+        var t = try! Tensor<Float>(zeros: [count])
+        var x = seed &* 2_654_435_761
+        t.withUnsafeMutableBufferPointer { b in
+            for i in b.indices {
+                x = x &* 1_664_525 &+ 1_013_904_223
+                b[i] = Float(Int32(bitPattern: x) >> 8) * 0x1p-23
+            }
+        }
+        return t
+    }
+
+    @Test("arrays on both paths, with 2 and 4 threads, load back verified and pass verify()", arguments: [2, 4])
+    func roundTrip(threads: Int) throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let url = dir.appendingPathComponent("m.brine")
+        // 1 MiB and 3 MiB: one group, checksummed beside the write; 12 MiB
+        // and 9 MiB + 4 bytes: several groups, checksummed ahead of them;
+        // small ones: on the writer's thread. Interleaved, so the helper
+        // serves both kinds of job in one writer.
+        let sizes = [1 << 18, 100, 3 << 18, 3 << 20, 7, (9 << 18) + 1, 1 << 18]
+        let arrays = sizes.enumerated().map { Self.tensor($1, seed: UInt32($0 + 1)) }
+        var options = WriteOptions()
+        options.threads = threads
+        let w = try BrineWriter(url: url, options: options)
+        for (i, t) in arrays.enumerated() { try w.append(t, arrayPath: "a\(i)") }
+        let name = try #require(w.checksumThreadName)
+        #expect(Self.threads(named: name) == 1)
+        try w.finish()
+        #expect(w.checksumThreadName == nil)
+        #expect(Self.waitForExit(name) == 0)
+        for mode in [LoadMode.copy, .mmap] {
+            let file = try BrineFile(contentsOf: url, mode: mode)
+            #expect(file.verify().isEmpty)
+            let back = try file.loadAll()
+            for (i, t) in arrays.enumerated() { #expect(try back[i].typed(as: Float.self) == t, "array \(i)") }
+        }
+        // The checksums are those of the bytes: flipping one byte of the
+        // large array's third chunk fails it there.
+        let info = try #require(try BrineFile(contentsOf: url).info("a3"))
+        let h = try FileHandle(forUpdating: url)
+        try h.seek(toOffset: UInt64(info.chunks[2].offset + 5))
+        let b = try #require(try h.read(upToCount: 1))
+        try h.seek(toOffset: UInt64(info.chunks[2].offset + 5))
+        try h.write(contentsOf: [b[0] ^ 1])
+        try h.close()
+        let failures = try BrineFile(contentsOf: url).verify()
+        #expect(failures.count == 1)
+        #expect(failures.first?.code == .checksumMismatch)
+        #expect(failures.first?.chunkIndex == 2)
+    }
+
+    @Test("the helper thread runs under SCHED_BATCH and ends with a cancelled writer and with one dropped unfinished")
+    func threadEnds() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let big = Self.tensor(3 << 20, seed: 9)
+        var options = WriteOptions()
+        options.threads = 2
+        do {
+            let w = try BrineWriter(url: dir.appendingPathComponent("c.brine"), options: options)
+            try w.append(big, arrayPath: "x")
+            let name = try #require(w.checksumThreadName)
+            #expect(Self.threads(named: name) == 1)
+            // SCHED_BATCH (3): waking it never preempts the writer.
+            #expect(Self.policies(named: name) == [3])
+            w.cancel()
+            #expect(Self.waitForExit(name) == 0)
+        }
+        var name = ""
+        do {
+            let w = try BrineWriter(url: dir.appendingPathComponent("d.brine"), options: options)
+            try w.append(big, arrayPath: "x")
+            name = try #require(w.checksumThreadName)
+            #expect(Self.threads(named: name) == 1)
+        }
+        #expect(Self.waitForExit(name) == 0)
+        // Neither left a file behind.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { !$0.hasPrefix(".") }.isEmpty)
+    }
+}
