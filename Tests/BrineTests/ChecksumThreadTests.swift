@@ -9,7 +9,7 @@ import BrineTestSupport
 /// group ahead of the writes (larger arrays). The checksums must be those of
 /// the bytes written, and the thread must end with the writer however the
 /// writer ends.
-@Suite("Checksums computed while writing")
+@Suite("Checksums computed while writing", .serialized)
 struct ChecksumThreadTests {
     /// The threads of this process named `name` (other tests' writers run
     /// meanwhile, each with its own helper).
@@ -96,6 +96,34 @@ struct ChecksumThreadTests {
         #expect(failures.count == 1)
         #expect(failures.first?.code == .checksumMismatch)
         #expect(failures.first?.chunkIndex == 2)
+    }
+
+    @Test("when the helper thread cannot start, the writer checksums on its own thread: same file, still verified")
+    func noHelper() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let arrays = [Self.tensor(3 << 18, seed: 21), Self.tensor(3 << 20, seed: 22), Self.tensor(5, seed: 23)]
+        var options = WriteOptions()
+        options.threads = 2
+        options.recordCreationTime = false
+        func save(_ url: URL) throws -> String? {
+            let w = try BrineWriter(url: url, options: options)
+            for (i, t) in arrays.enumerated() { try w.append(t, arrayPath: "a\(i)") }
+            let name = w.checksumThreadName
+            try w.finish()
+            return name
+        }
+        let with = dir.appendingPathComponent("with.brine")
+        let without = dir.appendingPathComponent("without.brine")
+        #expect(try save(with) != nil)
+        WriteTuning.failsChecksumThreadStart = true
+        defer { WriteTuning.failsChecksumThreadStart = false }
+        #expect(try save(without) == nil)
+        // Byte-identical to the file whose checksums the helper computed.
+        #expect(try Data(contentsOf: with) == Data(contentsOf: without))
+        let file = try BrineFile(contentsOf: without)
+        #expect(file.verify().isEmpty)
+        for (i, t) in try file.loadAll().enumerated() { #expect(try t.typed(as: Float.self) == arrays[i]) }
     }
 
     @Test("the helper thread runs under SCHED_BATCH and ends with a cancelled writer and with one dropped unfinished")

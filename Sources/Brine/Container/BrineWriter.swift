@@ -333,18 +333,20 @@ public final class BrineWriter {
         // Allocate the array's blocks before its first write (see StagedFileWriter).
         output.preallocate(through: start + bytes.count)
         var failed: BrineError?
-        if threads > 1 && n <= group && bytes.count >= WriteTuning.overlapMinimumBytes && WriteTuning.overlapsChecksums {
+        let overlaps = threads > 1 && n <= group && bytes.count >= WriteTuning.overlapMinimumBytes && WriteTuning.overlapsChecksums
+        let helper = threads > 1 && (overlaps || n > group) ? checksums() : nil
+        if overlaps, let helper {
             // One group: checksum it on another thread while this one writes
             // it (both read the source; it fits in the last-level cache), so a
             // model of many small arrays costs the writes alone.
             let job = OverlappedChecksums(bytes: bytes, sums: sums, chunk: chunk, count: n)
             let box = UncheckedSendable(job)
-            checksums().submit { box.value.runIfUnclaimed() }
+            helper.submit { box.value.runIfUnclaimed() }
             do throws(BrineError) { try write(0, n) } catch { failed = error }
             // The worker may not have started (busy cores): then do it here.
             job.runIfUnclaimed()
             job.waitUntilDone()
-        } else if threads == 1 || n <= group {
+        } else if helper == nil {
             var lo = 0
             while lo < n && failed == nil {
                 let hi = Swift.min(n, lo + group)
@@ -352,13 +354,13 @@ public final class BrineWriter {
                 do throws(BrineError) { try write(lo, hi) } catch { failed = error }
                 lo = hi
             }
-        } else {
+        } else if let helper {
             // The semaphores count write groups, not chunks: each wake-up of
             // the checksum thread (which may preempt this one) buys a group.
             let ready = DispatchSemaphore(value: 0)
             let space = DispatchSemaphore(value: 2)
             let shared = UncheckedSendable((bytes, sums, chunk))
-            checksums().submit {
+            helper.submit {
                 let (bytes, sums, chunk) = shared.value
                 var lo = 0
                 while lo < n {
@@ -392,8 +394,9 @@ public final class BrineWriter {
         entries.append(b.finalize(dataOffset: start))
     }
 
-    /// The writer's checksum thread, started on first use.
-    private func checksums() -> ChecksumThread {
+    /// The writer's checksum thread, started on first use; `nil` when it
+    /// cannot be started (then this thread checksums).
+    private func checksums() -> ChecksumThread? {
         if let t = checksumThread { return t }
         let t = ChecksumThread()
         checksumThread = t

@@ -1,6 +1,10 @@
 import Dispatch
-import Foundation
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The chunk checksums of one uncompressed array, computed by whichever
 /// thread claims the job first: a worker started as the caller begins
@@ -65,11 +69,34 @@ final class ChecksumThread: @unchecked Sendable {
     let name: String
     private static let created = Atomic<UInt32>(0)
 
-    init() {
+    /// Starts the thread; `nil` when it cannot be created (`pthread_create`
+    /// fails, e.g. `EAGAIN` at the process's thread limit): the writer then
+    /// checksums on its own thread.
+    init?() {
         let n = ChecksumThread.created.wrappingAdd(1, ordering: .relaxed).oldValue & 0xFF_FFFF
         name = "brine-ck-" + String(n, radix: 16)
-        let thread = Thread { [self] in self.run() }
-        thread.start()
+        guard !WriteTuning.failsChecksumThreadStart else { return nil }
+        // The thread owns one reference until `run` returns.
+        let context = Unmanaged.passRetained(self).toOpaque()
+        #if os(Linux)
+        var thread = pthread_t()
+        #else
+        var thread: pthread_t?
+        #endif
+        let rc = pthread_create(&thread, nil, { raw in
+            let helper = Unmanaged<ChecksumThread>.fromOpaque(raw!).takeRetainedValue()
+            helper.run()
+            return nil
+        }, context)
+        guard rc == 0 else {
+            Unmanaged<ChecksumThread>.fromOpaque(context).release()
+            return nil
+        }
+        #if os(Linux)
+        pthread_detach(thread)
+        #else
+        if let thread { pthread_detach(thread) }
+        #endif
     }
 
     /// Queues `job` to run on the thread.

@@ -28,6 +28,11 @@ package enum WriteTuning {
     /// Default `true`.
     nonisolated(unsafe) package static var overlapsChecksums = true
 
+    /// Fault injection for tests: the writer's checksum thread fails to
+    /// start, as when `pthread_create` refuses (`EAGAIN`), so the writer
+    /// checksums on its own thread. Default `false`.
+    nonisolated(unsafe) package static var failsChecksumThreadStart = false
+
     /// Uncompressed arrays of one write group are checksummed on another
     /// thread while they are written from this many bytes up (below it,
     /// waking a worker costs more than it saves). Default 1 MiB.
