@@ -7,9 +7,10 @@ import Darwin
 #endif
 
 /// The chunk checksums of one uncompressed array, computed by whichever
-/// thread claims the job first: a worker started as the caller begins
-/// writing the array, or the caller itself once its write is done (when no
-/// worker got a core meanwhile). Used by `BrineWriter.writeDirect`.
+/// thread claims the job first: the writer's ``ChecksumThread``, handed the
+/// job as the caller begins writing the array, or the caller itself once its
+/// write is done (when the helper has not got to it: busy cores, or an
+/// earlier job). Used by `BrineWriter.writeDirect`.
 final class OverlappedChecksums: @unchecked Sendable {
     private let bytes: UnsafeRawBufferPointer
     private let sums: UnsafeMutableBufferPointer<UInt64>

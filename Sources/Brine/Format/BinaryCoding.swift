@@ -84,13 +84,13 @@ struct ByteReader {
 
     @inline(__always) mutating func need(_ n: Int, _ what: @autoclosure () -> String) throws(BrineError) {
         guard n >= 0, n <= remaining else {
-            throw fail("\(what()) needs \(n) bytes, \(remaining) left")
+            throw fail("\(what()) needs \(n) \(n == 1 ? "byte" : "bytes"), \(remaining) left")
         }
     }
 
     @inline(__always)
     mutating func u8(_ what: @autoclosure () -> String = "byte") throws(BrineError) -> UInt8 {
-        guard position < base.count else { throw fail("\(what()) needs 1 byte, 0 left") }
+        try need(1, what())
         let v = base[position]
         position += 1
         return v
@@ -106,7 +106,7 @@ struct ByteReader {
 
     @inline(__always)
     mutating func u64(_ what: @autoclosure () -> String = "u64") throws(BrineError) -> UInt64 {
-        guard remaining >= 8 else { throw fail("\(what()) needs 8 bytes, \(remaining) left") }
+        try need(8, what())
         let v = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: position, as: UInt64.self))
         position += 8
         return v
