@@ -71,6 +71,17 @@ struct SwallowingBlock: Decodable {
     }
 }
 
+/// Decodes the whole of `file` as `type` through a lazy loader, returning
+/// the loader too, which reports what was read (``LazyArrayLoader/loadedCount``,
+/// ``LazyArrayLoader/batchCount``).
+func decodeLazily<T: Decodable>(_ type: T.Type, from file: BrineFile) throws -> (T, LazyArrayLoader) {
+    let loader = LazyArrayLoader(file: file, startDepth: 0)
+    let state = DecodingState(slots: [], paths: nil, filePath: file.path, userInfo: [:])
+    state.lazy = loader
+    let value = try BrineDecodingImpl(state: state, value: file.root, node: .root).unwrap(T.self, from: file.root, at: .root)
+    return (value, loader)
+}
+
 /// Flips one byte of the first chunk of each array whose path satisfies `which`.
 func damageArrays(_ url: URL, where which: (String) -> Bool) throws -> [String] {
     let file = try BrineFile(contentsOf: url)
@@ -111,10 +122,7 @@ struct PartialLoadTests {
         }
         // The loader itself reports what it read.
         let file = try BrineFile(contentsOf: url)
-        let loader = LazyArrayLoader(file: file, startDepth: 0)
-        let state = DecodingState(slots: [], paths: nil, filePath: file.path, userInfo: [:])
-        state.lazy = loader
-        _ = try BrineDecodingImpl(state: state, value: file.root, node: .root).unwrap(NetConfigOnly.self, from: file.root, at: .root)
+        let (_, loader) = try decodeLazily(NetConfigOnly.self, from: file)
         #expect(loader.loadedCount == 0)
     }
 
@@ -146,10 +154,7 @@ struct PartialLoadTests {
             #expect(try Brine.load(Net.self, from: url, mode: mode) == model)
         }
         let file = try BrineFile(contentsOf: url)
-        let loader = LazyArrayLoader(file: file, startDepth: 0)
-        let state = DecodingState(slots: [], paths: nil, filePath: file.path, userInfo: [:])
-        state.lazy = loader
-        let back = try BrineDecodingImpl(state: state, value: file.root, node: .root).unwrap(Net.self, from: file.root, at: .root)
+        let (back, loader) = try decodeLazily(Net.self, from: file)
         #expect(back == model)
         #expect(loader.loadedCount == file.arrays.count)
     }
@@ -165,26 +170,19 @@ struct PartialLoadTests {
                               block: net.head, position: net.encoder.layers[1].weight)
         try Brine.save(model, to: url, options: SaveOptions(inlineThreshold: 0))
         let file = try BrineFile(contentsOf: url, mode: mode)
-        func decode<T: Decodable>(_ type: T.Type) throws -> (T, LazyArrayLoader) {
-            let loader = LazyArrayLoader(file: file, startDepth: 0)
-            let state = DecodingState(slots: [], paths: nil, filePath: file.path, userInfo: [:])
-            state.lazy = loader
-            let value = try BrineDecodingImpl(state: state, value: file.root, node: .root).unwrap(T.self, from: file.root, at: .root)
-            return (value, loader)
-        }
         // A full load: the three top-level arrays in one batch (they were
         // three batches, one per field), the sub-module's two in another.
-        let (back, full) = try decode(RootedNet.self)
+        let (back, full) = try decodeLazily(RootedNet.self, from: file)
         #expect(back == model)
         #expect(full.loadedCount == 5)
         #expect(full.batchCount == 2)
         // A type reading one top-level array reads the other two with it, not the sub-module's.
-        let (embed, shallow) = try decode(RootedEmbedOnly.self)
+        let (embed, shallow) = try decodeLazily(RootedEmbedOnly.self, from: file)
         #expect(embed.embed == model.embed)
         #expect(shallow.loadedCount == 3)
         #expect(shallow.batchCount == 1)
         // A type reading only the sub-module reads only its arrays.
-        let (block, sub) = try decode(RootedBlockOnly.self)
+        let (block, sub) = try decodeLazily(RootedBlockOnly.self, from: file)
         #expect(block.block == model.block)
         #expect(sub.loadedCount == 2)
         // So damaging the sub-module's arrays does not fail a top-level read.
