@@ -83,12 +83,14 @@ extension Brine {
 
     /// Loads a model saved with ``save(_:to:options:)``.
     ///
-    /// Only the arrays `type` asks for are read, verified and decoded, each
+    /// Arrays are read, verified and decoded when `type` asks for them: each
     /// nested struct, list or dictionary's arrays in one parallel batch, and
     /// the arrays the top-level value holds itself (its fields, not its
-    /// sub-modules') in one more (see
-    /// ``BrineDecoder/decode(_:from:)-(_,BrineFile)``): a type that reads only
-    /// the configuration reads no array data. To load one part, see
+    /// sub-modules') in one more, a prefetch whose failure on a sibling does
+    /// not fail the array asked for (see
+    /// ``BrineDecoder/decode(_:from:)-(_,BrineFile)``). A type that reads
+    /// only the configuration reads no array data; one that reads one
+    /// sub-module reads only that sub-module's arrays. To load one part, see
     /// ``load(_:from:at:mode:options:)``. In the mmap modes, ``Tensor`` fields of
     /// uncompressed arrays are zero-copy views of the mapping (which they
     /// keep alive); `[Float]`-style fields and compressed arrays are copies.

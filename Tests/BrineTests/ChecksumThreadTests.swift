@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import Brine
 import BrineTestSupport
+import Synchronization
 
 /// An uncompressed array is checksummed on the writer's own helper thread
 /// while it is written: one group of chunks at once (arrays from
@@ -98,6 +99,94 @@ struct ChecksumThreadTests {
         #expect(failures.first?.chunkIndex == 2)
     }
 
+    /// `count` pseudo-random bytes.
+    static func bytes(_ count: Int, seed: UInt32) -> Tensor<UInt8> {
+        var t = try! Tensor<UInt8>(zeros: [count])
+        var x = seed &* 2_654_435_761 | 1
+        t.withUnsafeMutableBufferPointer { b in
+            for i in b.indices {
+                x = x &* 1_664_525 &+ 1_013_904_223
+                b[i] = UInt8(truncatingIfNeeded: x >> 24)
+            }
+        }
+        return t
+    }
+
+    @Test("several writers at once, at the path boundaries (1 MiB, 4 MiB ± 1 byte) and odd chunk sizes, to files and sinks: every file verifies")
+    func concurrentWriters() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let m = 1 << 20
+        let arrays = [m - 1, m, m + 1, 4 * m - 1, 4 * m + 1, 9 * m + 3, 0, 1].enumerated().map { Self.bytes($1, seed: UInt32($0 + 1)) }
+        let chunkSizes = [4097, 1 << 20, 3 << 20, 64 << 10, 5 << 20, 4096]
+        let problems = Mutex<[String]>([])
+        let names = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: chunkSizes.count) { k in
+            do {
+                var o = WriteOptions()
+                o.threads = 2
+                o.chunkBytes = chunkSizes[k]
+                o.durable = false
+                let sink = BrineMemorySink()
+                let url = dir.appendingPathComponent("w\(k).brine")
+                let w = k % 2 == 1 ? try BrineWriter(sink: sink, options: o) : try BrineWriter(url: url, options: o)
+                for (i, t) in arrays.enumerated() { try w.append(t, arrayPath: "a\(i)") }
+                if let name = w.checksumThreadName { names.withLock { $0.append(name) } }
+                try w.finish()
+                let file = k % 2 == 1
+                    ? try sink.data.withUnsafeBytes { (b) throws(BrineError) in try BrineFile(bytes: b) }
+                    : try BrineFile(contentsOf: url)
+                let failures = file.verify()
+                if !failures.isEmpty { problems.withLock { $0.append("writer \(k): \(failures)") } }
+                for (i, t) in try file.loadAll().enumerated() where try t.typed(as: UInt8.self) != arrays[i] {
+                    problems.withLock { $0.append("writer \(k), array \(i) differs") }
+                }
+            } catch {
+                problems.withLock { $0.append("writer \(k): \(error)") }
+            }
+        }
+        #expect(problems.withLock { $0 } == [])
+        #expect(names.withLock { $0.count } == chunkSizes.count)
+        for name in names.withLock({ $0 }) { #expect(Self.waitForExit(name) == 0, "\(name)") }
+    }
+
+    @Test("a sink that fails in the middle of an array on either path: the append throws, nothing hangs, the thread ends",
+          arguments: [false, true])
+    func failingSink(cancel: Bool) throws {
+        final class FailingSink: BrineByteSink {
+            var left: Int
+            init(after: Int) { left = after }
+            func write(_ bytes: UnsafeRawBufferPointer) throws(BrineError) {
+                guard bytes.count <= left else { throw BrineError(.io, "sink full") }
+                left -= bytes.count
+            }
+        }
+        let arrays = [Self.bytes(2 << 20, seed: 1), Self.bytes(13 << 20, seed: 2), Self.bytes(2 << 20, seed: 3)]
+        for after in [100, 3 << 20, 6 << 20, 9 << 20, 16 << 20] {
+            var o = WriteOptions()
+            o.threads = 2
+            var name: String?
+            do {
+                let w = try BrineWriter(sink: FailingSink(after: after), options: o)
+                var threw = false
+                do {
+                    for (i, t) in arrays.enumerated() {
+                        try w.append(t, arrayPath: "a\(i)")
+                        name = name ?? w.checksumThreadName
+                    }
+                    try w.finish()
+                } catch {
+                    threw = true
+                }
+                #expect(threw, "sink failing after \(after) bytes")
+                if cancel { w.cancel() }
+                #expect(throws: BrineError.self) { try w.append(arrays[0], arrayPath: "late") }
+                name = name ?? w.checksumThreadName
+            }
+            if let name { #expect(Self.waitForExit(name) == 0, "sink failing after \(after) bytes") }
+        }
+    }
+
     @Test("when the helper thread cannot start, the writer checksums on its own thread: same file, still verified")
     func noHelper() throws {
         let dir = makeTemporaryDirectory()
@@ -116,8 +205,8 @@ struct ChecksumThreadTests {
         let with = dir.appendingPathComponent("with.brine")
         let without = dir.appendingPathComponent("without.brine")
         #expect(try save(with) != nil)
-        WriteTuning.failsChecksumThreadStart = true
-        defer { WriteTuning.failsChecksumThreadStart = false }
+        WriteTuning.failsChecksumThreadStart.store(true, ordering: .relaxed)
+        defer { WriteTuning.failsChecksumThreadStart.store(false, ordering: .relaxed) }
         #expect(try save(without) == nil)
         // Byte-identical to the file whose checksums the helper computed.
         #expect(try Data(contentsOf: with) == Data(contentsOf: without))

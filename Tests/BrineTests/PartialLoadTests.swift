@@ -71,6 +71,32 @@ struct SwallowingBlock: Decodable {
     }
 }
 
+/// Reads a ``RootedNet``'s sub-module weight through `nestedContainer` (no
+/// nested type, so no prefetch scope of its own).
+struct RootedBlockWeightViaNested: Decodable {
+    var weight: Tensor<Float>
+    enum Keys: String, CodingKey { case block }
+    enum BlockKeys: String, CodingKey { case weight }
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: Keys.self)
+        weight = try c.nestedContainer(keyedBy: BlockKeys.self, forKey: .block).decode(Tensor<Float>.self, forKey: .weight)
+    }
+}
+
+/// Reads a ``RootedNet``'s sub-module weight through `superDecoder(forKey:)`.
+struct RootedBlockWeightViaSuper: Decodable {
+    var weight: Tensor<Float>
+    enum Keys: String, CodingKey { case block }
+    enum BlockKeys: String, CodingKey { case weight }
+    init(from decoder: any Decoder) throws {
+        let block = try decoder.container(keyedBy: Keys.self).superDecoder(forKey: .block)
+        weight = try block.container(keyedBy: BlockKeys.self).decode(Tensor<Float>.self, forKey: .weight)
+    }
+}
+
+/// Reads only the weight of a ``NetBlock``.
+struct NetBlockWeightOnly: Decodable { var weight: Tensor<Float> }
+
 /// Decodes the whole of `file` as `type` through a lazy loader, returning
 /// the loader too, which reports what was read (``LazyArrayLoader/loadedCount``,
 /// ``LazyArrayLoader/batchCount``).
@@ -192,6 +218,54 @@ struct PartialLoadTests {
         #expect(try Brine.load(RootedEmbedOnly.self, from: url, mode: mode, options: options).embed == model.embed)
         let error = #expect(throws: BrineError.self) { try Brine.load(RootedNet.self, from: url, mode: mode, options: options) }
         #expect(error?.code == .checksumMismatch)
+    }
+
+    @Test("a sub-module reached through nestedContainer or superDecoder reads only its own arrays, not the top level's",
+          arguments: [LoadMode.copy, .mmap])
+    func subModuleWithoutNestedType(mode: LoadMode) throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let url = dir.appendingPathComponent("rooted.brine")
+        let net = Net.make(layers: 2, n: 16, seed: 10)
+        let model = RootedNet(embed: net.encoder.layers[0].weight, config: net.config, scale: net.head.bias,
+                              block: net.head, position: net.encoder.layers[1].weight)
+        try Brine.save(model, to: url, options: SaveOptions(inlineThreshold: 0))
+        #expect(Set(try damageArrays(url) { !$0.hasPrefix("block.") }) == ["embed", "scale", "position"])
+        var options = ReadOptions()
+        options.verifyMappedArrays = true
+        #expect(try Brine.load(RootedBlockWeightViaNested.self, from: url, mode: mode, options: options).weight == model.block.weight)
+        #expect(try Brine.load(RootedBlockWeightViaSuper.self, from: url, mode: mode, options: options).weight == model.block.weight)
+    }
+
+    @Test("the top-level batch is a prefetch: a damaged sibling, or one over the allocation cap, does not fail an array it did not ask for",
+          arguments: [LoadMode.copy, .mmap])
+    func topLevelPrefetchFailures(mode: LoadMode) throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let url = dir.appendingPathComponent("rooted.brine")
+        let net = Net.make(layers: 2, n: 16, seed: 11)
+        let model = RootedNet(embed: net.encoder.layers[0].weight, config: net.config, scale: net.head.bias,
+                              block: net.head, position: net.encoder.layers[1].weight)
+        try Brine.save(model, to: url, options: SaveOptions(inlineThreshold: 0))
+        #expect(Set(try damageArrays(url) { $0 == "position" || $0 == "block.bias" }) == ["position", "block.bias"])
+        var options = ReadOptions()
+        options.verifyMappedArrays = true
+        // `embed` loads although the batch it starts holds the damaged `position`.
+        #expect(try Brine.load(RootedEmbedOnly.self, from: url, mode: mode, options: options).embed == model.embed)
+        // The same one level down: load(at:) of the block, reading its weight only.
+        #expect(try Brine.load(NetBlockWeightOnly.self, from: url, at: "block", mode: mode, options: options).weight == model.block.weight)
+        // Reading the damaged array itself still fails, by its own name.
+        let error = #expect(throws: BrineError.self) { try Brine.load(RootedNet.self, from: url, mode: mode, options: options) }
+        #expect(error?.code == .checksumMismatch)
+
+        // A cap that holds `embed` (1 KiB) but not `embed` with `position` and `scale`.
+        let capped = dir.appendingPathComponent("capped.brine")
+        try Brine.save(model, to: capped, options: SaveOptions(inlineThreshold: 0))
+        var small = ReadOptions()
+        small.limits.maxAllocationBytes = model.embed.count * 4 + 100
+        #expect(try Brine.load(RootedEmbedOnly.self, from: capped, mode: .copy, options: small).embed == model.embed)
+        let over = #expect(throws: BrineError.self) { try Brine.load(RootedNet.self, from: capped, mode: .copy, options: small) }
+        #expect(over?.code == .limitExceeded)
     }
 
     @Test("load(at:) returns the sub-module at a coding path, through maps and lists, in copy and mmap modes")

@@ -46,6 +46,8 @@ public final class BrineWriter {
     let workerSlots: DispatchSemaphore
     /// Checksums uncompressed arrays while they are written (started on first use).
     private var checksumThread: ChecksumThread?
+    /// The checksum thread could not be started: do not try again for every array.
+    private var checksumThreadFailed = false
     /// The name of the current checksum thread, `nil` when none runs (for tests).
     var checksumThreadName: String? { checksumThread?.name }
 
@@ -398,8 +400,10 @@ public final class BrineWriter {
     /// cannot be started (then this thread checksums).
     private func checksums() -> ChecksumThread? {
         if let t = checksumThread { return t }
+        guard !checksumThreadFailed else { return nil }
         let t = ChecksumThread()
         checksumThread = t
+        checksumThreadFailed = t == nil
         return t
     }
 

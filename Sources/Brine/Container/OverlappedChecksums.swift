@@ -76,7 +76,7 @@ final class ChecksumThread: @unchecked Sendable {
     init?() {
         let n = ChecksumThread.created.wrappingAdd(1, ordering: .relaxed).oldValue & 0xFF_FFFF
         name = "brine-ck-" + String(n, radix: 16)
-        guard !WriteTuning.failsChecksumThreadStart else { return nil }
+        guard !WriteTuning.failsChecksumThreadStart.load(ordering: .relaxed) else { return nil }
         // The thread owns one reference until `run` returns.
         let context = Unmanaged.passRetained(self).toOpaque()
         #if os(Linux)

@@ -11,8 +11,12 @@
 /// element) anywhere. The top-level value itself is a *shallow* scope
 /// unless it is a collection: an array it holds directly (a field, not one
 /// nested in a sub-module) loads every array it holds directly, in one
-/// batch, and nothing below. A config-only struct, or one that reads a
-/// single sub-module, never causes the other fields' arrays to be read.
+/// batch, and nothing below. That batch is only a prefetch: if it fails
+/// (a damaged or unreadable sibling, the allocation cap), the array asked
+/// for is loaded alone and only its own error counts. A config-only struct,
+/// or one that reads a single sub-module (however it reaches it: a nested
+/// type, `nestedContainer`, `superDecoder`), never causes the other fields'
+/// arrays to be read.
 ///
 /// One loader serves one decode, on one thread. Arrays are cached by index,
 /// so two references to one array share one storage. The bytes allocated
@@ -74,13 +78,17 @@ final class LazyArrayLoader {
         }
         if let t = cache[index] { return .tensor(t, path: infos[index].path) }
         var wanted = [index]
+        var prefetch = false
         if let k = scopes.firstIndex(where: { !$0.loaded && !$0.shallow }) {
             LazyArrayLoader.collectReferences(scopes[k].value, into: &wanted, count: infos.count)
             for j in k ..< scopes.count { scopes[j].loaded = true }
-        } else if let last = scopes.indices.last, scopes[last].shallow, !scopes[last].loaded {
-            // Asked for directly by the top-level value: its own arrays, not its sub-modules'.
+        } else if let last = scopes.indices.last, scopes[last].shallow, !scopes[last].loaded, node.depth == startDepth + 1 {
+            // A field of the top-level value itself (not one reached through
+            // `nestedContainer` or `superDecoder`, which push no scope): its
+            // siblings that are arrays too, not its sub-modules'.
             LazyArrayLoader.collectDirectReferences(scopes[last].value, into: &wanted, count: infos.count)
             scopes[last].loaded = true
+            prefetch = true
         }
         // Each array once, in file order, only those not loaded yet.
         var seen = [Bool](repeating: false, count: infos.count)
@@ -90,7 +98,12 @@ final class LazyArrayLoader {
             return true
         }.sorted()
         do throws(BrineError) {
-            try load(wanted)
+            if prefetch && wanted.count > 1 {
+                // The siblings may never be asked for: their failure is not this array's.
+                do throws(BrineError) { try load(wanted) } catch { try load([index]) }
+            } else {
+                try load(wanted)
+            }
         } catch {
             if failure == nil { failure = error }
             throw error

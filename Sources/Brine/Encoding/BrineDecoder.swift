@@ -25,7 +25,8 @@ public struct BrineDecoder: Sendable {
     /// asked for, every array of that sub-tree is loaded at once, all chunks
     /// in parallel; the first array read directly by the top-level type
     /// loads every array the top-level value holds directly (not those of
-    /// its sub-modules) in one batch. In mmap modes uncompressed arrays are
+    /// its sub-modules) in one batch, a prefetch: if a sibling fails to load,
+    /// the array asked for is loaded alone. In mmap modes uncompressed arrays are
     /// zero-copy views. See docs/FORMAT.md, "Codable mapping", "Partial loads".
     /// - Throws: ``BrineError`` from loading (`.checksumMismatch`,
     ///   `.decompressionFailed`, `.io`, `.limitExceeded`…), even when the

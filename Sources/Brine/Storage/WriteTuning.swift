@@ -1,3 +1,4 @@
+import Synchronization
 import SystemPackage
 
 /// Switches for the writer's I/O strategies, so that `Benchmarks` can time
@@ -28,10 +29,11 @@ package enum WriteTuning {
     /// Default `true`.
     nonisolated(unsafe) package static var overlapsChecksums = true
 
-    /// Fault injection for tests: the writer's checksum thread fails to
-    /// start, as when `pthread_create` refuses (`EAGAIN`), so the writer
-    /// checksums on its own thread. Default `false`.
-    nonisolated(unsafe) package static var failsChecksumThreadStart = false
+    /// Fault injection for tests: while `true`, writers' checksum threads
+    /// fail to start, as when `pthread_create` refuses (`EAGAIN`), so each
+    /// writer checksums on its own thread. Default `false`. Atomic: writers
+    /// of other tests may read it meanwhile.
+    package static let failsChecksumThreadStart = Atomic<Bool>(false)
 
     /// Uncompressed arrays of one write group are checksummed on another
     /// thread while they are written from this many bytes up (below it,
