@@ -357,8 +357,8 @@ public final class BrineWriter {
                 lo = hi
             }
         } else if let helper {
-            // The semaphores count write groups, not chunks: each wake-up of
-            // the checksum thread (which may preempt this one) buys a group.
+            // The semaphores count write groups, not chunks: one wake-up of
+            // the checksum thread per 4 MiB group rather than per chunk.
             let ready = DispatchSemaphore(value: 0)
             let space = DispatchSemaphore(value: 2)
             let shared = UncheckedSendable((bytes, sums, chunk))
@@ -411,7 +411,6 @@ public final class BrineWriter {
     /// the checksum thread runs at most two groups ahead of the writes, so
     /// the chunks in between stay in the last-level cache.
     static let writeGroupBytes = 4 << 20
-
 }
 
 // MARK: - Names given after the arrays were written (format 1.1)

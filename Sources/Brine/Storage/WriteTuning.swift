@@ -37,7 +37,10 @@ package enum WriteTuning {
 
     /// Uncompressed arrays of one write group are checksummed on another
     /// thread while they are written from this many bytes up (below it,
-    /// waking a worker costs more than it saves). Default 1 MiB.
+    /// waking a worker costs more than it saves: a 32 MiB model of 200
+    /// arrays saved in 8.5 ms with a 256 KiB threshold, 7.9 ms without
+    /// overlap; MiniLM saved in 13.7, 13.6, 13.7 and 13.0 ms at 128 KiB,
+    /// 256 KiB, 512 KiB and 1 MiB). Default 1 MiB.
     nonisolated(unsafe) package static var overlapMinimumBytes = 1 << 20
 
     /// Waits until every replaced file handed to the background queue is
