@@ -49,6 +49,15 @@ struct RootedNet: Codable, Equatable {
     var position: Tensor<Float>
 }
 
+extension RootedNet {
+    /// Three small top-level arrays, a configuration and a two-array sub-module.
+    static func make(seed: UInt64) -> RootedNet {
+        let net = Net.make(layers: 2, n: 16, seed: seed)
+        return RootedNet(embed: net.encoder.layers[0].weight, config: net.config, scale: net.head.bias,
+                         block: net.head, position: net.encoder.layers[1].weight)
+    }
+}
+
 /// Reads one top-level array of a ``RootedNet``.
 struct RootedEmbedOnly: Decodable { var embed: Tensor<Float> }
 
@@ -191,9 +200,7 @@ struct PartialLoadTests {
         let dir = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(dir) }
         let url = dir.appendingPathComponent("rooted.brine")
-        let net = Net.make(layers: 2, n: 16, seed: 9)
-        let model = RootedNet(embed: net.encoder.layers[0].weight, config: net.config, scale: net.head.bias,
-                              block: net.head, position: net.encoder.layers[1].weight)
+        let model = RootedNet.make(seed: 9)
         try Brine.save(model, to: url, options: SaveOptions(inlineThreshold: 0))
         let file = try BrineFile(contentsOf: url, mode: mode)
         // A full load: the three top-level arrays in one batch (they were
@@ -226,9 +233,7 @@ struct PartialLoadTests {
         let dir = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(dir) }
         let url = dir.appendingPathComponent("rooted.brine")
-        let net = Net.make(layers: 2, n: 16, seed: 10)
-        let model = RootedNet(embed: net.encoder.layers[0].weight, config: net.config, scale: net.head.bias,
-                              block: net.head, position: net.encoder.layers[1].weight)
+        let model = RootedNet.make(seed: 10)
         try Brine.save(model, to: url, options: SaveOptions(inlineThreshold: 0))
         #expect(Set(try damageArrays(url) { !$0.hasPrefix("block.") }) == ["embed", "scale", "position"])
         var options = ReadOptions()
@@ -243,9 +248,7 @@ struct PartialLoadTests {
         let dir = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(dir) }
         let url = dir.appendingPathComponent("rooted.brine")
-        let net = Net.make(layers: 2, n: 16, seed: 11)
-        let model = RootedNet(embed: net.encoder.layers[0].weight, config: net.config, scale: net.head.bias,
-                              block: net.head, position: net.encoder.layers[1].weight)
+        let model = RootedNet.make(seed: 11)
         try Brine.save(model, to: url, options: SaveOptions(inlineThreshold: 0))
         #expect(Set(try damageArrays(url) { $0 == "position" || $0 == "block.bias" }) == ["position", "block.bias"])
         var options = ReadOptions()
