@@ -35,6 +35,7 @@ struct TableCommand: ParsableCommand {
     var model: String?
 
     mutating func run() throws {
+        warnAboutChecksumBuild()
         let dir = directory.map { URL(fileURLWithPath: $0) }
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("brine-bench-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -97,7 +98,29 @@ func machineDescription() -> String {
         cpu = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
     }
     let mem = ProcessInfo.processInfo.physicalMemory
-    return "\(cpu), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(formatBytes(Int(mem))) RAM"
+    return "\(cpu), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(formatBytes(Int(mem))) RAM, checksums: \(checksumKernelName)"
+}
+
+/// The loop computing XXH3-64 here: `avx2` (xxHash's AVX2 loop compiled into
+/// CBrineKernels) or `libxxhash` (the system library's build).
+var checksumKernelName: String { Checksum.path == .avx2 ? "avx2" : "libxxhash" }
+
+/// A warning when this CPU runs the AVX2 kernels but checksums fall back to
+/// libxxhash because CBrineKernels was compiled without `<xxhash.h>`: a build
+/// made before `libxxhash-dev` was installed keeps that object file (SwiftPM
+/// does not track a header `__has_include` did not find), and every timing
+/// that hashes (saves, verified loads) comes out slower than Brine is.
+/// `nil` when checksums run the loop the kernels selected.
+func checksumBuildWarning() -> String? {
+    guard Kernels.selected == .avx2, Checksum.path != .avx2 else { return nil }
+    return "warning: checksums run libxxhash, not the AVX2 loop: CBrineKernels was compiled without <xxhash.h> "
+        + "(built before libxxhash-dev was installed?). Rebuild it (rm -rf .build/*/CBrineKernels.build, then build again): "
+        + "until then every timing that hashes (saves, verified loads) is slower than Brine."
+}
+
+/// Writes ``checksumBuildWarning()`` to standard error, if any.
+func warnAboutChecksumBuild() {
+    if let w = checksumBuildWarning() { FileHandle.standardError.write((w + "\n").data(using: .utf8)!) }
 }
 
 func renderTable(_ rows: [Measurement]) -> String {

@@ -18,6 +18,7 @@ struct CodableCommand: ParsableCommand {
     var directory: String?
 
     func run() throws {
+        warnAboutChecksumBuild()
         let dir = directory.map { URL(fileURLWithPath: $0) }
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("brine-codable-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

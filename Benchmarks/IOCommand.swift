@@ -127,6 +127,7 @@ struct IOCommand: ParsableCommand {
     }
 
     func run() throws {
+        warnAboutChecksumBuild()
         WriteTuning.preallocates = !noPreallocate
         WriteTuning.releasesReplacedFileInBackground = !noBackgroundRelease
         WriteTuning.overlapsChecksums = !noOverlap
@@ -332,5 +333,9 @@ struct IOReport: Codable {
     /// For cold-load: the largest fraction (0…1) of the file's pages still
     /// resident after eviction, over all runs (nil when cold-load did not run).
     var coldResidentFraction: Double?
+    /// The XXH3-64 loop of this build: `avx2` or `libxxhash` (see ``checksumBuildWarning()``).
+    var checksumKernel = checksumKernelName
+    /// ``checksumBuildWarning()``, when the AVX2 loop is missing from an AVX2 build.
+    var checksumWarning = checksumBuildWarning()
     var results: [IORow]
 }

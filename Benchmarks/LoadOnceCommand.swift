@@ -29,6 +29,7 @@ struct LoadOnceCommand: ParsableCommand {
     var noPack = false
 
     func run() throws {
+        warnAboutChecksumBuild()
         MemoryTuning.packsSmallArrays = !noPack
         if let hugeThreshold { MemoryTuning.hugeAllocationThreshold = hugeThreshold }
         var o = ReadOptions()

@@ -625,6 +625,8 @@ def run_brine(ds: Dataset, binary: Path, out: Path, runs: int, mmap_runs: int, f
             continue
         if rep["rawBytes"] != ds.raw_bytes:
             log(f"  warning: Brine saw {rep['rawBytes']} raw bytes, Python {ds.raw_bytes}")
+        if rep.get("checksumWarning"):
+            log(f"  {rep['checksumWarning']}")
         rep["method"] = name
         ds.brine_reports.append(rep)
         for r in rep["results"]:
@@ -1139,6 +1141,11 @@ def main() -> int:
 
     machine["loadavg_end"] = os.getloadavg()
     machine["cpu_parallelism_end"] = cpu_parallelism()
+    # Which XXH3 loop Brine's build hashes with (Benchmarks io reports it):
+    # a build without the AVX2 loop makes every hashing row pessimistic.
+    reps = [r for d in datasets for r in d.brine_reports]
+    machine["checksum_kernel"] = next((r.get("checksumKernel") for r in reps if r.get("checksumKernel")), None)
+    machine["checksum_warning"] = next((r["checksumWarning"] for r in reps if r.get("checksumWarning")), None)
     targets = check_targets(datasets, machine, disk, scaling)
     plots: list[Path] = []
     if not args.no_plots:
@@ -1173,10 +1180,12 @@ def main() -> int:
     p = print
     p(f"# Brine vs Python serializers — {report['date']}\n")
     p(f"- Machine: {machine['cpu']}, {machine['cores']} cores ({machine['cores_usable']} usable), {fmt_b(machine['ram_bytes'])} RAM, "
-      f"SIMD {'/'.join(machine['simd']) or 'none'}, Linux {machine['kernel']}; "
+      f"SIMD {'/'.join(machine['simd']) or 'none'}, Brine's checksums {machine.get('checksum_kernel') or 'not run'}, Linux {machine['kernel']}; "
       f"load average {machine['loadavg_start'][0]:.1f} at start, {machine['loadavg_end'][0]:.1f} at end; "
       f"usable parallelism (two busy processes vs one) {machine['cpu_parallelism_start']:.2f}× at start, "
       f"{machine['cpu_parallelism_end']:.2f}× at end")
+    if machine.get("checksum_warning"):
+        p(f"- **{machine['checksum_warning']}**")
     p("- Versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()))
     p(f"- Method: median (and min) of {args.runs} timed runs after 1 warm-up ({args.mmap_runs} runs for mmap open); "
       "every save writes a new file (previous output deleted before each run, untimed); no fsync anywhere; "
