@@ -607,6 +607,22 @@ BRINE_OPS = {"save": "save", "overwrite": "overwrite", "load": "load", "mmap-unv
              "mmap": "mmap open, verified", "touch": "mmap + touch"}
 
 
+# The XXH3 loop of the Brine build (`checksumKernel` of every `Benchmarks io`
+# report) and its warning, if any: a build without the AVX2 loop makes every
+# row that hashes pessimistic (Benchmarks/BenchmarksCommand.swift,
+# checksumBuildWarning).
+BRINE_CHECKSUMS: dict = {}
+
+
+def note_brine_report(rep: dict) -> None:
+    """Records the checksum loop a `Benchmarks io` report names, and logs its warning once."""
+    if rep.get("checksumKernel"):
+        BRINE_CHECKSUMS.setdefault("kernel", rep["checksumKernel"])
+    if rep.get("checksumWarning") and "warning" not in BRINE_CHECKSUMS:
+        BRINE_CHECKSUMS["warning"] = rep["checksumWarning"]
+        log(f"  {rep['checksumWarning']}")
+
+
 def run_brine(ds: Dataset, binary: Path, out: Path, runs: int, mmap_runs: int, fresh_runs: int = 0) -> None:
     for name, extra, ops in BRINE_CONFIGS:
         kept = out / "brine-fresh.brine"
@@ -625,8 +641,7 @@ def run_brine(ds: Dataset, binary: Path, out: Path, runs: int, mmap_runs: int, f
             continue
         if rep["rawBytes"] != ds.raw_bytes:
             log(f"  warning: Brine saw {rep['rawBytes']} raw bytes, Python {ds.raw_bytes}")
-        if rep.get("checksumWarning"):
-            log(f"  {rep['checksumWarning']}")
+        note_brine_report(rep)
         rep["method"] = name
         ds.brine_reports.append(rep)
         for r in rep["results"]:
@@ -1143,9 +1158,8 @@ def main() -> int:
     machine["cpu_parallelism_end"] = cpu_parallelism()
     # Which XXH3 loop Brine's build hashes with (Benchmarks io reports it):
     # a build without the AVX2 loop makes every hashing row pessimistic.
-    reps = [r for d in datasets for r in d.brine_reports]
-    machine["checksum_kernel"] = next((r.get("checksumKernel") for r in reps if r.get("checksumKernel")), None)
-    machine["checksum_warning"] = next((r["checksumWarning"] for r in reps if r.get("checksumWarning")), None)
+    machine["checksum_kernel"] = BRINE_CHECKSUMS.get("kernel")
+    machine["checksum_warning"] = BRINE_CHECKSUMS.get("warning")
     targets = check_targets(datasets, machine, disk, scaling)
     plots: list[Path] = []
     if not args.no_plots:

@@ -209,6 +209,7 @@ def run_disk(C, args, workdir: Path, out: Path, brine_bin: Path | None):
             cmd = [str(brine_bin), "io", "--input", str(inp), "--runs", str(runs), "--dir", str(out), "--ops", "durable-save", "cold-load", *extra]
             try:
                 rep = json.loads(subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout)
+                C.note_brine_report(rep)
             except (subprocess.CalledProcessError, json.JSONDecodeError, OSError) as e:
                 C.log(f"  {name}: FAILED: {e}")
                 ds.rows.append(C.Row(ds.name, name, "durable save/cold load", raw, error=str(e)))
@@ -324,6 +325,7 @@ def run_scaling(C, args, workdir: Path, out: Path, brine_bin: Path | None) -> di
                        "--dir", str(out), "--ops", "save", "load", "mmap-unverified", "mmap", "--codec", "none"]
                 try:
                     rep = json.loads(subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout)
+                    C.note_brine_report(rep)
                     got = {r["op"]: (r["medianSeconds"], r["minSeconds"]) for r in rep["results"]}
                     point["rows"]["brine none"] = {"save": got.get("save"), "load": got.get("load"), "open": got.get("mmap-unverified"),
                                                    "open, verified": got.get("mmap")}
