@@ -13,6 +13,8 @@ scripts/python-package.sh
 if scripts/servers.sh status | grep -q stopped; then
     trap 'scripts/servers.sh stop' EXIT
 fi
-eval "$(scripts/servers.sh start)"
+# Assigned first: `eval "$(…)"` would hide a failed start (eval of nothing succeeds).
+server_env="$(scripts/servers.sh start)"
+eval "$server_env"
 swift build --build-tests
 swift test --skip-build "$@"

@@ -61,7 +61,7 @@ struct ShardIndexHostileFileTests {
         defer { removeTemporaryDirectory(dir) }
         #expect(truncate(index.path, off_t(ShardIndex.maxIndexBytes + 1)) == 0)
         #expect(throws: BrineError.self) { try Brine.loadWeights(fromShardIndex: index) }
-        do { _ = try Brine.loadWeights(fromShardIndex: index) } catch let e as BrineError { #expect(e.code == .limitExceeded) }
+        do { _ = try Brine.loadWeights(fromShardIndex: index) } catch { #expect(error.code == .limitExceeded) }
     }
 
     @Test("a shard name that is a FIFO in the folder is a typed error, not a wait for a writer")
