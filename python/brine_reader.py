@@ -470,13 +470,19 @@ def _read_journal(path, expect=None):
     sparse journal could claim terabytes)."""
     try:
         # Non-blocking: a FIFO left at the journal's path must not hang the open.
-        f = os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)), "rb")
+        # Not through a symbolic link (O_NOFOLLOW): Brine never writes one there.
+        f = os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+                              | getattr(os, "O_NOFOLLOW", 0)), "rb")
     except FileNotFoundError:
         return None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return None  # a symbolic link at the journal's path: not a journal any flush wrote
+        raise
     with f:
         st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            return None  # not a journal any flush wrote
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+            return None  # not a journal any flush wrote (a FIFO, a hard link to another file)
         size = st.st_size
         if size < JOURNAL_HEAD + 16:
             return None

@@ -162,6 +162,54 @@ extension JournalHostileTests {
 }
 
 extension JournalHostileTests {
+    @Test("a complete, matching journal reached through a symlink or a hard link at <file>-journal is not replayed: the link would lend it the linked file's owner; the file keeps its bytes and opens")
+    func linkedJournalNotReplayed() throws {
+        for kind in ["symlink", "hardlink"] {
+            let s = try ReadWriteSessionTests().journalScenario()
+            let jp = s.url.path + "-journal"
+            // The journal's bytes in a file anyone may write (as a planter would
+            // prepare them), then linked at the journal's path.
+            let planted = s.url.deletingLastPathComponent().appendingPathComponent("notes-\(kind).bin").path
+            #expect(rename(jp, planted) == 0)
+            #expect(chmod(planted, 0o666) == 0)
+            if kind == "symlink" {
+                #expect(symlink(planted, jp) == 0)
+            } else {
+                #expect(link(planted, jp) == 0)
+            }
+            for mode in [LoadMode.copy, .mmap, .mmapReadWrite] {
+                _ = try BrineFile(contentsOf: s.url, mode: mode)
+                #expect(try Data(contentsOf: s.url) == s.old, "\(kind), \(mode): the linked journal was replayed")
+            }
+            let out = try PythonOracle.run(#"""
+                import sys, brine_reader as br
+                br.load(sys.argv[1])
+                print("loaded")
+                """#, [s.url.path])
+            #expect(out.contains("loaded"), "\(kind): python/brine_reader.py: \(out)")
+        }
+    }
+
+    @Test("a complete, matching journal that its group or others may write is not replayed (.recoveryNeeded); without those permissions it is")
+    func writableByOthersJournalNotReplayed() throws {
+        let s = try ReadWriteSessionTests().journalScenario()
+        let jp = s.url.path + "-journal"
+        var st = stat()
+        #expect(stat(jp, &st) == 0)
+        #expect(st.st_mode & 0o077 == 0, "a journal is created 0600")
+        for perm: mode_t in [0o620, 0o602] {
+            #expect(chmod(jp, perm) == 0)
+            let e = #expect(throws: BrineError.self) { try BrineFile(contentsOf: s.url) }
+            #expect(e?.code == .recoveryNeeded, "\(String(perm, radix: 8)): \(String(describing: e))")
+            #expect(try Data(contentsOf: s.url) == s.old)
+        }
+        #expect(chmod(jp, 0o600) == 0)
+        _ = try BrineFile(contentsOf: s.url)
+        #expect(try Data(contentsOf: s.url) == s.new)
+    }
+}
+
+extension JournalHostileTests {
     @Test("a complete sparse journal of 1 TiB naming the file (other size) is ignored from its head: an open neither hashes its data nor hangs, in Brine and python/brine_reader.py")
     func sparseForeignJournalNotHashed() throws {
         let dir = makeTemporaryDirectory()

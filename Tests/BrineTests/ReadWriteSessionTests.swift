@@ -281,7 +281,7 @@ struct ReadWriteSessionTests {
         let bufs = offsets.map { at in (offset: at, bytes: UnsafeRawBufferPointer(UnsafeMutableRawBufferPointer.allocate(byteCount: min(old.count, at + 4096) - at, alignment: 8))) }
         defer { for b in bufs { b.bytes.deallocate() } }
         for b in bufs { UnsafeMutableRawBufferPointer(mutating: b.bytes).copyBytes(from: new[b.offset ..< b.offset + b.bytes.count]) }
-        try Journal.write(to: url.path + "-journal", fileSize: old.count, target: FileIdentity.of(path: url.path)!, oldTrailer: Array(old.suffix(64)), newTrailer: Array(new.suffix(64)), regions: bufs)
+        try Journal.write(to: url.path + "-journal", fileSize: old.count, target: FileIdentity.of(path: url.path)!, oldTrailer: Array(old.suffix(64)), newTrailer: Array(new.suffix(64)), regions: bufs, readableAs: 0o644)
         chmod(dir.path, 0o755)
         for mode in ["copy", "mmap"] {
             let r = try Helper.run(["open-as", "65534", url.path, mode])
@@ -294,7 +294,7 @@ struct ReadWriteSessionTests {
         #expect(r.lines.contains("opened 4"), "\(r.lines)")
         // A journal already replayed whose removal failed (a read-only
         // folder): a reader without write access reads the file.
-        try Journal.write(to: url.path + "-journal", fileSize: old.count, target: FileIdentity.of(path: url.path)!, oldTrailer: Array(old.suffix(64)), newTrailer: Array(new.suffix(64)), regions: bufs)
+        try Journal.write(to: url.path + "-journal", fileSize: old.count, target: FileIdentity.of(path: url.path)!, oldTrailer: Array(old.suffix(64)), newTrailer: Array(new.suffix(64)), regions: bufs, readableAs: 0o644)
         let again = try Helper.run(["open-as", "65534", url.path, "copy"])
         #expect(again.lines.contains("opened 4"), "\(again.lines)")
         #expect(try Data(contentsOf: url) == new)

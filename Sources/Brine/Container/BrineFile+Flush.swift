@@ -154,7 +154,9 @@ extension BrineFile {
             try trailer.withUnsafeBytes { t in
                 add(headerOffset, h)
                 add(fileSize - FormatSpec.trailerSize, t)
-                try Journal.write(to: journalPath, fileSize: fileSize, target: session.identity, oldTrailer: oldTrailer, newTrailer: trailer, regions: regions)
+                var st = stat()
+                let mode: mode_t = fstat(session.fd.rawValue, &st) == 0 ? st.st_mode & 0o777 : 0o600
+                try Journal.write(to: journalPath, fileSize: fileSize, target: session.identity, oldTrailer: oldTrailer, newTrailer: trailer, regions: regions, readableAs: mode)
                 // From here on the flush is committed: the next open replays the journal.
                 for r in regions {
                     try session.fd.pwriteFully(r.bytes, at: Int64(r.offset)).orThrow("writing the flush into the file (the journal \(journalPath) completes it on the next open)", path: path)

@@ -167,6 +167,9 @@ extension BrineFile {
                 // root) is trusted, so someone who may create files in the
                 // folder but not write the file cannot have a reader do it.
                 let st = try fd.status().orThrow("fstat", path: path)
+                guard !journal.writableByOthers else {
+                    throw BrineError(.recoveryNeeded, "the journal \(journalPath) of an unfinished flush may be written by users other than its owner (group or other write permission); Brine does not replay it. Check its origin, then remove the group and other write permission (chmod go-w) to complete it, or remove it if no flush of the file's owner died", filePath: path)
+                }
                 guard journal.owner == UInt32(st.st_uid) || journal.owner == 0 else {
                     throw BrineError(.recoveryNeeded, "the journal \(journalPath) of an unfinished flush belongs to user \(journal.owner), not to the file's owner (user \(st.st_uid)); Brine does not replay it. Run the open as its owner or root to complete it, or remove it if no flush of that user died", filePath: path)
                 }

@@ -59,6 +59,10 @@ struct Journal {
     var entries: [Entry]
     /// The user id owning the journal file (`st_uid`; 0 for a journal not read from a file).
     var owner: UInt32 = 0
+    /// Whether users other than the owner may write the journal file (its
+    /// group or others have write permission): then its bytes are not the
+    /// owner's alone, and it is not replayed. Brine creates journals 0600.
+    var writableByOthers = false
 
     /// What an open finds next to a Brine file.
     enum Found {
@@ -81,10 +85,14 @@ struct Journal {
     /// Writes the journal for `regions` (byte ranges of the file, sorted, not
     /// overlapping, each at most ``maxRegionBytes``) and makes it durable:
     /// create (`O_TRUNC`) `journalPath`, write, `fsync` it, `fsync` the folder.
+    /// - Parameter readableAs: the permissions of the file the journal is
+    ///   for: the journal (which holds some of its bytes) may be read by
+    ///   whoever may read the file (its read bits, less the umask) and
+    ///   written by its owner alone. Default 0600.
     /// - Throws: ``BrineError`` `.io` (with `errno`); the partial journal is removed.
     static func write(
         to journalPath: String, fileSize: Int, target: FileIdentity, oldTrailer: [UInt8], newTrailer: [UInt8],
-        regions: [(offset: Int, bytes: UnsafeRawBufferPointer)]
+        regions: [(offset: Int, bytes: UnsafeRawBufferPointer)], readableAs fileMode: mode_t = 0o600
     ) throws(BrineError) {
         guard regions.count <= maxTableBytes / entrySize else {
             throw BrineError(.limitExceeded, "a flush of \(regions.count) regions is over the journal's limit of \(maxTableBytes / entrySize); save the model with Brine.save instead", filePath: journalPath)
@@ -120,7 +128,7 @@ struct Journal {
         do {
             fd = try FileDescriptor.open(
                 FilePath(journalPath), .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec],
-                permissions: [.ownerReadWrite, .groupRead, .otherRead])
+                permissions: FilePermissions(rawValue: (fileMode & 0o444) | 0o600))
         } catch let e as Errno {
             throw BrineError.system("creating the journal \(journalPath)", errno: e.code, path: journalPath)
         } catch {
@@ -167,10 +175,17 @@ struct Journal {
             fd = try openForReading(journalPath)
         } catch where error.errno == ENOENT {
             return .absent
+        } catch where error.errno == ELOOP {
+            // Brine never writes a journal as a symbolic link: someone else
+            // put it there. Ignored (and left alone); the file is read as it is.
+            return .torn("a symbolic link", nil)
         }
         defer { try? fd.close() }
         let st = try fd.status().orThrow("fstat of the journal", path: journalPath)
         guard st.st_mode & S_IFMT == S_IFREG else { return .torn("not a regular file", nil) }
+        // Brine writes a journal as a new file with one link; a hard link to
+        // another file (one the planter may write, owned by someone else) is not one.
+        guard st.st_nlink == 1 else { return .torn("a file with \(st.st_nlink) links", nil) }
         let size = Int(try fd.fileSize().orThrow("fstat of the journal", path: journalPath))
         func bytes(_ offset: Int, _ count: Int) throws(BrineError) -> [UInt8] {
             var out = [UInt8](repeating: 0, count: count)
@@ -228,7 +243,8 @@ struct Journal {
             }
             at += e.length
         }
-        return .complete(Journal(fileSize: Int(fileSize), target: target, oldTrailer: Array(head[48 ..< 112]), newTrailer: Array(head[112 ..< 176]), entries: entries, owner: UInt32(st.st_uid)))
+        return .complete(Journal(fileSize: Int(fileSize), target: target, oldTrailer: Array(head[48 ..< 112]), newTrailer: Array(head[112 ..< 176]), entries: entries, owner: UInt32(st.st_uid),
+                                 writableByOthers: st.st_mode & (S_IWGRP | S_IWOTH) != 0))
     }
 
     /// Whether this journal belongs to a file of `size` bytes whose last 64
@@ -288,7 +304,9 @@ struct Journal {
     /// - Throws: ``BrineError`` `.notFound` (with `errno` `ENOENT`), `.io`, `.permissionDenied`.
     static func openForReading(_ journalPath: String) throws(BrineError) -> FileDescriptor {
         do {
-            return try FileDescriptor.open(FilePath(journalPath), .readOnly, options: [.closeOnExec, .nonBlocking])
+            // Not through a symbolic link: a link planted at the journal's
+            // path would let the file it names pass the owner check.
+            return try FileDescriptor.open(FilePath(journalPath), .readOnly, options: [.closeOnExec, .nonBlocking, .noFollow])
         } catch let e as Errno {
             throw BrineError.system("opening the journal", errno: e.code, path: journalPath)
         } catch {
