@@ -37,7 +37,10 @@ public struct Tensor<Scalar: BrineScalar>: Sendable {
 
     /// Wraps existing storage.
     /// - Throws: ``BrineError`` `.invalidArgument` if the shape is invalid or
-    ///   the storage size is not `product(shape) * itemSize` bytes.
+    ///   the storage size is not `product(shape) * itemSize` bytes;
+    ///   `.valueOutOfRange` when `Scalar` is `Bool` and a byte is neither 0
+    ///   nor 1 (a file or another language can hold any byte in a bool
+    ///   array; a Swift `Bool` holding another value is undefined behaviour).
     public init(shape: [Int], storage: TensorStorage) throws(BrineError) {
         guard let n = Shape.elementCount(shape) else {
             throw BrineError(.invalidArgument, "invalid shape \(shape): negative dimension or element count overflows")
@@ -45,6 +48,9 @@ public struct Tensor<Scalar: BrineScalar>: Sendable {
         let (bytes, o) = n.multipliedReportingOverflow(by: MemoryLayout<Scalar>.stride)
         guard !o, bytes == storage.byteCount else {
             throw BrineError(.invalidArgument, "storage of \(storage.byteCount) bytes does not hold shape \(shape) of \(Scalar.dtype)")
+        }
+        if Scalar.dtype == .bool, let i = BoolBytes.firstInvalid(storage.bytes) {
+            throw BrineError(.valueOutOfRange, "bool array holds byte \(storage.bytes[i]) at element \(i); a Bool is 0 or 1")
         }
         self.shape = shape
         self._storage = storage
@@ -284,7 +290,8 @@ public struct AnyTensor: Sendable, Equatable {
     }
 
     /// The typed tensor (no copy).
-    /// - Throws: ``BrineError`` `.dtypeMismatch` when `S.dtype != dtype`.
+    /// - Throws: ``BrineError`` `.dtypeMismatch` when `S.dtype != dtype`;
+    ///   `.valueOutOfRange` for a bool array holding a byte other than 0 or 1.
     public func typed<S: BrineScalar>(as: S.Type = S.self) throws(BrineError) -> Tensor<S> {
         guard S.dtype == dtype else {
             throw BrineError(.dtypeMismatch, "array has dtype \(dtype), requested \(S.dtype)")
@@ -320,5 +327,24 @@ extension Tensor: Codable where Scalar: Codable {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(shape, forKey: .shape)
         try c.encode(scalars, forKey: .scalars)
+    }
+}
+
+/// The check of bool array bytes (NumPy, safetensors and Brine store a bool
+/// as one byte, 0 or 1).
+enum BoolBytes {
+    /// The index of the first byte that is neither 0 nor 1, or `nil`.
+    static func firstInvalid(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        var i = 0
+        // Eight bytes at a time: any bit but each byte's lowest is set.
+        while i + 8 <= bytes.count {
+            if bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0xFEFE_FEFE_FEFE_FEFE != 0 { break }
+            i += 8
+        }
+        while i < bytes.count {
+            if bytes[i] > 1 { return i }
+            i += 1
+        }
+        return nil
     }
 }

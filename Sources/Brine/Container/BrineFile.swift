@@ -215,13 +215,18 @@ public final class BrineFile: Sendable {
     /// - Returns: a zero-copy view in mmap modes for uncompressed arrays, else
     ///   a tensor in memory Brine owns.
     /// - Throws: ``BrineError`` `.arrayNotFound`, `.dtypeMismatch`,
-    ///   `.checksumMismatch`, `.decompressionFailed`, `.truncated`, `.io`, `.limitExceeded`.
+    ///   `.checksumMismatch`, `.decompressionFailed`, `.truncated`, `.io`, `.limitExceeded`;
+    ///   `.valueOutOfRange` for a bool array holding a byte other than 0 or 1.
     public func array<S: BrineScalar>(_ path: String, as: S.Type = S.self) throws(BrineError) -> Tensor<S> {
         let a = try anyArray(path)
         guard a.dtype == S.dtype else {
             throw BrineError(.dtypeMismatch, "array has dtype \(a.dtype), requested \(S.dtype)", filePath: self.path, arrayPath: path)
         }
-        return try Tensor<S>(shape: a.shape, storage: a.storage)
+        do throws(BrineError) {
+            return try Tensor<S>(shape: a.shape, storage: a.storage)
+        } catch {
+            throw BrineError(error.code, error.message, filePath: self.path, arrayPath: path)
+        }
     }
 
     /// Loads the array at `path` with its dtype known only at run time.
