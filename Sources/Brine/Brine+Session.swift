@@ -98,7 +98,9 @@ extension BrineModel where Model: Encodable {
         defaults.storageDType = file.arrays.first { $0.storedDType != $0.dtype }?.storedDType
         var metadata: [(key: String, value: Value)] = []
         if case .map(let entries) = file.metadata {
-            metadata = entries.filter { !["brine.format", "brine.version", "brine.created"].contains($0.key) }
+            // Brine's own keys are written anew; `brine.aliases` too, from
+            // the model as it is now (the old map would hide new ties).
+            metadata = entries.filter { !["brine.format", "brine.version", "brine.created", "brine.aliases"].contains($0.key) }
         }
         let writer = try BrineWriter(path: file.path, options: defaults)
         do {
