@@ -26,13 +26,18 @@ extension SaveOptions {
     /// - Parameters:
     ///   - url: the file whose options to keep (only its trailer and header are read).
     ///   - readOptions: limits for reading it.
-    /// - Throws: ``BrineError`` as ``BrineFile/init(contentsOf:mode:options:)``.
+    /// - Throws: ``BrineError`` as ``BrineFile/init(contentsOf:mode:options:)``;
+    ///   `.unsupportedFeature` when two user metadata keys are canonically
+    ///   equivalent (a file written elsewhere can hold both spellings; the
+    ///   `[String: Value]` of ``metadata`` cannot).
     public init(preserving url: URL, readOptions: ReadOptions = .init()) throws(BrineError) {
-        self.init(preserving: try BrineFile(contentsOf: url, options: readOptions))
+        try self.init(preserving: try BrineFile(contentsOf: url, options: readOptions))
     }
 
     /// Options that save the way `file` was saved; see ``init(preserving:readOptions:)``.
-    public init(preserving file: BrineFile) {
+    /// - Throws: ``BrineError`` `.unsupportedFeature` when two user metadata
+    ///   keys are canonically equivalent.
+    public init(preserving file: BrineFile) throws(BrineError) {
         self.init()
         if let a = file.arrays.first {
             writeOptions.codec = a.codec
@@ -43,7 +48,7 @@ extension SaveOptions {
         if let narrowed = file.arrays.first(where: { $0.dtype == .float32 && $0.storedDType != .float32 }) {
             writeOptions.storageDType = narrowed.storedDType
         }
-        metadata = Brine.userMetadata(file.metadata)
+        metadata = try Brine.userMetadata(file.metadata, path: file.path)
     }
 }
 
@@ -69,7 +74,7 @@ extension BrineModel where Model: Encodable {
     ///   ``Brine/save(_:to:options:)``.
     public func save(to url: URL? = nil, updatingMetadata changes: [String: any ValueConvertible] = [:]) throws {
         let destination = url ?? URL(fileURLWithPath: file.path)
-        var options = SaveOptions(preserving: file)
+        var options = try SaveOptions(preserving: file)
         for (k, v) in changes { options.metadata[k] = v.brineValue }
         try Brine.save(model, to: destination, options: options)
     }
@@ -77,10 +82,19 @@ extension BrineModel where Model: Encodable {
 
 extension Brine {
     /// The user keys of a metadata map (those not starting with `brine.`).
-    static func userMetadata(_ metadata: Value) -> [String: Value] {
+    /// - Throws: ``BrineError`` `.unsupportedFeature` when two keys are
+    ///   canonically equivalent: a `[String: Value]` would keep one of them.
+    static func userMetadata(_ metadata: Value, path: String? = nil) throws(BrineError) -> [String: Value] {
         guard case .map(let entries) = metadata else { return [:] }
         var out: [String: Value] = [:]
-        for e in entries where !e.key.hasPrefix("brine.") { out[e.key] = e.value }
+        var spelling: [String: String] = [:]
+        for e in entries where !e.key.hasPrefix("brine.") {
+            if let other = spelling[e.key], !other.isSameName(as: e.key) {
+                throw BrineError(.unsupportedFeature, "metadata keys \(Value.quoted(other)) and \(Value.quoted(e.key)) are different code points but equal Swift strings (canonically equivalent); a [String: Value] cannot keep both (read BrineFile.metadata, a Value map, instead)", filePath: path)
+            }
+            spelling[e.key] = e.key
+            out[e.key] = e.value
+        }
         return out
     }
 
@@ -132,7 +146,7 @@ extension Brine {
         of url: URL, durable: Bool = true, _ body: (inout [String: Value]) throws(BrineError) -> Void
     ) throws(BrineError) {
         let file = try BrineFile(contentsOf: url)
-        var user = userMetadata(file.metadata)
+        var user = try userMetadata(file.metadata, path: file.path)
         try body(&user)
         guard case .map(let old) = file.metadata else { throw BrineError(.corruptHeader, "metadata is not a map", filePath: file.path) }
         var entries = old.filter { $0.key.hasPrefix("brine.") }

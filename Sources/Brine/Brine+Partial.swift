@@ -29,10 +29,12 @@ extension BrineFile {
                 // The longest run of components that names a key. Runs longer
                 // than the longest key cannot match, so the work per map is
                 // bounded by its keys, whatever the length of the path.
-                var keys: [String: Int] = [:]
+                // Exact code points first (``NameIndex``): of two spellings
+                // of one key, the path picks its own.
+                var keys = NameIndex()
                 var longest = 0
                 for (k, e) in entries.enumerated() {
-                    keys[e.key] = k
+                    keys.insert(e.key, at: k)
                     longest = Swift.max(longest, e.key.utf8.count)
                 }
                 var match: (entry: Int, count: Int)?

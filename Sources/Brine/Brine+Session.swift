@@ -131,7 +131,7 @@ extension BrineModel where Model: Encodable {
 final class FlushPlanSink: ArraySink, ArrayPlacement {
     let file: BrineFile
     let infos: [ArrayInfo]
-    let index: [String: Int]
+    let index: NameIndex
     let base: UnsafeMutableRawPointer
     /// Why the model must be re-saved (empty: everything fits in place).
     var reasons: [String] = []
@@ -144,9 +144,7 @@ final class FlushPlanSink: ArraySink, ArrayPlacement {
         self.file = file
         self.infos = file.arrays
         self.base = base
-        var index: [String: Int] = [:]
-        for (i, a) in infos.enumerated() { index[a.path] = i }
-        self.index = index
+        self.index = NameIndex(infos.map(\.path))
     }
 
     deinit { for c in copies { c.bytes.deallocate() } }

@@ -204,10 +204,11 @@ enum WeightLoading {
         let sink = CollectingSink()
         let tree = try BrineEncoder().encode(model, sink: sink, threshold: 0, requireStableNames: true)
         var report = WeightsReport()
-        var index: [String: Int] = [:]
-        index.reserveCapacity(available.count)
+        // By exact code points first (``NameIndex``): a file holding two
+        // spellings of one key never hands one array out for the other.
+        var index = NameIndex()
         for (i, a) in available.enumerated() {
-            if filter.matches(a.path) { index[a.path] = i } else { report.excluded.append(a.path) }
+            if filter.matches(a.path) { index.insert(a.path, at: i) } else { report.excluded.append(a.path) }
         }
         func lookup(_ e: CollectingSink.Entry) -> (Int, String)? {
             switch names {
@@ -218,7 +219,7 @@ enum WeightLoading {
         }
 
         var fetchList: [(slot: Int, source: Int)] = []
-        var used = Set<String>()
+        var used = Set<ExactName>()
         for (k, e) in sink.entries.enumerated() {
             guard filter.matches(e.path) else {
                 if !report.excluded.contains(e.path) { report.excluded.append(e.path) }
@@ -234,7 +235,7 @@ enum WeightLoading {
             let a = available[j]
             if skipMismatch && (a.dtype != e.dtype || a.shape != e.shape) {
                 report.mismatched.append(.init(path: e.path, expected: (e.dtype, e.shape), found: (a.dtype, a.shape)))
-                used.insert(matched)
+                used.insert(ExactName(matched))
                 continue
             }
             guard a.dtype == e.dtype else {
@@ -244,7 +245,7 @@ enum WeightLoading {
                 throw BrineError(.shapeMismatch, "expected shape \(e.shape), found shape \(a.shape) (dtype \(a.dtype))", filePath: filePath, arrayPath: e.path)
             }
             fetchList.append((k, a.source))
-            used.insert(matched)
+            used.insert(ExactName(matched))
             report.loaded.append(e.path)
         }
         // The model's aliases (tied weights): the source must hold the same
@@ -257,7 +258,7 @@ enum WeightLoading {
             probe.path = aliasPath
             probe.legacyPath = legacyPath
             guard let (j, matched) = lookup(probe) else { continue }
-            used.insert(matched)
+            used.insert(ExactName(matched))
             guard let f = fetchList.first(where: { $0.slot == k }) else { continue }
             if available[j].source != f.source {
                 // Stored apart (a 1.0 file, or weights saved untied): equal
@@ -268,7 +269,7 @@ enum WeightLoading {
                 tieChecks.append((aliasPath, e.path, f.source, available[j].source))
             }
         }
-        report.unexpected = available.map(\.path).filter { !used.contains($0) && index[$0] != nil }
+        report.unexpected = available.map(\.path).filter { !used.contains(ExactName($0)) && index[$0] != nil }
         if strict, let p = report.unexpected.first {
             throw BrineError(.arrayNotFound, "the model has no array for this path of the weights (\(report.unexpected.count) unexpected arrays)", filePath: filePath, arrayPath: p)
         }

@@ -8,10 +8,10 @@ extension BrineFile {
     public var aliases: [(path: String, index: Int)] {
         guard case .map(let entries)? = metadata["brine.aliases"] else { return [] }
         let paths = arrayPaths
-        var position: [String: Int] = [:]
-        for (i, p) in paths.enumerated() { position[p] = i }
+        var position: [ExactName: Int] = [:]
+        for (i, p) in paths.enumerated() { position[ExactName(p)] = i }
         return entries.compactMap { alias, target in
-            guard position[alias] == nil, case .string(let t) = target, let i = position[t] else { return nil }
+            guard position[ExactName(alias)] == nil, case .string(let t) = target, let i = position[ExactName(t)] else { return nil }
             return (alias, i)
         }
     }
@@ -19,7 +19,7 @@ extension BrineFile {
     /// The array index an alias path names, or `nil`.
     func aliasIndex(_ path: String) -> Int? {
         guard case .map(let entries)? = metadata["brine.aliases"],
-              case .string(let target)? = entries.first(where: { $0.key == path })?.value else { return nil }
-        return arrays.firstIndex { $0.path == target }
+              case .string(let target)? = entries.first(where: { $0.key.isSameName(as: path) })?.value else { return nil }
+        return arrays.firstIndex { $0.path.isSameName(as: target) }
     }
 }

@@ -29,7 +29,8 @@ public final class BrineWriter {
     let output: StagedFileWriter
     var offset: Int
     var entries: [ArrayInfo] = []
-    fileprivate var paths = Set<String>()
+    /// By Unicode scalars (``ExactName``), as readers compare paths.
+    fileprivate var paths = Set<ExactName>()
     /// Final names given by ``renameArrays(_:)``, applied to ``arrays`` (Codable names, format 1.1).
     fileprivate var renamed: [Int: String] = [:]
     /// Alias paths of shared arrays, written as the `brine.aliases` metadata map (format 1.1).
@@ -173,7 +174,7 @@ public final class BrineWriter {
         guard shape.count <= ReadLimits().maxRank else {
             throw BrineError(.limitExceeded, "rank \(shape.count) is over the limit of \(ReadLimits().maxRank)", filePath: destination, arrayPath: arrayPath)
         }
-        guard paths.insert(arrayPath).inserted else {
+        guard paths.insert(ExactName(arrayPath)).inserted else {
             throw BrineError(.invalidArgument, "duplicate array path", filePath: destination, arrayPath: arrayPath)
         }
         let stored: DType = (dtype == .float32 ? o.storageDType : nil) ?? dtype
@@ -233,6 +234,8 @@ public final class BrineWriter {
             try BrineWriter.checkNoRefs(metadata, path: destination)
             try BrineWriter.checkRefs(root, count: entries.count, path: destination)
             try BrineWriter.checkShared(root, path: destination)
+            try BrineWriter.checkMapKeys(metadata, what: "the metadata", path: destination)
+            try BrineWriter.checkMapKeys(root, what: "the object tree", path: destination)
             // Brine's own keys first, unless the caller set them.
             var own: [(key: String, value: Value)] = []
             for (k, v) in [("brine.format", Value.string(Brine.formatVersion)), ("brine.version", .string(Brine.version)),
@@ -274,6 +277,27 @@ public final class BrineWriter {
         drainIgnoringErrors()
         finished = true
         file?.abort()
+    }
+
+    /// Readers refuse a map holding the same key twice (docs/FORMAT.md,
+    /// "Values"; keys compared by code points, ``ExactName``): a file with
+    /// one could be written but never read. Depth is bounded by
+    /// `checkWritableDepth`, called first.
+    /// - Throws: ``BrineError`` `.invalidArgument` naming the key.
+    static func checkMapKeys(_ v: Value, what: String, path: String) throws(BrineError) {
+        switch v {
+        case .map(let m):
+            var seen = Set<ExactName>()
+            for (k, x) in m {
+                guard seen.insert(ExactName(k)).inserted else {
+                    throw BrineError(.invalidArgument, "\(what) has a map with the key \(Value.quoted(k)) twice; a reader would refuse the file", filePath: path)
+                }
+                try checkMapKeys(x, what: what, path: path)
+            }
+        case .list(let l): for x in l { try checkMapKeys(x, what: what, path: path) }
+        case .shared(_, let x): try checkMapKeys(x, what: what, path: path)
+        default: break
+        }
     }
 
     private static func checkNoRefs(_ v: Value, path: String) throws(BrineError) {
@@ -431,11 +455,12 @@ extension BrineWriter {
             }
             current[i] = n
         }
-        guard Set(current).count == current.count else {
+        let exact = Set(current.map(ExactName.init))
+        guard exact.count == current.count else {
             throw BrineError(.invalidArgument, "renaming would make two array paths equal", filePath: destination)
         }
         for (i, n) in names { renamed[i] = n }
-        paths = Set(current)
+        paths = exact
     }
 
     /// Records alias paths: each names the array at `index` too (written in
@@ -449,7 +474,7 @@ extension BrineWriter {
             guard i >= 0 && i < entries.count else {
                 throw BrineError(.invalidArgument, "alias '\(p)' names array #\(i), out of range", filePath: destination)
             }
-            guard !paths.contains(p), !aliases.contains(where: { $0.path == p }) else {
+            guard !paths.contains(ExactName(p)), !aliases.contains(where: { $0.path.isSameName(as: p) }) else {
                 throw BrineError(.invalidArgument, "alias path is already an array path or alias", filePath: destination, arrayPath: p)
             }
             aliases.append((p, i))

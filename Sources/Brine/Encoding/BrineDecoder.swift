@@ -116,7 +116,7 @@ final class BrineDecodingImpl: Decoder {
         guard case .map(let entries) = value else {
             throw mismatch([String: Value].self, value, at: node, expected: "a map (keyed container)")
         }
-        return KeyedDecodingContainer(BrineKeyedDecodingContainer<Key>(decoder: self, map: MapLookup(entries), node: node))
+        return KeyedDecodingContainer(BrineKeyedDecodingContainer<Key>(decoder: self, map: try MapLookup.keyed(entries, at: node), node: node))
     }
 
     func unkeyedContainer() throws -> any UnkeyedDecodingContainer {
@@ -295,16 +295,48 @@ final class MapLookup {
     let entries: [(key: String, value: Value)]
     private let index: [String: Int]?
 
+    /// Two keys that differ in their code points but are equal Swift
+    /// strings (canonically equivalent, `"\u{E9}"` and `"e\u{301}"`; a
+    /// file cannot hold the same key twice): a Swift `CodingKey` or
+    /// `Dictionary<String, _>` cannot keep both. `nil` when there are none.
+    let equivalentKeys: (String, String)?
+
     init(_ entries: [(key: String, value: Value)]) {
         self.entries = entries
+        var pair: (String, String)?
         if entries.count > 16 {
             var d: [String: Int] = [:]
             d.reserveCapacity(entries.count)
-            for (i, e) in entries.enumerated() { d[e.key] = i }
+            for (i, e) in entries.enumerated() {
+                if pair == nil, let j = d[e.key] { pair = (entries[j].key, e.key) }
+                d[e.key] = i
+            }
             index = d
         } else {
             index = nil
+            outer: for i in entries.indices {
+                for j in entries.indices.prefix(i) where entries[j].key == entries[i].key {
+                    pair = (entries[j].key, entries[i].key)
+                    break outer
+                }
+            }
         }
+        equivalentKeys = pair
+    }
+
+    /// The lookup of a map decoded as a keyed container (a struct's fields,
+    /// a `Dictionary`'s entries).
+    /// - Throws: `DecodingError.dataCorrupted` when two keys are canonically
+    ///   equivalent (``equivalentKeys``): decoding would merge them, dropping
+    ///   one value or reading one twice.
+    static func keyed(_ entries: [(key: String, value: Value)], at node: CodingPathNode) throws -> MapLookup {
+        let m = MapLookup(entries)
+        if let (a, b) = m.equivalentKeys {
+            throw DecodingError.dataCorrupted(.init(
+                codingPath: node.path,
+                debugDescription: "map keys \(Value.quoted(a)) and \(Value.quoted(b)) are different code points but equal Swift strings (canonically equivalent); a Swift key cannot keep both"))
+        }
+        return m
     }
 
     subscript(key: String) -> Value? {
@@ -372,7 +404,7 @@ struct BrineKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerProtoc
         guard case .map(let entries) = v else {
             throw decoder.mismatch([String: Value].self, v, at: at, expected: "a map (keyed container)")
         }
-        return KeyedDecodingContainer(BrineKeyedDecodingContainer<NestedKey>(decoder: decoder, map: MapLookup(entries), node: at))
+        return KeyedDecodingContainer(BrineKeyedDecodingContainer<NestedKey>(decoder: decoder, map: try MapLookup.keyed(entries, at: at), node: at))
     }
 
     func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer {
@@ -462,7 +494,7 @@ struct BrineUnkeyedDecodingContainer: UnkeyedDecodingContainer {
             guard case .map(let entries) = v else {
                 throw decoder.mismatch([String: Value].self, v, at: at, expected: "a map (keyed container)")
             }
-            return KeyedDecodingContainer(BrineKeyedDecodingContainer<NestedKey>(decoder: decoder, map: MapLookup(entries), node: at))
+            return KeyedDecodingContainer(BrineKeyedDecodingContainer<NestedKey>(decoder: decoder, map: try MapLookup.keyed(entries, at: at), node: at))
         }
     }
 

@@ -310,7 +310,9 @@ struct Header: Sendable {
         var sharedID: Int? = nil
         var items: [Value] = []
         var entries: [(key: String, value: Value)] = []
-        var keys = Set<String>()
+        /// Compared by Unicode scalars (``ExactName``): canonically
+        /// equivalent spellings are two keys, as in Python.
+        var keys = Set<ExactName>()
         var key = ""
     }
 
@@ -330,7 +332,7 @@ struct Header: Sendable {
             if let top = stack.indices.last, stack[top].isMap {
                 let keyOffset = r.absoluteOffset
                 let k = try r.string("map key")
-                guard stack[top].keys.insert(k).inserted else {
+                guard stack[top].keys.insert(ExactName(k)).inserted else {
                     throw BrineError(.corruptHeader, "duplicate map key '\(k)'", filePath: r.filePath, byteOffset: keyOffset)
                 }
                 stack[top].key = k

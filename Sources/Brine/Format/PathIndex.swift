@@ -36,7 +36,8 @@ struct PathIndex: Sendable {
             var s = Int(truncatingIfNeeded: h) & mask
             while slots[s] != 0 {
                 let j = Int(slots[s]) - 1
-                if hashes[j] == h, arrays[j].path == arrays[i].path { return .failure(Duplicate(position: i)) }
+                // By Unicode scalars: canonically equivalent spellings are two paths.
+                if hashes[j] == h, arrays[j].path.isSameName(as: arrays[i].path) { return .failure(Duplicate(position: i)) }
                 s = (s + 1) & mask
             }
             slots[s] = UInt32(i + 1)
@@ -61,7 +62,7 @@ struct PathIndex: Sendable {
         var s = PathIndex.hash(path) & mask
         while slots[s] != 0 {
             let i = Int(slots[s]) - 1
-            if i < arrays.count, arrays[i].path == path { return i }
+            if i < arrays.count, arrays[i].path.isSameName(as: path) { return i }
             s = (s + 1) & mask
         }
         return nil

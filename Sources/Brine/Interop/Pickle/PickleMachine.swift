@@ -687,7 +687,7 @@ final class PickleMachine {
     /// array is a whole pickle (protocol 5) instead.
     private func readJoblibArray(_ state: PyValue) throws(BrineError) -> PyValue {
         guard let s = object(state), s.kind == .dict else { throw bad("joblib NumpyArrayWrapper state is not a dict") }
-        func field(_ k: String) -> PyValue? { s.index[.str(k)].map { s.values[$0] } }
+        func field(_ k: String) -> PyValue? { s.index[.str(Array(k.utf8))].map { s.values[$0] } }
         guard let shapeV = field("shape"), let shape = sequenceItems(shapeV), let d = field("dtype").flatMap({ object($0)?.dtype }) else {
             throw bad("joblib NumpyArrayWrapper without shape or dtype")
         }

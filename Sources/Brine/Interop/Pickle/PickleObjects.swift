@@ -22,7 +22,10 @@ enum PyKey: Hashable {
     case int(Int64)
     case bigInt([UInt8])
     case float(UInt64)
-    case str(String)
+    /// A `str` key by its UTF-8 bytes: Python compares code points, so
+    /// canonically equivalent spellings (`"\u{E9}"`, `"e\u{301}"`) are two
+    /// keys, where Swift's `String` equality would merge them.
+    case str([UInt8])
     case bytes([UInt8])
     case obj(Int)
 
@@ -34,7 +37,7 @@ enum PyKey: Hashable {
         case .bigInt(let b): self = .bigInt(b)
         case .float(let d):
             if d == d.rounded(), abs(d) < 9.2e18 { self = .int(Int64(d)) } else { self = .float(d.bitPattern) }
-        case .str(let s): self = .str(s)
+        case .str(let s): self = .str(Array(s.utf8))
         case .bytes(let b): self = .bytes(b)
         case .obj(let i): self = .obj(i)
         }
@@ -147,7 +150,14 @@ final class PyObject {
     init(_ kind: Kind) { self.kind = kind }
 
     /// Sets `key` to `value` (an existing key keeps its position, as in a Python dict).
+    /// A NaN key is always a new entry: NaN equals nothing, so two NaN keys
+    /// (two objects) are two entries of a Python dict.
     func setItem(_ key: PyValue, _ value: PyValue) {
+        if case .float(let d) = key, d.isNaN {
+            keys.append(key)
+            values.append(value)
+            return
+        }
         let k = PyKey(key)
         if let i = index[k] {
             values[i] = value
@@ -160,6 +170,10 @@ final class PyObject {
 
     /// Adds `item` to a set unless an equal key is there.
     func addToSet(_ item: PyValue) {
+        if case .float(let d) = item, d.isNaN {
+            items.append(item)
+            return
+        }
         let k = PyKey(item)
         guard index[k] == nil else { return }
         index[k] = items.count

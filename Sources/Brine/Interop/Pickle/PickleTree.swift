@@ -21,7 +21,8 @@ struct PickleTreeBuilder {
     /// new memory) and charge its size against the caps before anything.
     private var converted: [Int: (value: Value, nodes: Int, bytes: Int, height: Int)] = [:]
     private var deepest = 0
-    private var usedPaths: Set<String> = []
+    /// By Unicode scalars (``ExactName``): two spellings of a Python key are two paths.
+    private var usedPaths: Set<ExactName> = []
     private var active: Set<Int> = []
     private var nodes = 0
     private var bytes = 0
@@ -187,12 +188,12 @@ struct PickleTreeBuilder {
             throw BrineError(.limitExceeded, "more than \(options.limits.maxArrays) arrays", arrayPath: pathText(path))
         }
         var name = pathText(path)
-        if usedPaths.contains(name) {
+        if usedPaths.contains(ExactName(name)) {
             var n = 2
-            while usedPaths.contains("\(name)#\(n)") { n += 1 }
+            while usedPaths.contains(ExactName("\(name)#\(n)")) { n += 1 }
             name = "\(name)#\(n)"
         }
-        usedPaths.insert(name)
+        usedPaths.insert(ExactName(name))
         arrays.append((name, t))
         return .arrayRef(arrays.count - 1)
     }

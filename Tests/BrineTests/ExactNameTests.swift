@@ -1,0 +1,114 @@
+import Foundation
+import Testing
+@testable import Brine
+
+/// Names are sequences of code points in Brine files, NumPy, safetensors and
+/// Python; Swift's `String` equality treats canonically equivalent spellings
+/// as equal. Two spellings are two names: never merged (one array dropped,
+/// one value read twice), never a valid file refused as a duplicate; where a
+/// Swift key cannot keep both, a typed error.
+@Suite("Exact names")
+struct ExactNameTests {
+    static let nfc = "\u{E9}", nfd = "e\u{301}"
+
+    struct OneField: Codable {
+        var field: Tensor<Float>
+        enum CodingKeys: String, CodingKey { case field = "\u{E9}" }
+    }
+
+    @Test("the two spellings are equal Swift strings but different names")
+    func premise() {
+        #expect(Self.nfc == Self.nfd)
+        #expect(!Self.nfc.isSameName(as: Self.nfd))
+        #expect(ExactName(Self.nfc) != ExactName(Self.nfd))
+        #expect(Set([ExactName(Self.nfc), ExactName(Self.nfd), ExactName(Self.nfc)]).count == 2)
+    }
+
+    @Test("a pickle dict keyed by both spellings, and by two NaNs, keeps every entry with its own data (Python keeps them apart)")
+    func pickleKeysKept() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let url = dir.appendingPathComponent("u.pkl")
+        _ = try PythonOracle.run(#"""
+            import sys, pickle, numpy as np
+            nfc, nfd = "\u00e9", "e\u0301"
+            a = np.arange(4, dtype='<f4'); b = a + 100
+            d = {nfc: a, nfd: b, "k1": {nfc: 1, nfd: 2}, "m": {float('nan'): a * 2, float('nan'): b * 2}}
+            assert len(d) == 4 and len(d["k1"]) == 2 and len(d["m"]) == 2
+            pickle.dump(d, open(sys.argv[1], 'wb'), protocol=4)
+            """#, [url.path])
+        let c = try Pickle.read(contentsOf: url)
+        #expect(c.arrays.count == 4, "\(c.arrays.map(\.path))")
+        func values(_ path: String) -> [Float]? {
+            guard let t = c.arrays.first(where: { $0.path.isSameName(as: path) })?.tensor else { return nil }
+            return try? t.typed(as: Float.self).scalars
+        }
+        #expect(values(Self.nfc) == [0, 1, 2, 3])
+        #expect(values(Self.nfd) == [100, 101, 102, 103])
+        let nanArrays = c.arrays.filter { $0.path.hasPrefix("m.") }.compactMap { try? $0.tensor.typed(as: Float.self).scalars }
+        #expect(Set(nanArrays.map { $0.map(Int.init) }) == [[0, 2, 4, 6], [200, 202, 204, 206]])
+        guard case .map(let root) = c.root, case .map(let k1)? = root.first(where: { $0.key == "k1" })?.value else {
+            Issue.record("no k1 map in \(c.root)")
+            return
+        }
+        #expect(k1.count == 2)
+    }
+
+    @Test("a Brine file may hold both spellings as array paths and map keys: written, read, looked up exactly; a Codable dictionary refuses them (typed) instead of merging")
+    func brineKeepsBoth() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let url = dir.appendingPathComponent("n.brine")
+        let w = try BrineWriter(url: url)
+        _ = try w.append(Tensor<Float>(shape: [2], scalars: [1, 2]), arrayPath: Self.nfc)
+        _ = try w.append(Tensor<Float>(shape: [2], scalars: [3, 4]), arrayPath: Self.nfd)
+        try w.finish(
+            root: .map([(Self.nfc, .arrayRef(0)), (Self.nfd, .arrayRef(1))]),
+            metadata: .map([(Self.nfc, .string("composed")), (Self.nfd, .string("decomposed"))]))
+        for mode in [LoadMode.copy, .mmap] {
+            let f = try BrineFile(contentsOf: url, mode: mode)
+            #expect(f.arrays.count == 2)
+            #expect(try f.array(Self.nfc, as: Float.self).scalars == [1, 2])
+            #expect(try f.array(Self.nfd, as: Float.self).scalars == [3, 4])
+        }
+        // A Swift dictionary cannot hold both keys: refused, naming the key.
+        let e = #expect(throws: BrineError.self) { try Brine.load([String: Tensor<Float>].self, from: url) }
+        #expect(e?.code == .modelMismatch && e?.message.contains("same String") == true, "\(String(describing: e))")
+        // A struct with a field of one spelling: the two keys are refused as
+        // well (a keyed container cannot tell them apart).
+        let e2 = #expect(throws: BrineError.self) { try Brine.load(OneField.self, from: url) }
+        #expect(e2?.message.contains("canonically equivalent") == true, "\(String(describing: e2))")
+        // The Python reader agrees (its dict keeps both).
+        let out = try PythonOracle.run(#"""
+            import sys, brine_reader as br
+            f = br.load(sys.argv[1])
+            print(sorted(len(k) for k in f.keys()))
+            """#, [url.path])
+        #expect(out.contains("[1, 2]"), "\(out)")
+    }
+
+    @Test("a map holding the exact same key twice, which every reader refuses, is refused by the writer before the file exists (metadata and tree)")
+    func duplicateMapKeyRefusedAtWrite() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        for (root, metadata) in [(Value.null, Value.map([("k", .int(1)), ("k", .int(2))])),
+                                 (Value.map([("a", .list([.map([("x", .int(1)), ("x", .null)])]))]), Value.map([]))] {
+            let url = dir.appendingPathComponent("dup.brine")
+            let w = try BrineWriter(url: url)
+            let e = #expect(throws: BrineError.self) { try w.finish(root: root, metadata: metadata) }
+            #expect(e?.code == .invalidArgument && e?.message.contains("twice") == true, "\(String(describing: e))")
+            #expect(!FileManager.default.fileExists(atPath: url.path))
+        }
+    }
+
+    @Test("a duplicate of the exact same path is still refused by the writer")
+    func exactDuplicateRefused() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let w = try BrineWriter(url: dir.appendingPathComponent("d.brine"))
+        _ = try w.append(Tensor<Float>(shape: [1], scalars: [1]), arrayPath: Self.nfd)
+        let e = #expect(throws: BrineError.self) { try w.append(Tensor<Float>(shape: [1], scalars: [2]), arrayPath: "e\u{301}") }
+        #expect(e?.code == .invalidArgument)
+        w.cancel()
+    }
+}
