@@ -54,13 +54,17 @@ final class AtomicFile {
             // id and a random token, so a file already at it (EEXIST: then
             // forgotten at once) is a leftover of an earlier process's save.
             _ = brine_temporary_register(tmp.string)
+            // A file being replaced keeps its permissions (and, where this
+            // process may set them, its owner and group): a 0600 model must
+            // not become world-readable by being saved. Until they are set,
+            // the new file is readable by its owner alone.
+            var old = stat()
+            let replacing = stat(destination.string, &old) == 0 && (old.st_mode & S_IFMT) == S_IFREG
+            let fd: FileDescriptor
             do {
-                let fd = try FileDescriptor.open(
+                fd = try FileDescriptor.open(
                     tmp, .readWrite, options: [.create, .exclusiveCreate, .closeOnExec],
-                    permissions: [.ownerReadWrite, .groupRead, .otherRead])
-                self.temporary = tmp
-                self.fd = fd
-                return
+                    permissions: replacing ? [.ownerReadWrite] : [.ownerReadWrite, .groupRead, .otherRead])
             } catch let e as Errno {
                 brine_temporary_unregister(tmp.string)
                 if e == .fileExists && attempt < 16 { attempt += 1; continue }
@@ -69,6 +73,20 @@ final class AtomicFile {
                 brine_temporary_unregister(tmp.string)
                 throw BrineError(.io, "creating temporary file \(tmp.string): \(error)", filePath: destination.string)
             }
+            if replacing {
+                // Best effort: only root may give a file away (EPERM otherwise).
+                _ = fchown(fd.rawValue, old.st_uid, old.st_gid)
+                if fchmod(fd.rawValue, old.st_mode & 0o777) != 0 {
+                    let e = errno
+                    try? fd.close()
+                    _ = Syscall.unlink(tmp)
+                    brine_temporary_unregister(tmp.string)
+                    throw BrineError.system("setting the permissions of \(tmp.string) to those of the file it replaces", errno: e, path: destination.string)
+                }
+            }
+            self.temporary = tmp
+            self.fd = fd
+            return
         }
     }
 
