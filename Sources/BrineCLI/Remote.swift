@@ -1,6 +1,7 @@
 import ArgumentParser
 import Brine
 import BrineRemote
+import CBrineKernels
 import Dispatch
 import Foundation
 
@@ -104,16 +105,29 @@ extension Convert {
             throw Exit.usage
         }
         let temp = try TemporaryFolder(prefix: "brine-convert")
-        defer { temp.remove() }
         let dir = temp.url
+        // Removed on SIGINT/SIGTERM/SIGHUP too (the CLI's handlers): the
+        // downloaded copy, the output to upload, then the folder.
+        var registered = [dir.path]
+        _ = brine_temporary_register(dir.path)
+        defer {
+            temp.remove()
+            for p in registered { brine_temporary_unregister(p) }
+        }
+        func register(_ url: URL) {
+            registered.append(url.path)
+            _ = brine_temporary_register(url.path)
+        }
         do {
             var inURL = URL(fileURLWithPath: input)
             if let inRemote {
                 inURL = dir.appendingPathComponent("input" + (inRemote.pathExtension.isEmpty ? "" : "." + inRemote.pathExtension))
+                register(inURL)
                 let path = inURL.path
                 try blocking { try await download(inRemote, to: path) }
             }
             let outURL = outRemote.map { dir.appendingPathComponent("output." + $0.pathExtension) } ?? URL(fileURLWithPath: output)
+            if outRemote != nil { register(outURL) }
             let outFormat = to ?? TensorFileFormat(fileExtension: (outRemote ?? outURL).pathExtension)
             guard let outFormat else {
                 throw ValidationError("cannot tell the output format from '\(output)'; use --to")

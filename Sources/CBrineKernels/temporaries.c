@@ -48,13 +48,16 @@ void brine_temporary_unregister(const char *path) {
 
 static void remove_temporaries(int sig) {
     char path[PATH_BYTES];
-    for (int i = 0; i < SLOTS; i++) {
-        unsigned before = atomic_load(&slots[i].sequence);
-        if (before & 1 || atomic_load(&slots[i].used) != 1) continue;
-        memcpy(path, slots[i].path, PATH_BYTES);
-        path[PATH_BYTES - 1] = 0;
-        if (atomic_load(&slots[i].sequence) != before) continue;  // rewritten meanwhile
-        unlink(path);
+    // Files first, then (second pass) folders, once the files in them are gone.
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < SLOTS; i++) {
+            unsigned before = atomic_load(&slots[i].sequence);
+            if (before & 1 || atomic_load(&slots[i].used) != 1) continue;
+            memcpy(path, slots[i].path, PATH_BYTES);
+            path[PATH_BYTES - 1] = 0;
+            if (atomic_load(&slots[i].sequence) != before) continue;  // rewritten meanwhile
+            if (pass == 0) unlink(path); else rmdir(path);
+        }
     }
     // Die by the same signal (the shell sees the usual status).
     struct sigaction action;

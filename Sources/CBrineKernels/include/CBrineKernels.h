@@ -83,8 +83,10 @@ int brine_start_writeback(int fd, int64_t offset, int64_t length);
 /// `errno` (`EOPNOTSUPP` off Linux, `ENAMETOOLONG`, `open`'s).
 int brine_remove_on_parent_death(const char *dir, int parent);
 
-/// Records `path` as a temporary file of this process that the handlers of
-/// ``brine_remove_temporaries_on_signals`` unlink. Returns 0, `ENOSPC` when
+/// Records `path` as a temporary file (or empty-once-its-files-are-gone
+/// folder) of this process that the handlers of
+/// ``brine_remove_temporaries_on_signals`` unlink (files, first) or remove
+/// (`rmdir`, folders, after every file). Returns 0, `ENOSPC` when
 /// 64 temporaries are already recorded (that one is then not removed), or
 /// `ENAMETOOLONG` (4096 bytes or more).
 int brine_temporary_register(const char *path);
