@@ -418,6 +418,11 @@ public final class ONNXModel: @unchecked Sendable {
                              filePath: target, arrayPath: name, errno: error.errno)
         }
         defer { close(fd) }
+        // The path was checked before the open, and a folder or link on it
+        // can be swapped in between: check the file actually opened.
+        guard let opened = openedPath(fd), opened.hasPrefix(root == "/" ? "/" : root + "/") else {
+            throw BrineError(.invalidInterop, "external data location '\(location)' changed while it was opened and now leads out of the model's folder", filePath: path, arrayPath: name)
+        }
         guard offset <= size, bytes <= size - offset else {
             throw BrineError(.truncated, "external data (\(bytes) bytes at offset \(offset)) runs past the end of '\(location)' (\(size) bytes)",
                              filePath: target, arrayPath: name, byteOffset: UInt64(min(offset, size)))
@@ -433,6 +438,23 @@ public final class ONNXModel: @unchecked Sendable {
             done += n
         }
         return try AnyTensor(dtype: dtype, shape: shape, storage: storage)
+    }
+
+    /// The path of the file open at `fd` as the kernel names it
+    /// (`/proc/self/fd` on Linux, `F_GETPATH` on Darwin); `nil` when unknown.
+    static func openedPath(_ fd: Int32) -> String? {
+        #if os(Linux)
+        var buf = [CChar](repeating: 0, count: 4097)
+        let n = readlink("/proc/self/fd/\(fd)", &buf, buf.count - 1)
+        guard n > 0, n < buf.count - 1 else { return nil }
+        return String(decoding: buf[0 ..< n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        #elseif canImport(Darwin)
+        var buf = [CChar](repeating: 0, count: Int(MAXPATHLEN) + 1)
+        guard fcntl(fd, F_GETPATH, &buf) == 0 else { return nil }
+        return String(cString: buf)
+        #else
+        return nil
+        #endif
     }
 
     static func realPath(_ p: String) -> String? {

@@ -1,5 +1,9 @@
+import Synchronization
 import Foundation
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import Brine
 import BrineTestSupport
 @testable import BrineONNX
@@ -230,6 +234,61 @@ struct ONNXOracleTests {
                 #expect(error.arrayPath == "w")
             }
         }
+    }
+}
+
+extension ONNXOracleTests {
+    @Test("external data swapped for a symlink out of the folder while it is read never yields the outside file's bytes (the opened file is checked, not only the path)")
+    func externalDataSwapRace() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let folder = dir.appendingPathComponent("m")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let secret = Data("TOP-SECRET-KEY!!".utf8)
+        try secret.write(to: dir.appendingPathComponent("secret.txt"))
+        let real = Data([Float(1), 2, 3, 4].flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) })
+        try real.write(to: folder.appendingPathComponent("real.bin"))
+        try real.write(to: folder.appendingPathComponent("data.bin"))
+        try PythonOracle.run(#"""
+            import sys, os
+            from onnx import helper, TensorProto as TP
+            import onnx
+            t = onnx.TensorProto(name="w", data_type=TP.FLOAT, dims=[4])
+            t.data_location = TP.EXTERNAL
+            for k, v in {"location": "data.bin", "offset": "0", "length": "16"}.items():
+                e = t.external_data.add(); e.key = k; e.value = v
+            g = helper.make_graph([helper.make_node("Identity", ["w"], ["y"])], "g", [], [helper.make_tensor_value_info("y", TP.FLOAT, [4])], [t])
+            open(os.path.join(sys.argv[1], "model.onnx"), "wb").write(helper.make_model(g).SerializeToString())
+            """#, [folder.path])
+        let data = folder.appendingPathComponent("data.bin").path
+        let link = folder.appendingPathComponent("tmp_link").path, copy = folder.appendingPathComponent("tmp_real").path
+        let stop = Atomic<Bool>(false)
+        let swapper = Thread {
+            // data.bin is, in turn, a symlink to ../secret.txt and a hard link of real.bin.
+            while !stop.load(ordering: .relaxed) {
+                _ = symlink("../secret.txt", link)
+                _ = rename(link, data)
+                _ = Glibc.link(folder.appendingPathComponent("real.bin").path, copy)
+                _ = rename(copy, data)
+            }
+        }
+        swapper.start()
+        defer { stop.store(true, ordering: .relaxed) }
+        let model = try ONNXModel(contentsOf: folder.appendingPathComponent("model.onnx"))
+        var loaded = 0, refused = 0
+        for _ in 0 ..< 600 {
+            do {
+                let bundle = try model.bundle()
+                let bytes = Data(bundle.tensors[0].tensor.storage.bytes)
+                #expect(bytes != secret, "the outside file's bytes were read through the swapped link")
+                #expect(bytes == real)
+                loaded += 1
+            } catch {
+                #expect([BrineError.Code.invalidInterop, .notFound].contains(error.code), "\(error)")
+                refused += 1
+            }
+        }
+        #expect(loaded + refused == 600)
     }
 }
 
