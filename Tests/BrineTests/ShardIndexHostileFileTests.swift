@@ -105,6 +105,29 @@ struct ShardSaveConsistencyTests {
         #expect(shard.metadata["format"] == .string("pt"))
     }
 
+    @Test("a re-save that fails on a later shard (a value float16 cannot hold) leaves the previous sharded model whole: same shards, same index, loads and verifies; no staging folder stays")
+    func failedResaveKeepsOldModel() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let v1 = try weights(seed: 1)
+        let index = try Brine.saveWeights(v1, toShards: dir, maxShardBytes: 1 << 20)
+        #expect(index.shardNames.count >= 3)
+        let before = try index.shardNames.map { try Data(contentsOf: dir.appendingPathComponent($0)) }
+        var entries = try weights(seed: 50).entries
+        var last = try entries[entries.count - 1].tensor.typed(as: Float.self)
+        last.withUnsafeMutableBufferPointer { $0[$0.count - 1] = 1e6 }  // over float16's 65504
+        entries[entries.count - 1].tensor = AnyTensor(last)
+        var o = SaveOptions()
+        o.writeOptions.storageDType = .float16
+        let e = #expect(throws: BrineError.self) { try Brine.saveWeights(try Weights(entries), toShards: dir, maxShardBytes: 1 << 20, options: o) }
+        #expect(e?.code == .valueOutOfRange, "\(String(describing: e))")
+        #expect(try index.shardNames.map { try Data(contentsOf: dir.appendingPathComponent($0)) } == before)
+        let loaded = try Brine.loadWeights(fromShardIndex: dir.appendingPathComponent(ShardIndex.fileName))
+        #expect(loaded.paths == v1.paths)
+        for (a, b) in zip(loaded.entries, v1.entries) { #expect(a.tensor == b.tensor) }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix(".brine-shards") }.isEmpty)
+    }
+
     @Test("a shard from an interrupted re-save is a typed error, never a mix of two models; an index without shard_checksums still loads")
     func tornResave() throws {
         let dir = makeTemporaryDirectory()

@@ -240,9 +240,18 @@ extension Brine {
         }
         var total = 0
         var checksums: [String: UInt64] = [:]
+        // Every shard is written into a staging folder first and moved into
+        // place only when all were written: a save that fails on a later
+        // shard (a value that does not fit the storage dtype, a full disk)
+        // leaves the previous sharded model as it was, shards and index.
+        let staging = folder.appendingPathComponent(".brine-shards-\(getpid())-\(UInt64.random(in: 0 ... UInt64.max))")
+        guard mkdir(staging.path, 0o700) == 0 else {
+            throw BrineError.system("creating the staging folder of a sharded save", errno: errno, path: staging.path)
+        }
+        defer { try? FileManager.default.removeItem(at: staging) }
         for shard in 0 ..< count {
             let part = try Weights(zip(entries, assignment).filter { $0.1 == shard }.map { $0.0 })
-            let url = folder.appendingPathComponent(name(shard))
+            let url = staging.appendingPathComponent(name(shard))
             try saveWeights(part, to: url, options: options)
             total += (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
             // What the index will hold for this shard: its header checksum (open reads
@@ -250,6 +259,15 @@ extension Brine {
             var quick = ReadOptions()
             quick.verifyChecksums = false
             checksums[name(shard)] = try BrineFile(contentsOf: url, mode: .mmap, options: quick).headerChecksum
+        }
+        for shard in 0 ..< count {
+            let from = staging.appendingPathComponent(name(shard)).path, to = folder.appendingPathComponent(name(shard)).path
+            // A shard replaced keeps its permissions (as a replaced file does, AtomicFile).
+            var old = stat()
+            if stat(to, &old) == 0, (old.st_mode & S_IFMT) == S_IFREG { _ = chmod(from, old.st_mode & 0o777) }
+            guard rename(from, to) == 0 else {
+                throw BrineError.system("moving shard \(name(shard)) into place", errno: errno, path: to)
+            }
         }
         var meta: [String: String] = ["format": "brine", "shard_count": String(count)]
         // The index's own keys win: a user `format` or `shard_count` (e.g. a
