@@ -24,6 +24,12 @@ extension Convert {
                 guard output.hasSuffix(ShardIndex.fileName) else {
                     throw ValidationError("a sharded Brine output is named \(ShardIndex.fileName)")
                 }
+                // A shard index keeps arrays and metadata, not a model's object
+                // tree: never dropped quietly (as for .npz, --drop-metadata opts in).
+                if bundle.contentNumPyCannotHold().objectTree, !dropMetadata {
+                    printError("brine: error: a sharded Brine output keeps arrays and metadata; the input also has the model's object tree (structure, hyper-parameters), which it would lose. Convert to a single .brine, which keeps it, or pass --drop-metadata to leave it out.")
+                    throw Exit.usage
+                }
                 let w = brine.writeOptions(threads: threading.threads)
                 var options = SaveOptions()
                 options.codec = w.codec
@@ -31,7 +37,9 @@ extension Convert {
                 options.alignment = w.alignment
                 options.chunkBytes = w.chunkBytes
                 options.storageDType = w.storageDType
-                for (k, v) in bundle.metadata where !k.hasPrefix("brine.") { options.metadata[k] = .string(v) }
+                // Typed values come back from their text form (MetadataText): an
+                // integer stays an integer in every shard's header.
+                for (k, v) in bundle.metadata where !k.hasPrefix("brine.") { options.metadata[k] = try MetadataText.value(from: v, key: k) }
                 let folder = URL(fileURLWithPath: output).deletingLastPathComponent()
                 try Brine.saveWeights(try Weights(bundle.tensors.map { (path: $0.name, tensor: $0.tensor) }),
                                       toShards: folder, maxShardBytes: shardSize ?? (2 << 30), options: options)
@@ -52,7 +60,16 @@ extension Convert {
         let index = try ShardIndex(contentsOf: indexURL)
         if indexURL.lastPathComponent.hasSuffix(".brine.index.json") {
             let w = try Brine.loadWeights(fromShardIndex: indexURL)
-            return TensorBundle(tensors: w.entries.map { (name: $0.path, tensor: $0.tensor) }, metadata: index.metadata)
+            // The user's metadata, typed, as every shard's header holds it;
+            // not the index's own keys (format, shard_count, total_size).
+            var metadata: [String: String] = [:]
+            if let first = index.shardNames.first {
+                let shard = try BrineFile(contentsOf: indexURL.deletingLastPathComponent().appendingPathComponent(first))
+                if case .map(let entries) = shard.metadata {
+                    for (k, v) in entries where !k.hasPrefix("brine.") { metadata[k] = try MetadataText.text(for: v, key: k) }
+                }
+            }
+            return TensorBundle(tensors: w.entries.map { (name: $0.path, tensor: $0.tensor) }, metadata: metadata)
         }
         var byName: [String: AnyTensor] = [:]
         var metadata = index.metadata.filter { $0.key != "total_size" }
