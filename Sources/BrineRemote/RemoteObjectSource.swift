@@ -82,7 +82,7 @@ public final class RemoteObjectSource: RangeSource {
             if let etag { headers.append(("If-Match", etag)) }
             let request = transport.makeRequest(.GET, location, headers: headers)
             stats.request(range: start ..< range.upperBound)
-            let response = try await transport.options.httpClient.execute(request, timeout: .seconds(Int64(Swift.max(1, transport.options.requestTimeout))))
+            let response = try await transport.options.httpClient(for: location).execute(request, timeout: .seconds(Int64(Swift.max(1, transport.options.requestTimeout))))
             let status = response.status.code
             guard status == 206 || (status == 200 && start == 0 && range.upperBound == self.size) else {
                 var body: [UInt8] = []
@@ -137,7 +137,7 @@ public final class RemoteObjectSource: RangeSource {
             if let etag { headers.append(("If-Match", etag)) }
             let request = transport.makeRequest(.GET, location, headers: headers)
             stats.request()
-            let response = try await transport.options.httpClient.execute(request, timeout: .seconds(Int64(Swift.max(1, transport.options.requestTimeout))))
+            let response = try await transport.options.httpClient(for: location).execute(request, timeout: .seconds(Int64(Swift.max(1, transport.options.requestTimeout))))
             let status = response.status.code
             var body: [UInt8] = []
             let cap = status == 200 || status == 206 ? expect : 64 << 10

@@ -76,7 +76,13 @@ public struct RemoteOptions: Sendable {
     /// The credentials in force.
     var resolvedCredentials: AWSCredentials? { credentials ?? AWSCredentials.fromEnvironment(environment) }
 
-    var httpClient: HTTPClient { client ?? sharedHTTPClient }
+    /// The client for requests to `location`: the caller's, else the shared
+    /// one; for signed (S3) requests one that follows no redirect, so that
+    /// the session token and signed headers never reach another origin (an
+    /// S3 endpoint does not redirect a correct request; a 3xx is an error).
+    func httpClient(for location: RemoteLocation) -> HTTPClient {
+        client ?? (location.signer == nil ? sharedHTTPClient : sharedSignedHTTPClient)
+    }
 }
 
 /// Request and byte counts of remote operations (thread-safe).
@@ -125,8 +131,16 @@ public final class RemoteStats: Sendable {
 }
 
 /// The process-wide client: never shut down (it lives as long as the process).
-let sharedHTTPClient: HTTPClient = {
+let sharedHTTPClient: HTTPClient = makeSharedClient(followsRedirects: true)
+
+/// The process-wide client of signed (S3) requests: follows no redirect.
+let sharedSignedHTTPClient: HTTPClient = makeSharedClient(followsRedirects: false)
+
+private func makeSharedClient(followsRedirects: Bool) -> HTTPClient {
     var config = HTTPClient.Configuration()
+    // HTTP(S) model URLs may redirect (to a CDN); AsyncHTTPClient drops the
+    // Authorization header on a redirect to another origin.
+    config.redirectConfiguration = followsRedirects ? .follow(max: 5, allowCycles: false) : .disallow
     config.timeout = .init(connect: .seconds(10), read: .seconds(120))
     config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 32)
     config.decompression = .disabled
@@ -136,4 +150,4 @@ let sharedHTTPClient: HTTPClient = {
     // (about 50 s before an unreachable endpoint was reported).
     config.connectionPool.retryConnectionEstablishment = false
     return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: config)
-}()
+}

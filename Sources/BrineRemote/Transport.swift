@@ -177,7 +177,7 @@ struct Transport: Sendable {
         return try await withRetries(what, url: url, server: location.authority) { _ in
             let request = makeRequest(method, location, query: query, headers: headers, body: body)
             stats.request(sent: body?.count ?? 0)
-            let response = try await options.httpClient.execute(request, timeout: .seconds(Int64(Swift.max(1, options.requestTimeout))))
+            let response = try await options.httpClient(for: location).execute(request, timeout: .seconds(Int64(Swift.max(1, options.requestTimeout))))
             var collected: [UInt8] = []
             for try await part in response.body {
                 guard collected.count + part.readableBytes <= maxBody else {
