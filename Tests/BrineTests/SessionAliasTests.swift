@@ -18,15 +18,22 @@ struct SessionAliasTests {
         try Tensor<Float>(shape: [2048], scalars: (0 ..< 2048).map { Float($0) + k })
     }
 
+    /// Saves `Tied(a, b: a, c, step: 0)` (b tied to a) at `name` in `dir` and
+    /// opens it read-write.
+    static func savedTied(_ dir: URL, _ name: String) throws -> (url: URL, a: Tensor<Float>, handle: BrineModel<Tied>) {
+        let url = dir.appendingPathComponent(name)
+        let a = try array(0)
+        try Brine.save(Tied(a: a, b: a, c: array(1), step: 0), to: url)
+        #expect(try BrineFile(contentsOf: url).aliases.map(\.path) == ["b"])
+        return (url, a, try Brine.open(Tied.self, from: url, mode: .mmapReadWrite))
+    }
+
     @Test("tying a third field during a session and flushing keeps every path: arrays, aliases and an export name a, b and c")
     func newTieKeepsItsPath() throws {
         let dir = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(dir) }
-        let url = dir.appendingPathComponent("tied.brine")
-        let a = try Self.array(0)
-        try Brine.save(Tied(a: a, b: a, c: Self.array(1), step: 0), to: url)
-        #expect(try BrineFile(contentsOf: url).aliases.map(\.path) == ["b"])
-        var h = try Brine.open(Tied.self, from: url, mode: .mmapReadWrite)
+        let (url, a, handle) = try Self.savedTied(dir, "tied.brine")
+        var h = handle
         h.model.c = h.model.a
         h.model.step = 1
         _ = try h.flush()
@@ -43,10 +50,8 @@ struct SessionAliasTests {
     func untieDropsAlias() throws {
         let dir = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(dir) }
-        let url = dir.appendingPathComponent("untied.brine")
-        let a = try Self.array(0)
-        try Brine.save(Tied(a: a, b: a, c: Self.array(1), step: 0), to: url)
-        var h = try Brine.open(Tied.self, from: url, mode: .mmapReadWrite)
+        let (url, a, handle) = try Self.savedTied(dir, "untied.brine")
+        var h = handle
         h.model.b = try Self.array(5)
         _ = try h.flush()
         let f = try BrineFile(contentsOf: url)
