@@ -190,6 +190,44 @@ extension JournalHostileTests {
         }
     }
 
+    @Test("a journal swapped for another owner's while the open waits for the lock to replay it is not replayed (.recoveryNeeded; the file keeps its bytes): the checks apply to the journal replayed, not only the first one read")
+    func journalSwappedDuringLockWaitNotReplayed() throws {
+        guard getuid() == 0 else { return }  // chown needs root
+        let s = try ReadWriteSessionTests().journalScenario()
+        let jp = s.url.path + "-journal"
+        // Another reader's shared data lock holds the replay's exclusive lock off.
+        let holder = try ByteSource.open(s.url.path, writable: false)
+        defer { try? holder.close() }
+        #expect(try FileLock.attempt(holder, .shared, at: FileLock.dataOffset, path: nil) == .acquired)
+        let result = Mutex<Result<Void, BrineError>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let url = s.url
+        Thread.detachNewThread {
+            let r: Result<Void, BrineError>
+            do { _ = try BrineFile(contentsOf: url, mode: .copy); r = .success(()) } catch let e as BrineError { r = .failure(e) } catch { r = .failure(BrineError(.io, "\(error)")) }
+            result.withLock { $0 = r }
+            done.signal()
+        }
+        // The open has checked the journal (owned by the file's owner) and now waits for the lock.
+        Thread.sleep(forTimeInterval: 1.0)
+        // The same bytes, now another user's file, at the journal's path.
+        let swapped = s.url.deletingLastPathComponent().appendingPathComponent("swapped-journal").path
+        #expect(link(jp, swapped) == 0)
+        #expect(unlink(jp) == 0)
+        let copy = try Data(contentsOf: URL(fileURLWithPath: swapped))
+        try copy.write(to: URL(fileURLWithPath: jp))
+        #expect(chown(jp, 65534, 65534) == 0)
+        #expect(try FileLock.attempt(holder, .unlock, at: FileLock.dataOffset, path: nil) == .acquired)
+        #expect(done.wait(timeout: .now() + 60) == .success)
+        let r = result.withLock { $0 }
+        if case .failure(let e)? = r {
+            #expect(e.code == .recoveryNeeded, "\(e)")
+        } else {
+            Issue.record("the open succeeded: the swapped journal was replayed or ignored (\(String(describing: r)))")
+        }
+        #expect(try Data(contentsOf: s.url) == s.old)
+    }
+
     @Test("a complete, matching journal that its group or others may write is not replayed (.recoveryNeeded); without those permissions it is")
     func writableByOthersJournalNotReplayed() throws {
         let s = try ReadWriteSessionTests().journalScenario()

@@ -208,6 +208,12 @@ extension BrineFile {
         // Another open may have completed it while this one waited.
         guard case .complete(let journal) = try Journal.read(journalPath, for: (FileIdentity.of(writer), try ByteSource.size(of: writer, path: path))),
               journal.target == FileIdentity.of(writer) else { return }
+        // Read again, so checked again: the journal at the path may have been
+        // swapped while this open waited for the lock.
+        let st = try writer.status().orThrow("fstat", path: path)
+        guard !journal.writableByOthers, journal.owner == UInt32(st.st_uid) || journal.owner == 0 else {
+            throw BrineError(.recoveryNeeded, "the journal \(journalPath) changed while this open waited to complete it, and is not one Brine replays (another owner, or writable by others)", filePath: path)
+        }
         let size = try ByteSource.size(of: writer, path: path)
         guard journal.matches(size: size, trailer: try trailer(of: writer, size: size, path: path)) else { return }
         try journal.replay(from: journalPath, into: writer, filePath: path)

@@ -63,6 +63,10 @@ struct Journal {
     /// group or others have write permission): then its bytes are not the
     /// owner's alone, and it is not replayed. Brine creates journals 0600.
     var writableByOthers = false
+    /// The device and inode of the journal file this was read from: a replay
+    /// writes only from that file (a journal swapped in after the checks of
+    /// its owner and permissions is another inode, refused).
+    var identity: FileIdentity? = nil
 
     /// What an open finds next to a Brine file.
     enum Found {
@@ -244,7 +248,8 @@ struct Journal {
             at += e.length
         }
         return .complete(Journal(fileSize: Int(fileSize), target: target, oldTrailer: Array(head[48 ..< 112]), newTrailer: Array(head[112 ..< 176]), entries: entries, owner: UInt32(st.st_uid),
-                                 writableByOthers: st.st_mode & (S_IWGRP | S_IWOTH) != 0))
+                                 writableByOthers: st.st_mode & (S_IWGRP | S_IWOTH) != 0,
+                                 identity: FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))))
     }
 
     /// Whether this journal belongs to a file of `size` bytes whose last 64
@@ -283,6 +288,15 @@ struct Journal {
     func replay(from journalPath: String, into file: FileDescriptor, filePath: String) throws(BrineError) {
         let jfd = try Journal.openForReading(journalPath)
         defer { try? jfd.close() }
+        // The file read and checked before, still with one link and writable
+        // by its owner alone: else someone swapped or changed it meanwhile.
+        var st = stat()
+        guard fstat(jfd.rawValue, &st) == 0, let identity,
+              FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino)) == identity,
+              st.st_nlink == 1, st.st_mode & (S_IWGRP | S_IWOTH) == 0, UInt32(st.st_uid) == owner
+        else {
+            throw BrineError(.recoveryNeeded, "the journal \(journalPath) changed between its checks and its replay; not replayed", filePath: filePath)
+        }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(1, entries.map(\.length).max() ?? 1), alignment: 64)
         defer { buffer.deallocate() }
         var at = Journal.headSize + entries.count * Journal.entrySize
