@@ -432,6 +432,21 @@ struct Reader {
         guard tensors.count < options.limits.maxArrays else {
             throw fail(.limitExceeded, "more than maxArrays \(options.limits.maxArrays) datasets", name)
         }
+        // The data must be in this file: libhdf5 follows a dataset's external
+        // raw files (H5Pset_external: any path, relative to the working
+        // directory) and a virtual dataset's source files by itself, so a
+        // hostile .h5 could make it read /etc/passwd into an array.
+        let dcpl = H5Dget_create_plist(d)
+        guard dcpl >= 0 else { throw fail(.invalidInterop, "libhdf5 cannot read the dataset's creation properties", name) }
+        defer { H5Pclose(dcpl) }
+        let layout = H5Pget_layout(dcpl)
+        guard layout != H5D_LAYOUT_ERROR else { throw fail(.invalidInterop, "libhdf5 cannot read the dataset's layout", name) }
+        guard layout != H5D_VIRTUAL else {
+            throw fail(.unsupportedFeature, "a virtual dataset (its data is drawn from other files, which Brine does not open)", name)
+        }
+        guard H5Pget_external_count(dcpl) == 0 else {
+            throw fail(.unsupportedFeature, "the dataset's data is in external raw files (H5Pset_external), which Brine does not open", name)
+        }
         let space = H5Dget_space(d)
         guard space >= 0 else { throw fail(.invalidInterop, "libhdf5 cannot read the dataspace", name) }
         defer { H5Sclose(space) }
