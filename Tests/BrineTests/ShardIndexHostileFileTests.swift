@@ -125,7 +125,37 @@ struct ShardSaveConsistencyTests {
         let loaded = try Brine.loadWeights(fromShardIndex: dir.appendingPathComponent(ShardIndex.fileName))
         #expect(loaded.paths == v1.paths)
         for (a, b) in zip(loaded.entries, v1.entries) { #expect(a.tensor == b.tensor) }
-        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix(".brine-shards") }.isEmpty)
+        // No new shard stays behind.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".brine") }.sorted() == index.shardNames.sorted())
+    }
+
+    @Test("a re-save killed after writing every new shard, before its index, leaves the previous model whole (no shard written over); a finished re-save removes the previous shards and keeps their permissions")
+    func killedResaveKeepsOldModel() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let v1 = try weights(seed: 1), v2 = try weights(seed: 100)
+        let index = try Brine.saveWeights(v1, toShards: dir, maxShardBytes: 1 << 20)
+        for n in index.shardNames { #expect(chmod(dir.appendingPathComponent(n).path, 0o600) == 0) }
+        let before = try index.shardNames.map { try Data(contentsOf: dir.appendingPathComponent($0)) }
+        _ = ShardSaveFaults.killedBeforeIndex.withLock { $0.insert(dir.path) }
+        #expect(throws: BrineError.self) { try Brine.saveWeights(v2, toShards: dir, maxShardBytes: 1 << 20) }
+        _ = ShardSaveFaults.killedBeforeIndex.withLock { $0.remove(dir.path) }
+        #expect(try index.shardNames.map { try Data(contentsOf: dir.appendingPathComponent($0)) } == before)
+        let loaded = try Brine.loadWeights(fromShardIndex: dir.appendingPathComponent(ShardIndex.fileName))
+        for (a, b) in zip(loaded.entries, v1.entries) { #expect(a.tensor == b.tensor) }
+        // A finished re-save: the new model, the old shards gone, permissions kept.
+        let index2 = try Brine.saveWeights(v2, toShards: dir, maxShardBytes: 1 << 20)
+        let loaded2 = try Brine.loadWeights(fromShardIndex: dir.appendingPathComponent(ShardIndex.fileName))
+        for (a, b) in zip(loaded2.entries, v2.entries) { #expect(a.tensor == b.tensor) }
+        for n in index.shardNames where !index2.shardNames.contains(n) {
+            #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent(n).path), "\(n) left behind")
+        }
+        for n in index2.shardNames {
+            var st = stat()
+            #expect(stat(dir.appendingPathComponent(n).path, &st) == 0 && st.st_mode & 0o777 == 0o600, "\(n): \(String(st.st_mode & 0o777, radix: 8))")
+            #expect(ShardIndex.isShardFileName(n), "\(n)")
+        }
+        #expect(!ShardIndex.isShardFileName("model.brine") && !ShardIndex.isShardFileName("model-1-of-2.brine") && !ShardIndex.isShardFileName("model-00001-of-00002-X.brine"))
     }
 
     @Test("a shard from an interrupted re-save is a typed error, never a mix of two models; an index without shard_checksums still loads")

@@ -1,4 +1,6 @@
+import CBrineKernels
 import Foundation
+import Synchronization
 
 /// The index of a sharded model, `model.brine.index.json`, in the style of
 /// safetensors' `model.safetensors.index.json` (docs/FORMAT.md, "Shards"):
@@ -184,6 +186,20 @@ public struct ShardIndex: Sendable, Equatable {
         return out
     }
 
+    /// Whether `name` is one a sharded save writes: `model-<i>-of-<n>.brine`
+    /// or `model-<i>-of-<n>-<hex>.brine` (digits, at least five each).
+    static func isShardFileName(_ name: String) -> Bool {
+        guard name.hasPrefix("model-"), name.hasSuffix(".brine") else { return false }
+        let parts = name.dropFirst(6).dropLast(6).split(separator: "-", omittingEmptySubsequences: false)
+        func digits(_ p: Substring) -> Bool { p.count >= 5 && p.allSatisfy { $0 >= "0" && $0 <= "9" } }
+        func hex(_ p: Substring) -> Bool { !p.isEmpty && p.count <= 16 && p.allSatisfy { $0.isHexDigit && ($0.isNumber || $0.isLowercase) } }
+        switch parts.count {
+        case 3: return digits(parts[0]) && parts[1] == "of" && digits(parts[2])
+        case 4: return digits(parts[0]) && parts[1] == "of" && digits(parts[2]) && hex(parts[3])
+        default: return false
+        }
+    }
+
     /// Splits `arrays` (path, size in bytes) into shards of at most
     /// `maxShardBytes` each, in order; an array larger than the limit gets a
     /// shard of its own. Returns the shard number (0-based) of each array.
@@ -211,7 +227,12 @@ extension Brine {
     /// of at most `maxShardBytes` each (an array larger than that gets a
     /// shard of its own) and the index `model.brine.index.json`, all in
     /// `folder`, which must exist. The index is written last, so a reader
-    /// never sees an index whose shards are missing.
+    /// never sees an index whose shards are missing. Saving over a sharded
+    /// model never writes over its shards: a shard whose usual name is taken
+    /// is named `model-0000i-of-0000n-<hex>.brine`, the index switches to the
+    /// new shards atomically, and the previous model's shards are removed
+    /// after it; a save that fails or is killed leaves the previous model as
+    /// it was. New shards get the previous shards' permissions.
     /// - Parameters:
     ///   - weights: the arrays by path (order kept).
     ///   - folder: the destination folder.
@@ -234,40 +255,54 @@ extension Brine {
         let assignment = ShardIndex.plan(sizes: entries.map { $0.tensor.byteCount }, maxShardBytes: maxShardBytes, alignment: options.alignment)
         let count = (assignment.last ?? 0) + 1
         let width = Swift.max(5, String(count).count)
-        func name(_ i: Int) -> String {
+        let indexURL = folder.appendingPathComponent(ShardIndex.fileName)
+        // A re-save never writes over a shard of the model it replaces: a new
+        // shard whose usual name is taken (by the previous model, or anything)
+        // gets a name of its own, the index is switched to the new shards
+        // last (atomically), and only then are the previous model's shards
+        // removed. A save that fails or is killed at any point leaves the
+        // previous model whole; at worst, unreferenced new shards remain.
+        let previous = try? ShardIndex(contentsOf: indexURL)
+        let token = String(UInt64.random(in: 0 ... UInt64.max) & 0xFFFF_FFFF, radix: 16)
+        var names: [String] = []
+        for i in 0 ..< count {
             func pad(_ n: Int) -> String { String(repeating: "0", count: Swift.max(0, width - String(n).count)) + String(n) }
-            return "model-\(pad(i + 1))-of-\(pad(count)).brine"
+            let usual = "model-\(pad(i + 1))-of-\(pad(count)).brine"
+            let taken = FileManager.default.fileExists(atPath: folder.appendingPathComponent(usual).path)
+            names.append(taken ? "model-\(pad(i + 1))-of-\(pad(count))-\(token).brine" : usual)
+        }
+        func name(_ i: Int) -> String { names[i] }
+        // New shards are no more open than the model they replace.
+        var previousMode: mode_t?
+        if let first = previous?.shardNames.first {
+            var st = stat()
+            if stat(folder.appendingPathComponent(first).path, &st) == 0 { previousMode = st.st_mode & 0o777 }
         }
         var total = 0
         var checksums: [String: UInt64] = [:]
-        // Every shard is written into a staging folder first and moved into
-        // place only when all were written: a save that fails on a later
-        // shard (a value that does not fit the storage dtype, a full disk)
-        // leaves the previous sharded model as it was, shards and index.
-        let staging = folder.appendingPathComponent(".brine-shards-\(getpid())-\(UInt64.random(in: 0 ... UInt64.max))")
-        guard mkdir(staging.path, 0o700) == 0 else {
-            throw BrineError.system("creating the staging folder of a sharded save", errno: errno, path: staging.path)
+        var written: [String] = []
+        var committed = false
+        defer {
+            for p in written {
+                // Until the index names them, new shards are temporaries (removed
+                // on a failure here, or by the CLI's SIGINT/SIGTERM handlers).
+                if !committed { _ = unlink(p) }
+                brine_temporary_unregister(p)
+            }
         }
-        defer { try? FileManager.default.removeItem(at: staging) }
         for shard in 0 ..< count {
             let part = try Weights(zip(entries, assignment).filter { $0.1 == shard }.map { $0.0 })
-            let url = staging.appendingPathComponent(name(shard))
+            let url = folder.appendingPathComponent(name(shard))
+            written.append(url.path)
+            _ = brine_temporary_register(url.path)
             try saveWeights(part, to: url, options: options)
+            if let previousMode { _ = chmod(url.path, previousMode) }
             total += (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
             // What the index will hold for this shard: its header checksum (open reads
             // only trailer and header; no chunk is read).
             var quick = ReadOptions()
             quick.verifyChecksums = false
             checksums[name(shard)] = try BrineFile(contentsOf: url, mode: .mmap, options: quick).headerChecksum
-        }
-        for shard in 0 ..< count {
-            let from = staging.appendingPathComponent(name(shard)).path, to = folder.appendingPathComponent(name(shard)).path
-            // A shard replaced keeps its permissions (as a replaced file does, AtomicFile).
-            var old = stat()
-            if stat(to, &old) == 0, (old.st_mode & S_IFMT) == S_IFREG { _ = chmod(from, old.st_mode & 0o777) }
-            guard rename(from, to) == 0 else {
-                throw BrineError.system("moving shard \(name(shard)) into place", errno: errno, path: to)
-            }
         }
         var meta: [String: String] = ["format": "brine", "shard_count": String(count)]
         // The index's own keys win: a user `format` or `shard_count` (e.g. a
@@ -278,9 +313,22 @@ extension Brine {
         var index = ShardIndex(metadata: meta, totalSize: total,
                                weightMap: zip(entries, assignment).map { (path: $0.0.path, shard: name($0.1)) }, tree: tree)
         index.shardChecksums = checksums
-        let indexURL = folder.appendingPathComponent(ShardIndex.fileName)
-        // Last, and as durably as the shards: a crash before this leaves the old index (whose shard checksums refuse the new shards).
+        if ShardSaveFaults.killedBeforeIndex.withLock({ $0.contains(folder.path) }) {
+            // As a SIGKILL here would: nothing more happens, nothing is cleaned up.
+            committed = true
+            throw BrineError(.io, "fault injected: the save stopped before writing the index", filePath: indexURL.path)
+        }
+        // Last, and as durably as the shards: until this rename the previous
+        // index and its shards are the model.
         try writeFileAtomically(index.jsonBytes, to: indexURL.path, durable: options.durable)
+        committed = true
+        // The previous model's shards that the new index does not name.
+        let kept = Set(names)
+        // Only names a sharded save writes: an index is input, and one naming
+        // another file of the folder must not get it deleted.
+        for old in previous?.shardNames ?? [] where !kept.contains(old) && ShardIndex.isShardFileName(old) {
+            _ = unlink(folder.appendingPathComponent(old).path)
+        }
         return index
     }
 
@@ -321,4 +369,12 @@ extension Brine {
         }
         return index.weightMap.map { byPath[$0.path]! }
     }
+}
+
+/// Fault injection for tests of sharded saves. Not part of the public API.
+package enum ShardSaveFaults {
+    /// Folders (paths as given) where a sharded save stops just before
+    /// writing its index and leaves everything as a process killed there
+    /// would (the new shards written, nothing removed). Default: none.
+    package static let killedBeforeIndex = Mutex<Set<String>>([])
 }
