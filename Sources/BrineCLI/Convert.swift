@@ -164,11 +164,14 @@ struct Convert: ParsableCommand {
         if !arrays.isEmpty {
             var picked: [(name: String, tensor: AnyTensor)] = []
             for name in arrays {
-                guard let t = bundle.tensor(name) else {
-                    printError("brine: error: --array '\(name)': no such array in \(input); it holds \(names(bundle))")
+                guard let i = bundle.position(of: name) else {
+                    printError("brine: error: --array '\(name)': no such array in \(input) (names are compared by their code points; of two canonically equivalent spellings, give the exact one); it holds \(names(bundle))")
                     throw Exit.usage
                 }
-                if !picked.contains(where: { $0.name == name }) { picked.append((name, t)) }
+                // Under the array's own name (its exact spelling); by code
+                // points, two spellings of a name are two arrays.
+                let (actual, t) = bundle.tensors[i]
+                if !picked.contains(where: { $0.name.isSameName(as: actual) }) { picked.append((actual, t)) }
             }
             out = TensorBundle(tensors: picked, metadata: bundle.metadata)
         }

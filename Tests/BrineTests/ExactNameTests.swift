@@ -101,6 +101,28 @@ struct ExactNameTests {
         }
     }
 
+    @Test("TensorBundle.tensor and brine convert --array pick the spelling asked for, and keep both when both are asked for")
+    func selectionByExactName() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let url = dir.appendingPathComponent("names.brine")
+        let w = try BrineWriter(url: url)
+        _ = try w.append(Tensor<Float>(shape: [4], repeating: 1), arrayPath: "w" + Self.nfc)
+        _ = try w.append(Tensor<Float>(shape: [4], repeating: 2), arrayPath: "w" + Self.nfd)
+        try w.finish()
+        let bundle = try TensorBundle(contentsOf: url)
+        #expect(try bundle.tensor("w" + Self.nfd)?.typed(as: Float.self).scalars == [2, 2, 2, 2])
+        #expect(try bundle.tensor("w" + Self.nfc)?.typed(as: Float.self).scalars == [1, 1, 1, 1])
+        let npy = dir.appendingPathComponent("sel.npy")
+        let r = try runBrine(["convert", url.path, npy.path, "--array", "w" + Self.nfd])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(try Npy.read(contentsOf: npy).typed(as: Float.self).scalars == [2, 2, 2, 2])
+        let both = dir.appendingPathComponent("both.brine")
+        let r2 = try runBrine(["convert", url.path, both.path, "--array", "w" + Self.nfc, "--array", "w" + Self.nfd])
+        #expect(r2.status == 0, "\(r2.err)")
+        #expect(try BrineFile(contentsOf: both).arrays.count == 2)
+    }
+
     @Test("a duplicate of the exact same path is still refused by the writer")
     func exactDuplicateRefused() throws {
         let dir = makeTemporaryDirectory()

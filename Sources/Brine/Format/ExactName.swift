@@ -25,7 +25,7 @@ struct ExactName: Hashable, Sendable {
 extension String {
     /// Equality by Unicode scalars (UTF-8 bytes), as file formats and Python
     /// compare names; see ``ExactName``.
-    func isSameName(as other: String) -> Bool { utf8.elementsEqual(other.utf8) }
+    package func isSameName(as other: String) -> Bool { utf8.elementsEqual(other.utf8) }
 }
 
 /// Positions of names, looked up by exact code points first and, failing

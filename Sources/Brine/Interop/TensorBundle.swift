@@ -117,9 +117,16 @@ public struct TensorBundle: Sendable {
         self.metadata = metadata
     }
 
-    /// The tensor named `name`, or `nil`.
+    /// The tensor named `name`, or `nil`: the one whose name has the same
+    /// code points, else the only one whose name is canonically equivalent
+    /// (`"\u{E9}"` for `"e\u{301}"`); `nil` when several are.
     public func tensor(_ name: String) -> AnyTensor? {
-        tensors.first(where: { $0.name == name })?.tensor
+        position(of: name).map { tensors[$0].tensor }
+    }
+
+    /// The position in ``tensors`` of the tensor ``tensor(_:)`` returns.
+    package func position(of name: String) -> Int? {
+        NameIndex(tensors.map(\.name))[name]
     }
 
     /// The tensor names in order.
