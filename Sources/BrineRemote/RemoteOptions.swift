@@ -48,7 +48,12 @@ public struct RemoteOptions: Sendable {
     /// (the parts in flight and the one being filled; ``S3UploadSink``).
     public var concurrentUploads: Int = 4
     /// The HTTP client; `nil` uses one process-wide client (connection pool,
-    /// keep-alive, 10 s connect timeout).
+    /// keep-alive, 10 s connect timeout), and for signed (S3) requests one
+    /// that follows no redirect. A client given here is used as it is for
+    /// every request: give S3 requests one configured with
+    /// `redirectConfiguration = .disallow`, since AsyncHTTPClient's default
+    /// follows redirects and forwards every header but `Authorization`
+    /// (the session token, `x-amz-security-token`, included) to the other host.
     public var client: HTTPClient? = nil
     /// Counts requests and bytes (for tests and progress); a fresh counter by default.
     public var stats: RemoteStats = RemoteStats()
