@@ -47,12 +47,10 @@ enum IsolatedHDF5 {
     ///   be started or its result cannot be read.
     static func read(_ url: URL, keras: Bool) throws(BrineError) -> TensorBundle {
         let inputBytes = try RegularFile.check(url.path)
-        var template = Array((FileManager.default.temporaryDirectory.path + "/brine-hdf5-XXXXXX").utf8CString)
-        guard let dirPointer = mkdtemp(&template) else {
-            throw BrineError(.io, "cannot create a private temporary folder for the HDF5 reader", filePath: url.path, errno: errno)
-        }
-        let dir = String(cString: dirPointer)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A private (0700) folder, as for every work file of one call.
+        let folder = try TemporaryFolder(prefix: "brine-hdf5")
+        let dir = folder.url.path
+        defer { folder.remove() }
         let transfer = dir + "/arrays.safetensors"
 
         let p = Process()
