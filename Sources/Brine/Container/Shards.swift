@@ -1,6 +1,7 @@
 import CBrineKernels
 import Foundation
 import Synchronization
+import SystemPackage
 
 /// The index of a sharded model, `model.brine.index.json`, in the style of
 /// safetensors' `model.safetensors.index.json` (docs/FORMAT.md, "Shards"):
@@ -295,8 +296,17 @@ extension Brine {
             let url = folder.appendingPathComponent(name(shard))
             written.append(url.path)
             _ = brine_temporary_register(url.path)
+            if let previousMode {
+                // An empty placeholder with the previous shards' mode: the save
+                // replaces it, and a replaced file's mode is kept from the first
+                // byte written (AtomicFile), so the shard is never more open.
+                if let fd = try? FileDescriptor.open(FilePath(url.path), .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec],
+                                                      permissions: [.ownerReadWrite]) {
+                    _ = fchmod(fd.rawValue, previousMode)
+                    try? fd.close()
+                }
+            }
             try saveWeights(part, to: url, options: options)
-            if let previousMode { _ = chmod(url.path, previousMode) }
             total += (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
             // What the index will hold for this shard: its header checksum (open reads
             // only trailer and header; no chunk is read).
