@@ -20,6 +20,6 @@ extension BrineFile {
     func aliasIndex(_ path: String) -> Int? {
         guard case .map(let entries)? = metadata["brine.aliases"],
               case .string(let target)? = entries.first(where: { $0.key.isSameName(as: path) })?.value else { return nil }
-        return arrays.firstIndex { $0.path.isSameName(as: target) }
+        return arrays.firstIndex { $0.hasPath(target) }
     }
 }

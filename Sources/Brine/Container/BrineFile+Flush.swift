@@ -99,14 +99,14 @@ extension BrineFile {
         let out = UncheckedSendable(sums)
         let start = UncheckedSendable(base)
         try parallelFor(count: work.count, threads: Swift.max(1, Swift.min(options.threads, work.count))) { (_, i) throws(BrineError) in
-            let chunk = infos[work[i].array].chunks[work[i].chunk]
+            let chunk = infos[work[i].array].chunk(work[i].chunk)
             out.value[i] = Checksum.xxh3(UnsafeRawBufferPointer(start: start.value + chunk.offset, count: chunk.storedBytes))
         }
         var dirty: [(array: Int, chunk: Int, checksum: UInt64)] = []
-        for (i, w) in work.enumerated() where sums[i] != infos[w.array].chunks[w.chunk].checksum {
+        for (i, w) in work.enumerated() where sums[i] != infos[w.array].chunk(w.chunk).checksum {
             dirty.append((w.array, w.chunk, sums[i]))
         }
-        return dirty.sorted { infos[$0.array].chunks[$0.chunk].offset < infos[$1.array].chunks[$1.chunk].offset }
+        return dirty.sorted { infos[$0.array].chunk($0.chunk).offset < infos[$1.array].chunk($1.chunk).offset }
     }
 
     /// Checks that the file still holds, for every dirty chunk, the bytes its
@@ -119,7 +119,7 @@ extension BrineFile {
         let p = path
         try parallelFor(count: dirty.count, threads: Swift.max(1, Swift.min(options.threads, dirty.count))) { (_, i) throws(BrineError) in
             let a = infos[dirty[i].array]
-            let c = a.chunks[dirty[i].chunk]
+            let c = a.chunk(dirty[i].chunk)
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(1, c.storedBytes), alignment: 64)
             defer { buffer.deallocate() }
             let b = UnsafeMutableRawBufferPointer(rebasing: buffer[0 ..< c.storedBytes])
@@ -146,7 +146,7 @@ extension BrineFile {
             }
         }
         for d in dirty {
-            let c = infos[d.array].chunks[d.chunk]
+            let c = infos[d.array].chunk(d.chunk)
             add(c.offset, UnsafeRawBufferPointer(start: base + c.offset, count: c.storedBytes))
         }
         let journalPath = Journal.path(for: path)

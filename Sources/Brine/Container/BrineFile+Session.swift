@@ -239,7 +239,7 @@ extension BrineFile {
         try parallelFor(count: work.count, threads: threads) { (_, item) throws(BrineError) in
             let (k, c) = work[item]
             let a = infos[k]
-            let chunk = a.chunks[c]
+            let chunk = a.chunk(c)
             guard let bytes = file.source.borrow(chunk.offset, chunk.storedBytes) else {
                 throw BrineError(.truncated, "chunk outside the mapping", filePath: file.path, arrayPath: a.path, chunkIndex: c, byteOffset: UInt64(chunk.offset))
             }

@@ -318,7 +318,7 @@ public final class BrineFile: Sendable {
         var pending: [(info: ArrayInfo, index: Int)] = []
         let table = arrays
         for a in infos {
-            guard let i = index.position(of: a.path, in: table), !done.contains(i) else { continue }
+            guard let i = index.position(of: a, in: table), !done.contains(i) else { continue }
             pending.append((a, i))
         }
         guard !pending.isEmpty else { return }
@@ -462,7 +462,7 @@ public final class BrineFile: Sendable {
                 } catch {
                     failures.append(error)
                 }
-                doneBytes += a.chunks[c].storedBytes
+                doneBytes += a.chunk(c).storedBytes
                 progress?(doneBytes, totalBytes)
             }
         }
@@ -472,11 +472,11 @@ public final class BrineFile: Sendable {
     /// Checks one chunk's checksum without decoding it.
     private func verifyChunk(_ a: ArrayInfo, chunk c: Int) throws(BrineError) {
         let scratch = ChunkScratch()
-        let offset = a.chunks[c].offset
-        let stored = try storedBytes(offset: offset, count: a.chunks[c].storedBytes, scratch: scratch, a: a, chunk: c)
+        let offset = a.chunk(c).offset
+        let stored = try storedBytes(offset: offset, count: a.chunk(c).storedBytes, scratch: scratch, a: a, chunk: c)
         let sum = Checksum.xxh3(stored)
-        guard sum == a.chunks[c].checksum else {
-            throw BrineError(.checksumMismatch, "chunk checksum mismatch (stored \(hex(a.chunks[c].checksum)), computed \(hex(sum)))", filePath: path, arrayPath: a.path, chunkIndex: c, byteOffset: UInt64(offset))
+        guard sum == a.chunk(c).checksum else {
+            throw BrineError(.checksumMismatch, "chunk checksum mismatch (stored \(hex(a.chunk(c).checksum)), computed \(hex(sum)))", filePath: path, arrayPath: a.path, chunkIndex: c, byteOffset: UInt64(offset))
         }
     }
 
@@ -497,8 +497,8 @@ public final class BrineFile: Sendable {
     /// Decodes chunk `c` of `a` into its place in `destination` (addressed
     /// by offsets in the whole array, ``ArrayInfo/decodedRange(ofChunk:)``).
     private func decodeChunk(_ a: ArrayInfo, chunk c: Int, into destination: BoundedBytes, scratch: ChunkScratch, verify: Bool) throws(BrineError) {
-        let offset = a.chunks[c].offset
-        let storedCount = a.chunks[c].storedBytes
+        let offset = a.chunk(c).offset
+        let storedCount = a.chunk(c).storedBytes
         func fail(_ code: BrineError.Code, _ msg: String) -> BrineError {
             BrineError(code, msg, filePath: path, arrayPath: a.path, chunkIndex: c, byteOffset: UInt64(offset))
         }
@@ -513,8 +513,8 @@ public final class BrineFile: Sendable {
             }
             if verify {
                 let sum = Checksum.xxh3(UnsafeRawBufferPointer(buf))
-                guard sum == a.chunks[c].checksum else {
-                    throw fail(.checksumMismatch, "chunk checksum mismatch (stored \(hex(a.chunks[c].checksum)), computed \(hex(sum)))")
+                guard sum == a.chunk(c).checksum else {
+                    throw fail(.checksumMismatch, "chunk checksum mismatch (stored \(hex(a.chunk(c).checksum)), computed \(hex(sum)))")
                 }
             }
             return

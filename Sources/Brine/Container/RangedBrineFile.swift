@@ -308,8 +308,8 @@ public final class RangedBrineFile: Sendable {
     private func plan(_ jobs: [ChunkJob]) -> [Request] {
         var items: [(job: Int, chunk: Int, offset: Int, stored: Int)] = []
         for (k, j) in jobs.enumerated() {
-            for c in j.chunks where j.info.chunks[c].storedBytes > 0 {
-                items.append((k, c, j.info.chunks[c].offset, j.info.chunks[c].storedBytes))
+            for c in j.chunks where j.info.chunk(c).storedBytes > 0 {
+                items.append((k, c, j.info.chunk(c).offset, j.info.chunk(c).storedBytes))
             }
         }
         items.sort { $0.offset < $1.offset }
@@ -418,7 +418,7 @@ public final class RangedBrineFile: Sendable {
                 try parallelFor(count: items.count, threads: threads) { (_, i) throws(BrineError) in
                     let (k, c) = items[i]
                     let a = jobs[k].info
-                    let stored = jobs[k].destination.bytes(at: a.rawRange(ofChunk: c).lowerBound, count: a.chunks[c].storedBytes)
+                    let stored = jobs[k].destination.bytes(at: a.rawRange(ofChunk: c).lowerBound, count: a.chunk(c).storedBytes)
                     try a.verifyChunk(c, stored: stored, filePath: name)
                 }
             }
@@ -445,7 +445,7 @@ public final class RangedBrineFile: Sendable {
             try parallelFor(count: items.count, threads: threads) { (w, i) throws(BrineError) in
                 let (k, c) = items[i]
                 let a = jobs[k].info
-                let ch = a.chunks[c]
+                let ch = a.chunk(c)
                 let stored = fetched.bytes(at: ch.offset, count: ch.storedBytes)
                 try a.decodeChunk(c, stored: stored, into: jobs[k].destination, scratch: scratch[w], verify: verify, filePath: name)
             }

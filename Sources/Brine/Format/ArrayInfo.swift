@@ -4,8 +4,39 @@
 /// All sizes are in bytes unless named otherwise; offsets are absolute file
 /// offsets.
 public struct ArrayInfo: Sendable, Hashable {
-    /// The array's path in the container, e.g. `layers.0.weight`. Unique in a file.
-    public let path: String
+    /// The paths' bytes and chunk entries this entry shares with the other
+    /// entries of its table (one allocation each per table, not per array).
+    private let table: ArrayTableStorage
+    /// Where this entry's path lies in `table.names` (UTF-8 bytes).
+    private let nameStart: Int, nameCount: Int
+    /// Where this entry's chunks lie in `table.chunks`.
+    private let chunkStart: Int
+
+    /// The array's path in the container, e.g. `layers.0.weight`. Unique in a
+    /// file. Built from the table's bytes on each access (a decoded table
+    /// keeps no string per array).
+    public var path: String {
+        table.names.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[nameStart ..< nameStart + nameCount]), as: UTF8.self) }
+    }
+
+    /// Calls `body` with the UTF-8 bytes of ``path`` (no string is made).
+    func withPathBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try table.names.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[nameStart ..< nameStart + nameCount])) }
+    }
+
+    /// Whether ``path`` is `other`, by Unicode scalars (``ExactName``): the
+    /// UTF-8 bytes are compared, no string is made.
+    func hasPath(_ other: String) -> Bool {
+        withPathBytes { mine in
+            if let r = other.utf8.withContiguousStorageIfAvailable({ mine.elementsEqual($0) }) { return r }
+            return mine.elementsEqual(other.utf8)
+        }
+    }
+
+    /// Whether this entry's path is `other`'s (by UTF-8 bytes).
+    func hasSamePath(as other: ArrayInfo) -> Bool {
+        withPathBytes { a in other.withPathBytes { b in a.elementsEqual(b) } }
+    }
     /// The dtype the array has when loaded.
     public let dtype: DType
     /// The dtype of the stored bytes. Equal to ``dtype`` unless a float32
@@ -25,8 +56,15 @@ public struct ArrayInfo: Sendable, Hashable {
     /// bytes; a multiple of the stored item size.
     public let chunkBytes: Int
     /// Where each chunk is, its stored size and checksum. Chunks are back to
-    /// back from ``dataOffset``.
-    public let chunks: [Chunk]
+    /// back from ``dataOffset``. A new array on each call; ``chunk(_:)``
+    /// reads one entry without making one.
+    public var chunks: [Chunk] { Array(table.chunks[chunkStart ..< chunkStart + chunkCount]) }
+
+    /// Chunk `i` (`0 ..< chunkCount`; traps outside it, as an array subscript does).
+    public func chunk(_ i: Int) -> Chunk {
+        precondition(i >= 0 && i < chunkCount, "chunk index out of range")
+        return table.chunks[chunkStart + i]
+    }
 
     /// One chunk of an array in the file.
     public struct Chunk: Sendable, Hashable {
@@ -58,11 +96,11 @@ public struct ArrayInfo: Sendable, Hashable {
     }
 
     /// The stored (compressed) size of each chunk, in bytes (a new array on each call).
-    public var chunkStoredBytes: [Int] { chunks.map(\.storedBytes) }
+    public var chunkStoredBytes: [Int] { (0 ..< chunkCount).map { chunk($0).storedBytes } }
     /// The XXH3-64 checksum of each chunk's stored bytes (a new array on each call).
-    public var chunkChecksums: [UInt64] { chunks.map(\.checksum) }
+    public var chunkChecksums: [UInt64] { (0 ..< chunkCount).map { chunk($0).checksum } }
     /// The absolute file offset of every chunk's first byte (a new array on each call).
-    public var chunkOffsets: [Int] { chunks.map(\.offset) }
+    public var chunkOffsets: [Int] { (0 ..< chunkCount).map { chunk($0).offset } }
 
     /// The number of elements (product of ``shape``).
     public let count: Int
@@ -73,7 +111,7 @@ public struct ArrayInfo: Sendable, Hashable {
     /// The sum of ``chunkStoredBytes``: the bytes the array takes in the file.
     public let storedBytes: Int
     /// The number of chunks.
-    public var chunkCount: Int { chunks.count }
+    public let chunkCount: Int
 
     /// `true` when the stored bytes are exactly the loaded bytes, contiguous in
     /// the file: no codec, no filter, no narrowing. Such arrays load by mmap
@@ -96,12 +134,35 @@ public struct ArrayInfo: Sendable, Hashable {
     }
 
 
+    /// An entry with its own storage (writers, tests): its path's bytes and
+    /// chunks are copied into a table of one.
     init(
         path: String, dtype: DType, storedDType: DType, shape: [Int], codec: Codec, filter: ChunkFilter,
         alignment: Int, dataOffset: Int, chunkBytes: Int, chunks: [Chunk],
         count: Int, storedRawBytes: Int, storedBytes: Int
     ) {
-        self.path = path
+        let names = Array(path.utf8)
+        self.init(
+            table: ArrayTableStorage(names: names, chunks: chunks), nameStart: 0, nameCount: names.count, chunkStart: 0, chunkCount: chunks.count,
+            dtype: dtype, storedDType: storedDType, shape: shape, codec: codec, filter: filter,
+            alignment: alignment, dataOffset: dataOffset, chunkBytes: chunkBytes,
+            count: count, storedRawBytes: storedRawBytes, storedBytes: storedBytes)
+    }
+
+    /// An entry of a decoded table: its path is `table.names[nameStart ..<
+    /// nameStart + nameCount]` (valid UTF-8), its chunks
+    /// `table.chunks[chunkStart ..< chunkStart + chunkCount]`.
+    init(
+        table: ArrayTableStorage, nameStart: Int, nameCount: Int, chunkStart: Int, chunkCount: Int,
+        dtype: DType, storedDType: DType, shape: [Int], codec: Codec, filter: ChunkFilter,
+        alignment: Int, dataOffset: Int, chunkBytes: Int,
+        count: Int, storedRawBytes: Int, storedBytes: Int
+    ) {
+        self.table = table
+        self.nameStart = nameStart
+        self.nameCount = nameCount
+        self.chunkStart = chunkStart
+        self.chunkCount = chunkCount
         self.dtype = dtype
         self.storedDType = storedDType
         self.shape = shape
@@ -110,20 +171,73 @@ public struct ArrayInfo: Sendable, Hashable {
         self.alignment = alignment
         self.dataOffset = dataOffset
         self.chunkBytes = chunkBytes
-        self.chunks = chunks
         self.count = count
         self.storedRawBytes = storedRawBytes
         self.storedBytes = storedBytes
         self.isContiguousRaw = !codec.compresses && filter == .none && storedDType == dtype
     }
 
+    // Equality and hashing by content (path bytes, fields, chunks), as the
+    // synthesized conformances were before the table was shared.
+    public static func == (a: ArrayInfo, b: ArrayInfo) -> Bool {
+        guard a.dtype == b.dtype, a.storedDType == b.storedDType, a.shape == b.shape, a.codec == b.codec,
+              a.filter == b.filter, a.alignment == b.alignment, a.dataOffset == b.dataOffset,
+              a.chunkBytes == b.chunkBytes, a.count == b.count, a.storedRawBytes == b.storedRawBytes,
+              a.storedBytes == b.storedBytes, a.chunkCount == b.chunkCount, a.hasSamePath(as: b) else { return false }
+        for i in 0 ..< a.chunkCount where a.chunk(i) != b.chunk(i) { return false }
+        return true
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        withPathBytes { hasher.combine(bytes: $0) }
+        hasher.combine(dtype)
+        hasher.combine(storedDType)
+        hasher.combine(shape)
+        hasher.combine(codec)
+        hasher.combine(filter)
+        hasher.combine(alignment)
+        hasher.combine(dataOffset)
+        hasher.combine(chunkBytes)
+        hasher.combine(chunkCount)
+        for i in 0 ..< chunkCount { hasher.combine(chunk(i)) }
+    }
+
     /// A copy with one chunk's checksum replaced (read-write flush).
     func replacingChecksum(_ value: UInt64, ofChunk i: Int) -> ArrayInfo {
-        var table = chunks
+        var table = self.chunks
         table[i] = Chunk(offset: table[i].offset, storedBytes: table[i].storedBytes, checksum: value, isRaw: table[i].isRaw)
         return ArrayInfo(
             path: path, dtype: dtype, storedDType: storedDType, shape: shape, codec: codec, filter: filter,
             alignment: alignment, dataOffset: dataOffset, chunkBytes: chunkBytes, chunks: table,
             count: count, storedRawBytes: storedRawBytes, storedBytes: storedBytes)
+    }
+}
+
+/// The bytes that the entries of one array table share: every path's UTF-8
+/// bytes and every chunk entry, back to back in table order. A decoded table
+/// of n arrays makes this one object instead of n path strings and n chunk
+/// lists: those allocations (and their frees at close) were about a third of
+/// an mmap open of a model of many arrays (issue 12).
+///
+/// `Header.decode` makes it empty, gives it to each entry it decodes, and
+/// stores the pools it has gathered in local arrays once the last entry is
+/// decoded (``fill(names:chunks:)``; appending through the object would
+/// check exclusive access at every append), before any other code reads it;
+/// immutable afterwards, hence `@unchecked Sendable`.
+final class ArrayTableStorage: @unchecked Sendable {
+    /// The paths' UTF-8 bytes (each valid UTF-8).
+    private(set) var names: [UInt8]
+    /// The chunk entries.
+    private(set) var chunks: [ArrayInfo.Chunk]
+
+    init(names: [UInt8] = [], chunks: [ArrayInfo.Chunk] = []) {
+        self.names = names
+        self.chunks = chunks
+    }
+
+    /// Stores the pools of a decoded table (once, before the entries are read).
+    func fill(names: [UInt8], chunks: [ArrayInfo.Chunk]) {
+        self.names = names
+        self.chunks = chunks
     }
 }

@@ -213,6 +213,23 @@ struct ByteReader {
     mutating func string(_ what: @autoclosure () -> String = "string") throws(BrineError) -> String {
         try stringAndBytes(what()).string
     }
+    /// The bytes of a `string` (docs/FORMAT.md, "Primitives") after checking
+    /// that they are valid UTF-8, without making a `String` (an array
+    /// table's paths: ``ArrayTableStorage`` keeps their bytes).
+    /// - Throws: ``BrineError`` with the reader's error code: a length past
+    ///   the end, or bytes that are not valid UTF-8.
+    mutating func validatedStringBytes(_ what: @autoclosure () -> String = "string") throws(BrineError) -> UnsafeRawBufferPointer {
+        let start = absoluteOffset
+        let n = try count("\(what()) length", max: remaining, code: errorCode)
+        let b = try bytes(n, what())
+        // Fast path: ASCII (every path Brine writes for a Codable model).
+        if ByteReader.isASCII(b) { return b }
+        guard String(validating: b.bindMemory(to: UInt8.self), as: UTF8.self) != nil else {
+            throw BrineError(errorCode, "\(what()) is not valid UTF-8", filePath: filePath, byteOffset: start)
+        }
+        return b
+    }
+
 
     /// ``string(_:)``, also returning the string's bytes where they lie.
     mutating func stringAndBytes(_ what: @autoclosure () -> String = "string") throws(BrineError) -> (string: String, bytes: UnsafeRawBufferPointer) {

@@ -48,7 +48,7 @@ struct Header: Sendable {
         w.u8(UInt8(a.alignment.trailingZeroBitCount))
         w.varint(a.dataOffset)
         w.varint(a.chunkBytes)
-        w.varint(a.chunks.count)
+        w.varint(a.chunkCount)
         for c in a.chunks {
             if rawChunkFlag {
                 w.varint(UInt64(c.storedBytes) << 1 | (c.isRaw ? 1 : 0))
@@ -111,16 +111,23 @@ struct Header: Sendable {
         }
         var arrays: [ArrayInfo] = []
         arrays.reserveCapacity(Header.initialCapacity(arrayCount))
+        // Every path's bytes and chunk entry, shared by the table's entries
+        // (gathered here, stored in `table` after the loop).
+        let table = ArrayTableStorage()
+        var names: [UInt8] = []
+        var chunks: [ArrayInfo.Chunk] = []
         var entryEnds: [UInt64] = []  // for the error naming a duplicate
         entryEnds.reserveCapacity(Header.initialCapacity(arrayCount))
         var pathHashes: [UInt64] = []  // hashed from the header's bytes, for the path index
         pathHashes.reserveCapacity(Header.initialCapacity(arrayCount))
         for i in 0 ..< arrayCount {
             var pathHash: UInt64 = 0
-            arrays.append(try decodeArray(&r, index: i, headerOffset: headerOffset, limits: limits, path: path, minorVersion: minorVersion, pathHash: &pathHash))
+            arrays.append(try decodeArray(&r, index: i, headerOffset: headerOffset, limits: limits, path: path, minorVersion: minorVersion,
+                                          table: table, names: &names, chunks: &chunks, pathHash: &pathHash))
             entryEnds.append(r.absoluteOffset)
             pathHashes.append(pathHash)
         }
+        table.fill(names: names, chunks: chunks)
         guard arrays.count <= PathIndex.maxCount else {
             throw BrineError(.limitExceeded, "\(arrays.count) arrays, over the \(PathIndex.maxCount) one file can index", filePath: path, byteOffset: headerOffset)
         }
@@ -155,12 +162,16 @@ struct Header: Sendable {
     ///   `.truncated`, `.unsupportedDType`, `.unsupportedFeature`.
     static func decodeArray(
         _ r: inout ByteReader, index: Int, headerOffset: UInt64, limits: ReadLimits, path: String?,
-        minorVersion: UInt16 = FormatSpec.minorVersion, pathHash: UnsafeMutablePointer<UInt64>? = nil
+        minorVersion: UInt16 = FormatSpec.minorVersion,
+        table: ArrayTableStorage, names: inout [UInt8], chunks: inout [ArrayInfo.Chunk],
+        pathHash: UnsafeMutablePointer<UInt64>? = nil
     ) throws(BrineError) -> ArrayInfo {
         let flagged = hasRawChunkFlag(minorVersion: minorVersion)
         let entryStart = r.absoluteOffset
-        let (name, nameBytes) = try r.stringAndBytes("path of array #\(index)")
+        let nameBytes = try r.validatedStringBytes("path of array #\(index)")
         pathHash?.pointee = PathIndex.hash(utf8: nameBytes)
+        // Made only for an error message: the table keeps the path's bytes.
+        var name: String { String(decoding: nameBytes, as: UTF8.self) }
         func fail(_ code: BrineError.Code = .corruptHeader, _ msg: String) -> BrineError {
             BrineError(code, msg, filePath: path, arrayPath: name, byteOffset: entryStart)
         }
@@ -212,8 +223,9 @@ struct Header: Sendable {
         guard chunkCount <= r.remaining / 9 else {
             throw fail(.truncated, "\(chunkCount) chunk entries cannot fit in the \(r.remaining) header bytes left")
         }
-        var chunks: [ArrayInfo.Chunk] = []
-        chunks.reserveCapacity(Header.initialCapacity(chunkCount))
+        // The chunks go to the table's pool (grown geometrically by append:
+        // reserving per entry would copy the pool at every array).
+        let chunkStart = chunks.count
         var total = 0
         for c in 0 ..< chunkCount {
             let s: Int
@@ -262,9 +274,12 @@ struct Header: Sendable {
             total = t
             chunks.append(ArrayInfo.Chunk(offset: offset, storedBytes: s, checksum: try r.u64("checksum of chunk \(c)"), isRaw: isRaw))
         }
+        let nameStart = names.count
+        names.append(contentsOf: nameBytes.bindMemory(to: UInt8.self))
         return ArrayInfo(
-            path: name, dtype: dtype, storedDType: stored, shape: shape, codec: codec, filter: filter,
-            alignment: alignment, dataOffset: dataOffset, chunkBytes: chunkBytes, chunks: chunks,
+            table: table, nameStart: nameStart, nameCount: nameBytes.count, chunkStart: chunkStart, chunkCount: chunkCount,
+            dtype: dtype, storedDType: stored, shape: shape, codec: codec, filter: filter,
+            alignment: alignment, dataOffset: dataOffset, chunkBytes: chunkBytes,
             count: count, storedRawBytes: rawStored, storedBytes: total)
     }
 

@@ -37,7 +37,7 @@ struct PathIndex: Sendable {
             while slots[s] != 0 {
                 let j = Int(slots[s]) - 1
                 // By Unicode scalars: canonically equivalent spellings are two paths.
-                if hashes[j] == h, arrays[j].path.isSameName(as: arrays[i].path) { return .failure(Duplicate(position: i)) }
+                if hashes[j] == h, arrays[j].hasSamePath(as: arrays[i]) { return .failure(Duplicate(position: i)) }
                 s = (s + 1) & mask
             }
             slots[s] = UInt32(i + 1)
@@ -62,7 +62,21 @@ struct PathIndex: Sendable {
         var s = PathIndex.hash(path) & mask
         while slots[s] != 0 {
             let i = Int(slots[s]) - 1
-            if i < arrays.count, arrays[i].path.isSameName(as: path) { return i }
+            if i < arrays.count, arrays[i].hasPath(path) { return i }
+            s = (s + 1) & mask
+        }
+        return nil
+    }
+
+    /// The position of the entry whose path is `info`'s in `arrays` (the
+    /// table the index was built from, or one with the same paths in the
+    /// same order), or `nil`. Hashes and compares the path's bytes (no string).
+    func position(of info: ArrayInfo, in arrays: [ArrayInfo]) -> Int? {
+        let mask = slots.count - 1
+        var s = info.withPathBytes { Int(truncatingIfNeeded: PathIndex.hash(utf8: $0)) } & mask
+        while slots[s] != 0 {
+            let i = Int(slots[s]) - 1
+            if i < arrays.count, arrays[i].hasSamePath(as: info) { return i }
             s = (s + 1) & mask
         }
         return nil
