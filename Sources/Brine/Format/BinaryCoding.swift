@@ -213,6 +213,7 @@ struct ByteReader {
     mutating func string(_ what: @autoclosure () -> String = "string") throws(BrineError) -> String {
         try stringAndBytes(what()).string
     }
+
     /// The bytes of a `string` (docs/FORMAT.md, "Primitives") after checking
     /// that they are valid UTF-8, without making a `String` (an array
     /// table's paths: ``ArrayTableStorage`` keeps their bytes).
@@ -229,7 +230,6 @@ struct ByteReader {
         }
         return b
     }
-
 
     /// ``string(_:)``, also returning the string's bytes where they lie.
     mutating func stringAndBytes(_ what: @autoclosure () -> String = "string") throws(BrineError) -> (string: String, bytes: UnsafeRawBufferPointer) {
