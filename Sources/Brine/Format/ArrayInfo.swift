@@ -177,8 +177,11 @@ public struct ArrayInfo: Sendable, Hashable {
         self.isContiguousRaw = !codec.compresses && filter == .none && storedDType == dtype
     }
 
-    // Equality and hashing by content (path bytes, fields, chunks), as the
-    // synthesized conformances were before the table was shared.
+    /// Whether two entries describe the same array in the same place: equal
+    /// paths by Unicode scalars (their UTF-8 bytes: canonically equivalent
+    /// spellings are two paths, as in the file), dtypes, shape, codec,
+    /// filter, layout and every chunk entry. Whether either came from a
+    /// decoded table does not matter.
     public static func == (a: ArrayInfo, b: ArrayInfo) -> Bool {
         guard a.dtype == b.dtype, a.storedDType == b.storedDType, a.shape == b.shape, a.codec == b.codec,
               a.filter == b.filter, a.alignment == b.alignment, a.dataOffset == b.dataOffset,
@@ -188,6 +191,8 @@ public struct ArrayInfo: Sendable, Hashable {
         return true
     }
 
+    /// Hashes what `==` compares (the path's UTF-8 bytes, the fields and
+    /// every chunk entry).
     public func hash(into hasher: inout Hasher) {
         withPathBytes { hasher.combine(bytes: $0) }
         hasher.combine(dtype)
