@@ -129,7 +129,7 @@ func renderTable(_ rows: [Measurement]) -> String {
     for r in rows {
         lines.append([
             r.dataset, r.method, r.operation, formatSeconds(r.medianSeconds),
-            String(format: "%.0f", r.megabytesPerSecond),
+            r.movesBytes == false ? "" : String(format: "%.0f", r.megabytesPerSecond),
             r.ratioToBaseline.map { String(format: "%.2f×", $0) } ?? "",
             r.fileBytes.map(formatBytes) ?? "",
             r.compressionRatio.map { String(format: "%.3f", $0) } ?? "",

@@ -72,6 +72,10 @@ struct Measurement: Codable {
     var ratioToBaseline: Double?
     var baseline: String?
     var note: String?
+    /// `false` for a row that does not read or write the array bytes (an
+    /// unverified mmap open maps them and touches none): its MB/s and
+    /// ratio would be meaningless and are left blank. `nil` means `true`.
+    var movesBytes: Bool?
 
     var megabytesPerSecond: Double { Double(rawBytes) / medianSeconds / 1e6 }
     var compressionRatio: Double? { fileBytes.map { Double(rawBytes) / Double(max($0, 1)) } }

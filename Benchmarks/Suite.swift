@@ -52,15 +52,20 @@ final class Suite {
     }
 
     func record<R>(_ d: Dataset, _ method: String, _ op: String, rawBytes: Int? = nil, fileBytes: Int? = nil,
-                         note: String? = nil, runs: Int? = nil, warmup: Int = 1,
+                         note: String? = nil, runs: Int? = nil, warmup: Int = 1, movesBytes: Bool = true,
                          setup: () throws -> Void = {}, _ body: () throws -> R) throws {
         let r = try measure(runs: runs ?? self.runs, warmup: warmup, setup: setup, body)
         let m = Measurement(
             dataset: d.name, method: method, operation: op, rawBytes: rawBytes ?? d.rawBytes, medianSeconds: r.median,
-            minSeconds: r.min, runs: runs ?? self.runs, fileBytes: fileBytes, extraPeakRSS: r.extraPeak, note: note)
+            minSeconds: r.min, runs: runs ?? self.runs, fileBytes: fileBytes, extraPeakRSS: r.extraPeak, note: note,
+            movesBytes: movesBytes ? nil : false)
         results.append(m)
-        log(String(format: "  %-34@ %-6@ %10@  %9.0f MB/s", method as NSString, op as NSString,
-                   formatSeconds(r.median) as NSString, m.megabytesPerSecond))
+        if movesBytes {
+            log(String(format: "  %-34@ %-6@ %10@  %9.0f MB/s", method as NSString, op as NSString,
+                       formatSeconds(r.median) as NSString, m.megabytesPerSecond))
+        } else {
+            log(String(format: "  %-34@ %-6@ %10@", method as NSString, op as NSString, formatSeconds(r.median) as NSString))
+        }
     }
 
     func runBaselines(_ d: Dataset) throws {
@@ -162,7 +167,7 @@ final class Suite {
                 // The default verifies every view (XXH3 over the pages on all
                 // cores); the unverified rows use the named opt-out.
                 let unverified = ReadOptions(verifyChecksums: false)
-                try record(d, "brine mmap open, unverified", "load", fileBytes: size, runs: max(runs, 21)) {
+                try record(d, "brine mmap open, unverified", "load", fileBytes: size, runs: max(runs, 21), movesBytes: false) {
                     let f = try BrineFile(path: path, mode: .mmap, options: unverified)
                     return try f.loadAll()
                 }
@@ -266,7 +271,7 @@ final class Suite {
     /// Fills in each row's ratio to the raw baseline of its dataset
     /// (saves: one write(2); loads: one read(2) into a preallocated buffer).
     func computeRatios() {
-        for i in results.indices {
+        for i in results.indices where results[i].movesBytes != false {
             let r = results[i]
             let base = r.operation == "save" ? "raw write(2)" : "raw read(2), preallocated"
             guard let b = results.first(where: { $0.dataset == r.dataset && $0.method == base && $0.operation == r.operation }) else { continue }
