@@ -96,4 +96,17 @@ struct ArrayTableStorageTests {
             #expect(a.chunks == written[1].chunks)
         }
     }
+
+    @Test("print shows an entry's path and chunks, not the shared table")
+    func descriptionShowsPath() throws {
+        let dir = makeTemporaryDirectory("table-storage-print")
+        defer { removeTemporaryDirectory(dir) }
+        let url = dir.appendingPathComponent("t.brine")
+        _ = try Self.write(to: url)
+        let a = try BrineFile(contentsOf: url).arrays[1]
+        let text = String(describing: a)
+        #expect(text.contains("path: \"\(Self.names[1])\""))
+        #expect(text.contains("chunks: [") && text.contains("checksum: \(a.chunk(1).checksum)"))
+        #expect(!text.contains("ArrayTableStorage"))
+    }
 }

@@ -246,3 +246,15 @@ final class ArrayTableStorage: @unchecked Sendable {
         self.chunks = chunks
     }
 }
+
+extension ArrayInfo: CustomReflectable {
+    /// The entry as `print` and `dump` show it: its path and fields, and its
+    /// chunks, as when they were stored properties (not the shared table).
+    public var customMirror: Mirror {
+        Mirror(self, children: [
+            "path": path, "dtype": dtype, "storedDType": storedDType, "shape": shape, "codec": codec,
+            "filter": filter, "alignment": alignment, "dataOffset": dataOffset, "chunkBytes": chunkBytes,
+            "chunks": chunks, "count": count, "storedRawBytes": storedRawBytes, "storedBytes": storedBytes,
+        ], displayStyle: .struct)
+    }
+}
