@@ -134,7 +134,10 @@ final class PrivateNginx: @unchecked Sendable {
     init(root: URL, rate: String) throws {
         self.root = root
         folder = makeTemporaryDirectory("nginx")
-        port = 28000 + Int(getpid() % 1000) + Int.random(in: 0 ..< 800)
+        // A port the kernel picked as free (bound, then closed): a fixed
+        // range met the shared test servers (BRINE_SERVERS_PORT_BASE=28900
+        // took 28900–28920) and the tests then talked to SeaweedFS.
+        port = ConnectionRefusedTests.closedPort()
         let conf = """
         daemon off; master_process off; worker_processes 1;
         pid \(folder.path)/nginx.pid; error_log \(folder.path)/error.log;
@@ -161,12 +164,23 @@ final class PrivateNginx: @unchecked Sendable {
         p.standardError = FileHandle.nullDevice
         try p.run()
         process = p
-        // Wait until it accepts connections (at most 5 s).
+        // Wait until it accepts connections (at most 5 s). An nginx that
+        // could not bind its port logs so at once (then retries and exits):
+        // whatever answers there is another server, so that is a failed
+        // start, not a ready one.
+        let log = folder.appendingPathComponent("error.log")
+        func bindFailed() -> Bool { ((try? String(contentsOf: log, encoding: .utf8)) ?? "").contains("bind()") }
         for _ in 0 ..< 100 {
-            if canConnect() { return }
+            if canConnect() {
+                usleep(50_000)
+                if p.isRunning && !bindFailed() { return }
+                break
+            }
+            if !p.isRunning { break }
             usleep(50_000)
         }
-        throw BrineError(.io, "private nginx did not start on port \(port)")
+        kill()
+        throw BrineError(.io, "private nginx did not start on port \(port) (see \(folder.path)/error.log)")
     }
 
     func kill() {
