@@ -27,86 +27,82 @@ struct ArrayTableStorageTests {
         return try w.finish()
     }
 
-    @Test("decoded entries equal the writer's, by path bytes, fields and chunks, in every read mode")
-    func decodedEntriesEqualWritten() throws {
+    /// Calls `body` with the URL of a freshly written file and the writer's entries.
+    static func withWrittenFile(_ body: (URL, [ArrayInfo]) throws -> Void) throws {
         let dir = makeTemporaryDirectory("table-storage")
         defer { removeTemporaryDirectory(dir) }
         let url = dir.appendingPathComponent("t.brine")
-        let written = try Self.write(to: url)
-        let bytes = [UInt8](try Data(contentsOf: url))
-        var files = [try BrineFile(contentsOf: url, mode: .copy), try BrineFile(contentsOf: url, mode: .mmap)]
-        files.append(try typedThrows { try bytes.withUnsafeBytes { b in try BrineFile(bytes: b) } })
-        for file in files {
-            let decoded = file.arrays
-            try #require(decoded.count == Self.names.count)
-            for (i, name) in Self.names.enumerated() {
-                let a = decoded[i]
-                #expect(Array(a.path.unicodeScalars) == Array(name.unicodeScalars))
-                #expect(a.chunkCount == i + 1)
-                #expect(a.chunks == (0 ..< a.chunkCount).map { a.chunk($0) })
-                #expect(a.chunks == written[i].chunks)
-                #expect(a == written[i])
-                #expect(a.hashValue == written[i].hashValue)
-                // Lookups take the exact spelling: NFC and NFD name two arrays.
-                #expect(file.info(name) == a)
-                let t = try file.array(name, as: Float.self)
-                #expect(t.scalars.first == Float(100 * i))
+        try body(url, try write(to: url))
+    }
+
+    @Test("decoded entries equal the writer's, by path bytes, fields and chunks, in every read mode")
+    func decodedEntriesEqualWritten() throws {
+        try Self.withWrittenFile { url, written in
+            let bytes = [UInt8](try Data(contentsOf: url))
+            var files = [try BrineFile(contentsOf: url, mode: .copy), try BrineFile(contentsOf: url, mode: .mmap)]
+            files.append(try typedThrows { try bytes.withUnsafeBytes { b in try BrineFile(bytes: b) } })
+            for file in files {
+                let decoded = file.arrays
+                try #require(decoded.count == Self.names.count)
+                for (i, name) in Self.names.enumerated() {
+                    let a = decoded[i]
+                    #expect(Array(a.path.unicodeScalars) == Array(name.unicodeScalars))
+                    #expect(a.chunkCount == i + 1)
+                    #expect(a.chunks == (0 ..< a.chunkCount).map { a.chunk($0) })
+                    #expect(a.chunks == written[i].chunks)
+                    #expect(a == written[i])
+                    #expect(a.hashValue == written[i].hashValue)
+                    // Lookups take the exact spelling: NFC and NFD name two arrays.
+                    #expect(file.info(name) == a)
+                    let t = try file.array(name, as: Float.self)
+                    #expect(t.scalars.first == Float(100 * i))
+                }
+                #expect(Set(decoded).count == Self.names.count)
+                #expect(decoded[2] != decoded[3])
             }
-            #expect(Set(decoded).count == Self.names.count)
-            #expect(decoded[2] != decoded[3])
         }
     }
 
     @Test("entries differ when one chunk's checksum or the path's bytes differ")
     func equalityIsByContent() throws {
-        let dir = makeTemporaryDirectory("table-storage-eq")
-        defer { removeTemporaryDirectory(dir) }
-        let url = dir.appendingPathComponent("t.brine")
-        _ = try Self.write(to: url)
-        let a = try BrineFile(contentsOf: url).arrays[4]
-        let changed = a.replacingChecksum(a.chunk(3).checksum ^ 1, ofChunk: 3)
-        #expect(changed != a)
-        #expect(changed.chunk(3).checksum == a.chunk(3).checksum ^ 1)
-        #expect((0 ..< 5).filter { $0 != 3 }.allSatisfy { changed.chunk($0) == a.chunk($0) })
-        #expect(Array(changed.path.unicodeScalars) == Array(a.path.unicodeScalars))
-        let renamed = ArrayInfo(path: "w\u{1F601}", dtype: a.dtype, storedDType: a.storedDType, shape: a.shape, codec: a.codec, filter: a.filter,
-                                alignment: a.alignment, dataOffset: a.dataOffset, chunkBytes: a.chunkBytes, chunks: a.chunks,
-                                count: a.count, storedRawBytes: a.storedRawBytes, storedBytes: a.storedBytes)
-        #expect(renamed != a)
-        let same = ArrayInfo(path: a.path, dtype: a.dtype, storedDType: a.storedDType, shape: a.shape, codec: a.codec, filter: a.filter,
-                             alignment: a.alignment, dataOffset: a.dataOffset, chunkBytes: a.chunkBytes, chunks: a.chunks,
-                             count: a.count, storedRawBytes: a.storedRawBytes, storedBytes: a.storedBytes)
-        #expect(same == a)
-        #expect(same.hashValue == a.hashValue)
+        try Self.withWrittenFile { url, _ in
+            let a = try BrineFile(contentsOf: url).arrays[4]
+            let changed = a.replacingChecksum(a.chunk(3).checksum ^ 1, ofChunk: 3)
+            #expect(changed != a)
+            #expect(changed.chunk(3).checksum == a.chunk(3).checksum ^ 1)
+            #expect((0 ..< 5).filter { $0 != 3 }.allSatisfy { changed.chunk($0) == a.chunk($0) })
+            #expect(Array(changed.path.unicodeScalars) == Array(a.path.unicodeScalars))
+            let renamed = ArrayTableIndexTests.renamed(a, to: "w\u{1F601}")
+            #expect(renamed != a)
+            let same = ArrayTableIndexTests.renamed(a, to: a.path)
+            #expect(same == a)
+            #expect(same.hashValue == a.hashValue)
+        }
     }
 
     @Test("an entry keeps its path and chunks after its file is released")
     func entryOutlivesItsFile() throws {
-        let dir = makeTemporaryDirectory("table-storage-life")
-        defer { removeTemporaryDirectory(dir) }
-        let url = dir.appendingPathComponent("t.brine")
-        let written = try Self.write(to: url)
-        var kept: [ArrayInfo] = []
-        for mode in [LoadMode.copy, .mmap] {
-            let file = try BrineFile(contentsOf: url, mode: mode)
-            kept.append(file.arrays[1])
-        }
-        for a in kept {
-            #expect(a.path == Self.names[1])
-            #expect(a.chunks == written[1].chunks)
+        try Self.withWrittenFile { url, written in
+            var kept: [ArrayInfo] = []
+            for mode in [LoadMode.copy, .mmap] {
+                let file = try BrineFile(contentsOf: url, mode: mode)
+                kept.append(file.arrays[1])
+            }
+            for a in kept {
+                #expect(a.path == Self.names[1])
+                #expect(a.chunks == written[1].chunks)
+            }
         }
     }
 
     @Test("print shows an entry's path and chunks, not the shared table")
     func descriptionShowsPath() throws {
-        let dir = makeTemporaryDirectory("table-storage-print")
-        defer { removeTemporaryDirectory(dir) }
-        let url = dir.appendingPathComponent("t.brine")
-        _ = try Self.write(to: url)
-        let a = try BrineFile(contentsOf: url).arrays[1]
-        let text = String(describing: a)
-        #expect(text.contains("path: \"\(Self.names[1])\""))
-        #expect(text.contains("chunks: [") && text.contains("checksum: \(a.chunk(1).checksum)"))
-        #expect(!text.contains("ArrayTableStorage"))
+        try Self.withWrittenFile { url, _ in
+            let a = try BrineFile(contentsOf: url).arrays[1]
+            let text = String(describing: a)
+            #expect(text.contains("path: \"\(Self.names[1])\""))
+            #expect(text.contains("chunks: [") && text.contains("checksum: \(a.chunk(1).checksum)"))
+            #expect(!text.contains("ArrayTableStorage"))
+        }
     }
 }

@@ -58,25 +58,23 @@ struct PathIndex: Sendable {
     /// The position of `path` in `arrays` (the table the index was built
     /// from, or one with the same paths in the same order), or `nil`.
     func position(of path: String, in arrays: [ArrayInfo]) -> Int? {
-        let mask = slots.count - 1
-        var s = PathIndex.hash(path) & mask
-        while slots[s] != 0 {
-            let i = Int(slots[s]) - 1
-            if i < arrays.count, arrays[i].hasPath(path) { return i }
-            s = (s + 1) & mask
-        }
-        return nil
+        probe(hash: PathIndex.hash(path), in: arrays) { $0.hasPath(path) }
     }
 
     /// The position of the entry whose path is `info`'s in `arrays` (the
     /// table the index was built from, or one with the same paths in the
     /// same order), or `nil`. Hashes and compares the path's bytes (no string).
     func position(of info: ArrayInfo, in arrays: [ArrayInfo]) -> Int? {
+        probe(hash: info.withPathBytes { Int(truncatingIfNeeded: PathIndex.hash(utf8: $0)) }, in: arrays) { $0.hasSamePath(as: info) }
+    }
+
+    /// Walks the slots from `hash` to the first entry of `arrays` that `matches`.
+    private func probe(hash: Int, in arrays: [ArrayInfo], matches: (ArrayInfo) -> Bool) -> Int? {
         let mask = slots.count - 1
-        var s = info.withPathBytes { Int(truncatingIfNeeded: PathIndex.hash(utf8: $0)) } & mask
+        var s = hash & mask
         while slots[s] != 0 {
             let i = Int(slots[s]) - 1
-            if i < arrays.count, arrays[i].hasSamePath(as: info) { return i }
+            if i < arrays.count, matches(arrays[i]) { return i }
             s = (s + 1) & mask
         }
         return nil
