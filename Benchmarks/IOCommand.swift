@@ -85,10 +85,10 @@ struct IOCommand: ParsableCommand {
     @Flag(help: "A/B: allocate each loaded array on its own, not small ones packed in one mapping (MemoryTuning.packsSmallArrays = false).")
     var noPack = false
 
-    @Flag(help: "A/B: checksum small uncompressed arrays before writing them, not meanwhile (WriteTuning.overlapsChecksums = false).")
-    var noOverlap = false
+    @Flag(help: "A/B: every uncompressed array's append waits for its own checksums, instead of returning once its bytes are written and the checksums following on the checksum thread (WriteTuning.defersChecksums = false).")
+    var noDefer = false
 
-    @Option(help: "A/B: uncompressed arrays of at least this many bytes are checksummed on another thread while they are written (WriteTuning.overlapMinimumBytes; default 1 MiB).")
+    @Option(help: "A/B: with --no-defer, uncompressed arrays of at least this many bytes are checksummed on another thread while they are written (WriteTuning.overlapMinimumBytes; default 1 MiB).")
     var overlapMinimum: Int?
 
     @Flag(help: "Also time one write(2) of all array bytes (bare, and after fallocate(2) as np.save does) and one read(2) into a preallocated buffer, in this process.")
@@ -130,7 +130,7 @@ struct IOCommand: ParsableCommand {
         warnAboutChecksumBuild()
         WriteTuning.preallocates = !noPreallocate
         WriteTuning.releasesReplacedFileInBackground = !noBackgroundRelease
-        WriteTuning.overlapsChecksums = !noOverlap
+        WriteTuning.defersChecksums = !noDefer
         if let overlapMinimum { WriteTuning.overlapMinimumBytes = overlapMinimum }
         if let hugeThreshold { MemoryTuning.hugeAllocationThreshold = hugeThreshold }
         MemoryTuning.packsSmallArrays = !noPack

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A/B of the writer's and loader's I/O strategies (issue 12) in one run, variants
 # interleaved: A = all switched off (--no-preallocate --no-background-release
-# --no-overlap --no-pack), B = the defaults. Per round and dataset: one
+# --no-defer --no-pack), B = the defaults. Per round and dataset: one
 # `Benchmarks io --runs 5 --baselines --ops save overwrite load` per variant and
 # two fresh-process loads (`Benchmarks io-load`) per variant. Prints medians of
 # the per-invocation medians and the minima, A vs B.
@@ -20,7 +20,7 @@ if [ ${#inputs[@]} = 0 ]; then
 fi
 work="$(mktemp -d "$repo/.bench-data/ab-XXXXXX")"
 trap 'rm -rf "$work"' EXIT
-off=(--no-preallocate --no-background-release --no-overlap --no-pack)
+off=(--no-preallocate --no-background-release --no-defer --no-pack)
 for i in $(seq 1 "$rounds"); do
     for k in "${!inputs[@]}"; do
         in="${inputs[$k]}"

@@ -205,7 +205,7 @@ final class ResaveSink: ArraySink, ArrayPlacement {
     }
 
     func append(_ bytes: UnsafeRawBufferPointer, dtype: DType, shape: [Int], path: String, original: () -> ArraySlot) throws -> Int {
-        try writer.append(bytes: bytes, dtype: dtype, shape: shape, arrayPath: path, options: options[path])
+        try writer.append(bytes: bytes, dtype: dtype, shape: shape, arrayPath: path, options: options[path], owner: original().immutableOwner)
     }
 
     /// The final (format 1.1) names and the aliases go to the writer, as ``WriterSink`` does.

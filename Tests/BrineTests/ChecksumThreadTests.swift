@@ -5,11 +5,12 @@ import BrineTestSupport
 import Synchronization
 
 /// An uncompressed array is checksummed on the writer's own helper thread
-/// while it is written: one group of chunks at once (arrays from
-/// `WriteTuning.overlapMinimumBytes` up to one write group), or group by
-/// group ahead of the writes (larger arrays). The checksums must be those of
-/// the bytes written, and the thread must end with the writer however the
-/// writer ends.
+/// while it is written: after its append returns when a tensor's storage or
+/// a Swift array keeps the bytes unchanged (DeferredChecksumTests.swift),
+/// else before (raw bytes from `WriteTuning.overlapMinimumBytes` up, or of
+/// several write groups, the writer helping with the groups the helper has
+/// not claimed). The checksums must be those of the bytes written, and the
+/// thread must end with the writer however the writer ends.
 @Suite("Checksums computed while writing", .serialized)
 struct ChecksumThreadTests {
     /// The threads of this process named `name` (other tests' writers run
@@ -58,21 +59,25 @@ struct ChecksumThreadTests {
         return t
     }
 
-    @Test("arrays on both paths, with 2 and 4 threads, load back verified and pass verify()", arguments: [2, 4])
-    func roundTrip(threads: Int) throws {
+    @Test("arrays on every path, with 2 and 4 threads, checksums deferred or not, load back verified and pass verify()",
+          arguments: [2, 4], [true, false])
+    func roundTrip(threads: Int, defers: Bool) throws {
         let dir = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(dir) }
         let url = dir.appendingPathComponent("m.brine")
-        // 1 MiB and 3 MiB: one group, checksummed beside the write; 12 MiB
-        // and 9 MiB + 4 bytes: several groups, checksummed ahead of them;
-        // small ones: on the writer's thread. Interleaved, so the helper
-        // serves both kinds of job in one writer.
+        // Deferred: every array's checksums follow on the helper. Not
+        // deferred: 1 MiB and 3 MiB, one group, checksummed beside the
+        // write; 12 MiB and 9 MiB + 4 bytes, several groups, shared with the
+        // writer; small ones on the writer's thread. Interleaved, so the
+        // helper serves every kind of job in one writer.
         let sizes = [1 << 18, 100, 3 << 18, 3 << 20, 7, (9 << 18) + 1, 1 << 18]
         let arrays = sizes.enumerated().map { Self.tensor($1, seed: UInt32($0 + 1)) }
         var options = WriteOptions()
         options.threads = threads
         let w = try BrineWriter(url: url, options: options)
+        w.defersChecksums = defers
         for (i, t) in arrays.enumerated() { try w.append(t, arrayPath: "a\(i)") }
+        #expect((w.pendingChecksumArrays > 0) == defers)
         let name = try #require(w.checksumThreadName)
         #expect(Self.threads(named: name) == 1)
         try w.finish()

@@ -49,6 +49,22 @@ public final class BrineWriter {
     private var checksumThread: ChecksumThread?
     /// The checksum thread could not be started: do not try again for every array.
     private var checksumThreadFailed = false
+    /// Arrays whose checksums are still being computed, oldest first (see
+    /// `writeDirect`); their `entries` hold placeholders until
+    /// ``settleChecksums()``.
+    private var deferred: [DeferredChecksums] = []
+    /// The bytes of the arrays in `deferred`.
+    private var deferredBytes = 0
+    /// Whether arrays whose owner keeps their bytes unchanged are
+    /// checksummed after their append returns (``WriteTuning/defersChecksums``
+    /// when the writer starts; tests set it per writer).
+    var defersChecksums = WriteTuning.defersChecksums
+    /// The most bytes of appended arrays whose checksums may be pending at
+    /// once (their owners keep them alive until then); past it, an append
+    /// waits for the oldest.
+    var deferredChecksumBytesLimit = 256 << 20
+    /// The number of arrays whose checksums are pending (for tests).
+    var pendingChecksumArrays: Int { deferred.count }
     /// The name of the current checksum thread, `nil` when none runs (for tests).
     var checksumThreadName: String? { checksumThread?.name }
 
@@ -116,7 +132,8 @@ public final class BrineWriter {
 
     /// The arrays written so far, in order.
     public var arrays: [ArrayInfo] {
-        renamed.isEmpty ? entries : entries.enumerated().map { i, a in renamed[i].map { a.renamed($0) } ?? a }
+        settleChecksums()
+        return renamed.isEmpty ? entries : entries.enumerated().map { i, a in renamed[i].map { a.renamed($0) } ?? a }
     }
 
     /// Appends a typed tensor.
@@ -130,22 +147,25 @@ public final class BrineWriter {
     @discardableResult
     public func append<S: BrineScalar>(_ tensor: Tensor<S>, arrayPath: String, options: WriteOptions? = nil) throws(BrineError) -> Int {
         try tensor.withUnsafeBytes { (b) throws(BrineError) -> Int in
-            try append(bytes: b, dtype: S.dtype, shape: tensor.shape, arrayPath: arrayPath, options: options)
+            try append(bytes: b, dtype: S.dtype, shape: tensor.shape, arrayPath: arrayPath, options: options, owner: tensor.storage)
         }
     }
 
     /// Appends a type-erased tensor. See ``append(_:arrayPath:options:)-(Tensor<S>,_,_)``.
     @discardableResult
     public func append(_ tensor: AnyTensor, arrayPath: String, options: WriteOptions? = nil) throws(BrineError) -> Int {
-        try append(bytes: tensor.storage.bytes, dtype: tensor.dtype, shape: tensor.shape, arrayPath: arrayPath, options: options)
+        try tensor.storage.withUnsafeBytes { (b) throws(BrineError) -> Int in
+            try append(bytes: b, dtype: tensor.dtype, shape: tensor.shape, arrayPath: arrayPath, options: options, owner: tensor.storage)
+        }
     }
 
     /// Appends a rank-1 array of scalars.
     @discardableResult
     public func append<S: BrineScalar>(_ scalars: [S], arrayPath: String, options: WriteOptions? = nil) throws(BrineError) -> Int {
-        try typedThrows {
-            try scalars.withUnsafeBytes { b in
-                try append(bytes: b, dtype: S.dtype, shape: [scalars.count], arrayPath: arrayPath, options: options)
+        let owner = RetainedArray(scalars)
+        return try typedThrows {
+            try owner.array.withUnsafeBytes { b in
+                try append(bytes: b, dtype: S.dtype, shape: [scalars.count], arrayPath: arrayPath, options: options, owner: owner)
             }
         }
     }
@@ -163,6 +183,17 @@ public final class BrineWriter {
     @discardableResult
     public func append(
         bytes: UnsafeRawBufferPointer, dtype: DType, shape: [Int], arrayPath: String, options: WriteOptions? = nil
+    ) throws(BrineError) -> Int {
+        try append(bytes: bytes, dtype: dtype, shape: shape, arrayPath: arrayPath, options: options, owner: nil)
+    }
+
+    /// ``append(bytes:dtype:shape:arrayPath:options:)`` for bytes that
+    /// `owner` keeps alive and unchanged: their checksums may then be
+    /// computed after this returns (see `writeDirect`).
+    @discardableResult
+    func append(
+        bytes: UnsafeRawBufferPointer, dtype: DType, shape: [Int], arrayPath: String, options: WriteOptions?,
+        owner: (any ImmutableBytes)?
     ) throws(BrineError) -> Int {
         guard !finished else { throw BrineError(.invalidArgument, "writer already finished", filePath: destination) }
         if let failure { throw failure }
@@ -194,7 +225,7 @@ public final class BrineWriter {
                 entries.append(builder.finalize(dataOffset: 0))
             } else if !o.codec.compresses && o.filter == .none && stored == dtype {
                 try drain()
-                try writeDirect(bytes, builder: builder, threads: o.threads)
+                try writeDirect(bytes, builder: builder, threads: o.threads, owner: owner)
             } else {
                 builders[index] = builder
                 try submitChunks(bytes, builder: builder, threads: o.threads, narrowing: o.narrowing, lz4Acceleration: o.lz4Acceleration)
@@ -226,6 +257,7 @@ public final class BrineWriter {
         checksumThread = nil
         do throws(BrineError) {
             try drain()
+            settleChecksums()
             guard case .map(var meta) = metadata else { throw BrineError(.invalidArgument, "metadata must be a map", filePath: destination) }
             // Readers refuse deeper trees (docs/FORMAT.md, "Limits"); checking
             // first also bounds the recursion of the checks and the encoder below.
@@ -336,88 +368,118 @@ public final class BrineWriter {
     // MARK: Direct (uncompressed) path
 
     /// Writes an uncompressed array straight from the caller's buffer (no
-    /// copy), checksumming each chunk just before it is written so that the
-    /// write reads it from cache: the source crosses the memory bus once, as
-    /// in a plain `write(2)`. With several threads and several chunks, another
-    /// thread checksums up to two write groups ahead of the writes.
-    private func writeDirect(_ bytes: UnsafeRawBufferPointer, builder: ArrayBuilder, threads: Int) throws(BrineError) {
+    /// copy). With several threads its chunk checksums are computed on the
+    /// writer's checksum thread while it is written:
+    /// - when `owner` keeps the bytes alive and unchanged (a tensor's
+    ///   storage, a Swift array), the append returns as soon as the bytes are
+    ///   written and the checksums are collected before the header
+    ///   (``settleChecksums()``), so hashing overlaps the writes of the
+    ///   arrays that follow too;
+    /// - otherwise the append waits for them, helping with the groups the
+    ///   checksum thread has not claimed.
+    /// With one thread, each group is checksummed just before it is written
+    /// (the write then reads it from cache).
+    private func writeDirect(
+        _ bytes: UnsafeRawBufferPointer, builder: ArrayBuilder, threads: Int, owner: (any ImmutableBytes)?
+    ) throws(BrineError) {
         let start = alignUp(offset, builder.alignment)
         let n = builder.chunkCount
         let chunk = builder.chunkBytes
-        let sums = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: Swift.max(n, 1))
-        defer { sums.deallocate() }
-        func range(_ i: Int) -> UnsafeRawBufferPointer {
-            UnsafeRawBufferPointer(rebasing: bytes[(i * chunk) ..< Swift.min(bytes.count, (i + 1) * chunk)])
-        }
         // Chunks are written in groups of about 4 MiB: large writes let the
-        // page cache build large folios (see StagedFileWriter).
+        // page cache build large folios (see StagedFileWriter), and a durable
+        // save starts writeback between groups.
         let group = Swift.max(1, BrineWriter.writeGroupBytes / chunk)
-        func write(_ lo: Int, _ hi: Int) throws(BrineError) {
-            let piece = UnsafeRawBufferPointer(rebasing: bytes[(lo * chunk) ..< Swift.min(bytes.count, hi * chunk)])
-            try output.write(piece, at: start + lo * chunk)
-        }
-        // Allocate the array's blocks before its first write (see StagedFileWriter).
-        output.preallocate(through: start + bytes.count)
-        var failed: BrineError?
-        let overlaps = threads > 1 && n <= group && bytes.count >= WriteTuning.overlapMinimumBytes && WriteTuning.overlapsChecksums
-        let helper = threads > 1 && (overlaps || n > group) ? checksums() : nil
-        if overlaps, let helper {
-            // One group: checksum it on another thread while this one writes
-            // it (both read the source; it fits in the last-level cache), so a
-            // model of many small arrays costs the writes alone.
-            let job = OverlappedChecksums(bytes: bytes, sums: sums, chunk: chunk, count: n)
-            let box = UncheckedSendable(job)
-            helper.submit { box.value.runIfUnclaimed() }
-            do throws(BrineError) { try write(0, n) } catch { failed = error }
-            // The worker may not have started (busy cores): then do it here.
-            job.runIfUnclaimed()
-            job.waitUntilDone()
-        } else if helper == nil {
-            var lo = 0
-            while lo < n && failed == nil {
-                let hi = Swift.min(n, lo + group)
-                for i in lo ..< hi { sums[i] = Checksum.xxh3(range(i)) }
-                do throws(BrineError) { try write(lo, hi) } catch { failed = error }
-                lo = hi
-            }
-        } else if let helper {
-            // The semaphores count write groups, not chunks: one wake-up of
-            // the checksum thread per 4 MiB group rather than per chunk.
-            let ready = DispatchSemaphore(value: 0)
-            let space = DispatchSemaphore(value: 2)
-            let shared = UncheckedSendable((bytes, sums, chunk))
-            helper.submit {
-                let (bytes, sums, chunk) = shared.value
-                var lo = 0
-                while lo < n {
-                    space.wait()
-                    let hi = Swift.min(n, lo + group)
-                    for i in lo ..< hi {
-                        sums[i] = Checksum.xxh3(UnsafeRawBufferPointer(rebasing: bytes[(i * chunk) ..< Swift.min(bytes.count, (i + 1) * chunk)]))
-                    }
-                    ready.signal()
-                    lo = hi
-                }
-            }
-            // Consume every group even after a failed write, so that the
-            // checksum thread is done with the caller's buffer before we return.
+        func writeAll() throws(BrineError) {
             var lo = 0
             while lo < n {
                 let hi = Swift.min(n, lo + group)
-                ready.wait()
-                if failed == nil {
-                    do throws(BrineError) { try write(lo, hi) } catch { failed = error }
-                }
-                space.signal()
+                let piece = UnsafeRawBufferPointer(rebasing: bytes[(lo * chunk) ..< Swift.min(bytes.count, hi * chunk)])
+                try output.write(piece, at: start + lo * chunk)
                 lo = hi
             }
         }
-        if let failed { throw failed }
-        offset = start + bytes.count
+        // Allocate the array's blocks before its first write (see StagedFileWriter).
+        output.preallocate(through: start + bytes.count)
         var b = builder
         b.storedSizes = (0 ..< n).map { builder.rawChunkLength($0) }
-        b.checksums = Array(sums[0 ..< n])
+        b.dataOffset = start
+        if threads > 1, defersChecksums, owner?.covers(bytes) == true, let helper = checksums() {
+            let job = OverlappedChecksums(bytes: bytes, chunk: chunk, count: n, owner: owner)
+            helper.submit { job.run() }
+            // On a failed write the job still holds `owner`: the helper may finish it later.
+            try writeAll()
+            offset = start + bytes.count
+            // A placeholder until the checksums are in (never seen outside the writer).
+            b.checksums = Array(repeating: 0, count: n)
+            entries.append(b.finalize(dataOffset: start))
+            deferred.append(DeferredChecksums(entry: entries.count - 1, builder: b, job: job))
+            deferredBytes += bytes.count
+            // Bound the memory kept alive for checksums not yet computed.
+            while deferredBytes > deferredChecksumBytesLimit { settleOldestChecksums() }
+            return
+        }
+        // The caller's buffer may change once this returns: compute them now.
+        settleChecksums()
+        // Below `overlapMinimumBytes` in one group, waking the helper costs more than it saves.
+        let shares = threads > 1 && (bytes.count >= WriteTuning.overlapMinimumBytes || n > group)
+        if shares, let helper = checksums() {
+            let job = OverlappedChecksums(bytes: bytes, chunk: chunk, count: n)
+            helper.submit { job.run() }
+            var failed: BrineError?
+            do throws(BrineError) { try writeAll() } catch { failed = error }
+            // Help with the groups the helper has not claimed, then wait:
+            // never return while the helper still reads the caller's buffer.
+            job.run()
+            job.waitUntilDone()
+            if let failed { throw failed }
+            b.checksums = job.checksums
+        } else {
+            var lo = 0
+            while lo < n {
+                let hi = Swift.min(n, lo + group)
+                for i in lo ..< hi {
+                    b.checksums.append(Checksum.xxh3(UnsafeRawBufferPointer(rebasing: bytes[(i * chunk) ..< Swift.min(bytes.count, (i + 1) * chunk)])))
+                }
+                try output.write(UnsafeRawBufferPointer(rebasing: bytes[(lo * chunk) ..< Swift.min(bytes.count, hi * chunk)]), at: start + lo * chunk)
+                lo = hi
+            }
+        }
+        offset = start + bytes.count
         entries.append(b.finalize(dataOffset: start))
+    }
+
+    /// Puts the checksums of every deferred array into its table entry,
+    /// computing (on this thread) those the checksum thread has not begun.
+    func settleChecksums() {
+        guard !deferred.isEmpty else { return }
+        // The helper works from the oldest job; this thread from the newest.
+        for d in deferred.reversed() { d.job.run() }
+        for d in deferred { finishDeferred(d) }
+        deferred.removeAll()
+        deferredBytes = 0
+    }
+
+    private func settleOldestChecksums() {
+        let d = deferred.removeFirst()
+        d.job.run()
+        finishDeferred(d)
+        deferredBytes -= d.job.byteCount
+    }
+
+    private func finishDeferred(_ d: DeferredChecksums) {
+        d.job.waitUntilDone()
+        var b = d.builder
+        b.checksums = d.job.checksums
+        entries[d.entry] = b.finalize(dataOffset: b.dataOffset)
+    }
+
+    /// Queues `job` on the writer's checksum thread, ahead of every later
+    /// checksum job (for tests: a job that blocks holds the thread).
+    /// - Returns: `false` when the thread cannot be started.
+    func submitToChecksumThread(_ job: @escaping @Sendable () -> Void) -> Bool {
+        guard let t = checksums() else { return false }
+        t.submit(job)
+        return true
     }
 
     /// The writer's checksum thread, started on first use; `nil` when it
@@ -435,6 +497,16 @@ public final class BrineWriter {
     /// the checksum thread runs at most two groups ahead of the writes, so
     /// the chunks in between stay in the last-level cache.
     static let writeGroupBytes = 4 << 20
+}
+
+/// An uncompressed array whose checksums are computed after its `append`
+/// returned (`BrineWriter.writeDirect`).
+struct DeferredChecksums {
+    /// Its index in the writer's `entries`.
+    let entry: Int
+    /// Everything but the checksums (and `dataOffset` set).
+    let builder: ArrayBuilder
+    let job: OverlappedChecksums
 }
 
 // MARK: - Names given after the arrays were written (format 1.1)

@@ -1,3 +1,4 @@
+import CBrineKernels
 import Dispatch
 import Synchronization
 #if canImport(Glibc)
@@ -7,44 +8,121 @@ import Darwin
 #endif
 
 /// The chunk checksums of one uncompressed array, computed by whichever
-/// thread claims the job first: the writer's ``ChecksumThread``, handed the
-/// job as the caller begins writing the array, or the caller itself once its
-/// write is done (when the helper has not got to it: busy cores, or an
-/// earlier job). Used by `BrineWriter.writeDirect`.
+/// threads take part: the writer's ``ChecksumThread``, handed the job when
+/// the writer begins writing the array, and the writer itself once it needs
+/// the checksums (busy cores, or the helper is still on an earlier job).
+/// Work is shared in groups of chunks of about 4 MiB, claimed with an atomic
+/// counter, so both threads can hash one large array at the same time.
+/// Used by `BrineWriter.writeDirect`.
+///
+/// The job owns its checksum buffer and, when given one, a reference to the
+/// owner of the bytes (``ImmutableBytes``), so it may outlive the `append`
+/// that made it: the writer then reads the checksums before the header.
 final class OverlappedChecksums: @unchecked Sendable {
     private let bytes: UnsafeRawBufferPointer
     private let sums: UnsafeMutableBufferPointer<UInt64>
     private let chunk: Int
-    private let count: Int
-    private let claimed = Atomic<Bool>(false)
+    /// The number of chunks.
+    let count: Int
+    /// The size of the array in bytes.
+    var byteCount: Int { bytes.count }
+    /// Chunks claimed per step (a group of about 4 MiB, at least one chunk).
+    private let step: Int
+    /// Keeps `bytes` alive and unchanged while the job may still read them.
+    private let owner: (any ImmutableBytes)?
+    /// The first chunk no thread has claimed yet.
+    private let next = Atomic<Int>(0)
+    /// The number of chunks hashed.
+    private let hashed = Atomic<Int>(0)
     private let done = DispatchSemaphore(value: 0)
 
     /// - Parameters:
-    ///   - bytes: the array's bytes (valid until ``waitUntilDone()`` returns).
-    ///   - sums: receives XXH3-64 of chunk `i` at index `i`, for `i < count`.
+    ///   - bytes: the array's bytes, valid and unchanged until ``waitUntilDone()``
+    ///     returns, or for as long as `owner` is alive.
     ///   - chunk: the chunk size in bytes (the last chunk may be shorter).
-    init(bytes: UnsafeRawBufferPointer, sums: UnsafeMutableBufferPointer<UInt64>, chunk: Int, count: Int) {
+    ///   - count: the number of chunks, `ceil(bytes.count / chunk)`.
+    ///   - owner: the object that keeps `bytes` alive and unchanged, or `nil`
+    ///     when the caller waits for the job before its buffer may change.
+    init(bytes: UnsafeRawBufferPointer, chunk: Int, count: Int, owner: (any ImmutableBytes)? = nil) {
         self.bytes = bytes
-        self.sums = sums
         self.chunk = chunk
         self.count = count
+        self.owner = owner
+        self.step = Swift.max(1, OverlappedChecksums.groupBytes / Swift.max(chunk, 1))
+        self.sums = .allocate(capacity: Swift.max(count, 1))
+        if count == 0 { done.signal() }
     }
 
-    /// Computes every checksum unless another thread has claimed the job.
-    func runIfUnclaimed() {
-        guard claimed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
-        for i in 0 ..< count {
-            let lo = i * chunk
-            let hi = Swift.min(bytes.count, lo + chunk)
-            sums[i] = Checksum.xxh3(UnsafeRawBufferPointer(rebasing: bytes[lo ..< hi]))
+    deinit { sums.deallocate() }
+
+    /// Hashes groups of chunks until none is left unclaimed. Safe to call
+    /// from any number of threads; returns at once when every chunk is
+    /// claimed (it does not wait for other threads' groups).
+    func run() {
+        while true {
+            let lo = next.wrappingAdd(step, ordering: .relaxed).oldValue
+            guard lo < count else { return }
+            let hi = Swift.min(count, lo + step)
+            for i in lo ..< hi {
+                let a = i * chunk
+                sums[i] = Checksum.xxh3(UnsafeRawBufferPointer(rebasing: bytes[a ..< Swift.min(bytes.count, a + chunk)]))
+            }
+            // The thread that hashes the last chunk publishes the sums.
+            if hashed.wrappingAdd(hi - lo, ordering: .acquiringAndReleasing).newValue == count { done.signal() }
         }
-        done.signal()
     }
 
-    /// Returns once the checksums are in `sums` (after ``runIfUnclaimed()``
-    /// has run on some thread).
+    /// Returns once every chunk's checksum is computed (after threads have
+    /// run ``run()`` to the end). Call at most once.
     func waitUntilDone() {
         done.wait()
+    }
+
+    /// The checksums, chunk by chunk; call only after ``waitUntilDone()``.
+    var checksums: [UInt64] { Array(sums[0 ..< count]) }
+
+    /// Chunks are claimed in groups of about this many bytes.
+    static let groupBytes = 4 << 20
+}
+
+/// An object that keeps a range of bytes alive, at a fixed address and
+/// unchanged, for as long as it is referenced: a writer may then checksum
+/// those bytes after the `append` that passed them has returned (see
+/// `BrineWriter.writeDirect`). ``TensorStorage`` is one unless it views a
+/// writable mapping; a Swift array held in ``RetainedArray`` is one (copy on
+/// write: a mutation after the append copies the buffer).
+protocol ImmutableBytes: AnyObject, Sendable {
+    /// The bytes kept unchanged, or `nil` when this object cannot promise it.
+    var immutableBytes: UnsafeRawBufferPointer? { get }
+}
+
+extension ImmutableBytes {
+    /// Whether `bytes` lie inside ``immutableBytes``.
+    func covers(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let region = immutableBytes, let r = region.baseAddress, let b = bytes.baseAddress else { return false }
+        return b >= r && b + bytes.count <= r + region.count
+    }
+}
+
+extension TensorStorage: ImmutableBytes {
+    /// The storage's bytes, unless it views a writable mapping (a read-write
+    /// session may write the mapping in place; tensors themselves mutate
+    /// only uniquely referenced storage).
+    var immutableBytes: UnsafeRawBufferPointer? {
+        isView && isWritable ? nil : bytes
+    }
+}
+
+/// A Swift array held so that its buffer stays alive and unchanged (copy on
+/// write). `@unchecked Sendable`: the array is immutable.
+final class RetainedArray<Element>: ImmutableBytes, @unchecked Sendable {
+    let array: [Element]
+    init(_ array: [Element]) { self.array = array }
+
+    /// The array's buffer: a native Swift array's `withUnsafeBytes` passes
+    /// its own buffer, which stays put while this object holds the array.
+    var immutableBytes: UnsafeRawBufferPointer? {
+        array.withUnsafeBytes { $0 }
     }
 }
 
@@ -77,14 +155,10 @@ final class ChecksumThread: @unchecked Sendable {
         let n = ChecksumThread.created.wrappingAdd(1, ordering: .relaxed).oldValue & 0xFF_FFFF
         name = "brine-ck-" + String(n, radix: 16)
         guard !WriteTuning.failsChecksumThreadStart.load(ordering: .relaxed) else { return nil }
-        // The thread owns one reference until `run` returns.
+        // The thread owns one reference until `run` returns. It starts on
+        // another CPU than this one (see brine_spawn_thread_elsewhere).
         let context = Unmanaged.passRetained(self).toOpaque()
-        #if os(Linux)
-        var thread = pthread_t()
-        #else
-        var thread: pthread_t?
-        #endif
-        let rc = pthread_create(&thread, nil, { raw in
+        let rc = brine_spawn_thread_elsewhere({ raw in
             let helper = Unmanaged<ChecksumThread>.fromOpaque(raw!).takeRetainedValue()
             helper.run()
             return nil
@@ -93,11 +167,6 @@ final class ChecksumThread: @unchecked Sendable {
             Unmanaged<ChecksumThread>.fromOpaque(context).release()
             return nil
         }
-        #if os(Linux)
-        pthread_detach(thread)
-        #else
-        if let thread { pthread_detach(thread) }
-        #endif
     }
 
     /// Queues `job` to run on the thread.

@@ -7,6 +7,27 @@ enum ArraySlot {
     /// a different type asks for it. Used when weights are loaded into a model
     /// and this array is not replaced.
     case original(Any, makeTensor: () -> AnyTensor)
+
+    /// What keeps the array's bytes alive and unchanged after the encoder's
+    /// call returns (a tensor's storage, a Swift array), so that a writer may
+    /// checksum them later; `nil` for other values (`Data`, nested arrays).
+    /// The writer still checks that the bytes it was given lie inside it.
+    var immutableOwner: (any ImmutableBytes)? {
+        switch self {
+        case .tensor(let t): return t.storage
+        case .original(let value, _): return (value as? any ImmutableBytesProviding)?.retainedForChecksums()
+        }
+    }
+}
+
+/// A value whose bytes can be kept alive and unchanged by an object
+/// (``ImmutableBytes``): Swift arrays (copy on write).
+protocol ImmutableBytesProviding {
+    func retainedForChecksums() -> any ImmutableBytes
+}
+
+extension Array: ImmutableBytesProviding {
+    func retainedForChecksums() -> any ImmutableBytes { RetainedArray(self) }
 }
 
 /// Where the encoder puts arrays that are at least the inline threshold.
@@ -51,7 +72,7 @@ final class WriterSink: ArraySink {
     func append(
         _ bytes: UnsafeRawBufferPointer, dtype: DType, shape: [Int], path: String, original: () -> ArraySlot
     ) throws -> Int {
-        try writer.append(bytes: bytes, dtype: dtype, shape: shape, arrayPath: path)
+        try writer.append(bytes: bytes, dtype: dtype, shape: shape, arrayPath: path, options: nil, owner: original().immutableOwner)
     }
 
     func finishNames(_ renames: [Int: String], aliases: [(path: String, legacyPath: String, index: Int)]) throws {

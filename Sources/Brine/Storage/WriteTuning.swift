@@ -24,10 +24,13 @@ package enum WriteTuning {
     /// is not on the save's path (see `AtomicFile.commit()`). Default `true`.
     nonisolated(unsafe) package static var releasesReplacedFileInBackground = true
 
-    /// Checksum the next small uncompressed arrays on another thread while
-    /// the current one is written (`BrineWriter.append(contentsOf:)`).
-    /// Default `true`.
-    nonisolated(unsafe) package static var overlapsChecksums = true
+    /// Let an uncompressed array's `append` return once its bytes are
+    /// written when a tensor's storage or a Swift array keeps them alive and
+    /// unchanged: the checksum thread computes its chunk checksums while the
+    /// next arrays are written, and the writer collects them before the
+    /// header (`BrineWriter.writeDirect`). `false`: every append waits for
+    /// its own checksums. Default `true`.
+    nonisolated(unsafe) package static var defersChecksums = true
 
     /// Fault injection for tests: while `true`, writers' checksum threads
     /// fail to start, as when `pthread_create` refuses (`EAGAIN`), so each
@@ -35,8 +38,10 @@ package enum WriteTuning {
     /// of other tests may read it meanwhile.
     package static let failsChecksumThreadStart = Atomic<Bool>(false)
 
-    /// Uncompressed arrays of one write group are checksummed on another
-    /// thread while they are written from this many bytes up (below it,
+    /// Uncompressed arrays of one write group whose checksums are not
+    /// deferred (``defersChecksums``: raw bytes passed to `append(bytes:…)`)
+    /// are checksummed on another thread while they are written from this
+    /// many bytes up (below it,
     /// waking a worker costs more than it saves: a 32 MiB model of 200
     /// arrays saved in 8.5 ms with a 256 KiB threshold, 7.9 ms without
     /// overlap; MiniLM saved in 13.7, 13.6, 13.7 and 13.0 ms at 128 KiB,
