@@ -6,11 +6,15 @@ import SystemPackage
 ///
 /// Arrays are written as they are appended: uncompressed arrays go straight
 /// from the caller's buffer to the file with `pwrite(2)` (no copy), their
-/// chunk checksums computed on other cores meanwhile; filtered or compressed
-/// arrays are cut into chunks that are shuffled/copied into pooled buffers and
-/// compressed and checksummed on all cores, then written in order. Memory is
-/// bounded by the chunk buffers in flight (`threads + 1` jobs of two chunk
-/// buffers each), not by the model's size. ``finish(root:metadata:)`` writes
+/// chunk checksums computed on another core meanwhile (for a tensor or a
+/// Swift array, possibly after its `append` returned: the writer then keeps
+/// a reference to the storage, so a later change to the caller's copy is
+/// copied on write and never reaches the file or its checksums); filtered
+/// or compressed arrays are cut into chunks that are shuffled/copied into
+/// pooled buffers and compressed and checksummed on all cores, then written
+/// in order. Memory is bounded by the chunk buffers in flight (`threads + 1`
+/// jobs of two chunk buffers each) and at most 256 MiB of appended arrays
+/// whose checksums are pending, not by the model's size. ``finish(root:metadata:)`` writes
 /// the header and trailer, then commits atomically: `fsync`, `rename(2)` over
 /// the destination, `fsync` of the folder. A writer that is never finished,
 /// fails, or is cancelled removes its temporary file and leaves the previous
@@ -138,7 +142,10 @@ public final class BrineWriter {
 
     /// Appends a typed tensor.
     /// - Parameters:
-    ///   - tensor: the array; its bytes are read during the call only.
+    ///   - tensor: the array. Its bytes are read during the call, and for an
+    ///     uncompressed array also afterwards, until ``finish(root:metadata:)``
+    ///     at the latest, through a reference to its storage (the checksums;
+    ///     the tensor's later changes copy the storage first, see ``Tensor``).
     ///   - arrayPath: the unique array path (e.g. `layers.0.weight`).
     ///   - options: per-array options; `nil` uses the writer's.
     /// - Returns: the array's index in the array table (for ``Value/arrayRef(_:)``).
@@ -159,7 +166,9 @@ public final class BrineWriter {
         }
     }
 
-    /// Appends a rank-1 array of scalars.
+    /// Appends a rank-1 array of scalars. As for a tensor, an uncompressed
+    /// array may be read after the call through a copy of the array value
+    /// (copy on write: the caller's later changes do not reach it).
     @discardableResult
     public func append<S: BrineScalar>(_ scalars: [S], arrayPath: String, options: WriteOptions? = nil) throws(BrineError) -> Int {
         let owner = RetainedArray(scalars)
