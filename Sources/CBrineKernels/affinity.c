@@ -11,6 +11,13 @@
 #if defined(__linux__)
 #include <sched.h>
 
+// pthread_attr_setaffinity_np is a glibc extension (musl and Bionic lack it).
+#if defined(__GLIBC__)
+#define BRINE_HAS_ATTR_AFFINITY 1
+#else
+#define BRINE_HAS_ATTR_AFFINITY 0
+#endif
+
 struct brine_spawn {
     void *(*start)(void *);
     void *argument;
@@ -44,6 +51,7 @@ int brine_spawn_thread_elsewhere(void *(*start)(void *), void *argument) {
     }
     (void)pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
     CPU_ZERO(&spawn->mask);
+#if BRINE_HAS_ATTR_AFFINITY
     if (sched_getaffinity(0, sizeof(spawn->mask), &spawn->mask) == 0) {
         int cpu = sched_getcpu();
         if (cpu >= 0 && cpu < CPU_SETSIZE && CPU_ISSET(cpu, &spawn->mask) && CPU_COUNT(&spawn->mask) > 1) {
@@ -52,9 +60,21 @@ int brine_spawn_thread_elsewhere(void *(*start)(void *), void *argument) {
             spawn->narrowed = pthread_attr_setaffinity_np(&attributes, sizeof(others), &others) == 0;
         }
     }
+#endif
     pthread_t thread;
     rc = pthread_create(&thread, &attributes, brine_spawn_trampoline, spawn);
     (void)pthread_attr_destroy(&attributes);
+    if (rc != 0 && spawn->narrowed) {
+        // The mask was refused at creation (the CPU set changed since it was
+        // read, or a sandbox forbids sched_setaffinity): start it anywhere.
+        spawn->narrowed = 0;
+        rc = pthread_attr_init(&attributes);
+        if (rc == 0) {
+            (void)pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+            rc = pthread_create(&thread, &attributes, brine_spawn_trampoline, spawn);
+            (void)pthread_attr_destroy(&attributes);
+        }
+    }
     if (rc != 0) {
         free(spawn);
     }

@@ -36,6 +36,17 @@ struct ChecksumThreadTests {
         }
     }
 
+    /// Waits up to 5 s for the thread `name` to appear (a new thread names
+    /// itself once it first runs: on a busy machine, after the append that
+    /// started it may have returned); returns how many there are.
+    static func waitForStart(_ name: String) -> Int {
+        for _ in 0 ..< 500 {
+            if threads(named: name) > 0 { return threads(named: name) }
+            usleep(10_000)
+        }
+        return threads(named: name)
+    }
+
     /// Waits up to 5 s for the thread `name` to exit (it exits once it has
     /// seen the stop, shortly after its writer ends); returns how many remain.
     static func waitForExit(_ name: String) -> Int {
@@ -79,7 +90,7 @@ struct ChecksumThreadTests {
         for (i, t) in arrays.enumerated() { try w.append(t, arrayPath: "a\(i)") }
         #expect((w.pendingChecksumArrays > 0) == defers)
         let name = try #require(w.checksumThreadName)
-        #expect(Self.threads(named: name) == 1)
+        #expect(Self.waitForStart(name) == 1)
         try w.finish()
         #expect(w.checksumThreadName == nil)
         #expect(Self.waitForExit(name) == 0)
@@ -231,7 +242,7 @@ struct ChecksumThreadTests {
             let w = try BrineWriter(url: dir.appendingPathComponent("c.brine"), options: options)
             try w.append(big, arrayPath: "x")
             let name = try #require(w.checksumThreadName)
-            #expect(Self.threads(named: name) == 1)
+            #expect(Self.waitForStart(name) == 1)
             // SCHED_BATCH (3): waking it never preempts the writer.
             #expect(Self.policies(named: name) == [3])
             w.cancel()
@@ -242,7 +253,7 @@ struct ChecksumThreadTests {
             let w = try BrineWriter(url: dir.appendingPathComponent("d.brine"), options: options)
             try w.append(big, arrayPath: "x")
             name = try #require(w.checksumThreadName)
-            #expect(Self.threads(named: name) == 1)
+            #expect(Self.waitForStart(name) == 1)
         }
         #expect(Self.waitForExit(name) == 0)
         // Neither left a file behind.

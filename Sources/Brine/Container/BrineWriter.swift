@@ -136,8 +136,11 @@ public final class BrineWriter {
 
     /// The arrays written so far, in order.
     public var arrays: [ArrayInfo] {
-        settleChecksums()
-        return renamed.isEmpty ? entries : entries.enumerated().map { i, a in renamed[i].map { a.renamed($0) } ?? a }
+        // Reads the writer's state without changing it (waiting for, or
+        // helping with, checksums still pending), as before they were deferred.
+        var list = entries
+        for d in deferred { list[d.entry] = d.settled() }
+        return renamed.isEmpty ? list : list.enumerated().map { i, a in renamed[i].map { a.renamed($0) } ?? a }
     }
 
     /// Appends a typed tensor.
@@ -470,16 +473,12 @@ public final class BrineWriter {
 
     private func settleOldestChecksums() {
         let d = deferred.removeFirst()
-        d.job.run()
         finishDeferred(d)
         deferredBytes -= d.job.byteCount
     }
 
     private func finishDeferred(_ d: DeferredChecksums) {
-        d.job.waitUntilDone()
-        var b = d.builder
-        b.checksums = d.job.checksums
-        entries[d.entry] = b.finalize(dataOffset: b.dataOffset)
+        entries[d.entry] = d.settled()
     }
 
     /// Queues `job` on the writer's checksum thread, ahead of every later
@@ -516,6 +515,16 @@ struct DeferredChecksums {
     /// Everything but the checksums (and `dataOffset` set).
     let builder: ArrayBuilder
     let job: OverlappedChecksums
+
+    /// The table entry with its checksums, once they are computed (this
+    /// thread computes the groups no thread has claimed).
+    func settled() -> ArrayInfo {
+        job.run()
+        job.waitUntilDone()
+        var b = builder
+        b.checksums = job.checksums
+        return b.finalize(dataOffset: b.dataOffset)
+    }
 }
 
 // MARK: - Names given after the arrays were written (format 1.1)

@@ -28,8 +28,10 @@ final class OverlappedChecksums: @unchecked Sendable {
     var byteCount: Int { bytes.count }
     /// Chunks claimed per step (a group of about 4 MiB, at least one chunk).
     private let step: Int
-    /// Keeps `bytes` alive and unchanged while the job may still read them.
-    private let owner: (any ImmutableBytes)?
+    /// Keeps `bytes` alive and unchanged while the job may still read them;
+    /// released by the thread that hashes the last chunk, so that a caller
+    /// who refills the same tensor after the job is done does not copy it.
+    private let owner: Mutex<(any ImmutableBytes)?>
     /// The first chunk no thread has claimed yet.
     private let next = Atomic<Int>(0)
     /// The number of chunks hashed.
@@ -47,7 +49,7 @@ final class OverlappedChecksums: @unchecked Sendable {
         self.bytes = bytes
         self.chunk = chunk
         self.count = count
-        self.owner = owner
+        self.owner = Mutex(owner)
         self.step = Swift.max(1, OverlappedChecksums.groupBytes / Swift.max(chunk, 1))
         self.sums = .allocate(capacity: Swift.max(count, 1))
         if count == 0 { done.signal() }
@@ -68,14 +70,19 @@ final class OverlappedChecksums: @unchecked Sendable {
                 sums[i] = Checksum.xxh3(UnsafeRawBufferPointer(rebasing: bytes[a ..< Swift.min(bytes.count, a + chunk)]))
             }
             // The thread that hashes the last chunk publishes the sums.
-            if hashed.wrappingAdd(hi - lo, ordering: .acquiringAndReleasing).newValue == count { done.signal() }
+            if hashed.wrappingAdd(hi - lo, ordering: .acquiringAndReleasing).newValue == count {
+                owner.withLock { $0 = nil }
+                done.signal()
+            }
         }
     }
 
     /// Returns once every chunk's checksum is computed (after threads have
-    /// run ``run()`` to the end). Call at most once.
+    /// run ``run()`` to the end). Any number of threads may wait.
     func waitUntilDone() {
         done.wait()
+        // Pass the signal on to the next waiter.
+        done.signal()
     }
 
     /// The checksums, chunk by chunk; call only after ``waitUntilDone()``.
@@ -88,9 +95,10 @@ final class OverlappedChecksums: @unchecked Sendable {
 /// An object that keeps a range of bytes alive, at a fixed address and
 /// unchanged, for as long as it is referenced: a writer may then checksum
 /// those bytes after the `append` that passed them has returned (see
-/// `BrineWriter.writeDirect`). ``TensorStorage`` is one unless it views a
-/// writable mapping; a Swift array held in ``RetainedArray`` is one (copy on
-/// write: a mutation after the append copies the buffer).
+/// `BrineWriter.writeDirect`). ``TensorStorage`` is one for memory this
+/// process allocated (not for views); a Swift array held in
+/// ``RetainedArray`` is one (copy on write: a mutation after the append
+/// copies the buffer).
 protocol ImmutableBytes: AnyObject, Sendable {
     /// The bytes kept unchanged, or `nil` when this object cannot promise it.
     var immutableBytes: UnsafeRawBufferPointer? { get }
@@ -105,11 +113,14 @@ extension ImmutableBytes {
 }
 
 extension TensorStorage: ImmutableBytes {
-    /// The storage's bytes, unless it views a writable mapping (a read-write
-    /// session may write the mapping in place; tensors themselves mutate
-    /// only uniquely referenced storage).
+    /// The storage's bytes when this process allocated them (alone or packed
+    /// with others of one load): tensors mutate only uniquely referenced
+    /// storage. `nil` for a view of a mapping or of another object's memory:
+    /// even a read-only `MAP_SHARED` mapping shows what any other writer of
+    /// the file writes in place (a safetensors read-write open, another
+    /// process), and a truncated file would fault on access.
     var immutableBytes: UnsafeRawBufferPointer? {
-        isView && isWritable ? nil : bytes
+        isView ? nil : bytes
     }
 }
 
