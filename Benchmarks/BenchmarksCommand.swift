@@ -77,7 +77,7 @@ struct TableCommand: ParsableCommand {
             print(String(decoding: try e.encode(report), as: UTF8.self))
         } else {
             print("Brine benchmarks — \(ISO8601DateFormatter().string(from: started)) — \(machine)")
-            print("median of \(suite.runs) runs after 1 warm-up; MB/s of raw array bytes; ratio = speed / raw write(2) (saves) or raw read(2) into a preallocated buffer (loads); files in the page cache; saves without fsync unless the row says so")
+            print("median of \(suite.runs) runs after 1 warm-up (\(max(suite.runs, 21)) for the mmap-open rows); MB/s of raw array bytes; ratio = speed / raw write(2) (saves) or raw read(2) into a preallocated buffer (loads); files in the page cache; saves without fsync unless the row says so")
             print(renderTable(suite.results))
         }
     }
