@@ -6,9 +6,10 @@ import SystemPackage
 ///
 /// Arrays are written as they are appended: uncompressed arrays go straight
 /// from the caller's buffer to the file with `pwrite(2)` (no copy), their
-/// chunk checksums computed on another core meanwhile (for a tensor or a
-/// Swift array, possibly after its `append` returned: the writer then keeps
-/// a reference to the storage, so a later change to the caller's copy is
+/// chunk checksums computed on another core meanwhile (for a tensor whose
+/// memory this process allocated, not a view of a mapping, or for a Swift
+/// array, possibly after its `append` returned: the writer then keeps a
+/// reference to the storage, so a later change to the caller's copy is
 /// copied on write and never reaches the file or its checksums); filtered
 /// or compressed arrays are cut into chunks that are shuffled/copied into
 /// pooled buffers and compressed and checksummed on all cores, then written
@@ -146,7 +147,8 @@ public final class BrineWriter {
     /// Appends a typed tensor.
     /// - Parameters:
     ///   - tensor: the array. Its bytes are read during the call, and for an
-    ///     uncompressed array also afterwards, until ``finish(root:metadata:)``
+    ///     uncompressed array in memory this process allocated (not a view of
+    ///     a mapping) also afterwards, until ``finish(root:metadata:)``
     ///     at the latest, through a reference to its storage (the checksums;
     ///     the tensor's later changes copy the storage first, see ``Tensor``).
     ///   - arrayPath: the unique array path (e.g. `layers.0.weight`).
