@@ -88,8 +88,9 @@ final class OverlappedChecksums: @unchecked Sendable {
     /// The checksums, chunk by chunk; call only after ``waitUntilDone()``.
     var checksums: [UInt64] { Array(sums[0 ..< count]) }
 
-    /// Chunks are claimed in groups of about this many bytes.
-    static let groupBytes = 4 << 20
+    /// Chunks are claimed in groups of about this many bytes: the writer's
+    /// write groups, so a claim matches one `pwrite` of the array.
+    static var groupBytes: Int { BrineWriter.writeGroupBytes }
 }
 
 /// An object that keeps a range of bytes alive, at a fixed address and
