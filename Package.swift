@@ -152,9 +152,16 @@ let package = Package(
             dependencies: ["Brine", "BrineTestSupport"],
             path: "Tests/BrineTestHelper"
         ),
+        // The test executable's `close(2)`: catches a descriptor closed twice
+        // anywhere in the test run (include/fd_audit.h).
+        .target(
+            name: "CFDAudit",
+            path: "Tests/CFDAudit",
+            linkerSettings: [.linkedLibrary("dl")]
+        ),
         .testTarget(
             name: "BrineTests",
-            dependencies: ["Brine", "BrineRemote", "BrineONNX", "BrineHDF5", "BrineTestSupport"],
+            dependencies: ["Brine", "BrineRemote", "BrineONNX", "BrineHDF5", "BrineTestSupport", "CFDAudit"],
             // Hostile and fuzz-found inputs, read from the source tree
             // (#filePath) by FuzzRegressionTests and used as fuzz seeds.
             exclude: ["Fixtures"]

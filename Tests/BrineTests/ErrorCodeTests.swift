@@ -54,10 +54,14 @@ struct ErrorCodeTests {
             o.alignment = 3
             return expectError { _ = try BrineWriter(url: makeTemporaryDirectory().appendingPathComponent("x.brine"), options: o) }
         case "io":
-            // pread(2) on a folder fails with EISDIR.
+            // open(2) through a path whose parent is a regular file fails with
+            // ENOTDIR. (A folder is refused as `.invalidArgument` before any read.)
             let dir = makeTemporaryDirectory()
-            let e = expectError { _ = try BrineFile(contentsOf: dir) }
-            #expect(e?.errno == EISDIR)
+            let file = dir.appendingPathComponent("file")
+            try? Data([1]).write(to: file)
+            let e = expectError { _ = try BrineFile(contentsOf: file.appendingPathComponent("x.brine")) }
+            #expect(e?.errno == ENOTDIR)
+            #expect(e?.systemCall == "open")
             return e
         case "permissionDenied":
             // sysfs refuses new files even to root (EACCES, or EROFS where it is mounted read-only).

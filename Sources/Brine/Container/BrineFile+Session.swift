@@ -62,7 +62,8 @@ extension BrineFile {
     /// completing or discarding a journal left by a flush that did not finish
     /// (docs/FORMAT.md, "Read-write sessions and the journal"):
     /// 1. open the file (read-write for ``LoadMode/mmapReadWrite``, which also
-    ///    takes the session lock, `.conflict` if another handle holds it);
+    ///    takes the session lock, `.conflict` if another handle holds it); a
+    ///    directory, FIFO, device or socket is `.invalidArgument`;
     /// 2. take the shared data lock (waiting up to 60 s for a flush in
     ///    another process to finish); every open keeps it while it may read
     ///    the file (the descriptor, or the mapping and its views);
@@ -75,49 +76,65 @@ extension BrineFile {
     static func openSource(path: String, mode: LoadMode) throws(BrineError) -> (ByteSource, ReadWriteSession?) {
         let writable = mode == .mmapReadWrite
         let fd = try ByteSource.open(path, writable: writable)
+        let size: Int
+        let locks: Bool
         do throws(BrineError) {
-            var locks = true
+            // Folders, FIFOs and devices are refused before any lock or journal step.
+            _ = try ByteSource.size(of: fd, path: path)
+            var supported = true
             if writable {
                 switch try FileLock.attempt(fd, .exclusive, at: FileLock.sessionOffset, path: path) {
                 case .busy:
                     throw BrineError(.conflict, "another read-write handle (in this or another process) has the file open; one read-write session at a time", filePath: path)
-                case .unsupported: locks = false
+                case .unsupported: supported = false
                 case .acquired: break
                 }
             }
-            locks = try prepareForReading(fd, path: path) && locks
-            let size = try ByteSource.size(of: fd, path: path)
-            switch mode {
-            case .copy:
-                return (try ByteSource(descriptor: fd, size: size, path: path, kind: nil, retainDescriptor: false), nil)
-            case .mmap, .mmapCopyOnWrite:
-                let kind: MappingKind = mode == .mmap ? .readOnly : .copyOnWrite
-                return (try ByteSource(descriptor: fd, size: size, path: path, kind: kind, retainDescriptor: true), nil)
-            case .mmapReadWrite:
-                // The session keeps its own descriptor of the same open file
-                // description (a `dup`), so the locks stay while either lives.
-                let sessionFD: FileDescriptor
+            supported = try prepareForReading(fd, path: path) && supported
+            size = try ByteSource.size(of: fd, path: path)
+            locks = supported
+        } catch {
+            try? fd.close()
+            throw error
+        }
+        // From here the descriptor belongs to the byte source: its init closes
+        // it when it throws, so no path below may close `fd` itself (a second
+        // close could hit a descriptor another thread has just opened).
+        switch mode {
+        case .copy:
+            return (try ByteSource(descriptor: fd, size: size, path: path, kind: nil, retainDescriptor: false), nil)
+        case .mmap, .mmapCopyOnWrite:
+            let kind: MappingKind = mode == .mmap ? .readOnly : .copyOnWrite
+            return (try ByteSource(descriptor: fd, size: size, path: path, kind: kind, retainDescriptor: true), nil)
+        case .mmapReadWrite:
+            // The session keeps its own descriptor of the same open file
+            // description (a `dup`), so the locks stay while either lives.
+            let sessionFD: FileDescriptor
+            let identity: FileIdentity
+            do throws(BrineError) {
                 do {
                     sessionFD = try fd.duplicate()
                 } catch {
                     throw BrineError.system("dup", errno: (error as? Errno)?.code ?? EIO, path: path)
                 }
-                guard let identity = FileIdentity.of(fd) else {
+                guard let id = FileIdentity.of(fd) else {
+                    let e = errno
                     try? sessionFD.close()
-                    throw BrineError.system("fstat", errno: errno, path: path)
+                    throw BrineError.system("fstat", errno: e, path: path)
                 }
-                let source: ByteSource
-                do throws(BrineError) {
-                    source = try ByteSource(descriptor: fd, size: size, path: path, kind: .copyOnWrite, retainDescriptor: true)
-                } catch {
-                    try? sessionFD.close()
-                    throw error
-                }
-                return (source, ReadWriteSession(fd: sessionFD, identity: identity, locksSupported: locks))
+                identity = id
+            } catch {
+                try? fd.close()
+                throw error
             }
-        } catch {
-            try? fd.close()
-            throw error
+            let source: ByteSource
+            do throws(BrineError) {
+                source = try ByteSource(descriptor: fd, size: size, path: path, kind: .copyOnWrite, retainDescriptor: true)
+            } catch {
+                try? sessionFD.close()
+                throw error
+            }
+            return (source, ReadWriteSession(fd: sessionFD, identity: identity, locksSupported: locks))
         }
     }
 

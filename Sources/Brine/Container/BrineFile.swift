@@ -82,7 +82,8 @@ public final class BrineFile: Sendable {
     /// - Throws: ``BrineError`` with codes `.notFound`, `.io`, `.notABrineFile`,
     ///   `.unsupportedVersion`, `.truncated`, `.checksumMismatch`,
     ///   `.corruptHeader`, `.limitExceeded`, `.layout`, `.unsupportedDType`,
-    ///   `.unsupportedFeature`.
+    ///   `.unsupportedFeature`; `.invalidArgument` when the path names a
+    ///   directory, FIFO, device or socket rather than a regular file.
     public convenience init(contentsOf url: URL, mode: LoadMode = .copy, options: ReadOptions = .init()) throws(BrineError) {
         try self.init(path: url.path, mode: mode, options: options)
     }

@@ -17,7 +17,7 @@ extension ByteSource {
     /// interop readers that parse a whole file in one call (`.npy`, pickle)
     /// open files through this.
     /// - Returns: what `body` returns.
-    /// - Throws: ``BrineError`` `.notFound`, `.io`, `.limitExceeded` from
+    /// - Throws: ``BrineError`` `.notFound`, `.invalidArgument` (not a regular file), `.io`, `.limitExceeded` from
     ///   opening (see ``init(path:mode:)``), and what `body` throws.
     static func reading<T>(_ path: String, mode: LoadMode, _ body: (ByteSource) throws(BrineError) -> T) throws(BrineError) -> T {
         let source = try ByteSource(path: path, mode: mode)

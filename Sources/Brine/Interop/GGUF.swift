@@ -297,7 +297,7 @@ public final class GGUFFile: @unchecked Sendable {
     ///   - mode: `.copy` (`pread`) or `.mmap` (plain tensors whose address is
     ///     a multiple of their item size are zero-copy views).
     ///   - options: caps.
-    /// - Throws: ``BrineError`` `.notFound`, `.io`; `.invalidInterop` for a
+    /// - Throws: ``BrineError`` `.notFound`, `.invalidArgument` (not a regular file), `.io`; `.invalidInterop` for a
     ///   malformed file (bad magic, duplicate names, misaligned offsets,
     ///   invalid UTF-8, a bad `general.alignment`); `.unsupportedVersion` for
     ///   versions other than 2 and 3; `.unsupportedFeature` for big-endian

@@ -26,7 +26,7 @@ public enum Npy {
     ///     alive); big-endian or Fortran-order arrays are converted into memory.
     ///   - options: header and rank caps.
     /// - Returns: the array in C order, little-endian.
-    /// - Throws: ``BrineError`` `.notFound`, `.io`; `.invalidInterop` for a
+    /// - Throws: ``BrineError`` `.notFound`, `.invalidArgument` (not a regular file), `.io`; `.invalidInterop` for a
     ///   malformed file (bad magic, version, header syntax or keys, data
     ///   size not matching the shape); `.truncated`; `.limitExceeded` (header
     ///   or rank over the cap); `.unsupportedDType`.

@@ -61,7 +61,7 @@ public final class NpzFile: Sendable {
     /// - Parameters:
     ///   - url: a file URL.
     ///   - options: caps, CRC verification, threads.
-    /// - Throws: ``BrineError`` `.notFound`, `.io`; `.invalidInterop` (not a
+    /// - Throws: ``BrineError`` `.notFound`, `.invalidArgument` (not a regular file), `.io`; `.invalidInterop` (not a
     ///   zip archive, inconsistent directory, a member that is not `.npy`,
     ///   duplicate or non-UTF-8 names, sizes that lie); `.truncated`;
     ///   `.limitExceeded` (more members than ``ReadLimits/maxArrays``);

@@ -128,7 +128,7 @@ public final class SafetensorsFile: Sendable {
     ///   - mode: `.copy` (default, `pread`) or an mmap mode (zero-copy views;
     ///     `.mmapReadWrite` writes through to the file, see ``flush()``).
     ///   - options: caps and threads.
-    /// - Throws: ``BrineError`` `.notFound`, `.io`; `.truncated` when the file
+    /// - Throws: ``BrineError`` `.notFound`, `.invalidArgument` (not a regular file), `.io`; `.truncated` when the file
     ///   is shorter than its header or tensors claim; `.limitExceeded` for a
     ///   header over the cap, a rank over ``ReadLimits/maxRank`` or more than
     ///   ``ReadLimits/maxArrays`` tensors; `.unsupportedDType` for a dtype Brine

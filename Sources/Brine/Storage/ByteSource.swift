@@ -32,7 +32,7 @@ final class ByteSource: @unchecked Sendable {
 
     /// Opens `path` for the given load mode: copy mode keeps the descriptor
     /// for `pread`, the mmap modes map the whole file and close it.
-    /// - Throws: ``BrineError`` `.notFound`, `.io`, `.limitExceeded` (file over `Int.max / 2` bytes).
+    /// - Throws: ``BrineError`` `.notFound`, `.invalidArgument` (a directory, FIFO, device or socket), `.io`, `.limitExceeded` (file over `Int.max / 2` bytes).
     convenience init(path: String, mode: LoadMode) throws(BrineError) {
         let fd = try ByteSource.open(path, writable: mode == .mmapReadWrite)
         let size: Int
@@ -74,13 +74,16 @@ final class ByteSource: @unchecked Sendable {
     }
 
     /// Opens `path` read-only or read-write, close-on-exec.
-    /// - Throws: ``BrineError`` `.notFound`, `.io` (with `errno`).
+    /// - Throws: ``BrineError`` `.notFound`, `.invalidArgument` for a
+    ///   directory opened read-write (`EISDIR`), `.io` (with `errno`).
     static func open(_ path: String, writable: Bool) throws(BrineError) -> FileDescriptor {
         do {
             // Non-blocking: opening a FIFO (a hostile shard index can name
             // one) must not wait for a writer; no effect on regular files.
             return try FileDescriptor.open(FilePath(path), writable ? .readWrite : .readOnly,
                                            options: writable ? [.closeOnExec] : [.closeOnExec, .nonBlocking])
+        } catch let e as Errno where e == .isDirectory {
+            throw BrineError(.invalidArgument, "is a directory, not a regular file", filePath: path, errno: e.rawValue)
         } catch let e as Errno {
             throw BrineError.system("open", errno: e.code, path: path)
         } catch {
@@ -88,10 +91,17 @@ final class ByteSource: @unchecked Sendable {
         }
     }
 
-    /// The size of an open file in bytes, checked against the largest size Brine maps.
-    /// - Throws: ``BrineError`` `.io`, `.limitExceeded` (over `Int.max / 2` bytes).
+    /// The size of an open regular file in bytes, checked against the largest size Brine maps.
+    /// - Throws: ``BrineError`` `.invalidArgument` when it is a directory,
+    ///   FIFO, device or socket (whose `st_size` is not its content: a
+    ///   folder's mapping fails, a FIFO reads as empty), `.io` when `fstat(2)`
+    ///   fails, `.limitExceeded` (over `Int.max / 2` bytes).
     static func size(of fd: FileDescriptor, path: String) throws(BrineError) -> Int {
-        let size64 = try fd.fileSize().orThrow("fstat", path: path)
+        let st = try fd.status().orThrow("fstat", path: path)
+        guard st.st_mode & S_IFMT == S_IFREG else {
+            throw BrineError(.invalidArgument, "not a regular file (a directory, FIFO, device or socket cannot be read as one)", filePath: path)
+        }
+        let size64 = Int64(st.st_size)
         guard size64 <= Int64(Int.max / 2) else {
             throw BrineError(.limitExceeded, "file of \(size64) bytes is too large", filePath: path)
         }
