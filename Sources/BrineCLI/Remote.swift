@@ -149,10 +149,16 @@ extension Convert {
 /// at open, so a replaced object fails instead of mixing versions).
 func download(_ url: URL, to path: String) async throws(BrineError) {
     let source = try await RemoteObjectSource.open(url)
-    guard FileManager.default.createFile(atPath: path, contents: nil), let out = FileHandle(forWritingAtPath: path) else {
-        throw BrineError(.io, "cannot create a temporary file", filePath: path)
+    // A raw descriptor closed exactly once (a FileHandle closed explicitly
+    // and again on deallocation would close a reused number if the first
+    // close failed).
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    guard fd >= 0 else {
+        let e = errno
+        throw BrineError(.io, "cannot create a temporary file: \(String(cString: strerror(e)))", filePath: path, errno: e)
     }
-    defer { try? out.close() }
+    var closed = false
+    defer { if !closed { close(fd) } }
     let step = 8 << 20
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: step, alignment: 64)
     defer { buffer.deallocate() }
@@ -161,11 +167,21 @@ func download(_ url: URL, to path: String) async throws(BrineError) {
         let n = Swift.min(step, source.size - offset)
         let part = UnsafeMutableRawBufferPointer(rebasing: buffer[0 ..< n])
         try await source.read(offset ..< offset + n, into: part)
-        do {
-            try out.write(contentsOf: Data(bytesNoCopy: part.baseAddress!, count: n, deallocator: .none))
-        } catch {
-            throw BrineError(.io, "writing the download failed: \(error)", filePath: path)
+        var done = 0
+        while done < n {
+            let w = pwrite(fd, part.baseAddress! + done, n - done, off_t(offset + done))
+            if w < 0 && errno == EINTR { continue }
+            guard w > 0 else {
+                let e = w < 0 ? errno : EIO
+                throw BrineError(.io, "writing the download failed: \(String(cString: strerror(e)))", filePath: path, errno: e)
+            }
+            done += w
         }
         offset += n
+    }
+    closed = true
+    guard close(fd) == 0 else {
+        let e = errno
+        throw BrineError(.io, "closing the download failed: \(String(cString: strerror(e)))", filePath: path, errno: e)
     }
 }

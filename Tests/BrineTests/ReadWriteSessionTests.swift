@@ -181,6 +181,40 @@ struct ReadWriteSessionTests {
         try expectVerifiedEqual(url, handle.model, "in place")
     }
 
+    /// The close-on-exec flags of this process's descriptors of the file at `path`.
+    func closeOnExecFlags(of path: String) throws -> [Bool] {
+        var flags: [Bool] = []
+        for name in try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") {
+            guard let fd = Int32(name) else { continue }
+            var buf = [CChar](repeating: 0, count: 4096)
+            let n = readlink("/proc/self/fd/\(name)", &buf, buf.count - 1)
+            guard n > 0, String(decoding: buf[0 ..< n].map { UInt8(bitPattern: $0) }, as: UTF8.self) == path else { continue }
+            let f = fcntl(fd, F_GETFD)
+            guard f >= 0 else { continue }  // closed since the listing
+            flags.append(f & FD_CLOEXEC != 0)
+        }
+        return flags
+    }
+
+    @Test("every descriptor a read-write session holds is close-on-exec, also after a flush that re-saves: a child process never inherits the file's locks")
+    func sessionDescriptorsCloseOnExec() throws {
+        let url = try saved(MLP.make([300, 20], seed: 14))
+        var handle = try Brine.open(MLP.self, from: url, mode: .mmapReadWrite)
+        let opened = try closeOnExecFlags(of: url.path)
+        #expect(opened.count >= 2, "the mapping's descriptor and the session's")
+        #expect(opened.allSatisfy { $0 }, "\(opened)")
+        // A reader's views make the flush re-save: the session moves to a new descriptor.
+        let reader = try Brine.load(MLP.self, from: url, mode: .mmap)
+        handle.model.layers[0].weight[0, 0] = 5
+        let before = FileIdentity.of(path: url.path)
+        #expect(try handle.flush() > 0)
+        #expect(FileIdentity.of(path: url.path) != before)
+        let resaved = try closeOnExecFlags(of: url.path)
+        #expect(!resaved.isEmpty)
+        #expect(resaved.allSatisfy { $0 }, "\(resaved)")
+        _ = reader
+    }
+
     /// A file, the same file after one in-place flush, and the journal of that flush.
     func journalScenario() throws -> (url: URL, old: Data, new: Data, journal: Journal) {
         let model = MLP.make([300, 64, 20], seed: 13)

@@ -179,18 +179,19 @@ extension BrineFile {
         try typedThrows { try header.withUnsafeBytes { try out.pwriteFully($0, at: Int64(headerOffset)).orThrow("write", path: p) } }
         try typedThrows { try trailer.withUnsafeBytes { try out.pwriteFully($0, at: Int64(fileSize - FormatSpec.trailerSize)).orThrow("write", path: p) } }
         let next: FileDescriptor
-        do {
-            next = try out.duplicate()
-        } catch {
+        switch out.duplicateCloseOnExec() {
+        case .success(let d): next = d
+        case .failure(let e):
             file.abort()
-            throw BrineError.system("dup", errno: (error as? Errno)?.code ?? EIO, path: path)
+            throw BrineError.system("dup", errno: e.code, path: path)
         }
         _ = try? FileLock.attempt(next, .exclusive, at: FileLock.sessionOffset, path: path)
         _ = try? FileLock.attempt(next, .shared, at: FileLock.dataOffset, path: path)
         guard let identity = FileIdentity.of(next) else {
+            let e = errno
             try? next.close()
             file.abort()
-            throw BrineError.system("fstat", errno: errno, path: path)
+            throw BrineError.system("fstat", errno: e, path: path)
         }
         do throws(BrineError) {
             try file.commit(durable: true)

@@ -112,11 +112,7 @@ extension BrineFile {
             let sessionFD: FileDescriptor
             let identity: FileIdentity
             do throws(BrineError) {
-                do {
-                    sessionFD = try fd.duplicate()
-                } catch {
-                    throw BrineError.system("dup", errno: (error as? Errno)?.code ?? EIO, path: path)
-                }
+                sessionFD = try fd.duplicateCloseOnExec().orThrow("dup", path: path)
                 guard let id = FileIdentity.of(fd) else {
                     let e = errno
                     try? sessionFD.close()
@@ -216,9 +212,10 @@ extension BrineFile {
                 throw BrineError(.recoveryNeeded, "the file has an unfinished flush recorded in \(journalPath); open it once with write access to the file and its folder to complete it", filePath: path, errno: error.errno)
             }
             ownWriter = true
-            if readerLocked { _ = try FileLock.attempt(reader, .unlock, at: FileLock.dataOffset, path: path) }
         }
+        // Registered before anything below can throw: the writer is closed on every path.
         defer { if ownWriter { try? writer.close() } }
+        if ownWriter && readerLocked { _ = try FileLock.attempt(reader, .unlock, at: FileLock.dataOffset, path: path) }
         guard FileIdentity.of(writer) == FileIdentity.of(reader) else { return }  // replaced meanwhile: look again
         let lock = try FileLock.wait(writer, .exclusive, at: FileLock.dataOffset, timeout: FileLock.openTimeout, path: path, what: "completing an unfinished flush")
         defer { if lock == .acquired { _ = try? FileLock.attempt(writer, ownWriter ? .unlock : .shared, at: FileLock.dataOffset, path: path) } }

@@ -62,7 +62,7 @@ enum CoreCount {
 
     /// The first 256 bytes of a small text file (procfs/sysfs), or nil.
     private static func readSmallFile(_ path: String) -> String? {
-        guard let fd = try? FileDescriptor.open(FilePath(path), .readOnly) else { return nil }
+        guard let fd = try? FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec]) else { return nil }
         defer { try? fd.close() }
         var buffer = [UInt8](repeating: 0, count: 256)
         guard let n = try? buffer.withUnsafeMutableBytes({ try fd.read(into: $0) }), n > 0 else { return nil }

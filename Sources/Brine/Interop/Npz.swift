@@ -232,8 +232,9 @@ public final class NpzFile: Sendable {
             self.computeCRC = crc
             self.input = .allocate(byteCount: Swift.max(1, Swift.min(1 << 20, member.compressedSize)), alignment: 64)
             // Raw deflate (no zlib header), as zip stores it.
+            // Every stored property is set: a throw from here runs `deinit`,
+            // which frees `input` (and `inflateEnd` refuses a stream whose init failed).
             guard inflateInit2_(&stream, -MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-                input.deallocate()
                 throw BrineError(.io, "zlib inflateInit2 failed")
             }
         }

@@ -35,6 +35,15 @@ extension FileDescriptor {
         catchingErrno { try stat().rawValue }
     }
 
+    /// A second descriptor of the same open file description, close-on-exec
+    /// (`fcntl(F_DUPFD_CLOEXEC)`; swift-system's `duplicate()` is a plain
+    /// `dup(2)`, which a child process would inherit along with the file's
+    /// locks).
+    func duplicateCloseOnExec() -> Result<FileDescriptor, Errno> {
+        let d = fcntl(rawValue, F_DUPFD_CLOEXEC, 0)
+        return d >= 0 ? .success(FileDescriptor(rawValue: d)) : .failure(Errno(rawValue: errno))
+    }
+
     /// The file's size in bytes, from `fstat(2)` (swift-system's `stat()`).
     func fileSize() -> Result<Int64, Errno> {
         catchingErrno { try stat().size }
@@ -101,7 +110,7 @@ extension FileDescriptor {
     static func fsyncDirectory(_ path: FilePath) -> Result<Void, Errno> {
         let fd: FileDescriptor
         do {
-            fd = try FileDescriptor.open(path, .readOnly, options: [.directory])
+            fd = try FileDescriptor.open(path, .readOnly, options: [.directory, .closeOnExec])
         } catch let e as Errno {
             return .failure(e)
         } catch {
