@@ -79,7 +79,9 @@ extension BrineFile {
         let size: Int
         let locks: Bool
         do throws(BrineError) {
-            // Folders, FIFOs and devices are refused before any lock or journal step.
+            // Folders, FIFOs and devices are refused before any lock or journal
+            // step. (The size is read again below: a flush in another process
+            // may change it until this open holds the data lock.)
             _ = try ByteSource.size(of: fd, path: path)
             var supported = true
             if writable {
