@@ -83,7 +83,7 @@ final class ByteSource: @unchecked Sendable {
             return try FileDescriptor.open(FilePath(path), writable ? .readWrite : .readOnly,
                                            options: writable ? [.closeOnExec] : [.closeOnExec, .nonBlocking])
         } catch let e as Errno where e == .isDirectory {
-            throw BrineError(.invalidArgument, "is a directory, not a regular file", filePath: path, errno: e.rawValue)
+            throw RegularFile.notRegular("the file", path)
         } catch let e as Errno {
             throw BrineError.system("open", errno: e.code, path: path)
         } catch {
@@ -99,7 +99,7 @@ final class ByteSource: @unchecked Sendable {
     static func size(of fd: FileDescriptor, path: String) throws(BrineError) -> Int {
         let st = try fd.status().orThrow("fstat", path: path)
         guard st.st_mode & S_IFMT == S_IFREG else {
-            throw BrineError(.invalidArgument, "not a regular file (a directory, FIFO, device or socket cannot be read as one)", filePath: path)
+            throw RegularFile.notRegular("the file", path)
         }
         let size64 = Int64(st.st_size)
         guard size64 <= Int64(Int.max / 2) else {

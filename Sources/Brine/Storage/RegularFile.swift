@@ -53,7 +53,9 @@ package enum RegularFile {
         return Int(st.st_size)
     }
 
-    private static func notRegular(_ what: String, _ path: String) -> BrineError {
+    /// The error for a path that names a directory, FIFO, device or socket
+    /// (`.invalidArgument`), shared by every reader that checks it.
+    static func notRegular(_ what: String, _ path: String) -> BrineError {
         BrineError(.invalidArgument, "\(what) is not a regular file (a FIFO, device, socket or directory cannot be read as one)", filePath: path)
     }
 }
