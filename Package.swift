@@ -88,6 +88,7 @@ let package = Package(
             dependencies: [
                 "Brine", "BrineRemote", "BrineONNX", "BrineHDF5", "CBrineKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         .executableTarget(

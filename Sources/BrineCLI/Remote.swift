@@ -4,6 +4,7 @@ import BrineRemote
 import CBrineKernels
 import Dispatch
 import Foundation
+import SystemPackage
 
 /// A URL for `s3://…` and `http(s)://…` arguments, `nil` for a local path.
 func remoteURL(_ argument: String) -> URL? {
@@ -149,16 +150,17 @@ extension Convert {
 /// at open, so a replaced object fails instead of mixing versions).
 func download(_ url: URL, to path: String) async throws(BrineError) {
     let source = try await RemoteObjectSource.open(url)
-    // A raw descriptor closed exactly once (a FileHandle closed explicitly
-    // and again on deallocation would close a reused number if the first
-    // close failed).
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-    guard fd >= 0 else {
-        let e = errno
-        throw BrineError(.io, "cannot create a temporary file: \(String(cString: strerror(e)))", filePath: path, errno: e)
+    // A descriptor closed exactly once (a FileHandle closed explicitly and
+    // again on deallocation would close a reused number if the first close
+    // failed); swift-system's writeAll loops over short writes and EINTR.
+    let out: FileDescriptor
+    do {
+        out = try FileDescriptor.open(FilePath(path), .writeOnly, options: [.create, .truncate, .closeOnExec], permissions: [.ownerReadWrite])
+    } catch {
+        throw BrineError(.io, "cannot create a temporary file: \(error)", filePath: path, errno: (error as? Errno)?.rawValue)
     }
     var closed = false
-    defer { if !closed { close(fd) } }
+    defer { if !closed { try? out.close() } }
     let step = 8 << 20
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: step, alignment: 64)
     defer { buffer.deallocate() }
@@ -167,21 +169,17 @@ func download(_ url: URL, to path: String) async throws(BrineError) {
         let n = Swift.min(step, source.size - offset)
         let part = UnsafeMutableRawBufferPointer(rebasing: buffer[0 ..< n])
         try await source.read(offset ..< offset + n, into: part)
-        var done = 0
-        while done < n {
-            let w = pwrite(fd, part.baseAddress! + done, n - done, off_t(offset + done))
-            if w < 0 && errno == EINTR { continue }
-            guard w > 0 else {
-                let e = w < 0 ? errno : EIO
-                throw BrineError(.io, "writing the download failed: \(String(cString: strerror(e)))", filePath: path, errno: e)
-            }
-            done += w
+        do {
+            _ = try out.writeAll(toAbsoluteOffset: Int64(offset), UnsafeRawBufferPointer(part))
+        } catch {
+            throw BrineError(.io, "writing the download failed: \(error)", filePath: path, errno: (error as? Errno)?.rawValue)
         }
         offset += n
     }
     closed = true
-    guard close(fd) == 0 else {
-        let e = errno
-        throw BrineError(.io, "closing the download failed: \(String(cString: strerror(e)))", filePath: path, errno: e)
+    do {
+        try out.close()
+    } catch {
+        throw BrineError(.io, "closing the download failed: \(error)", filePath: path, errno: (error as? Errno)?.rawValue)
     }
 }
