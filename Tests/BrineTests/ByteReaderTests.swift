@@ -60,6 +60,43 @@ struct ByteReaderTests {
         }
     }
 
+    /// LEB128 as the format defines it, one byte at a time: the reference
+    /// the fast paths must agree with (value and length, or a rejection).
+    static func referenceVarint(_ bytes: [UInt8]) -> (UInt64, Int)? {
+        var result: UInt64 = 0
+        for (i, b) in bytes.enumerated() {
+            let shift = UInt64(7 * i)
+            if i == 9 && b > 1 { return nil }  // more than 64 bits
+            result |= UInt64(b & 0x7F) << shift
+            if b & 0x80 == 0 { return (result, i + 1) }
+            if i == 9 { return nil }  // an eleventh byte
+        }
+        return nil  // runs past the end
+    }
+
+    @Test("random bytes, overlong encodings included, decode as the byte-at-a-time reference does")
+    func varintMatchesReference() {
+        var rng = SplitMix64(seed: 0x5EED_0F_BA11)
+        for round in 0 ..< 20_000 {
+            // Continuation bits are set with high probability, so every
+            // length of 1 … 12 bytes and its zero-padded (overlong) forms occur.
+            let n = 1 + Int(rng.next() % 14)
+            var bytes: [UInt8] = (0 ..< n).map { _ in
+                let b = UInt8(truncatingIfNeeded: rng.next())
+                return rng.next() % 5 == 0 ? b & 0x7F : b | 0x80
+            }
+            if round % 3 == 0 { bytes = bytes.map { $0 & 0x80 } }  // overlong zeros
+            let expected = Self.referenceVarint(bytes)
+            switch Self.decodeVarint(bytes, padding: 0) {
+            case .success(let (v, used)):
+                #expect(expected.map { $0 == (v, used) } == true, "\(bytes): got \(v) in \(used) bytes, reference \(String(describing: expected))")
+            case .failure(let e):
+                #expect(expected == nil, "\(bytes): rejected (\(e.message)), reference \(String(describing: expected))")
+                #expect(e.code == .corruptHeader)
+            }
+        }
+    }
+
     @Test("overlong, overflowing and truncated varints are rejected wherever they lie")
     func varintRejects() {
         let cases: [(String, [UInt8])] = [

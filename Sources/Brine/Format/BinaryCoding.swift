@@ -138,6 +138,25 @@ struct ByteReader {
 
     /// ``varint(_:)`` past its one-byte fast path.
     private mutating func varintLong(_ what: @autoclosure () -> String) throws(BrineError) -> UInt64 {
+        // Eight bytes left: one load finds a varint of up to eight bytes (the
+        // lowest byte with its high bit clear ends it) and gathers its 7-bit
+        // groups without a loop: a 200-array header has over a thousand
+        // multi-byte varints (offsets, sizes, dimensions), and the byte loop
+        // below was a tenth of its decoding. Eight bytes hold 56 bits: no
+        // overflow is possible.
+        if remaining >= 8 {
+            let w = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: position, as: UInt64.self))
+            let stops = ~w & 0x8080_8080_8080_8080
+            if stops != 0 {
+                let bits = stops.trailingZeroBitCount + 1  // 8 × the varint's length
+                var x = (bits == 64 ? w : w & ((1 << UInt64(bits)) - 1)) & 0x7F7F_7F7F_7F7F_7F7F
+                x = (x & 0x007F_007F_007F_007F) | ((x & 0x7F00_7F00_7F00_7F00) >> 1)  // 14 bits per 16
+                x = (x & 0x0000_3FFF_0000_3FFF) | ((x & 0x3FFF_0000_3FFF_0000) >> 2)  // 28 bits per 32
+                x = (x & 0x0000_0000_0FFF_FFFF) | ((x & 0x0FFF_FFFF_0000_0000) >> 4)  // 56 bits
+                position += bits >> 3
+                return x
+            }
+        }
         // Ten bytes left: no bounds check per byte. A varint ending within
         // nine bytes cannot overflow; the tenth byte takes the checked loop.
         if remaining >= 10 {

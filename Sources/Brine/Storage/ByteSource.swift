@@ -77,17 +77,12 @@ final class ByteSource: @unchecked Sendable {
     /// - Throws: ``BrineError`` `.notFound`, `.invalidArgument` for a
     ///   directory opened read-write (`EISDIR`), `.io` (with `errno`).
     static func open(_ path: String, writable: Bool) throws(BrineError) -> FileDescriptor {
-        do {
-            // Non-blocking: opening a FIFO (a hostile shard index can name
-            // one) must not wait for a writer; no effect on regular files.
-            return try FileDescriptor.open(FilePath(path), writable ? .readWrite : .readOnly,
-                                           options: writable ? [.closeOnExec] : [.closeOnExec, .nonBlocking])
-        } catch let e as Errno where e == .isDirectory {
-            throw RegularFile.notRegular("the file", path)
-        } catch let e as Errno {
-            throw BrineError.system("open", errno: e.code, path: path)
-        } catch {
-            throw BrineError(.io, "open failed: \(error)", filePath: path)
+        // Non-blocking: opening a FIFO (a hostile shard index can name
+        // one) must not wait for a writer; no effect on regular files.
+        switch Syscall.openExisting(path, writable ? O_RDWR | O_CLOEXEC : O_RDONLY | O_CLOEXEC | O_NONBLOCK) {
+        case .success(let fd): return fd
+        case .failure(.isDirectory): throw RegularFile.notRegular("the file", path)
+        case .failure(let e): throw BrineError.system("open", errno: e.code, path: path)
         }
     }
 

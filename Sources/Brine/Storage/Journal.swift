@@ -38,7 +38,15 @@ struct Journal {
     /// with `-journal` appended (the path as given when it cannot be
     /// resolved). Resolved so that opens through a symlink and through the
     /// file's own name find the same journal.
+    ///
+    /// A path whose last component is not a symbolic link (`readlink(2)`
+    /// fails with `EINVAL`: one system call) keeps its spelling: its folder
+    /// part names the same folder however the kernel resolves it, so
+    /// `path + "-journal"` is the journal `realpath` would find, without
+    /// `realpath`'s one `readlink` per component on every open.
     static func path(for path: String) -> String {
+        var byte: CChar = 0
+        if readlink(path, &byte, 1) < 0 && errno == EINVAL { return path + "-journal" }
         guard let resolved = realpath(path, nil) else { return path + "-journal" }
         defer { free(resolved) }
         return String(cString: resolved) + "-journal"
@@ -175,14 +183,18 @@ struct Journal {
     /// every open, where there is almost never a journal).
     static func read(_ journalPath: String, for file: @autoclosure () throws(BrineError) -> (identity: FileIdentity?, size: Int)? = nil) throws(BrineError) -> Found {
         let fd: FileDescriptor
-        do {
-            fd = try openForReading(journalPath)
-        } catch where error.errno == ENOENT {
+        switch openJournal(journalPath) {
+        case .success(let opened): fd = opened
+        case .failure(.noSuchFileOrDirectory):
+            // Every open of a file without a flush in progress ends here:
+            // no error is built for it.
             return .absent
-        } catch where error.errno == ELOOP {
+        case .failure(.tooManySymbolicLinkLevels):
             // Brine never writes a journal as a symbolic link: someone else
             // put it there. Ignored (and left alone); the file is read as it is.
             return .torn("a symbolic link", nil)
+        case .failure(let e):
+            throw BrineError.system("opening the journal", errno: e.code, path: journalPath)
         }
         defer { try? fd.close() }
         let st = try fd.status().orThrow("fstat of the journal", path: journalPath)
@@ -317,15 +329,14 @@ struct Journal {
     /// anything but a regular file.
     /// - Throws: ``BrineError`` `.notFound` (with `errno` `ENOENT`), `.io`, `.permissionDenied`.
     static func openForReading(_ journalPath: String) throws(BrineError) -> FileDescriptor {
-        do {
-            // Not through a symbolic link: a link planted at the journal's
-            // path would let the file it names pass the owner check.
-            return try FileDescriptor.open(FilePath(journalPath), .readOnly, options: [.closeOnExec, .nonBlocking, .noFollow])
-        } catch let e as Errno {
-            throw BrineError.system("opening the journal", errno: e.code, path: journalPath)
-        } catch {
-            throw BrineError(.io, "opening the journal: \(error)", filePath: journalPath)
-        }
+        try openJournal(journalPath).orThrow("opening the journal", path: journalPath)
+    }
+
+    /// Opens the journal read-only, never through a symbolic link (a link
+    /// planted at the journal's path would let the file it names pass the
+    /// owner check: `ELOOP`), never blocking (a FIFO planted there).
+    static func openJournal(_ journalPath: String) -> Result<FileDescriptor, Errno> {
+        Syscall.openExisting(journalPath, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW)
     }
 
     static func u64(_ b: [UInt8], _ at: Int) -> UInt64 {
