@@ -186,7 +186,7 @@ enum MetadataRewrite {
             fileLength: UInt64(file.headerOffset + newHeader.count + FormatSpec.trailerSize),
             major: file.formatVersion.major, minor: file.formatVersion.minor)
 
-        try AtomicFile.replace(at: FilePath(file.path), durable: durable) { out throws(BrineError) in
+        try AtomicFile.replace(at: RegularFile.exactPath(file.path), durable: durable) { out throws(BrineError) in
             // The preamble and data section, unchanged.
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 << 20, alignment: 4096)
             defer { buffer.deallocate() }

@@ -172,7 +172,7 @@ extension BrineFile {
     /// temporary file, `fsync`s it and renames it over the path; the session
     /// then writes to the new file (whose locks it takes before the rename).
     private func resaveCopy(session: ReadWriteSession, base: UnsafeMutableRawPointer, header: [UInt8], trailer: [UInt8]) throws(BrineError) {
-        let file = try AtomicFile(destination: FilePath(path))
+        let file = try AtomicFile(destination: RegularFile.exactPath(path))
         let out = file.fd
         let p = path
         try out.pwriteFully(UnsafeRawBufferPointer(start: base, count: headerOffset), at: 0).orThrow("write", path: p)

@@ -83,7 +83,8 @@ public final class BrineFile: Sendable {
     ///   `.unsupportedVersion`, `.truncated`, `.checksumMismatch`,
     ///   `.corruptHeader`, `.limitExceeded`, `.layout`, `.unsupportedDType`,
     ///   `.unsupportedFeature`; `.invalidArgument` when the path names a
-    ///   directory, FIFO, device or socket rather than a regular file.
+    ///   directory, FIFO, device or socket rather than a regular file, or
+    ///   has a NUL byte (as a C string it would name another file).
     public convenience init(contentsOf url: URL, mode: LoadMode = .copy, options: ReadOptions = .init()) throws(BrineError) {
         try self.init(path: url.path, mode: mode, options: options)
     }

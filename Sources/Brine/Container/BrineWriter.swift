@@ -79,7 +79,8 @@ public final class BrineWriter {
     /// - Parameters:
     ///   - url: the destination (a file URL); its folder must exist.
     ///   - options: the default options for every array.
-    /// - Throws: ``BrineError`` `.invalidArgument` for bad options, `.notFound`
+    /// - Throws: ``BrineError`` `.invalidArgument` for bad options or a path
+    ///   with a NUL byte (as a C string it would name another file), `.notFound`
     ///   when the folder does not exist, `.io` when the temporary file cannot be created.
     public convenience init(url: URL, options: WriteOptions = .init()) throws(BrineError) {
         try self.init(path: url.path, options: options)
@@ -89,12 +90,13 @@ public final class BrineWriter {
     /// - Parameters:
     ///   - path: the destination path; its folder must exist.
     ///   - options: the default options for every array.
-    /// - Throws: ``BrineError`` `.invalidArgument`, `.notFound`, `.io`.
+    /// - Throws: ``BrineError`` `.invalidArgument` (bad options, a path with
+    ///   a NUL byte), `.notFound`, `.io`.
     public init(path: String, options: WriteOptions = .init()) throws(BrineError) {
         try options.validate()
         self.destination = path
         self.options = options
-        let atomic = try AtomicFile(destination: FilePath(path))
+        let atomic = try AtomicFile(destination: RegularFile.exactPath(path))
         self.file = atomic
         self.offset = FormatSpec.preambleSize
         self.workerSlots = DispatchSemaphore(value: options.threads)

@@ -240,8 +240,9 @@ extension Brine {
     ///   - maxShardBytes: the largest shard, in bytes (at least 1 MiB).
     ///   - options: codec, filter, chunk size, metadata (string values go into the index too).
     /// - Returns: the index written.
-    /// - Throws: ``BrineError`` `.invalidArgument` (shard size under 1 MiB),
-    ///   and the errors of ``saveWeights(_:to:options:filter:)``.
+    /// - Throws: ``BrineError`` `.invalidArgument` (shard size under 1 MiB,
+    ///   a folder path with a NUL byte), and the errors of
+    ///   ``saveWeights(_:to:options:filter:)``.
     @discardableResult
     public static func saveWeights(_ weights: Weights, toShards folder: URL, maxShardBytes: Int, options: SaveOptions = .init()) throws(BrineError) -> ShardIndex {
         try saveShards(weights, to: folder, maxShardBytes: maxShardBytes, options: options, tree: nil)
@@ -252,6 +253,8 @@ extension Brine {
         guard maxShardBytes >= 1 << 20 else {
             throw BrineError(.invalidArgument, "maximum shard size \(maxShardBytes) is under 1 MiB", filePath: folder.path)
         }
+        // Before any placeholder is created: each shard's path starts with it.
+        try RegularFile.checkPath(folder.path)
         let entries = weights.entries
         let assignment = ShardIndex.plan(sizes: entries.map { $0.tensor.byteCount }, maxShardBytes: maxShardBytes, alignment: options.alignment)
         let count = (assignment.last ?? 0) + 1

@@ -695,7 +695,7 @@ extension GGUF {
             offset += padding(t.storage.byteCount, alignment) + t.storage.byteCount
         }
         out += [UInt8](repeating: 0, count: padding(out.count, alignment))
-        try AtomicFile.replace(at: FilePath(path), durable: durable) { file throws(BrineError) in
+        try AtomicFile.replace(at: RegularFile.exactPath(path), durable: durable) { file throws(BrineError) in
             let fd = file.fd
             try typedThrows { try out.withUnsafeBytes { b in try fd.pwriteFully(b, at: 0).orThrow("write", path: path) } }
             let zeros = [UInt8](repeating: 0, count: alignment)

@@ -113,7 +113,7 @@ public enum Npy {
     public static func write(_ tensor: AnyTensor, to url: URL, options: NpyWriteOptions = .init()) throws(BrineError) {
         let path = url.path
         let (header, data) = try encoded(tensor, options: options, path: path, name: nil)
-        try AtomicFile.replace(at: FilePath(path), durable: options.durable) { file throws(BrineError) in
+        try AtomicFile.replace(at: RegularFile.exactPath(path), durable: options.durable) { file throws(BrineError) in
             let fd = file.fd
             try typedThrows { try header.withUnsafeBytes { b in try fd.pwriteFully(b, at: 0).orThrow("write", path: path) } }
             try fd.pwriteFully(data.bytes, at: Int64(header.count)).orThrow("write", path: path)

@@ -370,7 +370,7 @@ public enum Npz {
         for (name, _) in tensors where name.hasSuffix(".npy") && seen.contains(String(name.dropLast(4))) {
             throw BrineError(.invalidArgument, "arrays \"\(name.dropLast(4))\" and \"\(name)\" would be ambiguous in a .npz (numpy.load returns the first for the key \"\(name)\"); rename one", filePath: path, arrayPath: name)
         }
-        try AtomicFile.replace(at: FilePath(path), durable: options.durable) { file throws(BrineError) in
+        try AtomicFile.replace(at: RegularFile.exactPath(path), durable: options.durable) { file throws(BrineError) in
             // An empty archive (just the end-of-central-directory record) for ZIPFoundation to update.
             var eocd = [UInt8](repeating: 0, count: 22)
             eocd[0] = 0x50; eocd[1] = 0x4B; eocd[2] = 0x05; eocd[3] = 0x06

@@ -128,7 +128,8 @@ public final class SafetensorsFile: Sendable {
     ///   - mode: `.copy` (default, `pread`) or an mmap mode (zero-copy views;
     ///     `.mmapReadWrite` writes through to the file, see ``flush()``).
     ///   - options: caps and threads.
-    /// - Throws: ``BrineError`` `.notFound`, `.invalidArgument` (not a regular file), `.io`; `.truncated` when the file
+    /// - Throws: ``BrineError`` `.notFound`, `.invalidArgument` (not a regular
+    ///   file; a path with a NUL byte), `.io`; `.truncated` when the file
     ///   is shorter than its header or tensors claim; `.limitExceeded` for a
     ///   header over the cap, a rank over ``ReadLimits/maxRank`` or more than
     ///   ``ReadLimits/maxArrays`` tensors; `.unsupportedDType` for a dtype Brine
@@ -387,7 +388,7 @@ public enum Safetensors {
     ) throws(BrineError) {
         let path = url.path
         let (header, order, _) = try encodeHeader(tensors, metadata: metadata, path: path)
-        try AtomicFile.replace(at: FilePath(path), durable: durable) { file throws(BrineError) in
+        try AtomicFile.replace(at: RegularFile.exactPath(path), durable: durable) { file throws(BrineError) in
             let fd = file.fd
             try typedThrows { try header.withUnsafeBytes { b in try fd.pwriteFully(b, at: 0).orThrow("write", path: path) } }
             var offset = header.count

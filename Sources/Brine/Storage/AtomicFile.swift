@@ -251,7 +251,7 @@ final class AtomicFile {
 /// - Throws: ``BrineError`` `.notFound` (no folder), `.permissionDenied`,
 ///   `.resourceExhausted`, `.io`; the destination is unchanged on any error.
 package func writeFileAtomically(_ bytes: [UInt8], to path: String, durable: Bool) throws(BrineError) {
-    try AtomicFile.replace(at: FilePath(path), durable: durable) { file throws(BrineError) in
+    try AtomicFile.replace(at: RegularFile.exactPath(path), durable: durable) { file throws(BrineError) in
         try typedThrows { try bytes.withUnsafeBytes { b in try file.fd.pwriteFully(b, at: 0).orThrow("write", path: path) } }
     }
 }
@@ -264,7 +264,7 @@ package func writeFileAtomically(_ bytes: [UInt8], to path: String, durable: Boo
 ///   is not a regular file is `.invalidArgument`), from `body`, or from the
 ///   commit; the destination is unchanged on any error.
 package func replaceFileAtomically(at path: String, durable: Bool, _ body: (String) throws(BrineError) -> Void) throws(BrineError) {
-    try AtomicFile.replace(at: FilePath(path), durable: durable) { file throws(BrineError) in
+    try AtomicFile.replace(at: RegularFile.exactPath(path), durable: durable) { file throws(BrineError) in
         try body(file.temporary.string)
     }
 }

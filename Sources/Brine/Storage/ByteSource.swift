@@ -75,8 +75,10 @@ final class ByteSource: @unchecked Sendable {
 
     /// Opens `path` read-only or read-write, close-on-exec.
     /// - Throws: ``BrineError`` `.notFound`, `.invalidArgument` for a
-    ///   directory opened read-write (`EISDIR`), `.io` (with `errno`).
+    ///   directory opened read-write (`EISDIR`) or a path with a NUL byte,
+    ///   `.io` (with `errno`).
     static func open(_ path: String, writable: Bool) throws(BrineError) -> FileDescriptor {
+        try RegularFile.checkPath(path)
         // Non-blocking: opening a FIFO (a hostile shard index can name
         // one) must not wait for a writer; no effect on regular files.
         switch Syscall.openExisting(path, writable ? O_RDWR | O_CLOEXEC : O_RDONLY | O_CLOEXEC | O_NONBLOCK) {

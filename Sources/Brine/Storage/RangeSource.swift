@@ -34,7 +34,8 @@ public struct FileRangeSource: RangeSource {
     public var name: String { source.path ?? "<file>" }
 
     /// Opens `path` for reading.
-    /// - Throws: ``BrineError`` `.notFound`, `.io`.
+    /// - Throws: ``BrineError`` `.notFound`, `.io`; `.invalidArgument` when
+    ///   the path is not a regular file or has a NUL byte.
     public init(path: String) throws(BrineError) {
         source = try ByteSource(path: path, mode: .copy)
     }

@@ -1,3 +1,5 @@
+import SystemPackage
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -18,6 +20,7 @@ package enum RegularFile {
     ///   `open`), `.invalidArgument` when it is a FIFO, device, socket or
     ///   directory, `.io` when `fstat` fails.
     package static func openForReading(_ path: String, what: String = "the file") throws(BrineError) -> (fd: Int32, size: Int) {
+        try checkPath(path)
         let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
         guard fd >= 0 else {
             let e = errno
@@ -44,6 +47,7 @@ package enum RegularFile {
     ///   `stat`), `.invalidArgument` when it is not a regular file.
     @discardableResult
     package static func check(_ path: String, what: String = "the file") throws(BrineError) -> Int {
+        try checkPath(path)
         var st = stat()
         guard stat(path, &st) == 0 else {
             let e = errno
@@ -51,6 +55,25 @@ package enum RegularFile {
         }
         guard st.st_mode & S_IFMT == S_IFREG else { throw notRegular(what, path) }
         return Int(st.st_size)
+    }
+
+    /// `path` as a `FilePath`, refusing a path with a NUL byte (``checkPath(_:)``):
+    /// `FilePath` and every C function end a path at its first NUL.
+    /// - Throws: ``BrineError`` `.invalidArgument`.
+    package static func exactPath(_ path: String) throws(BrineError) -> FilePath {
+        try checkPath(path)
+        return FilePath(path)
+    }
+
+    /// Refuses a path with a NUL byte. The kernel takes a path as a C
+    /// string, which ends at the first NUL: `"dir/model\0.bak"` names
+    /// `dir/model`, another file than the caller's, which a save would
+    /// replace and an open would read.
+    /// - Throws: ``BrineError`` `.invalidArgument`.
+    package static func checkPath(_ path: String) throws(BrineError) {
+        guard path.utf8.contains(0) else { return }
+        let shown = path.split(separator: "\u{0}", omittingEmptySubsequences: false).joined(separator: "\\0")
+        throw BrineError(.invalidArgument, "the path contains a NUL byte: as a C string it would name another file (its part before the NUL)", filePath: shown)
     }
 
     /// The error for a path that names a directory, FIFO, device or socket
