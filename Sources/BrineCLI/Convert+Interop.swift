@@ -26,7 +26,7 @@ extension Convert {
             try ONNXModel(contentsOf: URL(fileURLWithPath: into)).writeReplacingInitializers(with: bundle, to: url, durable: !noSync)
             return true
         case .h5:
-            try HDF5.write(bundle, to: url, durable: !noSync)
+            try HDF5.write(bundle, to: url, durable: !noSync, dropMetadata: dropMetadata)
             return true
         case .keras:
             throw BrineError(.unsupportedFeature, "writing .keras archives is not supported; write .h5 (load it with model.load_weights)", filePath: url.path)

@@ -27,8 +27,9 @@ struct Convert: ParsableCommand {
             (.brine, .safetensors, .npy, .npz, .gguf, .onnx with --into, .h5), or given with \
             --from/--to. Metadata (safetensors __metadata__, Brine user metadata) is carried over, \
             non-string Brine values in an exact data: URL text form, and a Brine model's object \
-            tree rides in safetensors metadata; .npy and .npz hold arrays only, so a conversion \
-            that would leave metadata or a tree out is refused unless --drop-metadata says so. Every array of a Brine model is converted, inline ones included, \
+            tree rides in safetensors metadata; a conversion that would leave metadata or a tree out \
+            (.npy and .npz hold arrays only, .h5 only attributes of its objects) \
+            is refused unless --drop-metadata says so. Every array of a Brine model is converted, inline ones included, \
             and Brine → Brine keeps the model's tree. Brine input is verified (every chunk \
             checksum) before anything is written; --no-verify skips that. NumPy has no bfloat16: \
             converting such arrays to .npy/.npz needs --cast. A .npy file holds one array: pick \
@@ -62,9 +63,10 @@ struct Convert: ParsableCommand {
     var cast: CastName?
 
     @Flag(name: .customLong("drop-metadata"), help: """
-        .npy/.npz output: leave out the metadata and a model's object tree \
-        (structure, hyper-parameters), which NumPy files cannot hold. Without \
-        it such a conversion is refused.
+        .npy/.npz and .h5 output: leave out the metadata and a model's \
+        object tree (structure, hyper-parameters) that the output cannot hold \
+        (NumPy files hold arrays only; HDF5 keeps only '<object>@<attribute>' \
+        keys of written objects). Without it such a conversion is refused.
         """)
     var dropMetadata = false
 

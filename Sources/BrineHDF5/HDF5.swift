@@ -182,8 +182,14 @@ public enum HDF5 {
     /// Writes a bundle as a plain HDF5 file, atomically: each array a
     /// contiguous dataset at its name (groups created along the path; h5py's
     /// float16 and bool types), and each metadata key `<object path>@<name>`
-    /// whose object exists a UTF-8 string attribute on it (other keys are not
-    /// written: HDF5 has no file-level metadata outside attributes).
+    /// a UTF-8 string attribute on that object (the root group for an empty
+    /// object path; a group is created for a path no dataset creates), as
+    /// ``read(contentsOf:options:)`` reads them back. Metadata HDF5 cannot
+    /// keep (a key without `@`, an empty attribute name such as a recorded
+    /// link's `<path>@`, an object under a dataset, a NUL byte in an
+    /// attribute's name or value, which libhdf5 would cut there) and a
+    /// Brine model's object tree are refused unless `dropMetadata` says to
+    /// leave them out.
     /// An array named in the metadata key ``kerasPathsKey`` is written at
     /// the HDF5 path recorded there (Keras' layout, see ``HDF5ReadOptions/kerasNames``).
     /// The file is replaced atomically (a temporary renamed over it) and,
@@ -192,8 +198,10 @@ public enum HDF5 {
     ///   have no such type), `.invalidArgument` (a name HDF5 would not keep:
     ///   empty, `.` or `..` components, a leading or trailing `/`, a NUL; one
     ///   array's name being another's group; an invalid `keras.paths`; a
-    ///   destination that is not a regular file), `.io`.
-    public static func write(_ bundle: TensorBundle, to url: URL, durable: Bool = true) throws(BrineError) {
+    ///   destination that is not a regular file), `.unsupportedFeature`
+    ///   (metadata or an object tree HDF5 cannot keep, without
+    ///   `dropMetadata`), `.io`. Nothing is written when it throws before libhdf5 runs.
+    public static func write(_ bundle: TensorBundle, to url: URL, durable: Bool = true, dropMetadata: Bool = false) throws(BrineError) {
         var paths: [String: String] = [:]
         if let text = bundle.metadata[kerasPathsKey] {
             guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: String] else {
@@ -205,6 +213,15 @@ public enum HDF5 {
             throw BrineError(.unsupportedDType, "HDF5 (and h5py) have no bfloat16", filePath: url.path, arrayPath: bf.name)
         }
         for (name, _) in bundle.tensors { try checkDatasetName(paths[name] ?? name, path: url.path) }
+        let datasetPaths = bundle.tensors.map { paths[$0.name] ?? $0.name }
+        let (unkept, groups, tree) = contentHDF5CannotHold(bundle, datasetPaths: datasetPaths)
+        if !dropMetadata && (!unkept.isEmpty || tree) {
+            var what: [String] = []
+            if !unkept.isEmpty { what.append("metadata keys \(unkept.prefix(8).map { "'\($0)'" }.joined(separator: ", "))\(unkept.count > 8 ? ", …" : "")") }
+            if tree { what.append("the model's object tree (its structure and non-array values such as hyper-parameters)") }
+            throw BrineError(.unsupportedFeature, "HDF5 keeps metadata only as string attributes '<object path>@<name>' of written objects; this bundle also has \(what.joined(separator: " and ")). Set dropMetadata (brine convert --drop-metadata) to leave them out, or write safetensors or Brine, which keep them", filePath: url.path)
+        }
+        let unkeptKeys = Set(unkept)
         lock.lock()
         defer { lock.unlock() }
         silenceErrors()
@@ -220,18 +237,71 @@ public enum HDF5 {
             for (name, t) in bundle.tensors {
                 try writeDataset(fid, name: paths[name] ?? name, tensor: t, lcpl: lcpl, path: url.path)
             }
-            for key in bundle.metadata.keys.sorted() {
-                guard let at = key.lastIndex(of: "@") else { continue }
-                let objectPath = String(key[..<at]), attr = String(key[key.index(after: at)...])
+            // Groups that only attributes name (sorted: parents first; intermediate ones made by lcpl).
+            for g in groups where H5Lexists(fid, g, brine_h5p_default()) <= 0 {
+                let gid = H5Gcreate2(fid, g, lcpl, brine_h5p_default(), brine_h5p_default())
+                guard gid >= 0 else { throw BrineError(.io, "libhdf5 cannot create the group '\(g)' for its attributes", filePath: url.path) }
+                H5Gclose(gid)
+            }
+            for key in bundle.metadata.keys.sorted() where !unkeptKeys.contains(key) {
+                // Checked above: a key with '@', a written object, no NUL.
+                guard let (objectPath, attr) = attributeKey(key) else { continue }
                 let target = objectPath.isEmpty ? "/" : objectPath
-                guard !attr.isEmpty, H5Lexists(fid, target, brine_h5p_default()) > 0 || target == "/" else { continue }
                 let oid = H5Oopen(fid, target, brine_h5p_default())
-                guard oid >= 0 else { continue }
+                guard oid >= 0 else { throw BrineError(.io, "libhdf5 cannot open '\(target)' to write its attribute '\(attr)'", filePath: url.path) }
                 defer { H5Oclose(oid) }
                 try writeStringAttribute(oid, name: attr, value: bundle.metadata[key]!, path: url.path)
             }
             guard H5Fflush(fid, H5F_SCOPE_GLOBAL) >= 0 else { throw BrineError(.io, "libhdf5 failed to flush the file", filePath: temp) }
         }
+    }
+
+    /// The metadata keys of `bundle` that ``write(_:to:durable:dropMetadata:)``
+    /// cannot store as attributes, sorted; the groups it must create to hold
+    /// the others (attributes of objects no dataset creates, such as Keras 3's
+    /// `vars` group of a layer without weights); and whether the bundle has an
+    /// object tree (a Brine model's structure) HDF5 has no place for.
+    /// ``kerasPathsKey`` is kept: it places the datasets.
+    /// - Parameter datasetPaths: the HDF5 path of every array to be written.
+    static func contentHDF5CannotHold(_ bundle: TensorBundle, datasetPaths: [String])
+        -> (metadataKeys: [String], groups: [String], objectTree: Bool) {
+        // The objects the datasets create: each dataset and every group on its path.
+        let datasets = Set(datasetPaths.map { $0.split(separator: "/").joined(separator: "/") })
+        var objects: Set<String> = [""]
+        for p in datasets {
+            let parts = p.split(separator: "/")
+            for k in 1 ... Swift.max(1, parts.count) { objects.insert(parts.prefix(k).joined(separator: "/")) }
+        }
+        var unkept: [String] = []
+        var groups: Set<String> = []
+        for key in bundle.metadata.keys.sorted() where key != kerasPathsKey {
+            guard let (objectPath, attr) = attributeKey(key), !attr.isEmpty,
+                  !attr.utf8.contains(0), !bundle.metadata[key]!.utf8.contains(0)
+            else {
+                unkept.append(key)  // no '@' (a recorded link's key ends in '@'), or a NUL libhdf5 would cut at
+                continue
+            }
+            let parts = objectPath.split(separator: "/", omittingEmptySubsequences: true)
+            let object = parts.joined(separator: "/")
+            if objects.contains(object) { continue }
+            // A group can be made unless a name is not one HDF5 keeps or a
+            // dataset lies on its path (a dataset holds no members).
+            let prefixes = (1 ... parts.count).map { parts.prefix($0).joined(separator: "/") }
+            guard !parts.contains(where: { $0 == "." || $0 == ".." }), !objectPath.utf8.contains(0),
+                  !prefixes.contains(where: { datasets.contains($0) })
+            else {
+                unkept.append(key)
+                continue
+            }
+            groups.insert(object)
+        }
+        return (unkept, groups.sorted(), bundle.contentNumPyCannotHold().objectTree)
+    }
+
+    /// Splits `<object path>@<attribute>` at its last `@`; `nil` without one.
+    static func attributeKey(_ key: String) -> (objectPath: String, attribute: String)? {
+        guard let at = key.lastIndex(of: "@") else { return nil }
+        return (String(key[..<at]), String(key[key.index(after: at)...]))
     }
 
     // MARK: Internals

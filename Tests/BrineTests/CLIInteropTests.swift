@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Brine
+import BrineHDF5
 
 /// `brine inspect` and `brine convert` on GGUF, ONNX and HDF5 (files written
 /// by gguf-py, onnx and h5py through the oracle scripts of their suites).
@@ -66,5 +67,18 @@ struct CLIInteropTests {
         let check = try runBrine(["inspect", back.path, "--json"])
         #expect(check.status == 0)
         for name in a.names { #expect(check.out.contains("\"name\": \(Value.quoted(name))"), "\(name)") }
+    }
+
+    @Test("HDF5: safetensors metadata (no '@' keys) is refused for .h5 output unless --drop-metadata; nothing is written")
+    func hdf5RefusesUnkeptMetadata() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let src = dir.appendingPathComponent("m.safetensors"), out = dir.appendingPathComponent("m.h5")
+        try Safetensors.write([("w", randomArray(dtype: .float32, shape: [4], seed: 3))], metadata: ["format": "pt"], to: src)
+        let refused = try runBrine(["convert", src.path, out.path])
+        #expect(refused.status != 0 && refused.err.contains("'format'") && refused.err.contains("--drop-metadata"), "\(refused.err)")
+        #expect(!FileManager.default.fileExists(atPath: out.path))
+        #expect(try runBrine(["convert", src.path, out.path, "--drop-metadata"]).status == 0)
+        #expect(try HDF5.read(contentsOf: out).tensor("w") == randomArray(dtype: .float32, shape: [4], seed: 3))
     }
 }

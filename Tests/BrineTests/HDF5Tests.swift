@@ -91,7 +91,13 @@ struct HDF5OracleTests {
         }
         let bundle = TensorBundle(tensors: tensors, metadata: ["@note": "from brine ü", "layers@kind": "group attr", "plain": "not an attribute"])
         let out = dir.appendingPathComponent("out.h5")
-        try HDF5.write(bundle, to: out)
+        // "plain" names no attribute: refused unless dropped by name, and nothing is written.
+        do {
+            try HDF5.write(bundle, to: out)
+            Issue.record("a metadata key HDF5 cannot keep was dropped silently")
+        } catch { #expect(error.code == .unsupportedFeature && error.message.contains("'plain'"), "\(error)") }
+        #expect(!FileManager.default.fileExists(atPath: out.path))
+        try HDF5.write(bundle, to: out, dropMetadata: true)
         let script = #"""
         import sys, json
         import numpy as np, h5py
@@ -125,6 +131,43 @@ struct HDF5OracleTests {
             Issue.record("bfloat16 written to HDF5")
         } catch { #expect(error.code == .unsupportedDType && error.arrayPath == "w") }
         #expect(!FileManager.default.fileExists(atPath: bad.path))
+    }
+
+    @Test("metadata HDF5 cannot keep is refused before anything is written, each kind; dropMetadata leaves exactly those out",
+          arguments: [
+              ("format", "a key without '@'"),
+              ("group/w/under@unit", "an object under a dataset"),
+              ("w@", "an empty attribute name"),
+              ("w@unit", "a NUL in the value"),
+              ("w@u\u{0}nit", "a NUL in the attribute name"),
+          ])
+    func unkeptMetadata(key: String, why: String) throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let value = why == "a NUL in the value" ? "m/s\u{0}(cut here)" : "m/s"
+        let bundle = TensorBundle(tensors: [("group/w", randomArray(dtype: .float32, shape: [3], seed: 2))],
+                                  metadata: ["group@kept": "yes", "group/w@kept": "also", key.replacingOccurrences(of: "w@", with: "group/w@"): value])
+        let out = dir.appendingPathComponent("m.h5")
+        do {
+            try HDF5.write(bundle, to: out)
+            Issue.record("\(why): written")
+        } catch { #expect(error.code == .unsupportedFeature, "\(why): \(error)") }
+        #expect(!FileManager.default.fileExists(atPath: out.path), "\(why)")
+        try HDF5.write(bundle, to: out, dropMetadata: true)
+        let back = try HDF5.read(contentsOf: out)
+        #expect(back.metadata == ["group@kept": "yes", "group/w@kept": "also"], "\(why)")
+        #expect(back.tensor("group/w") == bundle.tensor("group/w"))
+    }
+
+    @Test("an attribute of a group no dataset creates (Keras 3's empty 'vars') is kept: the group is created")
+    func attributeOnlyGroups() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let bundle = TensorBundle(tensors: [("layers/dense/vars/0", randomArray(dtype: .float32, shape: [2], seed: 4))],
+                                  metadata: ["layers/flatten/vars@name": "vars", "vars@name": "top", "layers/dense/vars@name": "vars"])
+        let out = dir.appendingPathComponent("g.h5")
+        try HDF5.write(bundle, to: out)
+        #expect(try HDF5.read(contentsOf: out).metadata == bundle.metadata)
     }
 
     @Test("real Keras 3 files: .weights.h5 and .keras read; Keras → Brine → .h5 → load_weights gives identical predictions")
