@@ -127,7 +127,10 @@ public final class BrineFile: Sendable {
 
     /// Parses the trailer and header of `source`.
     private init(source: ByteSource, path: String, mode: LoadMode, options: ReadOptions, session: ReadWriteSession? = nil) throws(BrineError) {
-        let parsed = try BrineFile.parse(size: source.size, options: options, path: source.path, borrow: source.borrow, read: source.read)
+        // A small header of a mapped file is read with pread, a large one in place.
+        let parsed = try BrineFile.parse(
+            size: source.size, options: options, path: source.path,
+            borrow: { (o, c) in source.parseReadsWithPread(c) ? nil : source.borrow(o, c) }, read: source.readForParse)
         self.path = path
         self.mode = mode
         self.options = options

@@ -131,6 +131,37 @@ final class ByteSource: @unchecked Sendable {
         return out
     }
 
+    /// The largest read ``readForParse(_:_:)`` serves with `pread` on a
+    /// mapped file, in bytes: above it, faulting the mapped pages in costs
+    /// less than copying them.
+    static let parseReadLimit = 64 << 10
+
+    /// Whether ``readForParse(_:_:)`` reads `count` bytes with `pread`
+    /// rather than through the mapping (a mapping that keeps its descriptor).
+    func parseReadsWithPread(_ count: Int) -> Bool {
+        if case .mapping(let m) = backing, m.descriptor != nil { return count <= ByteSource.parseReadLimit }
+        return false
+    }
+
+    /// ``read(_:_:)`` for an open's trailer and header. A mapped file's
+    /// first touch of a page costs a fault (and, in a fresh mapping, a page
+    /// table page): about a tenth of an open of a few hundred arrays in
+    /// `perf`, where one `pread` of the same few KiB is a fraction of that.
+    /// The mapping and the file hold the same bytes at open (views are
+    /// handed out only after it).
+    /// - Throws: ``BrineError`` `.truncated` when the range leaves the file, `.io`.
+    func readForParse(_ offset: Int, _ count: Int) throws(BrineError) -> [UInt8] {
+        guard parseReadsWithPread(count), case .mapping(let m) = backing, let fd = m.descriptor,
+              offset >= 0, count >= 0, offset <= size, count <= size - offset
+        else { return try read(offset, count) }
+        var out = [UInt8](repeating: 0, count: count)
+        let n = try typedThrows { try out.withUnsafeMutableBytes { b in try fd.preadFully(b, at: Int64(offset)).orThrow("read", path: path) } }
+        guard n == count else {
+            throw BrineError(.truncated, "file ended while reading \(count) bytes", filePath: path, byteOffset: UInt64(offset + n))
+        }
+        return out
+    }
+
     /// Fills `buffer` with the bytes at `offset`.
     /// - Throws: ``BrineError`` `.truncated` when the range leaves the file, `.io`.
     func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws(BrineError) {
