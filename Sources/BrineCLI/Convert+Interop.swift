@@ -23,7 +23,21 @@ extension Convert {
         switch format {
         case .onnx:
             guard let into else { throw BrineError(.invalidArgument, "writing .onnx needs --into MODEL.onnx") }
-            try ONNXModel(contentsOf: URL(fileURLWithPath: into)).writeReplacingInitializers(with: bundle, to: url, durable: !noSync)
+            let model = try ONNXModel(contentsOf: URL(fileURLWithPath: into))
+            // The written model keeps the --into model's metadata: input metadata
+            // that differs from it (or a model tree) would be lost.
+            if !dropMetadata {
+                let own = model.metadata
+                let unkept = bundle.metadata.keys.sorted().filter { own[$0] != bundle.metadata[$0] }
+                let tree = bundle.contentNumPyCannotHold().objectTree
+                if !unkept.isEmpty || tree {
+                    var what: [String] = []
+                    if !unkept.isEmpty { what.append("metadata the --into model does not have (\(unkept.prefix(8).map { "'\($0)'" }.joined(separator: ", "))\(unkept.count > 8 ? ", …" : ""))") }
+                    if tree { what.append("the model's object tree") }
+                    throw BrineError(.unsupportedFeature, "writing .onnx replaces the --into model's initializers and keeps its own metadata; the input also has \(what.joined(separator: " and ")), which would be lost. Pass --drop-metadata to leave them out, or convert to .safetensors or .brine, which keep them", filePath: url.path)
+                }
+            }
+            try model.writeReplacingInitializers(with: bundle, to: url, durable: !noSync)
             return true
         case .h5:
             try HDF5.write(bundle, to: url, durable: !noSync, dropMetadata: dropMetadata)

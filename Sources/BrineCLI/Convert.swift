@@ -28,7 +28,7 @@ struct Convert: ParsableCommand {
             --from/--to. Metadata (safetensors __metadata__, Brine user metadata) is carried over, \
             non-string Brine values in an exact data: URL text form, and a Brine model's object \
             tree rides in safetensors metadata; a conversion that would leave metadata or a tree out \
-            (.npy and .npz hold arrays only, .h5 only attributes of its objects) \
+            (.npy and .npz hold arrays only, .h5 only attributes of its objects, .onnx the --into model's own) \
             is refused unless --drop-metadata says so. Every array of a Brine model is converted, inline ones included, \
             and Brine → Brine keeps the model's tree. Brine input is verified (every chunk \
             checksum) before anything is written; --no-verify skips that. NumPy has no bfloat16: \
@@ -63,10 +63,11 @@ struct Convert: ParsableCommand {
     var cast: CastName?
 
     @Flag(name: .customLong("drop-metadata"), help: """
-        .npy/.npz and .h5 output: leave out the metadata and a model's \
+        .npy/.npz, .h5 and .onnx output: leave out the metadata and a model's \
         object tree (structure, hyper-parameters) that the output cannot hold \
         (NumPy files hold arrays only; HDF5 keeps only '<object>@<attribute>' \
-        keys of written objects). Without it such a conversion is refused.
+        keys of written objects; .onnx keeps the --into model's own metadata). \
+        Without it such a conversion is refused.
         """)
     var dropMetadata = false
 

@@ -50,6 +50,16 @@ struct CLIInteropTests {
         #expect(try PythonOracle.run(script, [out.path]).trimmingCharacters(in: .whitespacesAndNewlines) == "19")
         let inspect = try runBrine(["inspect", out.path, "--json"])
         #expect(inspect.status == 0 && inspect.out.contains("\"name\": \"W\"") && inspect.out.contains("onnx.opset_import"))
+        // Metadata the --into model does not have would be lost: refused unless --drop-metadata.
+        let b = try TensorBundle(contentsOf: brine)
+        var extra = b.metadata
+        extra["note"] = "trained on 2026-12-02"
+        let noted = dir.appendingPathComponent("noted.safetensors"), out2 = dir.appendingPathComponent("out2.onnx")
+        try Safetensors.write(b.tensors, metadata: extra, to: noted)
+        let refused = try runBrine(["convert", noted.path, "--into", model.path, out2.path])
+        #expect(refused.status != 0 && refused.err.contains("'note'") && refused.err.contains("--drop-metadata"), "\(refused.err)")
+        #expect(!FileManager.default.fileExists(atPath: out2.path))
+        #expect(try runBrine(["convert", noted.path, "--into", model.path, out2.path, "--drop-metadata"]).status == 0)
     }
 
     @Test("HDF5: inspect and convert an h5py file to Brine and back to .h5")
