@@ -35,19 +35,23 @@ enum ArrayNames {
     }
 
     /// The final names of `items` (same order), avoiding `taken`.
-    static func assign(_ items: [Item], taken: Set<String>) -> [String] {
+    /// Names are compared by Unicode scalars (``ExactName``), as the array
+    /// table compares paths: `"\u{E9}"` and `"e\u{301}"` are two names, kept
+    /// as they are (by `String ==` one would be escaped or suffixed).
+    static func assign(_ items: [Item], taken takenNames: Set<String>) -> [String] {
+        let taken = Set(takenNames.map(ExactName.init))
         let raws = items.map { raw($0.components) }
-        var rawCount: [String: Int] = [:]
-        for r in raws { rawCount[r, default: 0] += 1 }
+        var rawCount: [ExactName: Int] = [:]
+        for r in raws { rawCount[ExactName(r), default: 0] += 1 }
         var escapedIndex = Set<Int>()
-        for (i, r) in raws.enumerated() where rawCount[r]! > 1 || taken.contains(r) { escapedIndex.insert(i) }
+        for (i, r) in raws.enumerated() where rawCount[ExactName(r)]! > 1 || taken.contains(ExactName(r)) { escapedIndex.insert(i) }
         var names: [String] = []
         // Step 3: a fixed point; each round moves at least one array into U
         // or ends, so at most items.count + 1 rounds.
         while true {
             names = items.indices.map { escapedIndex.contains($0) ? escaped(items[$0].components) : raws[$0] }
-            var holders: [String: [Int]] = [:]
-            for (i, n) in names.enumerated() { holders[n, default: []].append(i) }
+            var holders: [ExactName: [Int]] = [:]
+            for (i, n) in names.enumerated() { holders[ExactName(n), default: []].append(i) }
             var grew = false
             for (n, idx) in holders where idx.count > 1 || taken.contains(n) {
                 for i in idx where !escapedIndex.contains(i) {
@@ -63,12 +67,12 @@ enum ArrayNames {
         var out: [String] = []
         out.reserveCapacity(names.count)
         for n in names {
-            if used.insert(n).inserted {
+            if used.insert(ExactName(n)).inserted {
                 out.append(n)
                 continue
             }
             var k = 2
-            while !used.insert("\(n)~\(k)").inserted { k += 1 }
+            while !used.insert(ExactName("\(n)~\(k)")).inserted { k += 1 }
             out.append("\(n)~\(k)")
         }
         return out

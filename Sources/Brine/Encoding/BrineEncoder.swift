@@ -98,7 +98,8 @@ final class EncodingState {
     let threshold: Int
     let sink: (any ArraySink)?
     let userInfo: [CodingUserInfoKey: Any]
-    private var usedPaths: Set<String>
+    /// By Unicode scalars (``ExactName``), as the array table compares paths.
+    private var usedPaths: Set<ExactName>
     /// The paths the sink held before this encoding (names must avoid them).
     let takenPaths: Set<String>
     /// Weights-only coding: an array whose name would come from a position
@@ -140,7 +141,7 @@ final class EncodingState {
         self.sink = sink
         self.userInfo = userInfo
         let taken = sink?.takenPaths ?? []
-        self.usedPaths = Set(taken)
+        self.usedPaths = Set(taken.map(ExactName.init))
         self.takenPaths = Set(taken)
     }
 
@@ -149,11 +150,11 @@ final class EncodingState {
     /// used (a key encoded twice). Used as the provisional name.
     func uniquePath(for node: CodingPathNode) -> String {
         let base = node.arrayPath
-        if usedPaths.insert(base).inserted { return base }
+        if usedPaths.insert(ExactName(base)).inserted { return base }
         var k = 2
         while true {
             let candidate = "\(base)~\(k)"
-            if usedPaths.insert(candidate).inserted { return candidate }
+            if usedPaths.insert(ExactName(candidate)).inserted { return candidate }
             k += 1
         }
     }
@@ -226,7 +227,10 @@ final class EncodedList {
 final class EncodedMap {
     private(set) var keys: [String] = []
     private(set) var nodes: [EncodedNode] = []
-    private var index: [String: Int] = [:]
+    /// By Unicode scalars (``ExactName``): two spellings of a key that Swift's
+    /// `String ==` calls equal (`"\u{E9}"`, `"e\u{301}"`) are two keys, as
+    /// in the file and in Python; merged, one value would overwrite the other.
+    private var index: [ExactName: Int] = [:]
     private static let linearLimit = 16
 
     init() {}
@@ -241,8 +245,8 @@ final class EncodedMap {
     }
 
     private func position(of key: String) -> Int? {
-        if keys.count <= EncodedMap.linearLimit { return keys.firstIndex(of: key) }
-        return index[key]
+        if keys.count <= EncodedMap.linearLimit { return keys.firstIndex { $0.isSameName(as: key) } }
+        return index[ExactName(key)]
     }
 
     func node(for key: String) -> EncodedNode? {
@@ -258,9 +262,9 @@ final class EncodedMap {
         nodes.append(node)
         if keys.count > EncodedMap.linearLimit {
             if index.isEmpty {
-                for (i, k) in keys.enumerated() { index[k] = i }
+                for (i, k) in keys.enumerated() { index[ExactName(k)] = i }
             } else {
-                index[key] = keys.count - 1
+                index[ExactName(key)] = keys.count - 1
             }
         }
     }
