@@ -261,7 +261,14 @@ final class BrineDecodingImpl: Decoder {
     }
 
     func unboxDouble(_ v: Value, at node: CodingPathNode) throws -> Double {
-        guard let d = v.float64Value() else { throw mismatch(Double.self, v, at: node, expected: "a number") }
+        guard let d = v.float64Value() else {
+            switch v {
+            case .int, .uint:
+                throw DecodingError.dataCorrupted(.init(codingPath: node.path, debugDescription: "integer \(v) does not fit in Double exactly (it would be rounded)"))
+            default:
+                throw mismatch(Double.self, v, at: node, expected: "a number")
+            }
+        }
         return d
     }
 }

@@ -47,15 +47,19 @@ enum InlineArrays {
 
     /// Decodes an inline array into new storage of `dtype` elements.
     ///
-    /// Accepts the forms ``encode(_:dtype:)`` writes and, leniently, any
-    /// number kind that converts to the element type without leaving its
-    /// range (integers exactly; floats rounded to nearest). The element count
-    /// is the number of values present, so the allocation is bounded by the
-    /// header size.
+    /// Accepts the forms ``encode(_:dtype:)`` writes and any number kind
+    /// whose value the element type holds exactly (an `int` list as `Int64`
+    /// or `Double` when every value fits; `float32` values as `Double`, or as
+    /// `Float16` when each is a widened float16). A conversion that would
+    /// change a value (rounding, wrapping) fails, as an out-of-line array of
+    /// another dtype does (`dtypeMismatch`): the result never depends on
+    /// whether the array was small enough to be inline. `bytes` (the inline
+    /// `uint8` form) decode only as `uint8`. The element count is the number
+    /// of values present, so the allocation is bounded by the header size.
     /// - Returns: the storage and the element count.
     static func decode(_ value: Value, dtype: DType) -> Result<(storage: TensorStorage, count: Int), Failure> {
         if case .bytes(let b) = value {
-            guard dtype == .uint8 || dtype == .int8 else {
+            guard dtype == .uint8 else {
                 return .failure(Failure(message: "found bytes, expected a list of \(dtype) elements"))
             }
             let s = TensorStorage(uninitializedByteCount: b.count)
@@ -88,10 +92,10 @@ enum InlineArrays {
         case .uint16: failure = fill(UInt16.self) { $0.exactInteger() }
         case .uint32: failure = fill(UInt32.self) { $0.exactInteger() }
         case .uint64: failure = fill(UInt64.self) { $0.exactInteger() }
-        case .float16: failure = fill(UInt16.self) { $0.float32Value().flatMap(ExactFloat.checkedNarrow(toFloat16Bits:)) }
-        case .bfloat16: failure = fill(UInt16.self) { $0.float32Value().flatMap(ExactFloat.checkedNarrow(toBFloat16Bits:)) }
-        case .float32: failure = fill(Float.self) { $0.float32Value() }
-        case .float64: failure = fill(Double.self) { $0.float64Value() }
+        case .float16: failure = fill(UInt16.self) { $0.exactFloat32().flatMap(ExactFloat.exactNarrow(toFloat16Bits:)) }
+        case .bfloat16: failure = fill(UInt16.self) { $0.exactFloat32().flatMap(ExactFloat.exactNarrow(toBFloat16Bits:)) }
+        case .float32: failure = fill(Float.self) { $0.exactFloat32() }
+        case .float64: failure = fill(Double.self) { $0.exactFloat64() }
         }
         if let failure { return .failure(failure) }
         return .success((storage, n))
@@ -130,6 +134,19 @@ enum ExactFloat {
         if f.isFinite && h & 0x7FFF == 0x7C00 { return nil }
         if f != 0 && h & 0x7FFF == 0 { return nil }
         return h
+    }
+
+    /// float32 → float16 bits only when the value (or a NaN's payload) survives
+    /// the round trip, `nil` when narrowing would change it.
+    static func exactNarrow(toFloat16Bits f: Float) -> UInt16? {
+        let h = narrow(toFloat16Bits: f)
+        return widen(float16Bits: h).bitPattern == f.bitPattern ? h : nil
+    }
+
+    /// float32 → bfloat16 bits only when the low 16 bits are zero (the value
+    /// is a widened bfloat16), `nil` when narrowing would change it.
+    static func exactNarrow(toBFloat16Bits f: Float) -> UInt16? {
+        f.bitPattern & 0xFFFF == 0 ? UInt16(truncatingIfNeeded: f.bitPattern >> 16) : nil
     }
 
     /// ``narrow(toBFloat16Bits:)``, or `nil` when a finite value would become
@@ -179,30 +196,50 @@ extension Value {
         }
     }
 
-    /// The value as `Float`: `float32` exactly; `float64`, `int`, `uint`
-    /// rounded to nearest unless a finite value would overflow to infinity
-    /// or a nonzero value flush to zero (then `nil`).
+    /// The value as `Float`: `float32` exactly; `float64` rounded to nearest
+    /// unless a finite value would overflow to infinity or a nonzero value
+    /// flush to zero (then `nil`); `int`, `uint` only when exact (an integer
+    /// that `Float` would round is `nil`). For scalars, which convert as
+    /// JSON numbers do; inline array elements use ``exactFloat32()``.
     func float32Value() -> Float? {
         switch self {
         case .float32(let f): return f
         case .float64(let d):
             let f = Float(d)
             return (f.isInfinite && d.isFinite) || (f == 0 && d != 0) ? nil : f
-        case .int(let v): return Float(v)
-        case .uint(let v): return Float(v)
+        case .int(let v): return Float(exactly: v)
+        case .uint(let v): return Float(exactly: v)
         default: return nil
         }
     }
 
     /// The value as `Double`: `float64` exactly, `float32` widened exactly,
-    /// `int`/`uint` rounded to nearest.
+    /// `int`/`uint` only when `Double` holds them exactly (below 2^53 in
+    /// magnitude, or a multiple of a power of two above): `nil` when the
+    /// integer would be rounded, as 2^53 + 1 would.
     func float64Value() -> Double? {
         switch self {
         case .float64(let d): return d
         case .float32(let f): return Double(f)
-        case .int(let v): return Double(v)
-        case .uint(let v): return Double(v)
+        case .int(let v): return Double(exactly: v)
+        case .uint(let v): return Double(exactly: v)
         default: return nil
         }
     }
+
+    /// The value as `Float` when `Float` holds it exactly: `float32` as
+    /// stored, a `float64` or integer only when no rounding happens (a NaN
+    /// stays a NaN); `nil` otherwise. For inline array elements.
+    func exactFloat32() -> Float? {
+        switch self {
+        case .float32(let f): return f
+        case .float64(let d): return d.isNaN ? Float(nan: 0, signaling: false) : Float(exactly: d)
+        case .int(let v): return Float(exactly: v)
+        case .uint(let v): return Float(exactly: v)
+        default: return nil
+        }
+    }
+
+    /// ``float64Value()`` (which is exact), for inline array elements.
+    func exactFloat64() -> Double? { float64Value() }
 }
