@@ -29,14 +29,19 @@ extension SaveOptions {
     /// - Throws: ``BrineError`` as ``BrineFile/init(contentsOf:mode:options:)``;
     ///   `.unsupportedFeature` when two user metadata keys are canonically
     ///   equivalent (a file written elsewhere can hold both spellings; the
-    ///   `[String: Value]` of ``metadata`` cannot).
+    ///   `[String: Value]` of ``metadata`` cannot), or when the file's
+    ///   float32 arrays are stored in more than one dtype.
     public init(preserving url: URL, readOptions: ReadOptions = .init()) throws(BrineError) {
         try self.init(preserving: try BrineFile(contentsOf: url, options: readOptions))
     }
 
     /// Options that save the way `file` was saved; see ``init(preserving:readOptions:)``.
+    /// Codec, filter, alignment and chunk size are the first array's (they
+    /// change no value); the float32 storage dtype (float16 or bfloat16
+    /// narrowing, which does) is kept only when all float32 arrays share it.
     /// - Throws: ``BrineError`` `.unsupportedFeature` when two user metadata
-    ///   keys are canonically equivalent.
+    ///   keys are canonically equivalent, or when the file's float32 arrays
+    ///   are stored in more than one dtype (some narrowed, some not).
     public init(preserving file: BrineFile) throws(BrineError) {
         self.init()
         if let a = file.arrays.first {
@@ -45,8 +50,16 @@ extension SaveOptions {
             writeOptions.alignment = a.alignment
             writeOptions.chunkBytes = a.chunkBytes
         }
-        if let narrowed = file.arrays.first(where: { $0.dtype == .float32 && $0.storedDType != .float32 }) {
-            writeOptions.storageDType = narrowed.storedDType
+        // The storage dtype is lossy: it is kept only when every float32
+        // array of the file was stored the same way. One value for all would
+        // narrow arrays the file kept at full precision (or widen others).
+        let float32Storage = Set(file.arrays.lazy.filter { $0.dtype == .float32 }.map(\.storedDType))
+        if float32Storage.count > 1 {
+            let names = float32Storage.map(\.name).sorted().joined(separator: ", ")
+            throw BrineError(.unsupportedFeature, "the file stores float32 arrays as \(names): SaveOptions has one storage dtype for every array, so no options save it the same way; set writeOptions.storageDType yourself (nil keeps float32)", filePath: file.path)
+        }
+        if let stored = float32Storage.first, stored != .float32 {
+            writeOptions.storageDType = stored
         }
         metadata = try Brine.userMetadata(file.metadata, path: file.path)
     }
@@ -70,12 +83,14 @@ extension BrineModel where Model: Encodable {
     ///   A read-write session (``LoadMode/mmapReadWrite``) that replaces its
     ///   own file this way cannot ``flush()`` afterwards (the file at the
     ///   path is no longer the one it opened: `.conflict`).
-    /// - Throws: ``BrineError`` `.invalidArgument` for a reserved key; as
-    ///   ``Brine/save(_:to:options:)``.
+    /// - Throws: ``BrineError`` `.invalidArgument` for a reserved key;
+    ///   `.unsupportedFeature` as ``SaveOptions/init(preserving:)`` and for a
+    ///   key canonically equivalent to but spelled differently from one of
+    ///   the file's; as ``Brine/save(_:to:options:)``.
     public func save(to url: URL? = nil, updatingMetadata changes: [String: any ValueConvertible] = [:]) throws {
         let destination = url ?? URL(fileURLWithPath: file.path)
         var options = try SaveOptions(preserving: file)
-        for (k, v) in changes { options.metadata[k] = v.brineValue }
+        for (k, v) in changes { try Brine.setMetadata(&options.metadata, k, v.brineValue, path: file.path) }
         try Brine.save(model, to: destination, options: options)
     }
 }
@@ -127,15 +142,30 @@ extension Brine {
     ///   - durable: `fsync` the file and folder before returning (default `true`).
     /// - Throws: ``BrineError`` `.invalidArgument` for a key starting with
     ///   `brine.`, `.limitExceeded` for metadata nested deeper than the
-    ///   reader's cap; the file's errors (`.notFound`, `.checksumMismatch`…);
-    ///   `.io`. On error the file is unchanged.
+    ///   reader's cap, `.unsupportedFeature` for a key canonically equivalent
+    ///   to but spelled differently from one of the file's; the file's errors
+    ///   (`.notFound`, `.checksumMismatch`…); `.io`. On error the file is unchanged.
     public static func updateMetadata(
         of url: URL, _ changes: [String: any ValueConvertible], removing: [String] = [], durable: Bool = true
     ) throws(BrineError) {
-        try updateMetadata(of: url, durable: durable) { (meta: inout [String: Value]) in
-            for k in removing { meta[k] = nil }
-            for (k, v) in changes { meta[k] = v.brineValue }
+        try updateMetadata(of: url, durable: durable) { (meta: inout [String: Value]) throws(BrineError) in
+            for k in removing { try setMetadata(&meta, k, nil, path: url.path) }
+            for (k, v) in changes { try setMetadata(&meta, k, v.brineValue, path: url.path) }
         }
+    }
+
+    /// Sets (or, with `nil`, removes) the user metadata key `key` of
+    /// `meta`, by name as the file stores it (Unicode scalars). A
+    /// `[String: Value]` finds a canonically equivalent spelling as the same
+    /// key and would keep the file's spelling with the caller's value, or
+    /// remove the other spelling: both are refused.
+    /// - Throws: ``BrineError`` `.unsupportedFeature` when `meta` holds a
+    ///   canonically equivalent key with other code points.
+    static func setMetadata(_ meta: inout [String: Value], _ key: String, _ value: Value?, path: String?) throws(BrineError) {
+        if let i = meta.index(forKey: key), !meta.keys[i].isSameName(as: key) {
+            throw BrineError(.unsupportedFeature, "metadata key \(Value.quoted(key)) and the file's \(Value.quoted(meta.keys[i])) are different code points but equal Swift strings (canonically equivalent): the change would \(value == nil ? "remove" : "rename") the file's key; remove it by its own spelling first", filePath: path)
+        }
+        meta[key] = value
     }
 
     /// Changes a file's user metadata with a closure that edits the user
