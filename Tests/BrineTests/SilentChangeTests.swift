@@ -127,6 +127,65 @@ struct SilentChangeTests {
         #expect(try SaveOptions(preserving: uniform).writeOptions.storageDType == .bfloat16)
     }
 
+    struct Small: Codable, Equatable {
+        var weight: [Float]
+        var bias: [Float]
+        var learningRate: Double
+        var name: String
+    }
+
+    struct Tied: Codable {
+        var a: Tensor<Float>
+        var b: Tensor<Float>
+    }
+
+    @Test("a bundle from a Brine model whose inline array was changed is not written as a flat map that loses the model; dropMetadata writes the arrays",
+          arguments: ["brine", "safetensors"])
+    func changedBundleKeepsOrRefusesTree(ext: String) throws {
+        let dir = makeTemporaryDirectory("bundle-tree")
+        let src = dir.appendingPathComponent("m.brine")
+        try Brine.save(Small(weight: [Float](repeating: 0.5, count: 2048), bias: [1, 2], learningRate: 0.01, name: "mlp"), to: src)
+        var bundle = try TensorBundle(contentsOf: src)
+        // Unchanged: the model comes back whole.
+        let same = dir.appendingPathComponent("same.\(ext)")
+        try bundle.write(to: same)
+        let back = dir.appendingPathComponent("back-\(ext).brine")
+        try TensorBundle(contentsOf: same).write(to: back)
+        #expect(try Brine.load(Small.self, from: back).learningRate == 0.01)
+        // The inline bias changed: the tree holds the old values, so it cannot be written.
+        let i = try #require(bundle.tensors.firstIndex { $0.name == "bias" })
+        bundle.tensors[i].tensor = AnyTensor(try Tensor<Float>(shape: [2], scalars: [9, 9]))
+        let out = dir.appendingPathComponent("changed.\(ext)")
+        #expect {
+            try bundle.write(to: out)
+        } throws: { ($0 as? BrineError)?.code == .unsupportedFeature }
+        #expect(!FileManager.default.fileExists(atPath: out.path))
+        var drop = TensorBundleWriteOptions()
+        drop.dropMetadata = true
+        try bundle.write(to: out, options: drop)
+        #expect(try TensorBundle(contentsOf: out).tensor("bias") == AnyTensor(try Tensor<Float>(shape: [2], scalars: [9, 9])))
+    }
+
+    @Test("changing one name of a shared (tied) array in a bundle writes the changed values, not the tie's old ones")
+    func changedAliasIsWritten() throws {
+        let dir = makeTemporaryDirectory("bundle-alias")
+        let src = dir.appendingPathComponent("tied.brine")
+        let t = try Tensor<Float>(shape: [2048], repeating: 1)
+        try Brine.save(Tied(a: t, b: t), to: src)
+        var bundle = try TensorBundle(contentsOf: src)
+        #expect(bundle.names.sorted() == ["a", "b"])
+        let i = try #require(bundle.tensors.firstIndex { $0.name == "b" })
+        let seven = AnyTensor(try Tensor<Float>(shape: [2048], repeating: 7))
+        bundle.tensors[i].tensor = seven
+        // The tree only refers to the arrays (no other values): the arrays are
+        // written as given, each under its name; the tie is what changed.
+        let out = dir.appendingPathComponent("out.brine")
+        try bundle.write(to: out)
+        let loaded = try Brine.load(Tied.self, from: out)
+        #expect(AnyTensor(loaded.b) == seven)
+        #expect(AnyTensor(loaded.a) == AnyTensor(t))
+    }
+
     @Test("updateMetadata with the other spelling of a key is refused, not applied to the file's spelling; removing it by its own spelling first works")
     func metadataKeySpelling() throws {
         let url = makeTemporaryDirectory("metaspelling").appendingPathComponent("m.brine")

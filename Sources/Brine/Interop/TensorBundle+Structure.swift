@@ -134,6 +134,21 @@ extension TensorBundle {
         return (metadata.keys.sorted(), tree)
     }
 
+    /// Throws when the bundle came from a Brine model whose tree holds more
+    /// than its arrays but whose arrays changed since it was read (an inline
+    /// array's values, an alias's copy, arrays added, removed or renamed):
+    /// the tree no longer describes them, and writing the arrays without it
+    /// would drop the model's structure and hyper-parameters. Not when the
+    /// caller opted in with `dropMetadata`.
+    /// - Throws: ``BrineError`` `.unsupportedFeature`.
+    func checkTreeKept(_ options: TensorBundleWriteOptions, path: String) throws(BrineError) {
+        guard !options.dropMetadata, let tree = brineTree, tree.isMoreThanFlatArrays, !tree.matches(tensors) else { return }
+        throw BrineError(
+            .unsupportedFeature,
+            "the bundle's arrays changed since it was read from a Brine model (an inline array's values, a shared array's copy under its other name, arrays added, removed or renamed), so the model's object tree (structure, hyper-parameters) no longer describes them and cannot be written; set dropMetadata (brine convert --drop-metadata) to write the arrays as a flat map, or change the model and save it with Brine.save",
+            filePath: path)
+    }
+
     /// Throws unless the bundle can be written to NumPy without loss or the
     /// caller opted in to dropping what NumPy cannot hold.
     func checkNumPyOutput(_ format: TensorFileFormat, options: TensorBundleWriteOptions, path: String) throws(BrineError) {

@@ -232,7 +232,10 @@ public struct TensorBundle: Sendable {
     ///   names, not exactly one tensor for `.npy`, a metadata key with the
     ///   reserved `brine.` prefix for Brine output), `.invalidInterop` (a
     ///   ``MetadataText`` marker that does not decode), `.unsupportedDType`
-    ///   (bfloat16 to NumPy without a ``BFloat16Policy``), and the codes of
+    ///   (bfloat16 to NumPy without a ``BFloat16Policy``), `.unsupportedFeature`
+    ///   (content the format cannot hold, or a Brine model's tree that no
+    ///   longer matches the changed arrays, without
+    ///   ``TensorBundleWriteOptions/dropMetadata``), and the codes of
     ///   the writers (`.io`, `.notFound`, `.compressionFailed`, `.limitExceeded`).
     public func write(
         to url: URL, format: TensorFileFormat? = nil, options: TensorBundleWriteOptions = .init(),
@@ -265,6 +268,7 @@ public struct TensorBundle: Sendable {
                 // From an unchanged Brine bundle: the same arrays out of line
                 // and the original tree (inline arrays included), so the model
                 // still loads; else a flat map from each name to its array.
+                try checkTreeKept(options, path: url.path)
                 let tree = brineTree.flatMap { $0.matches(tensors) ? $0 : nil }
                 let written = tree.map { tensors.prefix($0.outOfLine.count) } ?? tensors[...]
                 let total = written.reduce(0) { $0 + $1.tensor.byteCount }
@@ -288,6 +292,7 @@ public struct TensorBundle: Sendable {
             // A Brine model's tree and root type ride along in the string
             // metadata, so converting back gives a file Brine.load reads.
             // So does a pickle's tree, whose references index the tensors in order.
+            try checkTreeKept(options, path: url.path)
             var meta = metadata
             if let tree = brineTree, tree.isMoreThanFlatArrays, tree.matches(tensors) {
                 for (k, v) in try tree.metadataEntries() { meta[k] = v }
@@ -350,14 +355,29 @@ struct BrineTree: Sendable {
     /// names in order, then the inline arrays with their values unchanged
     /// (the tree holds those values, so a changed one must not be written
     /// from the tree).
+    ///
+    /// An alias entry must still hold its target's array (same dtype, shape
+    /// and bytes): the file stores one array under both names, so a changed
+    /// copy under the alias name could not be written from the tree.
     func matches(_ tensors: [(name: String, tensor: AnyTensor)]) -> Bool {
         guard tensors.count == outOfLine.count + inline.count + aliases.count else { return false }
-        for (k, a) in aliases.enumerated() where tensors[outOfLine.count + inline.count + k].name != a.path { return false }
+        for (k, a) in aliases.enumerated() {
+            let t = tensors[outOfLine.count + inline.count + k]
+            guard t.name == a.path, a.index >= 0, a.index < outOfLine.count,
+                  BrineTree.sameArray(t.tensor, tensors[a.index].tensor) else { return false }
+        }
         for (i, p) in outOfLine.enumerated() where tensors[i].name != p { return false }
         for (k, e) in inline.enumerated() {
             let t = tensors[outOfLine.count + k]
             guard t.name == e.path, t.tensor == e.tensor else { return false }
         }
         return true
+    }
+
+    /// Equal dtype, shape and bytes; the same storage is equal without a compare.
+    static func sameArray(_ a: AnyTensor, _ b: AnyTensor) -> Bool {
+        guard a.dtype == b.dtype, a.shape == b.shape, a.byteCount == b.byteCount else { return false }
+        if a.storage === b.storage || a.byteCount == 0 { return true }
+        return memcmp(a.storage.baseAddress, b.storage.baseAddress, a.byteCount) == 0
     }
 }
