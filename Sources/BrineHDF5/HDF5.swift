@@ -553,7 +553,7 @@ struct Reader {
     }
 
     mutating func readAttributes(_ oid: hid_t, object: String) throws(BrineError) {
-        final class Names { var list: [String] = []; var cap = 0 }
+        final class Names { var list: [String] = []; var cap = 0; var notUTF8 = false }
         let names = Names()
         names.cap = options.maxLinks
         var idx: hsize_t = 0
@@ -561,14 +561,31 @@ struct Reader {
             H5Aiterate2(oid, H5_INDEX_NAME, H5_ITER_INC, &idx, { _, name, _, op in
                 let n = Unmanaged<Names>.fromOpaque(op!).takeUnretainedValue()
                 guard n.list.count < n.cap, let name else { return -1 }
-                n.list.append(String(cString: name))
+                // A name that is not UTF-8 cannot be a String key without a
+                // replacement character: recorded, and refused below.
+                guard let s = String(validatingCString: name) else { n.notUTF8 = true; return -1 }
+                n.list.append(s)
                 return 0
             }, Unmanaged.passUnretained(names).toOpaque())
         }
+        if names.notUTF8 { throw fail(.invalidInterop, "an attribute name is not UTF-8; it cannot be a metadata key as it is", object) }
         guard status >= 0 else { throw fail(.limitExceeded, "libhdf5 cannot list the attributes, or there are more than \(options.maxLinks)", object) }
         for a in names.list {
-            metadata[object + "@" + a] = try attributeText(oid, name: a, object: object)
+            let key = object + "@" + a
+            // Two spellings a [String: String] would merge (one value lost).
+            if let i = metadata.index(forKey: key), !metadata.keys[i].isSameName(as: key) {
+                throw fail(.unsupportedFeature, "attributes \(Value.quoted(metadata.keys[i])) and \(Value.quoted(key)) are different code points but equal Swift strings (canonically equivalent); a bundle's metadata cannot keep both", object)
+            }
+            metadata[key] = try attributeText(oid, name: a, object: object)
         }
+    }
+
+    /// The text of string attribute bytes: the string when they are UTF-8,
+    /// else their exact bytes in ``MetadataText``'s `data:` form (never a
+    /// replacement character in place of a byte).
+    static func text(ofStringBytes bytes: some Collection<UInt8>) -> String {
+        if let s = String(validating: bytes, as: UTF8.self) { return s }
+        return MetadataText.bytesPrefix + Data(bytes).base64EncodedString()
     }
 
     func attributeText(_ oid: hid_t, name: String, object: String) throws(BrineError) -> String {
@@ -600,7 +617,10 @@ struct Reader {
                 H5Tset_cset(mt, H5Tget_cset(type))
                 var ptrs = [UnsafeMutablePointer<CChar>?](repeating: nil, count: n)
                 guard H5Aread(a, mt, &ptrs) >= 0 else { throw fail(.invalidInterop, "libhdf5 cannot read the attribute", where_) }
-                strings = ptrs.map { $0.map { String(cString: $0) } ?? "" }
+                strings = ptrs.map { p in
+                    guard let p else { return "" }
+                    return Reader.text(ofStringBytes: UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p)))
+                }
                 H5Dvlen_reclaim(mt, space, brine_h5p_default(), &ptrs)
             } else {
                 let size = H5Tget_size(type)
@@ -612,7 +632,7 @@ struct Reader {
                 guard H5Aread(a, type, &buf) >= 0 else { throw fail(.invalidInterop, "libhdf5 cannot read the attribute", where_) }
                 for i in 0 ..< n {
                     let s = buf[i * size ..< (i + 1) * size]
-                    strings.append(String(decoding: s.prefix(while: { $0 != 0 }), as: UTF8.self))
+                    strings.append(Reader.text(ofStringBytes: s.prefix(while: { $0 != 0 })))
                 }
             }
             return scalar && strings.count == 1 ? strings[0] : json(strings)

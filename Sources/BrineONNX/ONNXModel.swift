@@ -112,12 +112,35 @@ public final class ONNXModel: @unchecked Sendable {
     /// The initializer names in order.
     public var names: [String] { initializers.map(\.name) }
 
+    /// Throws when ``metadata`` cannot hold every `metadata_props` entry
+    /// under its own key: a key that is also one ``metadata`` derives from
+    /// the model (`onnx.ir_version`, …, which would replace its value), or
+    /// two keys that are canonically equivalent spellings (one would replace
+    /// the other).
+    /// - Throws: ``BrineError`` `.unsupportedFeature`.
+    public func checkMetadataKeys() throws(BrineError) {
+        let derived: Set<String> = ["onnx.ir_version", "onnx.opset_import", "onnx.producer_name", "onnx.producer_version",
+                                    "onnx.graph_name", "onnx.inputs", "onnx.outputs"]
+        var seen: [String: String] = [:]
+        for p in proto.metadataProps {
+            if derived.contains(where: { $0.isSameName(as: p.key) }) || derived.contains(p.key) {
+                throw BrineError(.unsupportedFeature, "metadata_props key \(Value.quoted(p.key)) is also a key Brine derives from the model; the bundle cannot keep both values", filePath: url.path)
+            }
+            if let other = seen[p.key] {
+                throw BrineError(.unsupportedFeature, "metadata_props keys \(Value.quoted(other)) and \(Value.quoted(p.key)) \(other.isSameName(as: p.key) ? "repeat one key" : "are canonically equivalent spellings"); a bundle's [String: String] metadata cannot keep both", filePath: url.path)
+            }
+            seen[p.key] = p.key
+        }
+    }
+
     /// The model's metadata as bundle text: `onnx.ir_version`,
     /// `onnx.opset_import` (JSON `[{"domain": "", "version": 17}]`),
     /// `onnx.producer_name`, `onnx.producer_version`, `onnx.graph_name`,
     /// `onnx.inputs` and `onnx.outputs` (JSON `[{"name", "elem_type", "shape"}]`,
     /// a symbolic dimension as its name, an unknown one as null), and each
-    /// `metadata_props` entry under its own key.
+    /// `metadata_props` entry under its own key. A model whose
+    /// `metadata_props` keys collide with these or with each other
+    /// (``checkMetadataKeys()``) loses values here; ``bundle()`` refuses it.
     public var metadata: [String: String] {
         var m: [String: String] = [:]
         for p in proto.metadataProps { m[p.key] = p.value }
@@ -176,10 +199,12 @@ public final class ONNXModel: @unchecked Sendable {
     }
 
     /// Every initializer and the metadata as a bundle.
-    /// - Throws: the errors of ``tensor(_:)``.
+    /// - Throws: the errors of ``tensor(_:)``; `.unsupportedFeature` from
+    ///   ``checkMetadataKeys()`` (metadata_props keys ``metadata`` cannot keep).
     public func bundle() throws(BrineError) -> TensorBundle {
         var tensors: [(name: String, tensor: AnyTensor)] = []
         let path = url.path
+        try checkMetadataKeys()
         let folder = url.deletingLastPathComponent()
         let options = self.options
         var copy = proto.graph

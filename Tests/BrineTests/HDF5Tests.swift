@@ -159,6 +159,30 @@ struct HDF5OracleTests {
         #expect(back.tensor("group/w") == bundle.tensor("group/w"))
     }
 
+    @Test("attribute bytes that are not UTF-8 are kept exactly (data: form), not replaced; two spellings of an attribute name are refused, not merged")
+    func attributeTextIsExact() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let script = #"""
+        import sys, h5py, numpy as np
+        with h5py.File(sys.argv[1] + "/bytes.h5", "w") as f:
+            d = f.create_dataset("w", data=np.ones(2, np.float32))
+            d.attrs["raw"] = np.bytes_(b"ab\xffcd")
+            d.attrs["text"] = "fine"
+        with h5py.File(sys.argv[1] + "/names.h5", "w") as f:
+            d = f.create_dataset("w", data=np.ones(2, np.float32))
+            d.attrs["\u00e9"] = "precomposed"
+            d.attrs["e\u0301"] = "decomposed"
+        """#
+        _ = try PythonOracle.run(script, [dir.path])
+        let b = try HDF5.read(contentsOf: dir.appendingPathComponent("bytes.h5"))
+        #expect(b.metadata["w@text"] == "fine")
+        #expect(b.metadata["w@raw"] == MetadataText.bytesPrefix + Data([0x61, 0x62, 0xFF, 0x63, 0x64]).base64EncodedString())
+        #expect {
+            _ = try HDF5.read(contentsOf: dir.appendingPathComponent("names.h5"))
+        } throws: { ($0 as? BrineError)?.code == .unsupportedFeature }
+    }
+
     @Test("an attribute of a group no dataset creates (Keras 3's empty 'vars') is kept: the group is created")
     func attributeOnlyGroups() throws {
         let dir = makeTemporaryDirectory()

@@ -344,4 +344,28 @@ struct ONNXHostileTests {
         let deep: [UInt8] = try m.serializedBytes()
         #expect(outcome(Data(deep)) == .limitExceeded)
     }
+
+    @Test("a metadata_props key that Brine also derives (onnx.ir_version) is refused, not overwritten")
+    func metadataPropsCollisions() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let script = #"""
+        import sys, onnx, numpy as np
+        from onnx import helper, numpy_helper, TensorProto as TP
+        w = numpy_helper.from_array(np.ones((2,), np.float32), "W")
+        x = helper.make_tensor_value_info("x", TP.FLOAT, [2])
+        y = helper.make_tensor_value_info("y", TP.FLOAT, [2])
+        g = helper.make_graph([helper.make_node("Add", ["x", "W"], ["y"])], "g", [x], [y], [w])
+        for name, props in [("derived", {"onnx.ir_version": "user value", "author": "me"}), ("plain", {"author": "me"})]:
+            m = helper.make_model(g)
+            helper.set_model_props(m, props)
+            onnx.save(m, sys.argv[1] + "/" + name + ".onnx")
+        """#
+        _ = try PythonOracle.run(script, [dir.path])
+        #expect {
+            _ = try ONNXModel(contentsOf: dir.appendingPathComponent("derived.onnx")).bundle()
+        } throws: { ($0 as? BrineError)?.code == .unsupportedFeature }
+        let plain = try ONNXModel(contentsOf: dir.appendingPathComponent("plain.onnx")).bundle()
+        #expect(plain.metadata["author"] == "me")
+    }
 }

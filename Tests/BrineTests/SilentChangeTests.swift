@@ -186,6 +186,18 @@ struct SilentChangeTests {
         #expect(AnyTensor(loaded.a) == AnyTensor(t))
     }
 
+    @Test("a bundle read from a Brine file with two spellings of one metadata key is refused, not merged into one key")
+    func bundleMetadataSpellings() throws {
+        let url = makeTemporaryDirectory("bundle-meta").appendingPathComponent("m.brine")
+        let w = try BrineWriter(url: url)
+        let i = try w.append([Float](repeating: 1, count: 4), arrayPath: "w")
+        _ = try w.finish(root: .map([("w", .arrayRef(i))]),
+                         metadata: .map([(Self.precomposed, .string("precomposed")), (Self.decomposed, .string("decomposed"))]))
+        #expect {
+            _ = try TensorBundle(contentsOf: url)
+        } throws: { ($0 as? BrineError)?.code == .unsupportedFeature }
+    }
+
     @Test("updateMetadata with the other spelling of a key is refused, not applied to the file's spelling; removing it by its own spelling first works")
     func metadataKeySpelling() throws {
         let url = makeTemporaryDirectory("metaspelling").appendingPathComponent("m.brine")

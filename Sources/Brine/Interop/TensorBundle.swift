@@ -143,7 +143,9 @@ public struct TensorBundle: Sendable {
     ///   - progress: for Brine input, called after each array with the stored
     ///     bytes read so far and in all (decoding is the slow part there).
     /// - Throws: ``BrineError``: the codes of ``BrineFile``, ``SafetensorsFile``,
-    ///   ``NpzFile`` and ``Npy/read(contentsOf:mode:options:)``.
+    ///   ``NpzFile`` and ``Npy/read(contentsOf:mode:options:)``; `.unsupportedFeature`
+    ///   for Brine metadata keys that are canonically equivalent spellings
+    ///   (the bundle's `[String: String]` cannot keep both).
     public init(
         contentsOf url: URL, format: TensorFileFormat? = nil, mode: LoadMode = .copy,
         options: InteropReadOptions = .init(), brineOptions: ReadOptions = .init(),
@@ -170,7 +172,13 @@ public struct TensorBundle: Sendable {
             }
             var meta: [String: String] = [:]
             if case .map(let entries) = file.metadata {
-                for (k, v) in entries where !k.hasPrefix("brine.") { meta[k] = try MetadataText.text(for: v, key: k) }
+                for (k, v) in entries where !k.hasPrefix("brine.") {
+                    // Two spellings a [String: String] would merge (one value lost, one name changed).
+                    if let i = meta.index(forKey: k), !meta.keys[i].isSameName(as: k) {
+                        throw BrineError(.unsupportedFeature, "metadata keys \(Value.quoted(meta.keys[i])) and \(Value.quoted(k)) are different code points but equal Swift strings (canonically equivalent); a bundle's [String: String] metadata cannot keep both (read BrineFile.metadata, a Value map, instead)", filePath: url.path)
+                    }
+                    meta[k] = try MetadataText.text(for: v, key: k)
+                }
             }
             var tensors: [(name: String, tensor: AnyTensor)] = zip(file.arrays, all).map { ($0.path, $1) }
             var names = Set(tensors.map(\.name))
