@@ -28,7 +28,8 @@ struct Convert: ParsableCommand {
             --from/--to. Metadata (safetensors __metadata__, Brine user metadata) is carried over, \
             non-string Brine values in an exact data: URL text form, and a Brine model's object \
             tree rides in safetensors metadata; a conversion that would leave metadata or a tree out \
-            (.npy and .npz hold arrays only, .h5 only attributes of its objects, .onnx the --into model's own) \
+            (.npy and .npz hold arrays only, .h5 only attributes of its objects, .onnx the --into model's own, \
+            .gguf no tree and no keys under 'gguf.' but its own) \
             is refused unless --drop-metadata says so. Every array of a Brine model is converted, inline ones included, \
             and Brine → Brine keeps the model's tree. Brine input is verified (every chunk \
             checksum) before anything is written; --no-verify skips that. NumPy has no bfloat16: \
@@ -63,10 +64,11 @@ struct Convert: ParsableCommand {
     var cast: CastName?
 
     @Flag(name: .customLong("drop-metadata"), help: """
-        .npy/.npz, .h5 and .onnx output: leave out the metadata and a model's \
+        .npy/.npz, .h5, .onnx and .gguf output: leave out the metadata and a model's \
         object tree (structure, hyper-parameters) that the output cannot hold \
         (NumPy files hold arrays only; HDF5 keeps only '<object>@<attribute>' \
-        keys of written objects; .onnx keeps the --into model's own metadata). \
+        keys of written objects; .onnx keeps the --into model's own metadata; \
+        GGUF keeps no tree and no 'gguf.*' keys but its own). \
         Without it such a conversion is refused.
         """)
     var dropMetadata = false
@@ -127,6 +129,18 @@ struct Convert: ParsableCommand {
                     if !keys.isEmpty { what.append("metadata (\(keys.joined(separator: ", ")))") }
                     if tree { what.append("the model's object tree (structure, hyper-parameters)") }
                     printError("brine: error: .\(outFormat) files hold arrays only; the input also has \(what.joined(separator: " and ")). Pass --drop-metadata to leave them out, or convert to .safetensors or .brine, which keep them.")
+                    throw Exit.usage
+                }
+            }
+            if outFormat == .gguf, !dropMetadata {
+                // GGUF keeps tensors and key/value metadata, not a model's tree;
+                // keys under 'gguf.' are the layout's own (README, formats table).
+                let (keys, tree) = GGUF.contentGGUFCannotHold(bundle)
+                if !keys.isEmpty || tree {
+                    var what: [String] = []
+                    if !keys.isEmpty { what.append("metadata under the reserved prefix 'gguf.' (\(keys.joined(separator: ", ")))") }
+                    if tree { what.append("the model's object tree (structure, hyper-parameters)") }
+                    printError("brine: error: .gguf files hold tensors and key/value metadata only; the input also has \(what.joined(separator: " and ")), which would be lost. Pass --drop-metadata to leave them out, or convert to .safetensors or .brine, which keep them.")
                     throw Exit.usage
                 }
             }

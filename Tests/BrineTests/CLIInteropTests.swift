@@ -91,4 +91,58 @@ struct CLIInteropTests {
         #expect(try runBrine(["convert", src.path, out.path, "--drop-metadata"]).status == 0)
         #expect(try HDF5.read(contentsOf: out).tensor("w") == randomArray(dtype: .float32, shape: [4], seed: 3))
     }
+
+    struct Tuned: Codable {
+        var coef: Tensor<Float>
+        var learningRate: Double
+        var classes: [String]
+    }
+
+    @Test("GGUF output refuses a model's object tree and untyped 'gguf.*' keys unless --drop-metadata; what GGUF holds is kept; nothing is written when refused")
+    func ggufRefusesWhatItCannotHold() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let coef = try Tensor<Float>(shape: [3, 2], scalars: [1, 2, 3, 4, 5, 6])
+        // A model with hyper-parameters: GGUF has no place for its tree.
+        let model = dir.appendingPathComponent("p.brine"), out = dir.appendingPathComponent("p.gguf")
+        try Brine.save(Tuned(coef: coef, learningRate: 0.1, classes: ["a", "b"]), to: model, options: .init(inlineThreshold: 0))
+        let refused = try runBrine(["convert", model.path, out.path])
+        #expect(refused.status == 64 && refused.err.contains("object tree") && refused.err.contains("--drop-metadata"), "\(refused.status): \(refused.err)")
+        #expect(!FileManager.default.fileExists(atPath: out.path))
+        let dropped = try runBrine(["convert", model.path, out.path, "--drop-metadata"])
+        #expect(dropped.status == 0, "\(dropped.err)")
+        #expect(try GGUFFile(contentsOf: out).bundle().tensor("coef") == AnyTensor(coef))
+        // The library refuses it too, before anything is written.
+        let lib = dir.appendingPathComponent("lib.gguf")
+        #expect(throws: BrineError.self) { try TensorBundle(contentsOf: model).write(to: lib) }
+        #expect(!FileManager.default.fileExists(atPath: lib.path))
+        #expect(GGUF.contentGGUFCannotHold(try TensorBundle(contentsOf: model)).objectTree)
+
+        // A joblib file's tree (a dict with a float and a list of strings) too.
+        let joblib = dir.appendingPathComponent("p.joblib"), out4 = dir.appendingPathComponent("pj.gguf")
+        _ = try PythonOracle.run("import sys, joblib, numpy as np; joblib.dump({'learning_rate': 0.1, 'classes': ['a', 'b'], 'coef': np.arange(6, dtype=np.float32).reshape(3, 2)}, sys.argv[1])", [joblib.path])
+        let pickled = try runBrine(["convert", joblib.path, out4.path])
+        #expect(pickled.status == 64 && pickled.err.contains("object tree"), "\(pickled.status): \(pickled.err)")
+        #expect(!FileManager.default.fileExists(atPath: out4.path))
+
+        // Metadata under 'gguf.' (the layout's own prefix) is refused by name; other keys are kept.
+        let st = dir.appendingPathComponent("m.safetensors"), out2 = dir.appendingPathComponent("m.gguf")
+        try Safetensors.write([("w", AnyTensor(coef))], metadata: ["gguf.note": "kept?", "plain": "p"], to: st)
+        let keyRefused = try runBrine(["convert", st.path, out2.path])
+        #expect(keyRefused.status == 64 && keyRefused.err.contains("gguf.note") && keyRefused.err.contains("--drop-metadata"), "\(keyRefused.status): \(keyRefused.err)")
+        #expect(!FileManager.default.fileExists(atPath: out2.path))
+        let keyDropped = try runBrine(["convert", st.path, out2.path, "--drop-metadata"])
+        #expect(keyDropped.status == 0, "\(keyDropped.err)")
+        let back = try GGUFFile(contentsOf: out2).bundle()
+        #expect(back.metadata["plain"] == "p" && back.metadata["gguf.note"] == nil)
+        var options = TensorBundleWriteOptions()
+        options.dropMetadata = false
+        #expect(throws: BrineError.self) { try TensorBundle(contentsOf: st).write(to: lib, options: options) }
+
+        // Weights (a flat map of arrays) and plain metadata need no flag.
+        let flat = dir.appendingPathComponent("flat.safetensors"), out3 = dir.appendingPathComponent("flat.gguf")
+        try Safetensors.write([("w", AnyTensor(coef))], metadata: ["plain": "p"], to: flat)
+        let ok = try runBrine(["convert", flat.path, out3.path])
+        #expect(ok.status == 0, "\(ok.err)")
+    }
 }

@@ -15,7 +15,12 @@ import Foundation
 //   `gguf.quantized`: a JSON object {name: {"ggml_type": "Q8_0", "shape": [C-order logical shape]}}.
 //
 // Writing a bundle as GGUF reverses this; metadata keys without a type in
-// `gguf.kv_types` (from other formats) are written as STRINGs.
+// `gguf.kv_types` (from other formats) are written as STRINGs. What GGUF has
+// no place for is refused unless the caller opts in to dropping it
+// (`dropMetadata`, `brine convert --drop-metadata`), never dropped quietly:
+// other untyped keys under `gguf.` (the prefix of this layout's own keys) and
+// a model's object tree (a Brine model's structure and hyper-parameters, a
+// pickle's tree).
 
 extension GGUF {
     /// The bundle metadata key that records GGUF value types (see ``GGUFFile/bundle()``).
@@ -61,18 +66,23 @@ extension GGUF {
     /// Writes a bundle as a GGUF v3 file: the inverse of ``GGUFFile/bundle()``.
     /// - Parameters:
     ///   - bundle: tensors and metadata; `gguf.kv_types` gives metadata types
-    ///     (other keys are written as STRINGs, `gguf.*` keys are not written),
-    ///     `gguf.quantized` marks uint8 arrays that hold ggml blocks (entries
-    ///     for tensors the bundle does not hold, such as ones a selection
-    ///     left out, are ignored).
+    ///     (other keys are written as STRINGs), `gguf.quantized` marks uint8
+    ///     arrays that hold ggml blocks (entries for tensors the bundle does
+    ///     not hold, such as ones a selection left out, are ignored).
     ///   - url: the destination.
     ///   - durable: `fsync` before returning.
-    /// - Throws: ``BrineError`` `.unsupportedDType` (bool and unsigned integer
-    ///   arrays: ggml has none), `.invalidArgument` (a metadata text that does
-    ///   not parse as its recorded type, a type listed for a missing key, a
-    ///   bad `gguf.*` entry, more than 4 dimensions), `.shapeMismatch` (a
+    ///   - dropMetadata: leave out what GGUF cannot hold (see
+    ///     ``contentGGUFCannotHold(_:)``) instead of refusing the write.
+    /// - Throws: ``BrineError`` `.unsupportedFeature` (without `dropMetadata`:
+    ///   metadata keys under `gguf.` other than `gguf.kv_types`,
+    ///   `gguf.quantized` and keys `gguf.kv_types` types, or an object tree
+    ///   beyond a flat map of arrays, which GGUF has no place for; nothing is
+    ///   written), `.unsupportedDType` (bool and unsigned integer arrays: ggml
+    ///   has none), `.invalidArgument` (a metadata text that does not parse
+    ///   as its recorded type, a type listed for a missing key, a bad
+    ///   `gguf.*` entry, more than 4 dimensions), `.shapeMismatch` (a
     ///   quantized tensor whose bytes do not match its type and shape), `.io`.
-    public static func write(_ bundle: TensorBundle, to url: URL, durable: Bool = true) throws(BrineError) {
+    public static func write(_ bundle: TensorBundle, to url: URL, durable: Bool = true, dropMetadata: Bool = false) throws(BrineError) {
         let path = url.path
         var metadata: [(key: String, value: GGUFValue)] = []
         var typed = Set<String>()
@@ -91,6 +101,18 @@ extension GGUF {
                     throw BrineError(.invalidArgument, "bundle metadata '\(typesKey)' lists '\(key)' twice", filePath: path)
                 }
                 metadata.append((key, try GGUFMetadataText.parse(text, type: type, key: key)))
+            }
+        }
+        if !dropMetadata {
+            let (keys, tree) = unkept(bundle, typed: typed)
+            if !keys.isEmpty || tree {
+                var what: [String] = []
+                if !keys.isEmpty { what.append("metadata keys \(keys.prefix(8).map { "'\($0)'" }.joined(separator: ", "))\(keys.count > 8 ? ", …" : "") (the prefix 'gguf.' is reserved for the GGUF layout's own keys; rename them to keep them)") }
+                if tree { what.append("the model's object tree (its structure and non-array values such as hyper-parameters)") }
+                throw BrineError(
+                    .unsupportedFeature,
+                    "GGUF holds tensors and key/value metadata only; this bundle also has \(what.joined(separator: " and ")). Set dropMetadata (brine convert --drop-metadata) to leave them out, or write safetensors or Brine, which keep them",
+                    filePath: path)
             }
         }
         for key in bundle.metadata.keys.sorted(by: utf8Less) where !typed.contains(key) && !key.hasPrefix("gguf.") {
@@ -114,6 +136,32 @@ extension GGUF {
             }
         }
         try write(tensors, metadata: metadata, to: url, durable: durable)
+    }
+
+    /// What ``write(_:to:durable:dropMetadata:)`` would leave out of a GGUF
+    /// file: the metadata keys under `gguf.` that are neither the layout's own
+    /// (``typesKey``, ``quantizedKey``) nor given a type in ``typesKey``
+    /// (sorted), and whether the bundle has an object tree beyond a flat map
+    /// from names to arrays (``TensorBundle/contentNumPyCannotHold()``).
+    /// - Returns: `([], false)` when GGUF can hold everything. A ``typesKey``
+    ///   that does not parse counts as typing nothing here (the write itself
+    ///   throws `.invalidArgument` for it).
+    public static func contentGGUFCannotHold(_ bundle: TensorBundle) -> (metadataKeys: [String], objectTree: Bool) {
+        var typed = Set<String>()
+        if let text = bundle.metadata[typesKey], case .array(let pairs)? = try? GGUFMetadataText.parseJSON(text, key: typesKey) {
+            for p in pairs {
+                if case .array(let kt) = p, kt.count == 2, case .string(let key) = kt[0] { typed.insert(key) }
+            }
+        }
+        return unkept(bundle, typed: typed)
+    }
+
+    /// ``contentGGUFCannotHold(_:)`` given the keys ``typesKey`` types.
+    static func unkept(_ bundle: TensorBundle, typed: Set<String>) -> (metadataKeys: [String], objectTree: Bool) {
+        let keys = bundle.metadata.keys.filter {
+            $0.hasPrefix("gguf.") && $0 != typesKey && $0 != quantizedKey && !typed.contains($0)
+        }.sorted(by: utf8Less)
+        return (keys, bundle.contentNumPyCannotHold().objectTree)
     }
 }
 

@@ -238,7 +238,11 @@ public struct TensorBundle: Sendable {
     ///     bytes written so far and in all.
     /// - Throws: ``BrineError`` `.invalidArgument` (unknown format, duplicate
     ///   names, not exactly one tensor for `.npy`, a metadata key with the
-    ///   reserved `brine.` prefix for Brine output), `.invalidInterop` (a
+    ///   reserved `brine.` prefix for Brine output), `.unsupportedFeature`
+    ///   (without ``TensorBundleWriteOptions/dropMetadata``: metadata or an
+    ///   object tree that `.npy`/`.npz` cannot hold, or an object tree and
+    ///   untyped `gguf.*` keys that GGUF cannot hold; nothing is written),
+    ///   `.invalidInterop` (a
     ///   ``MetadataText`` marker that does not decode), `.unsupportedDType`
     ///   (bfloat16 to NumPy without a ``BFloat16Policy``), `.unsupportedFeature`
     ///   (content the format cannot hold, or a Brine model's tree that no
@@ -319,7 +323,8 @@ public struct TensorBundle: Sendable {
             try checkNumPyOutput(.npy, options: options, path: url.path)
             try Npy.write(tensors[0].tensor, to: url, options: options.npy)
         case .gguf:
-            try GGUF.write(self, to: url, durable: options.npy.durable)
+            // GGUF has no place for a model's tree or for untyped `gguf.*` keys: refused unless dropMetadata.
+            try GGUF.write(self, to: url, durable: options.npy.durable, dropMetadata: options.dropMetadata)
         case .onnx:
             throw BrineError(.unsupportedFeature, "ONNX models are written by the BrineONNX library: ONNXModel.writeReplacingInitializers(with:to:)", filePath: url.path)
         case .h5, .keras:
@@ -337,10 +342,12 @@ public struct TensorBundleWriteOptions: Sendable, Hashable {
     public var npy: NpyWriteOptions = NpyWriteOptions()
     /// Stored (default, as `np.savez`) or deflated (as `np.savez_compressed`) `.npz` members.
     public var npzCompression: Npz.Compression = .stored
-    /// Let `.npy`/`.npz` output leave out what NumPy files cannot hold: the
-    /// metadata and a Brine model's object tree (default `false`: such a
-    /// write throws `.unsupportedFeature` naming what would be lost, before
-    /// anything is written). safetensors and Brine output keep both.
+    /// Let `.npy`/`.npz` output leave out what NumPy files cannot hold (the
+    /// metadata and a Brine model's object tree), and `.gguf` output what
+    /// GGUF cannot hold (an object tree, metadata keys under `gguf.` that are
+    /// not the layout's own: ``GGUF/contentGGUFCannotHold(_:)``). Default
+    /// `false`: such a write throws `.unsupportedFeature` naming what would be
+    /// lost, before anything is written. safetensors and Brine output keep both.
     public var dropMetadata: Bool = false
 
     /// The defaults.
