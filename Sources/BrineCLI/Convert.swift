@@ -56,7 +56,7 @@ struct Convert: ParsableCommand {
     var threading: ThreadsOptionGroup
 
     @Option(name: .customLong("array"),
-            help: ArgumentHelp("Convert only this array (repeat for several); needed for .npy output when the input holds several.",
+            help: ArgumentHelp("Convert only this array (repeat for several); needed for .npy output when the input holds several. The output is a flat map of the picked arrays: an input with a model's object tree (structure, hyper-parameters) needs --drop-metadata.",
                                valueName: "name"))
     var arrays: [String] = []
 
@@ -68,7 +68,8 @@ struct Convert: ParsableCommand {
         object tree (structure, hyper-parameters) that the output cannot hold \
         (NumPy files hold arrays only; HDF5 keeps only '<object>@<attribute>' \
         keys of written objects; .onnx keeps the --into model's own metadata; \
-        GGUF keeps no tree and no 'gguf.*' keys but its own). \
+        GGUF keeps no tree and no 'gguf.*' keys but its own); and with --array, \
+        the model's object tree, which a selection of arrays cannot keep. \
         Without it such a conversion is refused.
         """)
     var dropMetadata = false
@@ -169,9 +170,13 @@ struct Convert: ParsableCommand {
     }
 
     /// The arrays named by `--array` (in that order), or all; a `.npy`
-    /// output must end up with exactly one.
-    /// - Throws: ``ExitCode`` 64 (usage) when a name is missing or a `.npy`
-    ///   output would need several arrays, after printing why and the names.
+    /// output must end up with exactly one. A selection of every array in
+    /// the input's order is the input itself (its tree kept); any other
+    /// selection is a flat map of the picked arrays with the input's metadata.
+    /// - Throws: ``ExitCode`` 64 (usage) when a name is missing, a `.npy`
+    ///   output would need several arrays, or a selection would drop the
+    ///   input's object tree (a model's structure and non-array values)
+    ///   without `--drop-metadata`, after printing why (and the names).
     func selected(_ bundle: TensorBundle, format: TensorFileFormat) throws -> TensorBundle {
         func names(_ b: TensorBundle) -> String {
             let shown = b.names.prefix(10).map { "'\($0)'" }.joined(separator: ", ")
@@ -190,7 +195,16 @@ struct Convert: ParsableCommand {
                 let (actual, t) = bundle.tensors[i]
                 if !picked.contains(where: { $0.name.isSameName(as: actual) }) { picked.append((actual, t)) }
             }
-            out = TensorBundle(tensors: picked, metadata: bundle.metadata)
+            if picked.map(\.name) != bundle.names {
+                // A selection is a flat map of the picked arrays: a model's tree
+                // (structure, hyper-parameters, other arrays it refers to) has no
+                // place in it, so it is never dropped without --drop-metadata.
+                if bundle.contentNumPyCannotHold().objectTree && !dropMetadata {
+                    printError("brine: error: --array keeps only the named arrays, as a flat map; the input also has the model's object tree (structure and non-array values such as hyper-parameters), which would be lost. Convert without --array to keep it, or pass --drop-metadata to leave it out.")
+                    throw Exit.usage
+                }
+                out = TensorBundle(tensors: picked, metadata: bundle.metadata)
+            }
         }
         if format == .npy && out.tensors.count != 1 {
             if out.tensors.isEmpty {

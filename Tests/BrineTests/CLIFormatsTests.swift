@@ -141,6 +141,38 @@ struct CLIFormatsTests {
         #expect(b.metadata["source"] == "cli-tests")
     }
 
+    struct Picked: Codable {
+        var coef: Tensor<Float>
+        var intercept: Tensor<Float>
+        var learningRate: Double
+        var classes: [String]
+    }
+
+    @Test("convert --array from a model with an object tree is refused unless --drop-metadata (the selection cannot keep the tree); all arrays in order keep it")
+    func convertArrayKeepsOrRefusesTree() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let coef = try Tensor<Float>(shape: [3, 2], scalars: [1, 2, 3, 4, 5, 6])
+        let model = dir.appendingPathComponent("p.brine")
+        try Brine.save(Picked(coef: coef, intercept: try Tensor(shape: [2], scalars: [7, 8]), learningRate: 0.1, classes: ["a", "b"]), to: model, options: .init(inlineThreshold: 0))
+        for name in ["sel.brine", "sel.safetensors"] {
+            let out = dir.appendingPathComponent(name)
+            let refused = try runBrine(["convert", model.path, out.path, "--array", "coef"])
+            #expect(refused.status == 64 && refused.err.contains("object tree") && refused.err.contains("--drop-metadata"), "\(name): \(refused.status) \(refused.err)")
+            #expect(!FileManager.default.fileExists(atPath: out.path))
+            let dropped = try runBrine(["convert", model.path, out.path, "--array", "coef", "--drop-metadata"])
+            #expect(dropped.status == 0, "\(name): \(dropped.err)")
+            #expect(try TensorBundle(contentsOf: out).names == ["coef"])
+        }
+        // Every array, in order: nothing is left out, the model still loads.
+        let all = dir.appendingPathComponent("all.brine")
+        #expect(try TensorBundle(contentsOf: model).names == ["coef", "intercept"])
+        let kept = try runBrine(["convert", model.path, all.path, "--array", "coef", "--array", "intercept"])
+        #expect(kept.status == 0, "\(kept.err)")
+        let back = try Brine.load(Picked.self, from: all)
+        #expect(back.learningRate == 0.1 && back.classes == ["a", "b"] && back.coef.scalars == coef.scalars && back.intercept.scalars == [7, 8])
+    }
+
     struct Inline: Codable {
         var name = "mlp"
         var lr = 0.001
