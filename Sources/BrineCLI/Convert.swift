@@ -31,7 +31,7 @@ struct Convert: ParsableCommand {
             (.npy and .npz hold arrays only, .h5 only attributes of its objects, .onnx the --into model's own, \
             .gguf no tree and no keys under 'gguf.' but its own) \
             is refused unless --drop-metadata says so. Every array of a Brine model is converted, inline ones included, \
-            and Brine → Brine keeps the model's tree. Brine input is verified (every chunk \
+            and Brine → Brine keeps the model's tree (a sharded model's, from its index, too). Brine input is verified (every chunk \
             checksum) before anything is written; --no-verify skips that. NumPy has no bfloat16: \
             converting such arrays to .npy/.npz needs --cast. A .npy file holds one array: pick \
             it with --array NAME.

@@ -55,22 +55,18 @@ extension Convert {
         }
     }
 
-    /// Reads every tensor of a sharded checkpoint, in the index's order.
+    /// Reads every tensor of a sharded checkpoint, in the index's order; a
+    /// sharded Brine model with its object tree and inline arrays, as a
+    /// single Brine file's bundle carries them (so Brine and safetensors
+    /// outputs keep the model, and outputs that cannot hold the tree refuse
+    /// it unless --drop-metadata).
     func readSharded(_ indexURL: URL) throws(BrineError) -> TensorBundle {
-        let index = try ShardIndex(contentsOf: indexURL)
         if indexURL.lastPathComponent.hasSuffix(".brine.index.json") {
-            let w = try Brine.loadWeights(fromShardIndex: indexURL)
-            // The user's metadata, typed, as every shard's header holds it;
-            // not the index's own keys (format, shard_count, total_size).
-            var metadata: [String: String] = [:]
-            if let first = index.shardNames.first {
-                let shard = try BrineFile(contentsOf: indexURL.deletingLastPathComponent().appendingPathComponent(first))
-                if case .map(let entries) = shard.metadata {
-                    for (k, v) in entries where !k.hasPrefix("brine.") { metadata[k] = try MetadataText.text(for: v, key: k) }
-                }
-            }
-            return TensorBundle(tensors: w.entries.map { (name: $0.path, tensor: $0.tensor) }, metadata: metadata)
+            var options = threading.readOptions
+            options.verifyChecksums = !noVerify
+            return try TensorBundle(contentsOfShardIndex: indexURL, options: options)
         }
+        let index = try ShardIndex(contentsOf: indexURL)
         var byName: [String: AnyTensor] = [:]
         var metadata = index.metadata.filter { $0.key != "total_size" }
         for shard in index.shardNames {
