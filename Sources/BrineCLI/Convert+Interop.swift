@@ -31,10 +31,8 @@ extension Convert {
                 let unkept = bundle.metadata.keys.sorted().filter { own[$0] != bundle.metadata[$0] }
                 let tree = bundle.contentNumPyCannotHold().objectTree
                 if !unkept.isEmpty || tree {
-                    var what: [String] = []
-                    if !unkept.isEmpty { what.append("metadata the --into model does not have (\(unkept.prefix(8).map { "'\($0)'" }.joined(separator: ", "))\(unkept.count > 8 ? ", …" : ""))") }
-                    if tree { what.append("the model's object tree") }
-                    throw BrineError(.unsupportedFeature, "writing .onnx replaces the --into model's initializers and keeps its own metadata; the input also has \(what.joined(separator: " and ")), which would be lost. Pass --drop-metadata to leave them out, or convert to .safetensors or .brine, which keep them", filePath: url.path)
+                    let what = TensorBundle.describeUnkept(keys: unkept, label: "metadata the --into model does not have", tree: tree)
+                    throw BrineError(.unsupportedFeature, "writing .onnx replaces the --into model's initializers and keeps its own metadata; the input also has \(what), which would be lost. Pass --drop-metadata to leave them out, or convert to .safetensors or .brine, which keep them", filePath: url.path)
                 }
             }
             try model.writeReplacingInitializers(with: bundle, to: url, durable: !noSync)

@@ -126,10 +126,8 @@ struct Convert: ParsableCommand {
             if outFormat == .npy || outFormat == .npz, !dropMetadata {
                 let (keys, tree) = bundle.contentNumPyCannotHold()
                 if !keys.isEmpty || tree {
-                    var what: [String] = []
-                    if !keys.isEmpty { what.append("metadata (\(keys.joined(separator: ", ")))") }
-                    if tree { what.append("the model's object tree (structure, hyper-parameters)") }
-                    printError("brine: error: .\(outFormat) files hold arrays only; the input also has \(what.joined(separator: " and ")). Pass --drop-metadata to leave them out, or convert to .safetensors or .brine, which keep them.")
+                    let what = TensorBundle.describeUnkept(keys: keys, label: "metadata", tree: tree)
+                    printError("brine: error: .\(outFormat) files hold arrays only; the input also has \(what). Pass --drop-metadata to leave them out, or convert to .safetensors or .brine, which keep them.")
                     throw Exit.usage
                 }
             }
@@ -138,10 +136,8 @@ struct Convert: ParsableCommand {
                 // keys under 'gguf.' are the layout's own (README, formats table).
                 let (keys, tree) = GGUF.contentGGUFCannotHold(bundle)
                 if !keys.isEmpty || tree {
-                    var what: [String] = []
-                    if !keys.isEmpty { what.append("metadata under the reserved prefix 'gguf.' (\(keys.joined(separator: ", ")))") }
-                    if tree { what.append("the model's object tree (structure, hyper-parameters)") }
-                    printError("brine: error: .gguf files hold tensors and key/value metadata only; the input also has \(what.joined(separator: " and ")), which would be lost. Pass --drop-metadata to leave them out, or convert to .safetensors or .brine, which keep them.")
+                    let what = TensorBundle.describeUnkept(keys: keys, label: "metadata under the reserved prefix 'gguf.'", tree: tree)
+                    printError("brine: error: .gguf files hold tensors and key/value metadata only; the input also has \(what), which would be lost. Pass --drop-metadata to leave them out, or convert to .safetensors or .brine, which keep them.")
                     throw Exit.usage
                 }
             }

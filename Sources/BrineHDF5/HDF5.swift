@@ -216,10 +216,8 @@ public enum HDF5 {
         let datasetPaths = bundle.tensors.map { paths[$0.name] ?? $0.name }
         let (unkept, groups, tree) = contentHDF5CannotHold(bundle, datasetPaths: datasetPaths)
         if !dropMetadata && (!unkept.isEmpty || tree) {
-            var what: [String] = []
-            if !unkept.isEmpty { what.append("metadata keys \(unkept.prefix(8).map { "'\($0)'" }.joined(separator: ", "))\(unkept.count > 8 ? ", …" : "")") }
-            if tree { what.append("the model's object tree (its structure and non-array values such as hyper-parameters)") }
-            throw BrineError(.unsupportedFeature, "HDF5 keeps metadata only as string attributes '<object path>@<name>' of written objects; this bundle also has \(what.joined(separator: " and ")). Set dropMetadata (brine convert --drop-metadata) to leave them out, or write safetensors or Brine, which keep them", filePath: url.path)
+            let what = TensorBundle.describeUnkept(keys: unkept, tree: tree)
+            throw BrineError(.unsupportedFeature, "HDF5 keeps metadata only as string attributes '<object path>@<name>' of written objects; this bundle also has \(what). Set dropMetadata (brine convert --drop-metadata) to leave them out, or write safetensors or Brine, which keep them", filePath: url.path)
         }
         let unkeptKeys = Set(unkept)
         lock.lock()

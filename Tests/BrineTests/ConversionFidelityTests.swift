@@ -276,7 +276,7 @@ struct ConversionFidelityTests {
             let out = dir.appendingPathComponent("o.\(ext)")
             let r = try runBrine(["convert", url.path, out.path])
             #expect(r.status == 64, "\(r)")
-            #expect(r.err.contains("bytes, framework") && r.err.contains("--drop-metadata"), "\(r.err)")
+            #expect(r.err.contains("'bytes', 'framework'") && r.err.contains("--drop-metadata"), "\(r.err)")
             #expect(!FileManager.default.fileExists(atPath: out.path))
             let ok = try runBrine(["convert", url.path, out.path, "--drop-metadata"])
             #expect(ok.status == 0, "\(ok)")

@@ -106,12 +106,10 @@ extension GGUF {
         if !dropMetadata {
             let (keys, tree) = unkept(bundle, typed: typed)
             if !keys.isEmpty || tree {
-                var what: [String] = []
-                if !keys.isEmpty { what.append("metadata keys \(keys.prefix(8).map { "'\($0)'" }.joined(separator: ", "))\(keys.count > 8 ? ", …" : "") (the prefix 'gguf.' is reserved for the GGUF layout's own keys; rename them to keep them)") }
-                if tree { what.append("the model's object tree (its structure and non-array values such as hyper-parameters)") }
+                let what = TensorBundle.describeUnkept(keys: keys, label: "metadata keys under the prefix 'gguf.', which the GGUF layout reserves for its own keys (rename them to keep them)", tree: tree)
                 throw BrineError(
                     .unsupportedFeature,
-                    "GGUF holds tensors and key/value metadata only; this bundle also has \(what.joined(separator: " and ")). Set dropMetadata (brine convert --drop-metadata) to leave them out, or write safetensors or Brine, which keep them",
+                    "GGUF holds tensors and key/value metadata only; this bundle also has \(what). Set dropMetadata (brine convert --drop-metadata) to leave them out, or write safetensors or Brine, which keep them",
                     filePath: path)
             }
         }

@@ -149,18 +149,25 @@ extension TensorBundle {
             filePath: path)
     }
 
+    /// Names what an output cannot hold, for the refusals of every writer and
+    /// of `brine convert`: `"<label> ('a', 'b', …) and the model's object
+    /// tree (…)"`, at most eight keys listed; empty when there is nothing.
+    package static func describeUnkept(keys: [String], label: String = "metadata keys", tree: Bool) -> String {
+        var what: [String] = []
+        if !keys.isEmpty { what.append("\(label) (\(keys.prefix(8).map { "'\($0)'" }.joined(separator: ", "))\(keys.count > 8 ? ", …" : ""))") }
+        if tree { what.append("the model's object tree (its structure and non-array values such as hyper-parameters)") }
+        return what.joined(separator: " and ")
+    }
+
     /// Throws unless the bundle can be written to NumPy without loss or the
     /// caller opted in to dropping what NumPy cannot hold.
     func checkNumPyOutput(_ format: TensorFileFormat, options: TensorBundleWriteOptions, path: String) throws(BrineError) {
         guard !options.dropMetadata else { return }
         let (keys, tree) = contentNumPyCannotHold()
         guard !keys.isEmpty || tree else { return }
-        var what: [String] = []
-        if !keys.isEmpty { what.append("metadata keys \(keys.prefix(8).map { "'\($0)'" }.joined(separator: ", "))\(keys.count > 8 ? ", …" : "")") }
-        if tree { what.append("the model's object tree (its structure and non-array values such as hyper-parameters)") }
         throw BrineError(
             .unsupportedFeature,
-            ".\(format) files hold arrays only; this bundle also has \(what.joined(separator: " and ")). Set dropMetadata (brine convert --drop-metadata) to leave them out, or convert to safetensors or Brine, which keep them",
+            ".\(format) files hold arrays only; this bundle also has \(TensorBundle.describeUnkept(keys: keys, tree: tree)). Set dropMetadata (brine convert --drop-metadata) to leave them out, or convert to safetensors or Brine, which keep them",
             filePath: path)
     }
 }
