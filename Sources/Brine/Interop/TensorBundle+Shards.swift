@@ -27,7 +27,8 @@ extension TensorBundle {
     /// - Throws: ``BrineError`` `.corruptHeader` (a bad index; an array the
     ///   index lists is missing from its shard), `.checksumMismatch` (a shard
     ///   that is not the one the index was written with), `.invalidArgument`
-    ///   (an inline array whose path is also an out-of-line array's), and the
+    ///   (an inline array whose path is also an out-of-line array's),
+    ///   `.unsupportedFeature` (two canonically equivalent metadata keys), and the
     ///   codes of ``ShardIndex/init(contentsOf:)`` and ``BrineFile``
     ///   (`.notFound`, `.io`, `.limitExceeded`, …).
     public init(contentsOfShardIndex indexURL: URL, options: ReadOptions = .init()) throws(BrineError) {
@@ -40,9 +41,7 @@ extension TensorBundle {
             var quick = options
             quick.verifyChecksums = false  // its chunks were verified above; only the header is read
             let shard = try BrineFile(contentsOf: indexURL.deletingLastPathComponent().appendingPathComponent(first), mode: .mmap, options: quick)
-            if case .map(let entries) = shard.metadata {
-                for (k, v) in entries where !k.hasPrefix("brine.") { metadata[k] = try MetadataText.text(for: v, key: k) }
-            }
+            metadata = try TensorBundle.userMetadataText(shard.metadata, path: shard.path)
         }
         guard let root = index.tree else {
             self.init(tensors: tensors, metadata: metadata)

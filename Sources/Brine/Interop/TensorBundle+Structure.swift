@@ -149,6 +149,24 @@ extension TensorBundle {
             filePath: path)
     }
 
+    /// The user keys (not `brine.*`) of a Brine metadata map as bundle text
+    /// (``MetadataText``).
+    /// - Throws: ``BrineError`` `.unsupportedFeature` for two keys that are
+    ///   canonically equivalent spellings (a `[String: String]` would merge
+    ///   them: one value lost, one name changed); `.invalidInterop` from
+    ///   ``MetadataText/text(for:key:)``.
+    static func userMetadataText(_ metadata: Value, path: String?) throws(BrineError) -> [String: String] {
+        var meta: [String: String] = [:]
+        guard case .map(let entries) = metadata else { return meta }
+        for (k, v) in entries where !k.hasPrefix("brine.") {
+            if let i = meta.index(forKey: k), !meta.keys[i].isSameName(as: k) {
+                throw BrineError(.unsupportedFeature, "metadata keys \(Value.quoted(meta.keys[i])) and \(Value.quoted(k)) are different code points but equal Swift strings (canonically equivalent); a bundle's [String: String] metadata cannot keep both (read BrineFile.metadata, a Value map, instead)", filePath: path)
+            }
+            meta[k] = try MetadataText.text(for: v, key: k)
+        }
+        return meta
+    }
+
     /// Names what an output cannot hold, for the refusals of every writer and
     /// of `brine convert`: `"<label> ('a', 'b', …) and the model's object
     /// tree (…)"`, at most eight keys listed; empty when there is nothing.

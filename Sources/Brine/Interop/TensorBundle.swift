@@ -170,16 +170,7 @@ public struct TensorBundle: Sendable {
             } else {
                 all = try file.loadAll()
             }
-            var meta: [String: String] = [:]
-            if case .map(let entries) = file.metadata {
-                for (k, v) in entries where !k.hasPrefix("brine.") {
-                    // Two spellings a [String: String] would merge (one value lost, one name changed).
-                    if let i = meta.index(forKey: k), !meta.keys[i].isSameName(as: k) {
-                        throw BrineError(.unsupportedFeature, "metadata keys \(Value.quoted(meta.keys[i])) and \(Value.quoted(k)) are different code points but equal Swift strings (canonically equivalent); a bundle's [String: String] metadata cannot keep both (read BrineFile.metadata, a Value map, instead)", filePath: url.path)
-                    }
-                    meta[k] = try MetadataText.text(for: v, key: k)
-                }
-            }
+            let meta = try TensorBundle.userMetadataText(file.metadata, path: url.path)
             var tensors: [(name: String, tensor: AnyTensor)] = zip(file.arrays, all).map { ($0.path, $1) }
             var names = Set(tensors.map(\.name))
             let inline = try InlineArrayExport.collect(file.root)
