@@ -162,8 +162,8 @@ extension Brine {
     /// - Throws: ``BrineError`` `.unsupportedFeature` when `meta` holds a
     ///   canonically equivalent key with other code points.
     static func setMetadata(_ meta: inout [String: Value], _ key: String, _ value: Value?, path: String?) throws(BrineError) {
-        if let i = meta.index(forKey: key), !meta.keys[i].isSameName(as: key) {
-            throw BrineError(.unsupportedFeature, "metadata key \(Value.quoted(key)) and the file's \(Value.quoted(meta.keys[i])) are different code points but equal Swift strings (canonically equivalent): the change would \(value == nil ? "remove" : "rename") the file's key; remove it by its own spelling first", filePath: path)
+        if let other = meta.otherSpelling(of: key) {
+            throw BrineError(.unsupportedFeature, "metadata key \(Value.quoted(key)) and the file's \(Value.quoted(other)) are different code points but equal Swift strings (canonically equivalent): the change would \(value == nil ? "remove" : "rename") the file's key; remove it by its own spelling first", filePath: path)
         }
         meta[key] = value
     }

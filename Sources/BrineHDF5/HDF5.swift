@@ -571,8 +571,8 @@ struct Reader {
         for a in names.list {
             let key = object + "@" + a
             // Two spellings a [String: String] would merge (one value lost).
-            if let i = metadata.index(forKey: key), !metadata.keys[i].isSameName(as: key) {
-                throw fail(.unsupportedFeature, "attributes \(Value.quoted(metadata.keys[i])) and \(Value.quoted(key)) are different code points but equal Swift strings (canonically equivalent); a bundle's metadata cannot keep both", object)
+            if let other = metadata.otherSpelling(of: key) {
+                throw fail(.unsupportedFeature, "attributes \(Value.quoted(other)) and \(Value.quoted(key)) are different code points but equal Swift strings (canonically equivalent); a bundle's metadata cannot keep both", object)
             }
             metadata[key] = try attributeText(oid, name: a, object: object)
         }

@@ -95,7 +95,7 @@ enum InlineArrays {
         case .float16: failure = fill(UInt16.self) { $0.exactFloat32().flatMap(ExactFloat.exactNarrow(toFloat16Bits:)) }
         case .bfloat16: failure = fill(UInt16.self) { $0.exactFloat32().flatMap(ExactFloat.exactNarrow(toBFloat16Bits:)) }
         case .float32: failure = fill(Float.self) { $0.exactFloat32() }
-        case .float64: failure = fill(Double.self) { $0.exactFloat64() }
+        case .float64: failure = fill(Double.self) { $0.float64Value() }  // exact
         }
         if let failure { return .failure(failure) }
         return .success((storage, n))
@@ -202,15 +202,9 @@ extension Value {
     /// that `Float` would round is `nil`). For scalars, which convert as
     /// JSON numbers do; inline array elements use ``exactFloat32()``.
     func float32Value() -> Float? {
-        switch self {
-        case .float32(let f): return f
-        case .float64(let d):
-            let f = Float(d)
-            return (f.isInfinite && d.isFinite) || (f == 0 && d != 0) ? nil : f
-        case .int(let v): return Float(exactly: v)
-        case .uint(let v): return Float(exactly: v)
-        default: return nil
-        }
+        guard case .float64(let d) = self else { return exactFloat32() }
+        let f = Float(d)
+        return (f.isInfinite && d.isFinite) || (f == 0 && d != 0) ? nil : f
     }
 
     /// The value as `Double`: `float64` exactly, `float32` widened exactly,
@@ -239,7 +233,4 @@ extension Value {
         default: return nil
         }
     }
-
-    /// ``float64Value()`` (which is exact), for inline array elements.
-    func exactFloat64() -> Double? { float64Value() }
 }

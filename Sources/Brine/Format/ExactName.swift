@@ -28,6 +28,16 @@ extension String {
     package func isSameName(as other: String) -> Bool { utf8.elementsEqual(other.utf8) }
 }
 
+extension Dictionary where Key == String {
+    /// The key this dictionary holds for `key` when it is another spelling of
+    /// it (canonically equivalent, other code points), which a subscript
+    /// would silently take for `key`; `nil` when the key is absent or the same.
+    package func otherSpelling(of key: String) -> String? {
+        guard let i = index(forKey: key), !keys[i].isSameName(as: key) else { return nil }
+        return keys[i]
+    }
+}
+
 /// Positions of names, looked up by exact code points first and, failing
 /// that, by Swift `String` equality (canonical equivalence) when exactly one
 /// name matches that way: a file written with the other spelling of a

@@ -159,8 +159,8 @@ extension TensorBundle {
         var meta: [String: String] = [:]
         guard case .map(let entries) = metadata else { return meta }
         for (k, v) in entries where !k.hasPrefix("brine.") {
-            if let i = meta.index(forKey: k), !meta.keys[i].isSameName(as: k) {
-                throw BrineError(.unsupportedFeature, "metadata keys \(Value.quoted(meta.keys[i])) and \(Value.quoted(k)) are different code points but equal Swift strings (canonically equivalent); a bundle's [String: String] metadata cannot keep both (read BrineFile.metadata, a Value map, instead)", filePath: path)
+            if let other = meta.otherSpelling(of: k) {
+                throw BrineError(.unsupportedFeature, "metadata keys \(Value.quoted(other)) and \(Value.quoted(k)) are different code points but equal Swift strings (canonically equivalent); a bundle's [String: String] metadata cannot keep both (read BrineFile.metadata, a Value map, instead)", filePath: path)
             }
             meta[k] = try MetadataText.text(for: v, key: k)
         }
