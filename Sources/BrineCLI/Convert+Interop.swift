@@ -8,7 +8,7 @@ extension Convert {
     func readInterop(_ url: URL, format: TensorFileFormat) throws(BrineError) -> TensorBundle? {
         switch format {
         case .onnx: return try ONNXModel(contentsOf: url).bundle()
-        case .h5, .keras: return try IsolatedHDF5.read(url, keras: format == .keras)  // libhdf5 may crash on damaged files
+        case .h5, .keras: return try IsolatedHDF5.read(url, keras: format == .keras, skipUnconvertibleAttributes: dropMetadata)  // libhdf5 may crash on damaged files
         default: return nil
         }
     }

@@ -36,7 +36,9 @@ enum IsolatedHDF5 {
         return 120 + Double(bytes) / 20e6
     }
 
-    /// Reads an HDF5 file (`keras: false`) or a `.keras` zip (`true`) in a child process.
+    /// Reads an HDF5 file (`keras: false`) or a `.keras` zip (`true`) in a child process;
+    /// `skipUnconvertibleAttributes` as ``HDF5ReadOptions/skipUnconvertibleAttributes``
+    /// (`false`: such an attribute fails the read with `.unsupportedFeature`).
     /// - Returns: the bundle ``HDF5/read(contentsOf:options:)`` or
     ///   ``HDF5/readKeras(contentsOf:options:)`` gives, in the same order.
     /// - Throws: ``BrineError``: the child's error (same code, message and
@@ -45,7 +47,7 @@ enum IsolatedHDF5 {
     ///   libhdf5 crashed the child; `.timedOut` when it ran past
     ///   ``timeout(forBytes:)`` and was killed; `.io` when the child cannot
     ///   be started or its result cannot be read.
-    static func read(_ url: URL, keras: Bool) throws(BrineError) -> TensorBundle {
+    static func read(_ url: URL, keras: Bool, skipUnconvertibleAttributes: Bool) throws(BrineError) -> TensorBundle {
         let inputBytes = try RegularFile.check(url.path)
         // A private (0700) folder, as for every work file of one call.
         let folder = try TemporaryFolder(prefix: "brine-hdf5")
@@ -57,7 +59,8 @@ enum IsolatedHDF5 {
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         p.executableURL = URL(fileURLWithPath: exe)
         p.arguments = [ReadHDF5Child.configuration.commandName!, "--parent", String(getpid())]
-            + (keras ? ["--keras"] : []) + [url.path, transfer]
+            + (keras ? ["--keras"] : []) + (skipUnconvertibleAttributes ? ["--skip-unconvertible-attributes"] : [])
+            + [url.path, transfer]
         var env = ProcessInfo.processInfo.environment
         env["SWIFT_BACKTRACE"] = "enable=no"  // a crash is expected and reported here, not as a backtrace
         // Under a sanitizer (the CI's ASan and TSan runs) the runtime would catch the
@@ -139,7 +142,7 @@ final class UncheckedBox<T>: @unchecked Sendable {
     init(_ value: T) { self.value = value }
 }
 
-/// `brine __read-hdf5 [--keras] IN OUT`: the child side of ``IsolatedHDF5``
+/// `brine __read-hdf5 [--keras] [--skip-unconvertible-attributes] IN OUT`: the child side of ``IsolatedHDF5``
 /// (hidden). Reads IN with BrineHDF5 and writes its arrays (named by position:
 /// "0", "1", …) and attributes to OUT as safetensors (not synced: a private
 /// temporary file), then prints
@@ -151,6 +154,9 @@ struct ReadHDF5Child: ParsableCommand {
 
     @Flag(help: "IN is a .keras zip.")
     var keras = false
+
+    @Flag(help: "Leave out attributes with no exact metadata text (HDF5ReadOptions.skipUnconvertibleAttributes).")
+    var skipUnconvertibleAttributes = false
 
     @Option(help: "The parent's process id: if it dies, OUT's folder (private to this hand-off) is emptied and removed, and the child exits.")
     var parent: Int32
@@ -170,7 +176,9 @@ struct ReadHDF5Child: ParsableCommand {
         let json: [String: Any]
         var status: Int32 = 0
         do {
-            let b = keras ? try HDF5.readKeras(contentsOf: url) : try HDF5.read(contentsOf: url)
+            var options = HDF5ReadOptions()
+            options.skipUnconvertibleAttributes = skipUnconvertibleAttributes
+            let b = keras ? try HDF5.readKeras(contentsOf: url, options: options) : try HDF5.read(contentsOf: url, options: options)
             // Tensors go by position ("0", "1", …), their names in the JSON
             // report: an HDF5 dataset may be called `__metadata__`, which
             // safetensors reserves (the hand-off refused such a file).

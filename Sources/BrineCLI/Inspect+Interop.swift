@@ -91,7 +91,7 @@ extension Inspect {
             }
             return l
         case .h5, .keras:
-            let b = try IsolatedHDF5.read(url, keras: format == .keras)  // libhdf5 may crash on damaged files
+            let b = try IsolatedHDF5.read(url, keras: format == .keras, skipUnconvertibleAttributes: true)  // libhdf5 may crash on damaged files
             return InteropListing(format: format == .h5 ? "HDF5" : "Keras (.keras zip)", fileBytes: size, bundle: b)
         default:
             return InteropListing(format: format.description, fileBytes: size, bundle: try TensorBundle(contentsOf: url, format: format, mode: .mmap))

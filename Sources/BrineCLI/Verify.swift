@@ -136,7 +136,7 @@ extension Verify {
         switch format {
         case .gguf, .pickle: bundle = try TensorBundle(contentsOf: url, format: format, mode: .copy)
         case .onnx: bundle = try ONNXModel(contentsOf: url).bundle()
-        case .h5, .keras: bundle = try IsolatedHDF5.read(url, keras: format == .keras)  // libhdf5 may crash on damaged files
+        case .h5, .keras: bundle = try IsolatedHDF5.read(url, keras: format == .keras, skipUnconvertibleAttributes: true)  // libhdf5 may crash on damaged files
         case .brine, .safetensors, .npy, .npz: return nil
         }
         var report = InputFile.Report()

@@ -27,6 +27,15 @@ public struct HDF5ReadOptions: Sendable, Hashable {
     /// (JSON `{name: path}`), which ``HDF5/write(_:to:durable:)`` follows, so the file
     /// written back has Keras' layout. A name two paths would share keeps its path.
     public var kerasNames: Bool = false
+    /// Leave out attributes whose values have no exact metadata text (default
+    /// `false`: they are refused with `.unsupportedFeature`). Text is exact for
+    /// strings, integers of at most 8 bytes, IEEE floats of at most 8 bytes and
+    /// enumerations (a `FALSE`/`TRUE` enum, h5py's bool, as JSON `false`/`true`;
+    /// any other enum as its member names); compound (h5py's complex), array,
+    /// variable-length, opaque, bitfield, reference and time attributes, and
+    /// wider numbers, have none. Set this to convert such a file's datasets
+    /// without them (`brine convert --drop-metadata`, `brine inspect`).
+    public var skipUnconvertibleAttributes: Bool = false
 
     /// The defaults.
     public init() {}
@@ -40,7 +49,12 @@ public struct HDF5ReadOptions: Sendable, Hashable {
 /// `layers/dense/vars/0`), so that writing the bundle back gives the same
 /// layout. An attribute becomes the metadata key `<object path>@<name>`
 /// (`@keras_version` on the root, `model_weights@layer_names`); its text is
-/// the string for a string scalar, JSON for anything else.
+/// the string for a string scalar (string bytes that are not UTF-8 in
+/// ``MetadataText``'s `data:` form), an enum scalar's member name, JSON for
+/// anything else (numbers, arrays, h5py's bool enum as `true`/`false`). An
+/// attribute with no exact text (compound, array, opaque, …; see
+/// ``HDF5ReadOptions/skipUnconvertibleAttributes``) is refused, never
+/// replaced by a placeholder.
 ///
 /// libhdf5's automatic error printing is turned off; its failures become
 /// typed errors. All HDF5 calls are serialized by one lock (Debian's build is
@@ -574,7 +588,8 @@ struct Reader {
             if let other = metadata.otherSpelling(of: key) {
                 throw fail(.unsupportedFeature, "attributes \(Value.quoted(other)) and \(Value.quoted(key)) are different code points but equal Swift strings (canonically equivalent); a bundle's metadata cannot keep both", object)
             }
-            metadata[key] = try attributeText(oid, name: a, object: object)
+            guard let text = try attributeText(oid, name: a, object: object) else { continue }
+            metadata[key] = text
         }
     }
 
@@ -586,7 +601,13 @@ struct Reader {
         return MetadataText.bytesPrefix + Data(bytes).base64EncodedString()
     }
 
-    func attributeText(_ oid: hid_t, name: String, object: String) throws(BrineError) -> String {
+    /// The metadata text of one attribute (see ``HDF5`` for the forms), or
+    /// `nil` when it has none and ``HDF5ReadOptions/skipUnconvertibleAttributes``
+    /// is set.
+    /// - Throws: `.unsupportedFeature` for a value with no exact text (unless
+    ///   skipped), `.invalidInterop` for an enum value that is no member,
+    ///   `.limitExceeded` past ``HDF5ReadOptions/maxAttributeElements``.
+    func attributeText(_ oid: hid_t, name: String, object: String) throws(BrineError) -> String? {
         let where_ = object + "@" + name
         let a = H5Aopen(oid, name, brine_h5p_default())
         guard a >= 0 else { throw fail(.invalidInterop, "libhdf5 cannot open the attribute", where_) }
@@ -634,7 +655,7 @@ struct Reader {
                 }
             }
             return scalar && strings.count == 1 ? strings[0] : json(strings)
-        case H5T_INTEGER:
+        case H5T_INTEGER where H5Tget_size(type) <= 8:
             if H5Tget_sign(type) == H5T_SGN_NONE && H5Tget_size(type) == 8 {
                 var v = [UInt64](repeating: 0, count: n)
                 guard H5Aread(a, brine_h5t_std_u64le(), &v) >= 0 else { throw fail(.invalidInterop, "libhdf5 cannot read the attribute", where_) }
@@ -643,12 +664,73 @@ struct Reader {
             var v = [Int64](repeating: 0, count: n)
             guard H5Aread(a, brine_h5t_std_i64le(), &v) >= 0 else { throw fail(.invalidInterop, "libhdf5 cannot read the attribute", where_) }
             return json(v.map { NSNumber(value: $0) })
-        case H5T_FLOAT:
+        case H5T_FLOAT where H5Tget_size(type) <= 8:
+            // Every IEEE float of at most 8 bytes converts to Double exactly.
             var v = [Double](repeating: 0, count: n)
             guard H5Aread(a, brine_h5t_ieee_f64le(), &v) >= 0 else { throw fail(.invalidInterop, "libhdf5 cannot read the attribute", where_) }
             return json(v.map { $0.isFinite ? NSNumber(value: $0) as Any : "\($0)" as Any })
+        case H5T_ENUM:
+            let names = try enumNames(a, type: type, count: n, where: where_)
+            if Set(enumMembers(type).map(\.name)) == ["FALSE", "TRUE"] {
+                return json(names.map { $0 == "TRUE" })  // h5py's bool
+            }
+            return scalar && names.count == 1 ? names[0] : json(names)
         default:
-            return "(attribute of HDF5 class \(H5Tget_class(type).rawValue), not converted)"
+            if options.skipUnconvertibleAttributes { return nil }
+            let kind = Self.className(H5Tget_class(type)) + (H5Tget_class(type) == H5T_INTEGER || H5Tget_class(type) == H5T_FLOAT ? " of \(H5Tget_size(type)) bytes" : "")
+            throw fail(.unsupportedFeature, "the attribute is HDF5 \(kind), which has no exact metadata text; HDF5ReadOptions.skipUnconvertibleAttributes (brine convert --drop-metadata) leaves such attributes out", where_)
         }
+    }
+
+    /// A readable name of an HDF5 datatype class, for messages.
+    static func className(_ c: H5T_class_t) -> String {
+        switch c {
+        case H5T_INTEGER: return "integer"
+        case H5T_FLOAT: return "float"
+        case H5T_TIME: return "time"
+        case H5T_STRING: return "string"
+        case H5T_BITFIELD: return "bitfield"
+        case H5T_OPAQUE: return "opaque"
+        case H5T_COMPOUND: return "compound (h5py stores complex numbers so)"
+        case H5T_REFERENCE: return "reference"
+        case H5T_ENUM: return "enum"
+        case H5T_VLEN: return "variable-length sequence"
+        case H5T_ARRAY: return "array"
+        default: return "class \(c.rawValue)"
+        }
+    }
+
+    /// The members of an enum datatype: each name and its value's bytes (in the type's own encoding).
+    func enumMembers(_ type: hid_t) -> [(name: String, value: [UInt8])] {
+        let count = H5Tget_nmembers(type), size = H5Tget_size(type)
+        guard count > 0, size > 0, size <= 16 else { return [] }
+        var members: [(name: String, value: [UInt8])] = []
+        for i in 0 ..< UInt32(count) {
+            guard let p = H5Tget_member_name(type, i) else { return [] }
+            defer { H5free_memory(p) }
+            var value = [UInt8](repeating: 0, count: size)
+            guard H5Tget_member_value(type, i, &value) >= 0, let name = String(validatingCString: p) else { return [] }
+            members.append((name, value))
+        }
+        return members
+    }
+
+    /// The member name of each element of an enum attribute.
+    /// - Throws: `.invalidInterop` when an element's value is no member (or the type cannot be read).
+    func enumNames(_ a: hid_t, type: hid_t, count n: Int, where where_: String) throws(BrineError) -> [String] {
+        let members = enumMembers(type), size = H5Tget_size(type)
+        guard !members.isEmpty else { throw fail(.invalidInterop, "libhdf5 cannot read the enum's members (or a name is not UTF-8)", where_) }
+        var raw = [UInt8](repeating: 0, count: n * size)
+        guard H5Aread(a, type, &raw) >= 0 else { throw fail(.invalidInterop, "libhdf5 cannot read the attribute", where_) }
+        var names: [String] = []
+        names.reserveCapacity(n)
+        for i in 0 ..< n {
+            let element = raw[i * size ..< (i + 1) * size]
+            guard let m = members.first(where: { $0.value.elementsEqual(element) }) else {
+                throw fail(.invalidInterop, "element \(i) of the enum attribute is no member of its enum", where_)
+            }
+            names.append(m.name)
+        }
+        return names
     }
 }

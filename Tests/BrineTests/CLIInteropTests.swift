@@ -92,6 +92,26 @@ struct CLIInteropTests {
         #expect(try HDF5.read(contentsOf: out).tensor("w") == randomArray(dtype: .float32, shape: [4], seed: 3))
     }
 
+    @Test("HDF5: an attribute with no exact text (h5py complex) fails convert (exit 1, nothing written) unless --drop-metadata; inspect lists the datasets")
+    func hdf5UnconvertibleAttribute() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let src = dir.appendingPathComponent("c.h5"), out = dir.appendingPathComponent("c.safetensors")
+        _ = try PythonOracle.run(#"""
+        import sys, h5py, numpy as np
+        with h5py.File(sys.argv[1], "w") as f:
+            d = f.create_dataset("w", data=np.arange(3, dtype=np.float32))
+            d.attrs["z"] = np.complex128(1 + 2j)
+        """#, [src.path])
+        let refused = try runBrine(["convert", src.path, out.path])
+        #expect(refused.status == 1 && refused.err.contains("compound") && refused.err.contains("--drop-metadata"), "\(refused.err)")
+        #expect(!FileManager.default.fileExists(atPath: out.path))
+        #expect(try runBrine(["convert", src.path, out.path, "--drop-metadata"]).status == 0)
+        let written = try SafetensorsFile(contentsOf: out, mode: .copy)
+        #expect(written.metadata["w@z"] == nil)
+        #expect(try runBrine(["inspect", src.path]).out.contains("w"))
+    }
+
     struct Tuned: Codable {
         var coef: Tensor<Float>
         var learningRate: Double

@@ -183,6 +183,49 @@ struct HDF5OracleTests {
         } throws: { ($0 as? BrineError)?.code == .unsupportedFeature }
     }
 
+    @Test("attributes with no exact text (complex, compound, long double, opaque) are refused, never replaced by placeholder text; bool and enum attributes convert exactly; the opt-out leaves them out")
+    func unconvertibleAttributes() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let script = #"""
+        import sys, h5py, numpy as np
+        base = sys.argv[1]
+        def make(name, attrs):
+            with h5py.File(base + "/" + name + ".h5", "w") as f:
+                d = f.create_dataset("w", data=np.arange(4, dtype=np.float32))
+                for k, v in attrs.items():
+                    d.attrs[k] = v
+        make("exact", {"flag": np.bool_(True), "flags": np.array([True, False]),
+                       "color": np.array(2, dtype=h5py.enum_dtype({"RED": 0, "GREEN": 1, "BLUE": 2}, basetype="i1")),
+                       "colors": np.array([0, 2], dtype=h5py.enum_dtype({"RED": 0, "GREEN": 1, "BLUE": 2}, basetype="u2"))})
+        make("complex", {"z": np.complex64(1 + 2j), "note": "kept"})
+        make("compound", {"pair": np.array((1, 2.5), dtype=[("a", "i4"), ("b", "f8")])})
+        make("longdouble", {"x": np.longdouble(1) / 3})
+        make("opaque", {"o": np.void(b"\x00\x01")})
+        """#
+        _ = try PythonOracle.run(script, [dir.path])
+        let exact = try HDF5.read(contentsOf: dir.appendingPathComponent("exact.h5"))
+        #expect(exact.metadata["w@flag"] == "true")
+        #expect(exact.metadata["w@flags"] == "[true,false]")
+        #expect(exact.metadata["w@color"] == "BLUE")
+        #expect(exact.metadata["w@colors"] == #"["RED","BLUE"]"#)
+        for name in ["complex", "compound", "longdouble", "opaque"] {
+            let url = dir.appendingPathComponent(name + ".h5")
+            #expect("\(name)") {
+                _ = try HDF5.read(contentsOf: url)
+            } throws: { ($0 as? BrineError)?.code == .unsupportedFeature }
+            var options = HDF5ReadOptions()
+            options.skipUnconvertibleAttributes = true
+            let b = try HDF5.read(contentsOf: url, options: options)
+            #expect(b.names == ["w"], "\(name)")
+            #expect(b.metadata.keys.allSatisfy { !$0.hasPrefix("w@") || $0 == "w@note" }, "\(name): \(b.metadata)")
+            #expect(b.metadata.values.allSatisfy { !$0.contains("not converted") }, "\(name)")
+        }
+        var options = HDF5ReadOptions()
+        options.skipUnconvertibleAttributes = true
+        #expect(try HDF5.read(contentsOf: dir.appendingPathComponent("complex.h5"), options: options).metadata["w@note"] == "kept")
+    }
+
     @Test("an attribute of a group no dataset creates (Keras 3's empty 'vars') is kept: the group is created")
     func attributeOnlyGroups() throws {
         let dir = makeTemporaryDirectory()
