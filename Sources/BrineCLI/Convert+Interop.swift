@@ -25,17 +25,8 @@ extension Convert {
             guard let into else { throw BrineError(.invalidArgument, "writing .onnx needs --into MODEL.onnx") }
             let model = try ONNXModel(contentsOf: URL(fileURLWithPath: into))
             // The written model keeps the --into model's metadata: input metadata
-            // that differs from it (or a model tree) would be lost.
-            if !dropMetadata {
-                let own = model.metadata
-                let unkept = bundle.metadata.keys.sorted().filter { own[$0] != bundle.metadata[$0] }
-                let tree = bundle.contentNumPyCannotHold().objectTree
-                if !unkept.isEmpty || tree {
-                    let what = TensorBundle.describeUnkept(keys: unkept, label: "metadata the --into model does not have", tree: tree)
-                    throw BrineError(.unsupportedFeature, "writing .onnx replaces the --into model's initializers and keeps its own metadata; the input also has \(what), which would be lost. Pass --drop-metadata to leave them out, or convert to .safetensors or .brine, which keep them", filePath: url.path)
-                }
-            }
-            try model.writeReplacingInitializers(with: bundle, to: url, durable: !noSync)
+            // that differs from it (or a model tree) is refused unless --drop-metadata.
+            try model.writeReplacingInitializers(with: bundle, to: url, durable: !noSync, dropMetadata: dropMetadata)
             return true
         case .h5:
             try HDF5.write(bundle, to: url, durable: !noSync, dropMetadata: dropMetadata)

@@ -38,7 +38,7 @@ public struct ONNXReadOptions: Sendable, Hashable {
 /// An ONNX model read for its weights: the initializers of the main graph
 /// and of every subgraph (If/Loop/Scan attributes), as Brine arrays, with
 /// the graph's inputs, outputs and opsets as metadata; and the way back,
-/// replacing initializers by name (``replacingInitializers(with:)``).
+/// replacing initializers by name (``replacingInitializers(with:dropMetadata:)``).
 ///
 /// Hostile files: the file size, protobuf nesting and subgraph depth are
 /// capped; every initializer's byte count is checked against its dims and
@@ -190,7 +190,8 @@ public final class ONNXModel: @unchecked Sendable {
         let options = self.options
         var copy = proto.graph
         try ONNXModel.visit(&copy, depth: 0, maxDepth: options.maxGraphDepth, path: path) { (t: inout Onnx_TensorProto) throws(BrineError) in
-            if found == nil, t.name == name { found = try ONNXModel.array(of: t, folder: folder, options: options, path: path) }
+            // By code points: of two canonically equivalent names, the one asked for.
+            if found == nil, t.name.isSameName(as: name) { found = try ONNXModel.array(of: t, folder: folder, options: options, path: path) }
         }
         guard let found else {
             throw BrineError(.arrayNotFound, "no initializer named '\(name)'", filePath: path, arrayPath: name)
@@ -219,18 +220,38 @@ public final class ONNXModel: @unchecked Sendable {
     /// `raw_data`; initializers the bundle does not name keep their values,
     /// external ones are read and stored inline, so the result is one
     /// self-contained file. Nothing else in the model changes.
-    /// - Parameter bundle: tensors named as initializers (metadata is ignored).
+    /// Names are matched by code points (`"\u{E9}"` never replaces an
+    /// initializer named `"e\u{301}"`).
+    /// - Parameters:
+    ///   - bundle: tensors named as initializers, and metadata.
+    ///   - dropMetadata: the written model keeps this model's metadata; a
+    ///     bundle whose metadata differs from ``metadata`` (a key it does not
+    ///     have, or another value) or that carries a model's object tree is
+    ///     refused unless this is `true` (default `false`), so that nothing
+    ///     the caller passed is dropped without being asked to.
     /// - Returns: the serialized model.
-    /// - Throws: ``BrineError`` `.arrayNotFound` (a bundle tensor with no
-    ///   initializer of that name), `.shapeMismatch` (dims differ),
+    /// - Throws: ``BrineError`` `.unsupportedFeature` (metadata or a tree the
+    ///   model would not keep, without `dropMetadata`), `.arrayNotFound` (a
+    ///   bundle tensor with no initializer of that name), `.shapeMismatch` (dims differ),
     ///   `.dtypeMismatch` (the ONNX data type differs), `.limitExceeded`
     ///   (the result would pass protobuf's 2 GiB limit), and the errors of
     ///   ``tensor(_:)`` for external initializers inlined.
-    public func replacingInitializers(with bundle: TensorBundle) throws(BrineError) -> [UInt8] {
-        var byName: [String: AnyTensor] = [:]
-        for (n, t) in bundle.tensors { byName[n] = t }
-        let known = Set(names)
-        if let missing = bundle.tensors.map(\.name).first(where: { !known.contains($0) }) {
+    public func replacingInitializers(with bundle: TensorBundle, dropMetadata: Bool = false) throws(BrineError) -> [UInt8] {
+        if !dropMetadata {
+            let own = metadata
+            let unkept = bundle.metadata.keys.sorted().filter { k in
+                own[k] != bundle.metadata[k] || own.otherSpelling(of: k) != nil
+            }
+            let tree = bundle.contentNumPyCannotHold().objectTree
+            if !unkept.isEmpty || tree {
+                let what = TensorBundle.describeUnkept(keys: unkept, label: "metadata this model does not have", tree: tree)
+                throw BrineError(.unsupportedFeature, "replacing initializers keeps this model's own metadata; the bundle also has \(what), which would be lost. Pass dropMetadata (brine convert --drop-metadata) to leave them out, or write .safetensors or .brine, which keep them", filePath: url.path)
+            }
+        }
+        var byName: [ExactName: AnyTensor] = [:]
+        for (n, t) in bundle.tensors { byName[ExactName(n)] = t }
+        let known = Set(names.map(ExactName.init))
+        if let missing = bundle.tensors.map(\.name).first(where: { !known.contains(ExactName($0)) }) {
             throw BrineError(.arrayNotFound, "the model has no initializer named '\(missing)'", filePath: url.path, arrayPath: missing)
         }
         let path = url.path
@@ -239,7 +260,7 @@ public final class ONNXModel: @unchecked Sendable {
         var model = proto
         try ONNXModel.visit(&model.graph, depth: 0, maxDepth: options.maxGraphDepth, path: path) { (t: inout Onnx_TensorProto) throws(BrineError) in
             let replacement: AnyTensor
-            if let new = byName[t.name] {
+            if let new = byName[ExactName(t.name)] {
                 let dims = t.dims.map { Int($0) }
                 guard new.shape == dims else {
                     throw BrineError(.shapeMismatch, "initializer has shape \(dims); the replacement has \(new.shape)", filePath: path, arrayPath: t.name)
@@ -270,13 +291,16 @@ public final class ONNXModel: @unchecked Sendable {
         return bytes
     }
 
-    /// Writes ``replacingInitializers(with:)``'s model to `destination`
+    /// Writes ``replacingInitializers(with:dropMetadata:)``'s model to `destination`
     /// atomically (a temporary file renamed over it; `fsync`ed first when
     /// `durable`, the default), so a failed or killed write leaves the old file.
-    /// - Throws: the errors of ``replacingInitializers(with:)``; `.notFound`
-    ///   (no folder), `.permissionDenied`, `.resourceExhausted`, `.io`.
-    public func writeReplacingInitializers(with bundle: TensorBundle, to destination: URL, durable: Bool = true) throws(BrineError) {
-        let bytes = try replacingInitializers(with: bundle)
+    /// `dropMetadata` as in ``replacingInitializers(with:dropMetadata:)``:
+    /// bundle metadata the model would not keep is refused before anything
+    /// is written unless it is `true`.
+    /// - Throws: the errors of ``replacingInitializers(with:dropMetadata:)``;
+    ///   `.notFound` (no folder), `.permissionDenied`, `.resourceExhausted`, `.io`.
+    public func writeReplacingInitializers(with bundle: TensorBundle, to destination: URL, durable: Bool = true, dropMetadata: Bool = false) throws(BrineError) {
+        let bytes = try replacingInitializers(with: bundle, dropMetadata: dropMetadata)
         try writeFileAtomically(bytes, to: destination.path, durable: durable)
     }
 

@@ -189,6 +189,48 @@ struct ONNXOracleTests {
         }
     }
 
+    @Test("write-back refuses bundle metadata the model would not keep (unless dropMetadata) and matches names by code points")
+    func writeBackKeepsOrRefuses() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        _ = try PythonOracle.json(Self.builder, [dir.path, "inline"])
+        let model = try ONNXModel(contentsOf: dir.appendingPathComponent("model.onnx"))
+        let out = dir.appendingPathComponent("m.onnx")
+        let w = try model.tensor("W")
+        // The model's own bundle (its metadata unchanged) writes back.
+        try model.writeReplacingInitializers(with: model.bundle(), to: out)
+        try FileManager.default.removeItem(at: out)
+        var noted = TensorBundle(tensors: [("W", w)], metadata: ["note": "kept?"])
+        #expect {
+            try model.writeReplacingInitializers(with: noted, to: out)
+        } throws: { ($0 as? BrineError)?.code == .unsupportedFeature && "\($0)".contains("note") }
+        #expect(!FileManager.default.fileExists(atPath: out.path))
+        noted.metadata = ["author": "someone else"]  // the model's key, another value
+        #expect(throws: BrineError.self) { try model.writeReplacingInitializers(with: noted, to: out) }
+        try model.writeReplacingInitializers(with: noted, to: out, dropMetadata: true)
+        #expect(try ONNXModel(contentsOf: out).metadata["author"] == "oracle")
+
+        // Initializer "e\u{301}": a tensor named "\u{E9}" (canonically equal in Swift) is another name.
+        let script = #"""
+        import sys, numpy as np, onnx
+        from onnx import helper, numpy_helper, TensorProto
+        init = numpy_helper.from_array(np.ones(2, np.float32), "e\u0301")
+        g = helper.make_graph([helper.make_node("Identity", ["e\u0301"], ["y"])], "g", [],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])], [init])
+        onnx.save(helper.make_model(g), sys.argv[1])
+        """#
+        let named = dir.appendingPathComponent("named.onnx")
+        _ = try PythonOracle.run(script, [named.path])
+        let m2 = try ONNXModel(contentsOf: named)
+        let other = TensorBundle(tensors: [("\u{E9}", AnyTensor(Tensor<Float>([5, 6])))])
+        #expect {
+            _ = try m2.replacingInitializers(with: other)
+        } throws: { ($0 as? BrineError)?.code == .arrayNotFound }
+        #expect {
+            _ = try m2.tensor("\u{E9}")
+        } throws: { ($0 as? BrineError)?.code == .arrayNotFound }
+    }
+
     @Test("external data that escapes the model's folder, or runs past its file, is refused")
     func hostileExternalData() throws {
         let dir = makeTemporaryDirectory()

@@ -5,17 +5,18 @@
 /// safetensors and in Python: two spellings are two names, and a set or
 /// dictionary of `String` would merge them (one array dropped, or a valid
 /// file refused as holding a duplicate).
-struct ExactName: Hashable, Sendable {
+package struct ExactName: Hashable, Sendable {
     /// The name.
-    let string: String
+    package let string: String
 
-    init(_ string: String) { self.string = string }
+    /// The name `string`, compared by its code points.
+    package init(_ string: String) { self.string = string }
 
-    static func == (a: ExactName, b: ExactName) -> Bool {
+    package static func == (a: ExactName, b: ExactName) -> Bool {
         a.string.utf8.elementsEqual(b.string.utf8)
     }
 
-    func hash(into hasher: inout Hasher) {
+    package func hash(into hasher: inout Hasher) {
         let done: Void? = string.utf8.withContiguousStorageIfAvailable { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
         if done == nil { for b in string.utf8 { hasher.combine(b) } }
         hasher.combine(string.utf8.count)

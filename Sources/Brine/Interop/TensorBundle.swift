@@ -317,7 +317,7 @@ public struct TensorBundle: Sendable {
             // GGUF has no place for a model's tree or for untyped `gguf.*` keys: refused unless dropMetadata.
             try GGUF.write(self, to: url, durable: options.npy.durable, dropMetadata: options.dropMetadata)
         case .onnx:
-            throw BrineError(.unsupportedFeature, "ONNX models are written by the BrineONNX library: ONNXModel.writeReplacingInitializers(with:to:)", filePath: url.path)
+            throw BrineError(.unsupportedFeature, "ONNX models are written by the BrineONNX library: ONNXModel.writeReplacingInitializers(with:to:durable:dropMetadata:)", filePath: url.path)
         case .h5, .keras:
             throw BrineError(.unsupportedFeature, "HDF5 files are written by the BrineHDF5 library: HDF5.write(_:to:)", filePath: url.path)
         }
