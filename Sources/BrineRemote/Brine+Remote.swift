@@ -194,14 +194,14 @@ extension Brine {
         if requireTree { _ = try index.requireTree(path: url.absoluteString) }
         let base = url.deletingLastPathComponent()
         let map = index.weightMap
-        var byPath: [String: AnyTensor] = [:]
+        var byPath: [ExactName: AnyTensor] = [:]  // by code points, as the shards name arrays
         do {
             try await withThrowingTaskGroup(of: [(String, AnyTensor)].self) { group in
                 for shard in index.shardNames {
                     group.addTask {
                         let file = try await RangedBrineFile.open(base.appendingPathComponent(shard), remote: remote, options: options)
                         try index.checkShard(shard, headerChecksum: file.headerChecksum, path: url.absoluteString)
-                        let wanted = map.filter { $0.shard == shard }.map(\.path)
+                        let wanted = map.filter { $0.shard.isSameName(as: shard) }.map(\.path)
                         var infos: [ArrayInfo] = []
                         for p in wanted {
                             guard let info = file.info(p) else {
@@ -212,14 +212,14 @@ extension Brine {
                         return Array(zip(wanted, try await file.load(infos)))
                     }
                 }
-                for try await part in group { for (p, t) in part { byPath[p] = t } }
+                for try await part in group { for (p, t) in part { byPath[ExactName(p)] = t } }
             }
         } catch let e as BrineError {
             throw e
         } catch {
             throw BrineError(.io, "\(error)", filePath: url.absoluteString)
         }
-        return (index, map.map { byPath[$0.path]! })
+        return (index, map.map { byPath[ExactName($0.path)]! })
     }
 
     /// Saves weights as a sharded model under an `s3://bucket/prefix/`

@@ -123,6 +123,59 @@ struct ExactNameTests {
         #expect(try BrineFile(contentsOf: both).arrays.count == 2)
     }
 
+    @Test("safetensors and .npz files that hold both spellings (written by safetensors and NumPy) load, each name with its own data; metadata keys that would merge are refused")
+    func interopFilesKeepBoth() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        _ = try PythonOracle.run(#"""
+        import sys, json, struct, numpy as np
+        from safetensors.numpy import save_file
+        d = sys.argv[1]
+        arrays = {"\u00e9": np.ones(2, np.float32), "e\u0301": np.full(3, 2, np.float32)}
+        save_file(arrays, d + "/two.safetensors")
+        np.savez(d + "/two.npz", **arrays)
+        header = json.dumps({"__metadata__": {"\u00e9": "nfc", "e\u0301": "nfd"},
+                             "w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()
+        with open(d + "/meta.safetensors", "wb") as f:
+            f.write(struct.pack("<Q", len(header)) + header + np.ones(1, np.float32).tobytes())
+        """#, [dir.path])
+        let st = try SafetensorsFile(contentsOf: dir.appendingPathComponent("two.safetensors"), mode: .copy)
+        #expect(try st.tensor(Self.nfc).typed(as: Float.self).scalars == [1, 1])
+        #expect(try st.tensor(Self.nfd).typed(as: Float.self).scalars == [2, 2, 2])
+        let npz = try NpzFile(contentsOf: dir.appendingPathComponent("two.npz"))
+        #expect(try npz.tensor(Self.nfc).typed(as: Float.self).scalars == [1, 1])
+        #expect(try npz.tensor(Self.nfd).typed(as: Float.self).scalars == [2, 2, 2])
+        #expect {
+            _ = try SafetensorsFile(contentsOf: dir.appendingPathComponent("meta.safetensors"))
+        } throws: { ($0 as? BrineError)?.code == .unsupportedFeature }
+
+        // Brine's own writers keep both too, and read them back apart.
+        let bundle = TensorBundle(tensors: [(Self.nfc, AnyTensor(Tensor<Float>([1, 1]))), (Self.nfd, AnyTensor(Tensor<Float>([2, 2, 2])))])
+        for ext in ["safetensors", "npz", "gguf", "brine"] {
+            let url = dir.appendingPathComponent("mine." + ext)
+            try bundle.write(to: url)
+            let back = try TensorBundle(contentsOf: url)
+            #expect(back.names.count == 2, "\(ext)")
+            #expect(try back.tensor(Self.nfd)?.typed(as: Float.self).scalars == [2, 2, 2], "\(ext)")
+            #expect(try back.tensor(Self.nfc)?.typed(as: Float.self).scalars == [1, 1], "\(ext)")
+        }
+    }
+
+    @Test("a shard index naming both spellings (in two shards) loads each array from its own shard")
+    func shardIndexKeepsBoth() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        try TensorBundle(tensors: [(Self.nfc, AnyTensor(Tensor<Float>([1, 1])))]).write(to: dir.appendingPathComponent("a.brine"))
+        try TensorBundle(tensors: [(Self.nfd, AnyTensor(Tensor<Float>([2, 2, 2])))]).write(to: dir.appendingPathComponent("b.brine"))
+        let index = #"{"metadata": {"total_size": 20}, "weight_map": {"\#(Self.nfc)": "a.brine", "\#(Self.nfd)": "b.brine"}}"#
+        let url = dir.appendingPathComponent("model.brine.index.json")
+        try Data(index.utf8).write(to: url)
+        let bundle = try TensorBundle(contentsOfShardIndex: url)
+        #expect(bundle.names.count == 2)
+        #expect(try bundle.tensor(Self.nfc)?.typed(as: Float.self).scalars == [1, 1])
+        #expect(try bundle.tensor(Self.nfd)?.typed(as: Float.self).scalars == [2, 2, 2])
+    }
+
     @Test("a duplicate of the exact same path is still refused by the writer")
     func exactDuplicateRefused() throws {
         let dir = makeTemporaryDirectory()

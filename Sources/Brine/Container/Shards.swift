@@ -45,8 +45,8 @@ public struct ShardIndex: Sendable, Equatable {
 
     /// The distinct shard file names, in order of first use.
     public var shardNames: [String] {
-        var seen = Set<String>()
-        return weightMap.compactMap { seen.insert($0.shard).inserted ? $0.shard : nil }
+        var seen = Set<ExactName>()  // file names are bytes: two spellings are two files
+        return weightMap.compactMap { seen.insert(ExactName($0.shard)).inserted ? $0.shard : nil }
     }
 
     /// An index from its parts.
@@ -94,6 +94,10 @@ public struct ShardIndex: Sendable, Equatable {
             case "metadata":
                 guard case .object(let entries) = v else { throw bad("metadata is not an object") }
                 for (mk, mv) in entries {
+                    // Two spellings a [String: String] would merge (one value lost).
+                    if let other = metadata.otherSpelling(of: mk) {
+                        throw bad("metadata keys \(Value.quoted(other)) and \(Value.quoted(mk)) are canonically equivalent spellings; the metadata map cannot keep both")
+                    }
                     switch mv {
                     case .string(let s): metadata[mk] = s
                     case .integer where mk == "total_size" || mk == "shard_count":
@@ -119,6 +123,9 @@ public struct ShardIndex: Sendable, Equatable {
                 for (name, c) in entries {
                     guard case .string(let hex) = c, hex.utf8.count == 16, let sum = UInt64(hex, radix: 16) else {
                         throw bad("shard_checksums['\(name)'] is not 16 hexadecimal digits")
+                    }
+                    if let other = checksums.otherSpelling(of: name) {
+                        throw bad("shard_checksums names \(Value.quoted(other)) and \(Value.quoted(name)) are canonically equivalent spellings; the map cannot keep both")
                     }
                     checksums[name] = sum
                 }
@@ -366,11 +373,12 @@ extension Brine {
 
     /// Every array of `index`, in weight-map order, from the shards beside `indexURL`.
     static func loadShardArrays(_ index: ShardIndex, indexURL: URL, options: ReadOptions) throws(BrineError) -> [AnyTensor] {
-        var byPath: [String: AnyTensor] = [:]
+        // By code points: "\u{E9}" and "e\u{301}" are two arrays (and two files).
+        var byPath: [ExactName: AnyTensor] = [:]
         for shard in index.shardNames {
             let file = try BrineFile(contentsOf: indexURL.deletingLastPathComponent().appendingPathComponent(shard), options: options)
             try index.checkShard(shard, headerChecksum: file.headerChecksum, path: indexURL.path)
-            let wanted = index.weightMap.filter { $0.shard == shard }.map(\.path)
+            let wanted = index.weightMap.filter { $0.shard.isSameName(as: shard) }.map(\.path)
             var infos: [ArrayInfo] = []
             for p in wanted {
                 guard let info = file.info(p) else {
@@ -378,9 +386,9 @@ extension Brine {
                 }
                 infos.append(info)
             }
-            for (p, t) in zip(wanted, try file.load(infos)) { byPath[p] = t }
+            for (p, t) in zip(wanted, try file.load(infos)) { byPath[ExactName(p)] = t }
         }
-        return index.weightMap.map { byPath[$0.path]! }
+        return index.weightMap.map { byPath[ExactName($0.path)]! }
     }
 }
 

@@ -168,11 +168,17 @@ extension GGUFFile {
     /// the layout at the top of this file and docs/FORMAT.md): metadata as
     /// text plus `gguf.kv_types`, plain tensors as arrays, quantized tensors
     /// as uint8 block arrays listed in `gguf.quantized`.
-    /// - Throws: ``BrineError`` `.limitExceeded`, `.io` (reading tensors).
+    /// - Throws: ``BrineError`` `.limitExceeded`, `.io` (reading tensors),
+    ///   `.unsupportedFeature` when two metadata keys are canonically
+    ///   equivalent spellings (the bundle's `[String: String]` would merge them).
     public func bundle() throws(BrineError) -> TensorBundle {
         var meta: [String: String] = [:]
         var types: [JSON] = []
         for (k, v) in metadata {
+            // Two spellings a [String: String] would merge (one value lost).
+            if let other = meta.otherSpelling(of: k) {
+                throw BrineError(.unsupportedFeature, "metadata keys \(Value.quoted(other)) and \(Value.quoted(k)) are different code points but equal Swift strings (canonically equivalent); a bundle's metadata cannot keep both", filePath: path)
+            }
             meta[k] = GGUFMetadataText.render(v)
             types.append(.array([.string(k), .string(GGUFMetadataText.typeName(v) ?? "ARRAY")]))
         }

@@ -281,7 +281,8 @@ public final class GGUFFile: @unchecked Sendable {
     private let source: ByteSource
     private let mode: LoadMode
     private let options: GGUFReadOptions
-    private let index: [String: Int]
+    /// Positions by name: exact code points first (see ``NameIndex``).
+    private let index: NameIndex
 
     /// The tensor names in file order.
     public var names: [String] { tensors.map(\.name) }
@@ -326,8 +327,8 @@ public final class GGUFFile: @unchecked Sendable {
         self.tensors = parsed.tensors
         self.alignment = parsed.alignment
         self.dataSectionOffset = parsed.dataOffset
-        var index: [String: Int] = [:]
-        for (i, t) in tensors.enumerated() { index[t.name] = i }
+        var index = NameIndex()
+        for (i, t) in tensors.enumerated() { index.insert(t.name, at: i) }
         self.index = index
     }
 
@@ -517,12 +518,12 @@ private struct GGUFReader {
         let kvCount = try count("metadata key/value count", limit: options.maxKeyValues, minBytes: 13)
 
         var metadata: [(key: String, value: GGUFValue)] = []
-        var keys = Set<String>()
+        var keys = Set<ExactName>()  // by code points, as ggml compares keys
         var alignment = GGUF.defaultAlignment
         for _ in 0 ..< kvCount {
             let at = position
             let key = try string("metadata key")
-            guard keys.insert(key).inserted else { throw error(.invalidInterop, "duplicate metadata key '\(key)'", at: at) }
+            guard keys.insert(ExactName(key)).inserted else { throw error(.invalidInterop, "duplicate metadata key '\(key)'", at: at) }
             guard !key.hasPrefix("gguf.") else {
                 throw error(.unsupportedFeature, "metadata key '\(key)' uses the prefix 'gguf.', which Brine reserves for carrying GGUF types", at: at)
             }
@@ -542,11 +543,11 @@ private struct GGUFReader {
 
         struct Pending { var name: String; var type: GGMLType; var shape: [Int]; var offset: Int; var byteCount: Int; var at: Int }
         var pending: [Pending] = []
-        var names = Set<String>()
+        var names = Set<ExactName>()
         for _ in 0 ..< tensorCount {
             let at = position
             let name = try string("tensor name")
-            guard names.insert(name).inserted else { throw error(.invalidInterop, "duplicate tensor name '\(name)'", at: at) }
+            guard names.insert(ExactName(name)).inserted else { throw error(.invalidInterop, "duplicate tensor name '\(name)'", at: at) }
             let dimsAt = position
             let nDims = try le(UInt32.self)
             guard nDims <= UInt32(GGUF.maxDimensions) else {
@@ -660,9 +661,9 @@ extension GGUF {
         put(&out, version)
         put(&out, UInt64(tensors.count))
         put(&out, UInt64(metadata.count))
-        var keys = Set<String>()
+        var keys = Set<ExactName>()
         for (key, v) in metadata {
-            guard keys.insert(key).inserted else { throw BrineError(.invalidArgument, "duplicate GGUF metadata key '\(key)'", filePath: path) }
+            guard keys.insert(ExactName(key)).inserted else { throw BrineError(.invalidArgument, "duplicate GGUF metadata key '\(key)'", filePath: path) }
             if key == alignmentKey {
                 guard case .uint32(let a) = v, a > 0, a & (a - 1) == 0, a <= 1 << 30 else {
                     throw BrineError(.invalidArgument, "general.alignment must be a UINT32 power of two up to 2^30", filePath: path)
@@ -673,11 +674,11 @@ extension GGUF {
             put(&out, v.type.rawValue)
             try putValue(&out, v, key: key, path: path)
         }
-        var names = Set<String>()
+        var names = Set<ExactName>()
         var offsets: [Int] = []
         var offset = 0
         for t in tensors {
-            guard names.insert(t.name).inserted else { throw BrineError(.invalidArgument, "duplicate tensor name '\(t.name)'", filePath: path, arrayPath: t.name) }
+            guard names.insert(ExactName(t.name)).inserted else { throw BrineError(.invalidArgument, "duplicate tensor name '\(t.name)'", filePath: path, arrayPath: t.name) }
             guard t.shape.count <= maxDimensions else {
                 throw BrineError(.invalidArgument, "GGUF tensors have at most \(maxDimensions) dimensions; this one has \(t.shape.count)", filePath: path, arrayPath: t.name)
             }

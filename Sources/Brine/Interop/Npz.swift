@@ -47,7 +47,8 @@ public final class NpzFile: Sendable {
     public let members: [NpzMember]
 
     private let zipMembers: [ZipMember]
-    private let index: [String: Int]
+    /// Positions by name: exact code points first (see ``NameIndex``).
+    private let index: NameIndex
     private let source: ByteSource
     private let options: InteropReadOptions
 
@@ -82,7 +83,7 @@ public final class NpzFile: Sendable {
         self.options = options
         let zip = try source.taggingErrors { () throws(BrineError) in try ZipDirectory.read(source, maxMembers: options.limits.maxArrays) }
         var members: [NpzMember] = []
-        var index: [String: Int] = [:]
+        var index = NameIndex()
         for (i, m) in zip.enumerated() {
             guard m.name.hasSuffix(".npy") else {
                 throw BrineError(.invalidInterop, "zip member '\(m.name)' is not a .npy array, so this is not a NumPy .npz archive",
@@ -91,7 +92,7 @@ public final class NpzFile: Sendable {
             let name = String(m.name.dropLast(4))
             members.append(NpzMember(name: name, memberName: m.name, isCompressed: !m.isStored,
                                      compressedSize: m.compressedSize, uncompressedSize: m.uncompressedSize))
-            index[name] = i
+            index.insert(name, at: i)
         }
         self.zipMembers = zip
         self.members = members
@@ -351,10 +352,10 @@ public enum Npz {
         options: NpyWriteOptions = .init()
     ) throws(BrineError) {
         let path = url.path
-        var seen = Set<String>()
+        var seen = Set<ExactName>()
         var encoded: [(member: String, header: [UInt8], data: TensorStorage)] = []
         for (name, t) in tensors {
-            guard seen.insert(name).inserted else {
+            guard seen.insert(ExactName(name)).inserted else {
                 throw BrineError(.invalidArgument, "duplicate array name", filePath: path, arrayPath: name)
             }
             // Python's zipfile (and so numpy.load) cuts a member name at a NUL.
@@ -367,7 +368,7 @@ public enum Npz {
         // numpy.load looks a key up as a member name first, then with ".npy"
         // added: with arrays "x" and "x.npy" (members "x.npy", "x.npy.npy"),
         // archive["x.npy"] would return the array "x".
-        for (name, _) in tensors where name.hasSuffix(".npy") && seen.contains(String(name.dropLast(4))) {
+        for (name, _) in tensors where name.hasSuffix(".npy") && seen.contains(ExactName(String(name.dropLast(4)))) {
             throw BrineError(.invalidArgument, "arrays \"\(name.dropLast(4))\" and \"\(name)\" would be ambiguous in a .npz (numpy.load returns the first for the key \"\(name)\"); rename one", filePath: path, arrayPath: name)
         }
         try AtomicFile.replace(at: RegularFile.exactPath(path), durable: options.durable) { file throws(BrineError) in

@@ -112,7 +112,8 @@ public final class SafetensorsFile: Sendable {
     /// The absolute file offset of the data section (`8 + headerLength`).
     public var dataSectionOffset: Int { 8 + headerLength }
 
-    private let index: [String: Int]
+    /// Positions by name: exact code points first (see ``NameIndex``).
+    private let index: NameIndex
     private let source: ByteSource
     private let options: InteropReadOptions
 
@@ -159,9 +160,8 @@ public final class SafetensorsFile: Sendable {
         self.entries = parsed.entries
         self.metadata = parsed.metadata
         self.headerLength = parsed.headerLength
-        var index: [String: Int] = [:]
-        index.reserveCapacity(parsed.entries.count)
-        for (i, e) in parsed.entries.enumerated() { index[e.name] = i }
+        var index = NameIndex()
+        for (i, e) in parsed.entries.enumerated() { index.insert(e.name, at: i) }
         self.index = index
     }
 
@@ -259,6 +259,10 @@ public final class SafetensorsFile: Sendable {
                     for (k, v) in m {
                         guard case .string(let s) = v else {
                             throw BrineError(.invalidInterop, "__metadata__ value for key \(Value.quoted(k)) is \(v.kindName), not a string", byteOffset: 8)
+                        }
+                        // Two spellings a [String: String] would merge (one value lost).
+                        if let other = metadata.otherSpelling(of: k) {
+                            throw BrineError(.unsupportedFeature, "__metadata__ keys \(Value.quoted(other)) and \(Value.quoted(k)) are different code points but equal Swift strings (canonically equivalent); the metadata map cannot keep both", byteOffset: 8)
                         }
                         metadata[k] = s
                     }
@@ -406,12 +410,12 @@ public enum Safetensors {
     static func encodeHeader(
         _ tensors: [(name: String, tensor: AnyTensor)], metadata: [String: String], path: String?
     ) throws(BrineError) -> (bytes: [UInt8], order: [Int], offsets: [Range<Int>]) {
-        var seen = Set<String>()
+        var seen = Set<ExactName>()
         for (name, _) in tensors {
             guard name != "__metadata__" else {
                 throw BrineError(.invalidArgument, "\"__metadata__\" is reserved and cannot name a tensor", filePath: path, arrayPath: name)
             }
-            guard seen.insert(name).inserted else {
+            guard seen.insert(ExactName(name)).inserted else {
                 throw BrineError(.invalidArgument, "duplicate tensor name", filePath: path, arrayPath: name)
             }
         }

@@ -7,7 +7,9 @@
 /// - accepts exactly the RFC 8259 grammar (no comments, no trailing commas,
 ///   no leading zeros, no `NaN`), with JSON whitespace (space, tab, LF, CR)
 ///   around tokens;
-/// - rejects duplicate keys in an object (compared after unescaping);
+/// - rejects duplicate keys in an object (compared after unescaping, by
+///   code points: canonically equivalent spellings are two keys, as in
+///   Python and serde_json; see ``ExactName``);
 /// - rejects raw control characters in strings and unpaired surrogates in
 ///   `\u` escapes (as serde_json does);
 /// - keeps integers exact up to `UInt64.max` (and down to `-UInt64.max`);
@@ -148,7 +150,7 @@ private struct JSONParser {
         guard depth <= maxDepth else { throw error("nesting deeper than \(maxDepth)") }
         position += 1  // {
         var entries: [(key: String, value: JSON)] = []
-        var seen = Set<String>()
+        var seen = Set<ExactName>()
         skipWhitespace()
         if peek() == UInt8(ascii: "}") { position += 1; return .object(entries) }
         while true {
@@ -156,7 +158,7 @@ private struct JSONParser {
             let keyOffset = position
             guard peek() == UInt8(ascii: "\"") else { throw error("expected a string key") }
             let key = try string()
-            guard seen.insert(key).inserted else {
+            guard seen.insert(ExactName(key)).inserted else {
                 throw error("duplicate key \(Value.quoted(key))", at: keyOffset)
             }
             skipWhitespace()

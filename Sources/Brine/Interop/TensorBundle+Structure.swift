@@ -103,17 +103,18 @@ extension BrineTree {
             }
         }
         // The tree's arrays first, in its order; anything else after them.
-        var byName: [String: AnyTensor] = [:]
-        for (n, t) in tensors { byName[n] = t }
+        // By code points: two spellings of a name are two arrays.
+        var byName: [ExactName: AnyTensor] = [:]
+        for (n, t) in tensors { byName[ExactName(n)] = t }
         var ordered: [(name: String, tensor: AnyTensor)] = []
-        var used = Set<String>()
+        var used = Set<ExactName>()
         for n in names + inline.map(\.path) + aliases.map(\.path) {
-            guard let t = byName[n], used.insert(n).inserted else {
+            guard let t = byName[ExactName(n)], used.insert(ExactName(n)).inserted else {
                 throw BrineError(.invalidInterop, "metadata key '\(treeKey)' refers to array '\(n)', which this file does not hold (once)", filePath: path, arrayPath: n)
             }
             ordered.append((n, t))
         }
-        ordered += tensors.filter { !used.contains($0.name) }
+        ordered += tensors.filter { !used.contains(ExactName($0.name)) }
         tensors = ordered
         metadata[treeKey] = nil
         metadata[arraysKey] = nil

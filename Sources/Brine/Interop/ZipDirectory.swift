@@ -113,7 +113,7 @@ enum ZipDirectory {
         let cd = try source.read(Int(cdOffset), Int(cdSize))
         var members: [ZipMember] = []
         members.reserveCapacity(Int(entries))
-        var names = Set<String>()
+        var names = Set<ExactName>()  // by code points: two spellings are two members
         var p = 0
         for _ in 0 ..< Int(entries) {
             let at = UInt64(Int(cdOffset) + p)
@@ -164,7 +164,7 @@ enum ZipDirectory {
             } else {
                 name = String(decoding: nameBytes, as: UTF8.self)
             }
-            guard names.insert(name).inserted else {
+            guard names.insert(ExactName(name)).inserted else {
                 throw BrineError(.invalidInterop, "duplicate member name", arrayPath: name, byteOffset: at)
             }
             // Sizes against the file: a member cannot be larger than the archive.
