@@ -34,7 +34,8 @@ struct Convert: ParsableCommand {
             and Brine → Brine keeps the model's tree (a sharded model's, from its index, too). Brine input is verified (every chunk \
             checksum) before anything is written; --no-verify skips that. NumPy has no bfloat16: \
             converting such arrays to .npy/.npz needs --cast. A .npy file holds one array: pick \
-            it with --array NAME.
+            it with --array NAME. Sharded (….index.json) and remote (s3://, http(s)://) conversions \
+            take the same options and refuse the same ones; a shard index must be a local file.
             """)
 
     @Argument(help: "The input file, or an s3:// or http(s):// URL.")
@@ -105,50 +106,17 @@ struct Convert: ParsableCommand {
         }
         let inURL = URL(fileURLWithPath: input)
         let outURL = URL(fileURLWithPath: output)
-        let outFormat = to ?? TensorFileFormat(fileExtension: outURL.pathExtension)
+        let inFormat: TensorFileFormat
         do {
-            let inFormat = try from ?? TensorFileFormat.detect(contentsOf: inURL)
-            guard let outFormat else {
-                throw ValidationError("cannot tell the output format from '\(output)'; use --to")
-            }
-            if outFormat == .onnx && into == nil {
-                throw ValidationError("writing .onnx needs --into MODEL.onnx: the model whose initializers are replaced")
-            }
-            try refuseOptionsThatDoNotApply(to: outFormat)
-            let read: TensorBundle
-            do {
-                read = try self.read(inURL, format: inFormat)
-            } catch {
-                // A dtype the input reader refuses (a complex array in a pickle) is not a --cast matter.
-                throw Exit.report(error)
-            }
-            let bundle = try selected(read, format: outFormat)
-            if outFormat == .npy || outFormat == .npz, !dropMetadata {
-                let (keys, tree) = bundle.contentNumPyCannotHold()
-                if !keys.isEmpty || tree {
-                    let what = TensorBundle.describeUnkept(keys: keys, label: "metadata", tree: tree)
-                    printError("brine: error: .\(outFormat) files hold arrays only; the input also has \(what). Pass --drop-metadata to leave them out, or convert to .safetensors or .brine, which keep them.")
-                    throw Exit.usage
-                }
-            }
-            if outFormat == .gguf, !dropMetadata {
-                // GGUF keeps tensors and key/value metadata, not a model's tree;
-                // keys under 'gguf.' are the layout's own (README, formats table).
-                let (keys, tree) = GGUF.contentGGUFCannotHold(bundle)
-                if !keys.isEmpty || tree {
-                    let what = TensorBundle.describeUnkept(keys: keys, label: "metadata under the reserved prefix 'gguf.'", tree: tree)
-                    printError("brine: error: .gguf files hold tensors and key/value metadata only; the input also has \(what), which would be lost. Pass --drop-metadata to leave them out, or convert to .safetensors or .brine, which keep them.")
-                    throw Exit.usage
-                }
-            }
-            try write(bundle, to: outURL, format: outFormat)
-        } catch let error as BrineError where error.code == .unsupportedDType && cast == nil && (outFormat == .npy || outFormat == .npz)
-                    && error.message.hasPrefix("NumPy has no bfloat16") {
-            // The input is fine; the command needs an option (usage error).
-            printError("brine: error: \(error.arrayPath.map { "array '\($0)': " } ?? "")NumPy has no bfloat16; add --cast bfloat16-to-float32 (widen) or --cast bfloat16-bits-as-uint16 (keep the bits)")
-            throw Exit.usage
+            inFormat = try from ?? TensorFileFormat.detect(contentsOf: inURL)
         } catch let error as BrineError {
             throw Exit.report(error)
+        }
+        guard let outFormat = to ?? TensorFileFormat(fileExtension: outURL.pathExtension) else {
+            throw ValidationError("cannot tell the output format from '\(output)'; use --to")
+        }
+        try convert(to: ConvertDestination(kind: .file(outFormat), url: outURL)) { () throws(BrineError) in
+            try self.read(inURL, format: inFormat)
         }
     }
 

@@ -98,12 +98,17 @@ struct UncheckedProgress: @unchecked Sendable {
 extension Convert {
     /// `brine convert` with an `s3://`/`http(s)://` input or an `s3://`
     /// output: the remote input is downloaded to a private temporary file
-    /// (range requests, ETag pinned), converted as a local file, and a remote
-    /// output is uploaded with S3 multipart upload (appears only when complete).
+    /// (range requests, ETag pinned), converted as a local file through the
+    /// same pipeline (``convert(to:readInput:)``: options that do not apply
+    /// are refused before the download), and a remote output is uploaded
+    /// with S3 multipart upload (appears only when complete).
     func runRemote(input inRemote: URL?, output outRemote: URL?) throws {
         if let outRemote, outRemote.scheme?.lowercased() != "s3" {
             printError("brine: error: the output must be a path or an s3:// URL (HTTP servers take no uploads)")
             throw Exit.usage
+        }
+        guard let outFormat = to ?? TensorFileFormat(fileExtension: (outRemote ?? URL(fileURLWithPath: output)).pathExtension) else {
+            throw ValidationError("cannot tell the output format from '\(output)'; use --to")
         }
         let temp = try TemporaryFolder(prefix: "brine-convert")
         let dir = temp.url
@@ -119,29 +124,33 @@ extension Convert {
             registered.append(url.path)
             _ = brine_temporary_register(url.path)
         }
-        do {
+        let outURL = outRemote.map { dir.appendingPathComponent("output." + $0.pathExtension) } ?? URL(fileURLWithPath: output)
+        if outRemote != nil { register(outURL) }
+        try convert(to: ConvertDestination(kind: .file(outFormat), url: outURL)) { () throws(BrineError) in
             var inURL = URL(fileURLWithPath: input)
             if let inRemote {
                 inURL = dir.appendingPathComponent("input" + (inRemote.pathExtension.isEmpty ? "" : "." + inRemote.pathExtension))
                 register(inURL)
                 let path = inURL.path
-                try blocking { try await download(inRemote, to: path) }
+                do {
+                    try blocking { try await download(inRemote, to: path) }
+                } catch let error as BrineError {
+                    throw error
+                } catch {
+                    throw BrineError(.io, "\(error)", filePath: inRemote.absoluteString)
+                }
             }
-            let outURL = outRemote.map { dir.appendingPathComponent("output." + $0.pathExtension) } ?? URL(fileURLWithPath: output)
-            if outRemote != nil { register(outURL) }
-            let outFormat = to ?? TensorFileFormat(fileExtension: (outRemote ?? outURL).pathExtension)
-            guard let outFormat else {
-                throw ValidationError("cannot tell the output format from '\(output)'; use --to")
-            }
-            let inFormat = try from ?? TensorFileFormat.detect(contentsOf: inURL)
-            let bundle = try read(inURL, format: inFormat)
-            try write(bundle, to: outURL, format: outFormat)
-            if let outRemote {
-                let path = outURL.path
+            let inFormat: TensorFileFormat
+            if let from { inFormat = from } else { inFormat = try TensorFileFormat.detect(contentsOf: inURL) }
+            return try read(inURL, format: inFormat)
+        }
+        if let outRemote {
+            let path = outURL.path
+            do {
                 try blocking { try await S3Client().upload(file: path, to: outRemote) }
+            } catch let error as BrineError {
+                throw Exit.report(error)
             }
-        } catch let error as BrineError {
-            throw Exit.report(error)
         }
     }
 }

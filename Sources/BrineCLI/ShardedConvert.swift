@@ -10,49 +10,67 @@ extension Convert {
     /// safetensors checkpoint (`model.safetensors.index.json` beside its
     /// shards) or a sharded Brine model (`model.brine.index.json`); the output
     /// a single file, or sharded Brine (`….brine.index.json`, shards of at
-    /// most `--shard-size` bytes in the output's folder).
+    /// most `--shard-size` bytes in the output's folder). Runs the same
+    /// pipeline as a single file (``convert(to:readInput:)``): `--array`,
+    /// options that do not apply and content the output cannot hold are
+    /// handled as for one file.
+    /// - Throws: ``ValidationError`` or ``ExitCode`` 64 for a usage error
+    ///   (also: an index over the network, `--from`/`--to` naming another
+    ///   format than the index's), 1 or 2 for a ``BrineError``.
     func runSharded() throws {
-        do {
-            let bundle: TensorBundle
-            if input.hasSuffix(".index.json") {
-                bundle = try readSharded(URL(fileURLWithPath: input))
-            } else {
-                let inURL = URL(fileURLWithPath: input)
-                bundle = try read(inURL, format: try from ?? TensorFileFormat.detect(contentsOf: inURL))
-            }
-            if output.hasSuffix(".index.json") {
-                guard output.hasSuffix(ShardIndex.fileName) else {
-                    throw ValidationError("a sharded Brine output is named \(ShardIndex.fileName)")
-                }
-                // A shard index keeps arrays and metadata, not a model's object
-                // tree: never dropped quietly (as for .npz, --drop-metadata opts in).
-                if bundle.contentNumPyCannotHold().objectTree, !dropMetadata {
-                    printError("brine: error: a sharded Brine output keeps arrays and metadata; the input also has the model's object tree (structure, hyper-parameters), which it would lose. Convert to a single .brine, which keeps it, or pass --drop-metadata to leave it out.")
-                    throw Exit.usage
-                }
-                let w = brine.writeOptions(threads: threading.threads)
-                var options = SaveOptions()
-                options.codec = w.codec
-                options.filter = w.filter
-                options.alignment = w.alignment
-                options.chunkBytes = w.chunkBytes
-                options.storageDType = w.storageDType
-                // Typed values come back from their text form (MetadataText): an
-                // integer stays an integer in every shard's header.
-                for (k, v) in bundle.metadata where !k.hasPrefix("brine.") { options.metadata[k] = try MetadataText.value(from: v, key: k) }
-                let folder = URL(fileURLWithPath: output).deletingLastPathComponent()
-                try Brine.saveWeights(try Weights(bundle.tensors.map { (path: $0.name, tensor: $0.tensor) }),
-                                      toShards: folder, maxShardBytes: shardSize ?? (2 << 30), options: options)
-            } else {
-                let outURL = URL(fileURLWithPath: output)
-                guard let outFormat = to ?? TensorFileFormat(fileExtension: outURL.pathExtension) else {
-                    throw ValidationError("cannot tell the output format from '\(output)'; use --to")
-                }
-                try write(bundle, to: outURL, format: outFormat)
-            }
-        } catch let error as BrineError {
-            throw Exit.report(error)
+        if remoteURL(input) != nil || remoteURL(output) != nil {
+            // Not taken for a local path: a URL's text as a path read nothing, or wrote a folder named "s3:".
+            printError("brine: error: brine convert reads and writes sharded models (….index.json) as local files only; download the index and its shards first, or upload the output folder afterwards")
+            throw Exit.usage
         }
+        let destination: ConvertDestination
+        if output.hasSuffix(".index.json") {
+            guard output.hasSuffix(ShardIndex.fileName) else {
+                throw ValidationError("a sharded Brine output is named \(ShardIndex.fileName)")
+            }
+            if let to, to != .brine {
+                throw ValidationError("--to \(to) does not apply to \(output): a ….brine.index.json output is sharded Brine")
+            }
+            destination = ConvertDestination(kind: .brineShards, url: URL(fileURLWithPath: output))
+        } else {
+            let outURL = URL(fileURLWithPath: output)
+            guard let outFormat = to ?? TensorFileFormat(fileExtension: outURL.pathExtension) else {
+                throw ValidationError("cannot tell the output format from '\(output)'; use --to")
+            }
+            destination = ConvertDestination(kind: .file(outFormat), url: outURL)
+        }
+        let inURL = URL(fileURLWithPath: input)
+        if input.hasSuffix(".index.json") {
+            let shards: TensorFileFormat = inURL.lastPathComponent.hasSuffix(".brine.index.json") ? .brine : .safetensors
+            if let from, from != shards {
+                throw ValidationError("--from \(from) does not apply to \(input): its shards are \(shards) files")
+            }
+            try convert(to: destination) { () throws(BrineError) in try readSharded(inURL) }
+        } else {
+            try convert(to: destination) { () throws(BrineError) in
+                let format: TensorFileFormat
+                if let from { format = from } else { format = try TensorFileFormat.detect(contentsOf: inURL) }
+                return try read(inURL, format: format)
+            }
+        }
+    }
+
+    /// Writes a sharded Brine model (`model.brine.index.json` and its shards,
+    /// at most `--shard-size` bytes each, in the index's folder); typed
+    /// metadata values come back from their text form, so an integer stays
+    /// an integer in every shard's header.
+    /// - Throws: ``BrineError`` from the save (nothing of the previous model is lost).
+    func writeShards(_ bundle: TensorBundle, index: URL) throws {
+        let w = brine.writeOptions(threads: threading.threads)
+        var options = SaveOptions()
+        options.codec = w.codec
+        options.filter = w.filter
+        options.alignment = w.alignment
+        options.chunkBytes = w.chunkBytes
+        options.storageDType = w.storageDType
+        for (k, v) in bundle.metadata where !k.hasPrefix("brine.") { options.metadata[k] = try MetadataText.value(from: v, key: k) }
+        try Brine.saveWeights(try Weights(bundle.tensors.map { (path: $0.name, tensor: $0.tensor) }),
+                              toShards: index.deletingLastPathComponent(), maxShardBytes: shardSize ?? (2 << 30), options: options)
     }
 
     /// Reads every tensor of a sharded checkpoint, in the index's order; a
