@@ -56,18 +56,15 @@ extension Convert {
     }
 
     /// Writes a sharded Brine model (`model.brine.index.json` and its shards,
-    /// at most `--shard-size` bytes each, in the index's folder); typed
+    /// at most `--shard-size` bytes each, in the index's folder) with every
+    /// Brine output option, as a single .brine output would get them; typed
     /// metadata values come back from their text form, so an integer stays
     /// an integer in every shard's header.
     /// - Throws: ``BrineError`` from the save (nothing of the previous model is lost).
     func writeShards(_ bundle: TensorBundle, index: URL) throws {
-        let w = brine.writeOptions(threads: threading.threads)
         var options = SaveOptions()
-        options.codec = w.codec
-        options.filter = w.filter
-        options.alignment = w.alignment
-        options.chunkBytes = w.chunkBytes
-        options.storageDType = w.storageDType
+        options.writeOptions = brine.writeOptions(threads: threading.threads)
+        options.writeOptions.durable = !noSync
         for (k, v) in bundle.metadata where !k.hasPrefix("brine.") { options.metadata[k] = try MetadataText.value(from: v, key: k) }
         try Brine.saveWeights(try Weights(bundle.tensors.map { (path: $0.name, tensor: $0.tensor) }),
                               toShards: index.deletingLastPathComponent(), maxShardBytes: shardSize ?? (2 << 30), options: options)
