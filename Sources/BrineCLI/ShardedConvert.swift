@@ -74,7 +74,12 @@ extension Convert {
     /// sharded Brine model with its object tree and inline arrays, as a
     /// single Brine file's bundle carries them (so Brine and safetensors
     /// outputs keep the model, and outputs that cannot hold the tree refuse
-    /// it unless --drop-metadata).
+    /// it unless --drop-metadata). A Hugging Face index's tensors are matched
+    /// by code points; its shards' `__metadata__` maps are merged into one.
+    /// - Throws: ``BrineError`` `.unsupportedFeature` when two shards (or a
+    ///   shard and the index) give one metadata key different values or two
+    ///   spellings; `.invalidInterop` when a listed tensor is missing; the
+    ///   errors of the shard and index readers.
     func readSharded(_ indexURL: URL) throws(BrineError) -> TensorBundle {
         if indexURL.lastPathComponent.hasSuffix(".brine.index.json") {
             var options = threading.readOptions
@@ -82,20 +87,31 @@ extension Convert {
             return try TensorBundle(contentsOfShardIndex: indexURL, options: options)
         }
         let index = try ShardIndex(contentsOf: indexURL)
-        var byName: [String: AnyTensor] = [:]
+        // By code points: "\u{E9}" and "e\u{301}" are two tensors.
+        var byName: [ExactName: AnyTensor] = [:]
         var metadata = index.metadata.filter { $0.key != "total_size" }
         for shard in index.shardNames {
             let url = indexURL.deletingLastPathComponent().appendingPathComponent(shard)
             let part = try read(url, format: .safetensors)
-            for (k, v) in part.metadata { metadata[k] = v }
+            for (k, v) in part.metadata {
+                // One metadata map for the model: shards (and the index) that
+                // disagree on a key, or spell it two ways, would lose a value.
+                if let other = metadata.otherSpelling(of: k) {
+                    throw BrineError(.unsupportedFeature, "metadata keys \(Value.quoted(other)) and \(Value.quoted(k)) (in \(shard)) are canonically equivalent spellings; one metadata map cannot keep both", filePath: indexURL.path)
+                }
+                if let old = metadata[k], old != v {
+                    throw BrineError(.unsupportedFeature, "metadata key \(Value.quoted(k)) is \(Value.quoted(v)) in \(shard) but \(Value.quoted(old)) in an earlier shard or the index; one metadata map cannot keep both values", filePath: indexURL.path)
+                }
+                metadata[k] = v
+            }
             // Only the tensors the index places in this shard: a name another
             // shard holds too must not replace the one the index names.
-            let placed = Set(index.weightMap.lazy.filter { $0.shard == shard }.map(\.path))
-            for (name, tensor) in part.tensors where placed.contains(name) { byName[name] = tensor }
+            let placed = Set(index.weightMap.lazy.filter { $0.shard.isSameName(as: shard) }.map { ExactName($0.path) })
+            for (name, tensor) in part.tensors where placed.contains(ExactName(name)) { byName[ExactName(name)] = tensor }
         }
         var tensors: [(name: String, tensor: AnyTensor)] = []
         for (name, shard) in index.weightMap {
-            guard let t = byName[name] else {
+            guard let t = byName[ExactName(name)] else {
                 throw BrineError(.invalidInterop, "the index lists '\(name)' in \(shard), which has no such tensor", filePath: indexURL.path, arrayPath: name)
             }
             tensors.append((name, t))

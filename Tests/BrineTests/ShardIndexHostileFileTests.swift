@@ -217,4 +217,33 @@ struct ShardedSafetensorsPlacementTests {
         #expect(back.first { $0.name == "w" }?.tensor == right)
         #expect(back.map(\.name).sorted() == ["v", "w"])
     }
+
+    @Test("shards whose __metadata__ disagree on a key are refused (nothing written), never merged by the last shard read; names in two spellings stay two tensors")
+    func shardMetadataAndSpellings() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let a = AnyTensor(try Tensor<Float>(shape: [2], scalars: [1, 2])), b = AnyTensor(try Tensor<Float>(shape: [3], scalars: [3, 4, 5]))
+        let nfc = "\u{E9}", nfd = "e\u{301}"
+        func shards(_ m1: [String: String], _ m2: [String: String]) throws -> URL {
+            try TensorBundle(tensors: [(name: nfc, tensor: a)], metadata: m1).write(to: dir.appendingPathComponent("s1.safetensors"), format: .safetensors)
+            try TensorBundle(tensors: [(name: nfd, tensor: b)], metadata: m2).write(to: dir.appendingPathComponent("s2.safetensors"), format: .safetensors)
+            let index = ShardIndex(metadata: [:], totalSize: 0, weightMap: [(path: nfc, shard: "s1.safetensors"), (path: nfd, shard: "s2.safetensors")])
+            let url = dir.appendingPathComponent("model.safetensors.index.json")
+            try Data(index.jsonBytes).write(to: url)
+            return url
+        }
+        let out = dir.appendingPathComponent("out.safetensors")
+        let disagree = try shards(["format": "pt", "note": "first"], ["format": "pt", "note": "second"])
+        let r = try runBrine(["convert", disagree.path, out.path])
+        #expect(r.status == 1 && r.err.contains("note"), "\(r.err)")
+        #expect(!FileManager.default.fileExists(atPath: out.path))
+
+        let agree = try shards(["format": "pt"], ["format": "pt"])
+        let r2 = try runBrine(["convert", agree.path, out.path])
+        #expect(r2.status == 0, "\(r2.err)")
+        let file = try SafetensorsFile(contentsOf: out)
+        #expect(file.metadata == ["format": "pt"])
+        #expect(try file.tensor(nfc) == a)
+        #expect(try file.tensor(nfd) == b)
+    }
 }
