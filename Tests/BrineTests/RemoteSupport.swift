@@ -23,15 +23,27 @@ struct TestServers: Sendable {
     static let shared: TestServers = {
         var env = ProcessInfo.processInfo.environment
         if env["BRINE_TEST_S3_ENDPOINT"] == nil || env["BRINE_TEST_HTTP_URL"] == nil {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/bin/bash")
-            p.arguments = [repositoryRoot.appendingPathComponent("scripts/servers.sh").path, "start"]
-            let out = Pipe()
-            p.standardOutput = out
-            try! p.run()
-            let data = out.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            precondition(p.terminationStatus == 0, "scripts/servers.sh start failed")
+            // posix_spawn and a blocking waitpid, not Foundation's Process:
+            // the servers started keep running, and both a pipe read to its
+            // end (they may hold its write end) and Process's termination
+            // monitor (seen leaving the shell a zombie) hung the test run.
+            // The output goes to a file, read once the script has exited.
+            let outURL = FileManager.default.temporaryDirectory.appendingPathComponent("brine-servers-\(getpid()).env")
+            defer { try? FileManager.default.removeItem(at: outURL) }
+            let script = repositoryRoot.appendingPathComponent("scripts/servers.sh").path
+            var actions = posix_spawn_file_actions_t()
+            posix_spawn_file_actions_init(&actions)
+            defer { posix_spawn_file_actions_destroy(&actions) }
+            posix_spawn_file_actions_addopen(&actions, 1, outURL.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+            let argv: [UnsafeMutablePointer<CChar>?] = ["/bin/bash", script, "start"].map { (s: String) in strdup(s) } + [nil]
+            defer { for a in argv { free(a) } }
+            var pid: pid_t = 0
+            let spawned = posix_spawn(&pid, "/bin/bash", &actions, nil, argv, environ)
+            precondition(spawned == 0, "cannot run scripts/servers.sh start (errno \(spawned))")
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            precondition(status == 0, "scripts/servers.sh start failed (wait status \(status))")
+            let data = (try? Data(contentsOf: outURL)) ?? Data()
             for line in String(decoding: data, as: UTF8.self).split(separator: "\n") where line.hasPrefix("export ") {
                 let kv = line.dropFirst(7).split(separator: "=", maxSplits: 1)
                 if kv.count == 2 { env[String(kv[0])] = String(kv[1]) }
