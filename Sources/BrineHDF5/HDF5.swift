@@ -262,7 +262,8 @@ public enum HDF5 {
                 let oid = H5Oopen(fid, target, brine_h5p_default())
                 guard oid >= 0 else { throw BrineError(.io, "libhdf5 cannot open '\(target)' to write its attribute '\(attr)'", filePath: url.path) }
                 defer { H5Oclose(oid) }
-                try writeStringAttribute(oid, name: attr, value: bundle.metadata[key]!, path: url.path)
+                guard let text = attributeString(bundle.metadata[key]!) else { continue }  // checked above
+                try writeStringAttribute(oid, name: attr, value: text, path: url.path)
             }
             guard H5Fflush(fid, H5F_SCOPE_GLOBAL) >= 0 else { throw BrineError(.io, "libhdf5 failed to flush the file", filePath: temp) }
         }
@@ -287,14 +288,23 @@ public enum HDF5 {
         var unkept: [String] = []
         var groups: Set<String> = []
         for key in bundle.metadata.keys.sorted() where key != kerasPathsKey {
-            guard let (objectPath, attr) = attributeKey(key), !attr.isEmpty,
-                  !attr.utf8.contains(0), !bundle.metadata[key]!.utf8.contains(0)
+            guard let (objectPath, attr) = attributeKey(key), !attr.isEmpty, !objectPath.contains("@"),
+                  !attr.utf8.contains(0), let text = attributeString(bundle.metadata[key]!), !text.utf8.contains(0)
             else {
-                unkept.append(key)  // no '@' (a recorded link's key ends in '@'), or a NUL libhdf5 would cut at
+                // No '@' (a recorded link's key ends in '@'), more than one (which
+                // split is meant?), a NUL libhdf5 would cut at, or a value that is
+                // not a string (bytes or another value in MetadataText's data: form).
+                unkept.append(key)
                 continue
             }
             let parts = objectPath.split(separator: "/", omittingEmptySubsequences: true)
             let object = parts.joined(separator: "/")
+            // Only the reader's own spelling of a path: "/w@a" and "w/@a" would
+            // write over "w@a"'s attribute.
+            guard object == objectPath else {
+                unkept.append(key)
+                continue
+            }
             if objects.contains(object) { continue }
             // A group can be made unless a name is not one HDF5 keeps or a
             // dataset lies on its path (a dataset holds no members).
@@ -308,6 +318,14 @@ public enum HDF5 {
             groups.insert(object)
         }
         return (unkept, groups.sorted(), bundle.contentNumPyCannotHold().objectTree)
+    }
+
+    /// The string a metadata text stands for (``MetadataText``: escaped
+    /// strings unescaped), or `nil` when it stands for bytes or another
+    /// value, which a string attribute would not keep.
+    static func attributeString(_ text: String) -> String? {
+        guard case .string(let s)? = try? MetadataText.value(from: text, key: "") else { return nil }
+        return s
     }
 
     /// Splits `<object path>@<attribute>` at its last `@`; `nil` without one.
@@ -584,6 +602,13 @@ struct Reader {
         guard status >= 0 else { throw fail(.limitExceeded, "libhdf5 cannot list the attributes, or there are more than \(options.maxLinks)", object) }
         for a in names.list {
             let key = object + "@" + a
+            // '<object>@<attribute>' splits at one '@': with another in either
+            // name, two attributes could share a key (dataset 'w' attribute
+            // 'x@y', dataset 'w@x' attribute 'y') or write back elsewhere.
+            if a.contains("@") || object.contains("@") {
+                if options.skipUnconvertibleAttributes { continue }
+                throw fail(.unsupportedFeature, "attribute \(Value.quoted(a)) of \(Value.quoted(object)): an '@' in the attribute's or the object's name makes its metadata key '<object>@<attribute>' ambiguous; HDF5ReadOptions.skipUnconvertibleAttributes (brine convert --drop-metadata) leaves such attributes out", object)
+            }
             // Two spellings a [String: String] would merge (one value lost).
             if let other = metadata.otherSpelling(of: key) {
                 throw fail(.unsupportedFeature, "attributes \(Value.quoted(other)) and \(Value.quoted(key)) are different code points but equal Swift strings (canonically equivalent); a bundle's metadata cannot keep both", object)
@@ -620,15 +645,37 @@ struct Reader {
             throw fail(.limitExceeded, "the attribute has \(count) elements; the cap is \(options.maxAttributeElements)", where_)
         }
         let n = Int(count)
-        let scalar = H5Sget_simple_extent_type(space) == H5S_SCALAR
+        let spaceKind = H5Sget_simple_extent_type(space)
+        let scalar = spaceKind == H5S_SCALAR
+        // The dataspace's dimensions: an array attribute's JSON nests like
+        // them (shape [2, 2] → [[a, b], [c, d]]; [2, 0] → [[], []]).
+        let rank = Int(H5Sget_simple_extent_ndims(space))
+        guard spaceKind != H5S_NULL, rank >= 0, rank <= 32 else {
+            // h5py.Empty: no value, which no text stands for exactly.
+            if options.skipUnconvertibleAttributes { return nil }
+            throw fail(.unsupportedFeature, "the attribute has a null dataspace (no value, h5py.Empty), which has no exact metadata text; HDF5ReadOptions.skipUnconvertibleAttributes (brine convert --drop-metadata) leaves such attributes out", where_)
+        }
+        var dims = [hsize_t](repeating: 0, count: Swift.max(rank, 1))
+        if rank > 0 { H5Sget_simple_extent_dims(space, &dims, nil) }
+        func nest(_ items: ArraySlice<Any>, _ shape: ArraySlice<hsize_t>) -> Any {
+            guard let first = shape.first, shape.count > 1 else { return Array(items) }
+            let inner = shape.dropFirst().reduce(1) { $0 * Int($1) }
+            var out: [Any] = []
+            for k in 0 ..< Int(first) {
+                let lo = items.startIndex + k * inner
+                out.append(nest(items[lo ..< lo + inner], shape.dropFirst()))
+            }
+            return out
+        }
         func json(_ items: [Any]) -> String {
-            let v: Any = scalar && items.count == 1 ? items[0] : items
+            let v: Any = scalar && items.count == 1 ? items[0] : nest(items[...], dims.prefix(rank)[...])
             guard let d = try? JSONSerialization.data(withJSONObject: v, options: [.fragmentsAllowed, .withoutEscapingSlashes]) else { return "null" }
             return String(decoding: d, as: UTF8.self)
         }
         switch H5Tget_class(type) {
         case H5T_STRING:
-            var strings: [String] = []
+            // Each string's exact bytes (UTF-8 or not).
+            var raw: [[UInt8]] = []
             if H5Tis_variable_str(type) > 0 {
                 let mt = H5Tcopy(brine_h5t_c_s1())
                 defer { H5Tclose(mt) }
@@ -636,9 +683,9 @@ struct Reader {
                 H5Tset_cset(mt, H5Tget_cset(type))
                 var ptrs = [UnsafeMutablePointer<CChar>?](repeating: nil, count: n)
                 guard H5Aread(a, mt, &ptrs) >= 0 else { throw fail(.invalidInterop, "libhdf5 cannot read the attribute", where_) }
-                strings = ptrs.map { p in
-                    guard let p else { return "" }
-                    return Reader.text(ofStringBytes: UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p)))
+                raw = ptrs.map { p in
+                    guard let p else { return [] }
+                    return Array(UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p)))
                 }
                 H5Dvlen_reclaim(mt, space, brine_h5p_default(), &ptrs)
             } else {
@@ -649,12 +696,28 @@ struct Reader {
                 }
                 var buf = [UInt8](repeating: 0, count: n * size)
                 guard H5Aread(a, type, &buf) >= 0 else { throw fail(.invalidInterop, "libhdf5 cannot read the attribute", where_) }
+                // As h5py and NumPy read them: a null-terminated string ends at
+                // its first NUL; a null-padded one (h5py's np.bytes_) loses only
+                // its trailing NULs, so an embedded NUL is kept; space-padded,
+                // its trailing spaces.
+                let pad = H5Tget_strpad(type)
                 for i in 0 ..< n {
-                    let s = buf[i * size ..< (i + 1) * size]
-                    strings.append(Reader.text(ofStringBytes: s.prefix(while: { $0 != 0 })))
+                    let b = buf[i * size ..< (i + 1) * size]
+                    switch pad {
+                    case H5T_STR_NULLTERM: raw.append(Array(b.prefix(while: { $0 != 0 })))
+                    case H5T_STR_SPACEPAD: raw.append(Array(b[..<(b.lastIndex(where: { $0 != 0x20 }).map { $0 + 1 } ?? b.startIndex)]))
+                    default: raw.append(Array(b[..<(b.lastIndex(where: { $0 != 0 }).map { $0 + 1 } ?? b.startIndex)]))
+                    }
                 }
             }
-            return scalar && strings.count == 1 ? strings[0] : json(strings)
+            if scalar && raw.count == 1 {
+                // MetadataText's forms: a string as itself (escaped when it
+                // starts with a marker, so it never reads back as bytes), bytes
+                // that are not UTF-8 in the data: form.
+                let value: Value = String(validating: raw[0], as: UTF8.self).map { .string($0) } ?? .bytes(raw[0])
+                return try MetadataText.text(for: value, key: where_)
+            }
+            return json(raw.map { Reader.text(ofStringBytes: $0) })
         case H5T_INTEGER where H5Tget_size(type) <= 8:
             if H5Tget_sign(type) == H5T_SGN_NONE && H5Tget_size(type) == 8 {
                 var v = [UInt64](repeating: 0, count: n)
@@ -674,7 +737,8 @@ struct Reader {
             if Set(enumMembers(type).map(\.name)) == ["FALSE", "TRUE"] {
                 return json(names.map { $0 == "TRUE" })  // h5py's bool
             }
-            return scalar && names.count == 1 ? names[0] : json(names)
+            if scalar && names.count == 1 { return try MetadataText.text(for: .string(names[0]), key: where_) }
+            return json(names)
         default:
             if options.skipUnconvertibleAttributes { return nil }
             let kind = Self.className(H5Tget_class(type)) + (H5Tget_class(type) == H5T_INTEGER || H5Tget_class(type) == H5T_FLOAT ? " of \(H5Tget_size(type)) bytes" : "")
