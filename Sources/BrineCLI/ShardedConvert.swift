@@ -99,7 +99,7 @@ extension Convert {
                 if let other = metadata.otherSpelling(of: k) {
                     throw BrineError(.unsupportedFeature, "metadata keys \(Value.quoted(other)) and \(Value.quoted(k)) (in \(shard)) are canonically equivalent spellings; one metadata map cannot keep both", filePath: indexURL.path)
                 }
-                if let old = metadata[k], old != v {
+                if let old = metadata[k], !old.isSameName(as: v) {  // by code points
                     throw BrineError(.unsupportedFeature, "metadata key \(Value.quoted(k)) is \(Value.quoted(v)) in \(shard) but \(Value.quoted(old)) in an earlier shard or the index; one metadata map cannot keep both values", filePath: indexURL.path)
                 }
                 metadata[k] = v

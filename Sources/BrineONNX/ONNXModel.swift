@@ -85,11 +85,11 @@ public final class ONNXModel: @unchecked Sendable {
             throw BrineError(.invalidInterop, "the ONNX model has no graph", filePath: url.path, byteOffset: 0)
         }
         var list: [(name: String, dataType: Int32, dims: [Int])] = []
-        var seen = Set<String>()
+        var seen = Set<ExactName>()  // by code points: "\u{E9}" and "e\u{301}" are two initializers
         let path = url.path
         let limits = options.limits
         try ONNXModel.visit(&parsed.graph, depth: 0, maxDepth: options.maxGraphDepth, path: path) { (t: inout Onnx_TensorProto) throws(BrineError) in
-            guard seen.insert(t.name).inserted else {
+            guard seen.insert(ExactName(t.name)).inserted else {
                 throw BrineError(.invalidInterop, "two initializers are named '\(t.name)'", filePath: path, arrayPath: t.name)
             }
             guard list.count < limits.maxArrays else {
@@ -240,7 +240,8 @@ public final class ONNXModel: @unchecked Sendable {
         if !dropMetadata {
             let own = metadata
             let unkept = bundle.metadata.keys.sorted().filter { k in
-                own[k] != bundle.metadata[k] || own.otherSpelling(of: k) != nil
+                // By code points: a value in another spelling is another value.
+                !(own[k].map { $0.isSameName(as: bundle.metadata[k]!) } ?? false) || own.otherSpelling(of: k) != nil
             }
             let tree = bundle.contentNumPyCannotHold().objectTree
             if !unkept.isEmpty || tree {

@@ -207,6 +207,13 @@ struct ONNXOracleTests {
         #expect(!FileManager.default.fileExists(atPath: out.path))
         noted.metadata = ["author": "someone else"]  // the model's key, another value
         #expect(throws: BrineError.self) { try model.writeReplacingInitializers(with: noted, to: out) }
+        // The model's value in another spelling (canonically equal in Swift) is another value.
+        var respelled = try model.bundle()
+        let note = respelled.metadata["note"]!
+        let respelledNote = [note.decomposedStringWithCanonicalMapping, note.precomposedStringWithCanonicalMapping].first { !$0.utf8.elementsEqual(note.utf8) }!
+        #expect(respelledNote == note)  // equal Swift strings, other code points
+        respelled.metadata["note"] = respelledNote
+        #expect(throws: BrineError.self) { try model.writeReplacingInitializers(with: respelled, to: out) }
         try model.writeReplacingInitializers(with: noted, to: out, dropMetadata: true)
         #expect(try ONNXModel(contentsOf: out).metadata["author"] == "oracle")
 

@@ -47,10 +47,10 @@ extension TensorBundle {
             self.init(tensors: tensors, metadata: metadata)
             return
         }
-        var names = Set(tensors.map(\.name))
+        var names = Set(tensors.map { ExactName($0.name) })  // by code points: two spellings are two paths
         let inline = try InlineArrayExport.collect(root)
         for (path, t) in inline {
-            guard names.insert(path).inserted else {
+            guard names.insert(ExactName(path)).inserted else {
                 throw BrineError(.invalidArgument, "an inline array and an out-of-line array have the same path; cannot export both", filePath: indexURL.path, arrayPath: path)
             }
             tensors.append((path, t))
