@@ -656,7 +656,26 @@ struct Reader {
             throw fail(.unsupportedFeature, "the attribute has a null dataspace (no value, h5py.Empty), which has no exact metadata text; HDF5ReadOptions.skipUnconvertibleAttributes (brine convert --drop-metadata) leaves such attributes out", where_)
         }
         var dims = [hsize_t](repeating: 0, count: Swift.max(rank, 1))
-        if rank > 0 { H5Sget_simple_extent_dims(space, &dims, nil) }
+        if rank > 0 {
+            // The nesting below slices by these dimensions: they must cover
+            // exactly the elements read (a damaged dataspace never slices past them).
+            var product: Int64? = H5Sget_simple_extent_dims(space, &dims, nil) == rank ? 1 : nil
+            for d in dims.prefix(rank) {
+                guard let p = product, d <= hsize_t(Int64.max) else { product = nil; break }
+                let (m, overflow) = p.multipliedReportingOverflow(by: Int64(d))
+                product = overflow ? nil : m
+            }
+            // With no elements, the nesting still makes one list per index
+            // before the first zero dimension: capped too (by the product of
+            // the non-zero dimensions, an upper bound).
+            var lists: Int64 = 1
+            for d in dims.prefix(rank) where d > 0 && lists <= Int64(options.maxAttributeElements) {
+                let (m, overflow) = lists.multipliedReportingOverflow(by: Int64(clamping: d))
+                lists = overflow ? Int64.max : m
+            }
+            guard product == count, count > 0 || lists <= Int64(options.maxAttributeElements)
+            else { throw fail(.invalidInterop, "libhdf5 reports dimensions that do not match the attribute's element count", where_) }
+        }
         func nest(_ items: ArraySlice<Any>, _ shape: ArraySlice<hsize_t>) -> Any {
             guard let first = shape.first, shape.count > 1 else { return Array(items) }
             let inner = shape.dropFirst().reduce(1) { $0 * Int($1) }
