@@ -610,9 +610,7 @@ struct Reader {
                 throw fail(.unsupportedFeature, "attribute \(Value.quoted(a)) of \(Value.quoted(object)): an '@' in the attribute's or the object's name makes its metadata key '<object>@<attribute>' ambiguous; HDF5ReadOptions.skipUnconvertibleAttributes (brine convert --drop-metadata) leaves such attributes out", object)
             }
             // Two spellings a [String: String] would merge (one value lost).
-            if let other = metadata.otherSpelling(of: key) {
-                throw fail(.unsupportedFeature, "attributes \(Value.quoted(other)) and \(Value.quoted(key)) are different code points but equal Swift strings (canonically equivalent); a bundle's metadata cannot keep both", object)
-            }
+            try metadata.refuseOtherSpelling(of: key, names: "attributes", holder: "a bundle's metadata") { fail(.unsupportedFeature, $0, object) }
             guard let text = try attributeText(oid, name: a, object: object) else { continue }
             metadata[key] = text
         }

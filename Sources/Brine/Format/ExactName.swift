@@ -29,6 +29,10 @@ extension String {
     package func isSameName(as other: String) -> Bool { utf8.elementsEqual(other.utf8) }
 }
 
+/// `s` as a JSON string literal (``Value``'s quoting; inside a `Dictionary`
+/// extension `Value` names the dictionary's element type).
+private func quotedName(_ s: String) -> String { Value.quoted(s) }
+
 extension Dictionary where Key == String {
     /// The key this dictionary holds for `key` when it is another spelling of
     /// it (canonically equivalent, other code points), which a subscript
@@ -36,6 +40,24 @@ extension Dictionary where Key == String {
     package func otherSpelling(of key: String) -> String? {
         guard let i = index(forKey: key), !keys[i].isSameName(as: key) else { return nil }
         return keys[i]
+    }
+
+    /// Throws when this dictionary holds another spelling of `key` (see
+    /// ``otherSpelling(of:)``): inserting `key` would silently replace that
+    /// entry, so one name and its value would be lost.
+    /// - Parameters:
+    ///   - key: the key about to be inserted.
+    ///   - names: what the keys are, for the message (e.g. `"metadata keys"`).
+    ///   - holder: what cannot keep both (e.g. `"the metadata map"`).
+    ///   - error: makes the error from the message; by default
+    ///     `.unsupportedFeature` with no location.
+    /// - Throws: the error `error` makes.
+    package func refuseOtherSpelling(
+        of key: String, names: String, holder: String,
+        error: (String) -> BrineError = { BrineError(.unsupportedFeature, $0) }
+    ) throws(BrineError) {
+        guard let other = otherSpelling(of: key) else { return }
+        throw error("\(names) \(quotedName(other)) and \(quotedName(key)) are different code points but equal Swift strings (canonically equivalent); \(holder) cannot keep both")
     }
 }
 

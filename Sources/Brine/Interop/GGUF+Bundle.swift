@@ -176,9 +176,7 @@ extension GGUFFile {
         var types: [JSON] = []
         for (k, v) in metadata {
             // Two spellings a [String: String] would merge (one value lost).
-            if let other = meta.otherSpelling(of: k) {
-                throw BrineError(.unsupportedFeature, "metadata keys \(Value.quoted(other)) and \(Value.quoted(k)) are different code points but equal Swift strings (canonically equivalent); a bundle's metadata cannot keep both", filePath: path)
-            }
+            try meta.refuseOtherSpelling(of: k, names: "metadata keys", holder: "a bundle's metadata") { BrineError(.unsupportedFeature, $0, filePath: path) }
             meta[k] = GGUFMetadataText.render(v)
             types.append(.array([.string(k), .string(GGUFMetadataText.typeName(v) ?? "ARRAY")]))
         }

@@ -261,9 +261,7 @@ public final class SafetensorsFile: Sendable {
                             throw BrineError(.invalidInterop, "__metadata__ value for key \(Value.quoted(k)) is \(v.kindName), not a string", byteOffset: 8)
                         }
                         // Two spellings a [String: String] would merge (one value lost).
-                        if let other = metadata.otherSpelling(of: k) {
-                            throw BrineError(.unsupportedFeature, "__metadata__ keys \(Value.quoted(other)) and \(Value.quoted(k)) are different code points but equal Swift strings (canonically equivalent); the metadata map cannot keep both", byteOffset: 8)
-                        }
+                        try metadata.refuseOtherSpelling(of: k, names: "__metadata__ keys", holder: "the metadata map") { BrineError(.unsupportedFeature, $0, byteOffset: 8) }
                         metadata[k] = s
                     }
                 default:

@@ -160,8 +160,8 @@ extension TensorBundle {
         var meta: [String: String] = [:]
         guard case .map(let entries) = metadata else { return meta }
         for (k, v) in entries where !k.hasPrefix("brine.") {
-            if let other = meta.otherSpelling(of: k) {
-                throw BrineError(.unsupportedFeature, "metadata keys \(Value.quoted(other)) and \(Value.quoted(k)) are different code points but equal Swift strings (canonically equivalent); a bundle's [String: String] metadata cannot keep both (read BrineFile.metadata, a Value map, instead)", filePath: path)
+            try meta.refuseOtherSpelling(of: k, names: "metadata keys", holder: "a bundle's [String: String] metadata (read BrineFile.metadata, a Value map, instead)") {
+                BrineError(.unsupportedFeature, $0, filePath: path)
             }
             meta[k] = try MetadataText.text(for: v, key: k)
         }
