@@ -96,18 +96,24 @@ extension Convert {
             for (k, v) in part.metadata {
                 // One metadata map for the model: shards (and the index) that
                 // disagree on a key, or spell it two ways, would lose a value.
-                if let other = metadata.otherSpelling(of: k) {
-                    throw BrineError(.unsupportedFeature, "metadata keys \(Value.quoted(other)) and \(Value.quoted(k)) (in \(shard)) are canonically equivalent spellings; one metadata map cannot keep both", filePath: indexURL.path)
+                try metadata.refuseOtherSpelling(of: k, names: "metadata keys (the second in \(shard))", holder: "one metadata map") {
+                    BrineError(.unsupportedFeature, $0, filePath: indexURL.path)
                 }
                 if let old = metadata[k], !old.isSameName(as: v) {  // by code points
                     throw BrineError(.unsupportedFeature, "metadata key \(Value.quoted(k)) is \(Value.quoted(v)) in \(shard) but \(Value.quoted(old)) in an earlier shard or the index; one metadata map cannot keep both values", filePath: indexURL.path)
                 }
                 metadata[k] = v
             }
-            // Only the tensors the index places in this shard: a name another
-            // shard holds too must not replace the one the index names.
+            // The index and the shard agree both ways: a tensor the index
+            // does not place here (unlisted, or listed in another shard)
+            // would be left out, or replace the one the index names.
             let placed = Set(index.weightMap.lazy.filter { $0.shard.isSameName(as: shard) }.map { ExactName($0.path) })
-            for (name, tensor) in part.tensors where placed.contains(ExactName(name)) { byName[ExactName(name)] = tensor }
+            for (name, tensor) in part.tensors {
+                guard placed.contains(ExactName(name)) else {
+                    throw BrineError(.invalidInterop, "\(shard) holds the tensor '\(name)', which the index does not place in it: converting by the index would leave it out", filePath: indexURL.path, arrayPath: name)
+                }
+                byName[ExactName(name)] = tensor
+            }
         }
         var tensors: [(name: String, tensor: AnyTensor)] = []
         for (name, shard) in index.weightMap {

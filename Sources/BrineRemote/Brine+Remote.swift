@@ -201,14 +201,7 @@ extension Brine {
                     group.addTask {
                         let file = try await RangedBrineFile.open(base.appendingPathComponent(shard), remote: remote, options: options)
                         try index.checkShard(shard, headerChecksum: file.headerChecksum, path: url.absoluteString)
-                        let wanted = map.filter { $0.shard.isSameName(as: shard) }.map(\.path)
-                        var infos: [ArrayInfo] = []
-                        for p in wanted {
-                            guard let info = file.info(p) else {
-                                throw BrineError(.corruptHeader, "the shard index lists '\(p)' in \(shard), which has no such array", filePath: url.absoluteString, arrayPath: p)
-                            }
-                            infos.append(info)
-                        }
+                        let (wanted, infos) = try index.placedArrays(in: shard, arrays: file.arrays, info: file.info, path: url.absoluteString)
                         return Array(zip(wanted, try await file.load(infos)))
                     }
                 }

@@ -194,28 +194,119 @@ struct ShardSaveConsistencyTests {
         let e2 = #expect(throws: BrineError.self) { try Brine.loadWeights(fromShardIndex: indexURL) }
         #expect(e2?.code == .corruptHeader)
     }
+
+    @Test("an index that leaves out an array its shard holds is corruptHeader, never a model with that array missing (local and as a bundle)")
+    func indexLeavesOutAnArray() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        // Two 1 MiB arrays per shard.
+        var index = try Brine.saveWeights(try weights(seed: 3), toShards: dir, maxShardBytes: 3 << 20)
+        #expect(index.shardNames.count == 2)
+        let indexURL = dir.appendingPathComponent(ShardIndex.fileName)
+        #expect(try Brine.loadWeights(fromShardIndex: indexURL).count == index.weightMap.count)
+        let dropped = index.weightMap.removeLast()  // the shard checksums still match: the shards are untouched
+        try Data(index.jsonBytes).write(to: indexURL)
+        let e = #expect(throws: BrineError.self) { try Brine.loadWeights(fromShardIndex: indexURL) }
+        #expect(e?.code == .corruptHeader && e?.arrayPath == dropped.path, "\(String(describing: e))")
+        let e2 = #expect(throws: BrineError.self) { try TensorBundle(contentsOfShardIndex: indexURL) }
+        #expect(e2?.code == .corruptHeader && e2?.arrayPath == dropped.path, "\(String(describing: e2))")
+    }
+
+    @Test("an index whose shard_count or shard_checksums disagree with its weight map is corruptHeader: a shard dropped from the map lost its arrays, a shard without a checksum would load unverified")
+    func indexRecordsAgreeWithWeightMap() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let index = try Brine.saveWeights(try weights(seed: 5), toShards: dir, maxShardBytes: 1 << 20)
+        let names = index.shardNames
+        #expect(names.count == 4 && index.shardChecksums.count == 4 && index.metadata["shard_count"] == "4")
+        func parse(_ edit: (inout ShardIndex) -> Void) -> BrineError? {
+            var i = index
+            edit(&i)
+            return #expect(throws: BrineError.self) { try ShardIndex(parsing: i.jsonBytes, path: "x") }
+        }
+        // The last shard's only array taken out of the map: its shard is never opened.
+        let e1 = parse { $0.weightMap.removeLast() }
+        #expect(e1?.code == .corruptHeader && e1?.message.contains("shard_count") == true, "\(String(describing: e1))")
+        let e2 = parse { $0.weightMap.removeLast(); $0.metadata["shard_count"] = "3" }
+        #expect(e2?.code == .corruptHeader && e2?.message.contains(names[3]) == true, "\(String(describing: e2))")
+        let e3 = parse { $0.shardChecksums[names[1]] = nil }
+        #expect(e3?.code == .corruptHeader && e3?.message.contains(names[1]) == true, "\(String(describing: e3))")
+        // The writer's own index, and one without any checksums (older), parse.
+        #expect(try ShardIndex(parsing: index.jsonBytes, path: "x") == index)
+        var old = index
+        old.shardChecksums = [:]
+        #expect(try ShardIndex(parsing: old.jsonBytes, path: "x").weightMap.count == 4)
+    }
+
+    @Test("another tool's index with number and boolean metadata (total_parameters) parses with the values kept exactly; null, arrays and integers beyond 64 bits are refused")
+    func indexMetadataNumbers() throws {
+        func parse(_ meta: String) throws -> ShardIndex {
+            try ShardIndex(parsing: Array(#"{"metadata": {"total_size": 12, \#(meta)}, "weight_map": {"a": "s.safetensors"}}"#.utf8), path: "x")
+        }
+        let i = try parse(#""total_parameters": 22713216, "neg": -9223372036854775808, "big": 18446744073709551615, "frac": 0.1, "flag": true"#)
+        #expect(i.totalSize == 12)
+        #expect(try MetadataText.value(from: i.metadata["total_parameters"]!, key: "") == .int(22713216))
+        #expect(try MetadataText.value(from: i.metadata["neg"]!, key: "") == .int(Int64.min))
+        #expect(try MetadataText.value(from: i.metadata["big"]!, key: "") == .uint(UInt64.max))
+        #expect(try MetadataText.value(from: i.metadata["frac"]!, key: "") == .float64(0.1))
+        #expect(try MetadataText.value(from: i.metadata["flag"]!, key: "") == .bool(true))
+        for bad in [#""x": null"#, #""x": [1]"#, #""x": 123456789012345678901234"#, #""x": -9223372036854775809"#, #""x": 1e999"#] {
+            let e = #expect(throws: BrineError.self, "\(bad)") { try parse(bad) }
+            #expect(e?.code == .corruptHeader, "\(bad): \(String(describing: e))")
+        }
+    }
 }
 
 @Suite("Sharded safetensors input names each tensor's shard")
 struct ShardedSafetensorsPlacementTests {
-    @Test("brine convert takes each tensor from the shard the index names, not from a later shard holding the same name")
-    func duplicateNameInOtherShard() throws {
+    @Test("brine convert refuses shards that hold a tensor the index does not place there (listed in another shard, or not at all): it was left out without a word; shards that agree convert")
+    func shardTensorsTheIndexDoesNotPlace() throws {
         let dir = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(dir) }
         let right = AnyTensor(try Tensor<Float>(shape: [3], scalars: [1, 2, 3]))
         let wrong = AnyTensor(try Tensor<Float>(shape: [3], scalars: [9, 9, 9]))
         let other = AnyTensor(try Tensor<Float>(shape: [2], scalars: [5, 6]))
-        try TensorBundle(tensors: [(name: "w", tensor: right)], metadata: [:]).write(to: dir.appendingPathComponent("s1.safetensors"), format: .safetensors)
-        try TensorBundle(tensors: [(name: "v", tensor: other), (name: "w", tensor: wrong)], metadata: [:])
-            .write(to: dir.appendingPathComponent("s2.safetensors"), format: .safetensors)
-        let index = ShardIndex(metadata: [:], totalSize: 0, weightMap: [(path: "w", shard: "s1.safetensors"), (path: "v", shard: "s2.safetensors")])
-        try Data(index.jsonBytes).write(to: dir.appendingPathComponent("model.safetensors.index.json"))
+        let extra = AnyTensor(try Tensor<Float>(shape: [1], scalars: [7]))
+        let indexURL = dir.appendingPathComponent("model.safetensors.index.json")
         let out = dir.appendingPathComponent("out.safetensors")
-        let r = try runBrine(["convert", dir.appendingPathComponent("model.safetensors.index.json").path, out.path])
-        #expect(r.status == 0, "\(r.err)")
+        func convert(s2: [(name: String, tensor: AnyTensor)]) throws -> (status: Int32, err: String) {
+            try TensorBundle(tensors: [(name: "w", tensor: right)], metadata: [:]).write(to: dir.appendingPathComponent("s1.safetensors"), format: .safetensors)
+            try TensorBundle(tensors: s2, metadata: [:]).write(to: dir.appendingPathComponent("s2.safetensors"), format: .safetensors)
+            let index = ShardIndex(metadata: [:], totalSize: 0, weightMap: [(path: "w", shard: "s1.safetensors"), (path: "v", shard: "s2.safetensors")])
+            try Data(index.jsonBytes).write(to: indexURL)
+            let r = try runBrine(["convert", indexURL.path, out.path])
+            return (r.status, r.err)
+        }
+        // "w" again in s2, which the index does not name for it.
+        let twice = try convert(s2: [(name: "v", tensor: other), (name: "w", tensor: wrong)])
+        #expect(twice.status == 1 && twice.err.contains("'w'") && twice.err.contains("s2.safetensors"), "\(twice.err)")
+        #expect(!FileManager.default.fileExists(atPath: out.path))
+        // "x" in s2, which the index does not list at all.
+        let unlisted = try convert(s2: [(name: "v", tensor: other), (name: "x", tensor: extra)])
+        #expect(unlisted.status == 1 && unlisted.err.contains("'x'"), "\(unlisted.err)")
+        #expect(!FileManager.default.fileExists(atPath: out.path))
+        // Index and shards agree: every tensor converts.
+        let agree = try convert(s2: [(name: "v", tensor: other)])
+        #expect(agree.status == 0, "\(agree.err)")
         let back = try SafetensorsFile(contentsOf: out).loadAll()
         #expect(back.first { $0.name == "w" }?.tensor == right)
         #expect(back.map(\.name).sorted() == ["v", "w"])
+    }
+
+    @Test("a Hugging Face or MLX index with an integer total_parameters converts (it was refused as not a string), and the value stays an integer in a .brine output")
+    func indexWithTotalParameters() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let w = AnyTensor(try Tensor<Float>(shape: [3], scalars: [1, 2, 3]))
+        try TensorBundle(tensors: [(name: "w", tensor: w)], metadata: ["format": "pt"]).write(to: dir.appendingPathComponent("model-00001-of-00001.safetensors"), format: .safetensors)
+        let indexURL = dir.appendingPathComponent("model.safetensors.index.json")
+        try Data(#"{"metadata": {"total_parameters": 3, "total_size": 12}, "weight_map": {"w": "model-00001-of-00001.safetensors"}}"#.utf8).write(to: indexURL)
+        let out = dir.appendingPathComponent("out.brine")
+        let r = try runBrine(["convert", indexURL.path, out.path])
+        #expect(r.status == 0, "\(r.err)")
+        let file = try BrineFile(contentsOf: out)
+        #expect(file.metadata["total_parameters"] == .int(3) && file.metadata["format"] == .string("pt"), "\(file.metadata)")
+        #expect(try file.array("w", as: Float.self) == Tensor<Float>(shape: [3], scalars: [1, 2, 3]))
     }
 
     @Test("shards whose __metadata__ disagree on a key are refused (nothing written), never merged by the last shard read; names in two spellings stay two tensors")

@@ -24,7 +24,10 @@ public struct ShardIndex: Sendable, Equatable {
     /// the index (each shard's header still holds them).
     public static let reservedMetadataKeys: Set<String> = ["format", "total_size", "shard_count"]
 
-    /// String metadata (`format`, and user keys); `total_size` is ``totalSize``.
+    /// String metadata (`format`, and user keys); `total_size` is
+    /// ``totalSize``. A number or boolean in another tool's index (such as
+    /// a `total_parameters` integer) is kept exactly, as ``MetadataText``'s
+    /// marked text of the value.
     public var metadata: [String: String]
     /// The sum of the shards' file sizes in bytes.
     public var totalSize: Int
@@ -70,7 +73,10 @@ public struct ShardIndex: Sendable, Equatable {
     /// - Throws: ``BrineError`` `.corruptHeader` for malformed JSON, a
     ///   missing or mistyped `weight_map`, or a shard name that is not a plain
     ///   file name (`/`, `..`, empty), a `tree` that is not base64 of a valid
-    ///   object tree (array references past the weight map, trailing bytes);
+    ///   object tree (array references past the weight map, trailing bytes),
+    ///   a metadata value that is not a string, boolean or exactly held
+    ///   number, a `shard_count` other than the number of shards named, or
+    ///   `shard_checksums` naming other shards than `weight_map`;
     ///   `.limitExceeded` for an index or tree over the caps.
     public init(parsing bytes: [UInt8], path: String?) throws(BrineError) {
         guard bytes.count <= Self.maxIndexBytes else {
@@ -95,15 +101,19 @@ public struct ShardIndex: Sendable, Equatable {
                 guard case .object(let entries) = v else { throw bad("metadata is not an object") }
                 for (mk, mv) in entries {
                     // Two spellings a [String: String] would merge (one value lost).
-                    if let other = metadata.otherSpelling(of: mk) {
-                        throw bad("metadata keys \(Value.quoted(other)) and \(Value.quoted(mk)) are canonically equivalent spellings; the metadata map cannot keep both")
-                    }
+                    try metadata.refuseOtherSpelling(of: mk, names: "metadata keys", holder: "the metadata map", error: bad)
                     switch mv {
                     case .string(let s): metadata[mk] = s
                     case .integer where mk == "total_size" || mk == "shard_count":
                         guard let n = mv.nonNegativeInt else { throw bad("\(mk) is not a non-negative integer") }
                         if mk == "total_size" { total = n } else { metadata[mk] = String(n) }
-                    default: throw bad("metadata value '\(mk)' is \(mv.kindName), not a string")
+                    default:
+                        // Other tools' indexes carry numbers (e.g. total_parameters):
+                        // kept exactly, in MetadataText's marked form.
+                        guard let value = Self.metadataValue(mv) else {
+                            throw bad("metadata value '\(mk)' is \(mv.kindName); an index's metadata holds strings, booleans, and numbers that a 64-bit integer or a double holds exactly")
+                        }
+                        metadata[mk] = try MetadataText.text(for: value, key: mk)
                     }
                 }
             case "weight_map":
@@ -124,9 +134,7 @@ public struct ShardIndex: Sendable, Equatable {
                     guard case .string(let hex) = c, hex.utf8.count == 16, let sum = UInt64(hex, radix: 16) else {
                         throw bad("shard_checksums['\(name)'] is not 16 hexadecimal digits")
                     }
-                    if let other = checksums.otherSpelling(of: name) {
-                        throw bad("shard_checksums names \(Value.quoted(other)) and \(Value.quoted(name)) are canonically equivalent spellings; the map cannot keep both")
-                    }
+                    try checksums.refuseOtherSpelling(of: name, names: "shard_checksums names", holder: "the map", error: bad)
                     checksums[name] = sum
                 }
             default:
@@ -150,6 +158,23 @@ public struct ShardIndex: Sendable, Equatable {
         }
         self.init(metadata: metadata, totalSize: total, weightMap: map, tree: tree)
         self.shardChecksums = checksums
+        // The index's own records of its shards must agree with the weight
+        // map: a shard the map no longer names would be skipped with its
+        // arrays, and one without its checksum would load unverified.
+        let names = shardNames
+        if let n = metadata["shard_count"], n != String(names.count) {
+            throw bad("shard_count is \(n) but weight_map names \(names.count) shard(s): arrays of the missing shards would be left out")
+        }
+        if !checksums.isEmpty {
+            let named = Set(names.map(ExactName.init))
+            if let stray = checksums.keys.sorted().first(where: { !named.contains(ExactName($0)) }) {
+                throw bad("shard_checksums records \(Value.quoted(stray)), a shard no weight_map entry names: its arrays would be left out")
+            }
+            let recorded = Set(checksums.keys.map(ExactName.init))
+            if let unrecorded = names.first(where: { !recorded.contains(ExactName($0)) }) {
+                throw bad("shard_checksums has no entry for \(Value.quoted(unrecorded)): that shard would load unverified")
+            }
+        }
     }
 
     /// Throws when `shard` is not the file this index was written with.
@@ -161,6 +186,22 @@ public struct ShardIndex: Sendable, Equatable {
         throw BrineError(.checksumMismatch,
             "shard \(shard) is not the one this index was written with (header checksum \(Self.hex(headerChecksum)), the index records \(Self.hex(expected))): a save into this folder was interrupted or a shard was replaced; loading would mix two models",
             filePath: path)
+    }
+
+    /// The exact value of a number or boolean in an index's metadata, as
+    /// Python's `json` module reads it (an integer stays an integer, a
+    /// fraction or exponent is the nearest double); `nil` for other kinds
+    /// and for an integer beyond 64 bits, which a double would round.
+    static func metadataValue(_ json: JSON) -> Value? {
+        switch json {
+        case .bool(let b): return .bool(b)
+        case .integer(false, let m): return m <= UInt64(Int64.max) ? .int(Int64(m)) : .uint(m)
+        case .integer(true, let m): return m <= UInt64(Int64.max) + 1 ? .int(Int64(truncatingIfNeeded: 0 &- m)) : nil
+        case .number(let text):
+            guard text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }), let d = Double(text), d.isFinite else { return nil }
+            return .float64(d)
+        default: return nil
+        }
     }
 
     static func hex(_ v: UInt64) -> String {
@@ -378,14 +419,7 @@ extension Brine {
         for shard in index.shardNames {
             let file = try BrineFile(contentsOf: indexURL.deletingLastPathComponent().appendingPathComponent(shard), options: options)
             try index.checkShard(shard, headerChecksum: file.headerChecksum, path: indexURL.path)
-            let wanted = index.weightMap.filter { $0.shard.isSameName(as: shard) }.map(\.path)
-            var infos: [ArrayInfo] = []
-            for p in wanted {
-                guard let info = file.info(p) else {
-                    throw BrineError(.corruptHeader, "the shard index lists '\(p)' in \(shard), which has no such array", filePath: indexURL.path, arrayPath: p)
-                }
-                infos.append(info)
-            }
+            let (wanted, infos) = try index.placedArrays(in: shard, arrays: file.arrays, info: file.info, path: indexURL.path)
             for (p, t) in zip(wanted, try file.load(infos)) { byPath[ExactName(p)] = t }
         }
         return index.weightMap.map { byPath[ExactName($0.path)]! }
