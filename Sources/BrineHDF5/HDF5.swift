@@ -32,8 +32,9 @@ public struct HDF5ReadOptions: Sendable, Hashable {
     /// strings, integers of at most 8 bytes, IEEE floats of at most 8 bytes and
     /// enumerations (a `FALSE`/`TRUE` enum, h5py's bool, as JSON `false`/`true`;
     /// any other enum as its member names); compound (h5py's complex), array,
-    /// variable-length, opaque, bitfield, reference and time attributes, and
-    /// wider numbers, have none. Set this to convert such a file's datasets
+    /// variable-length, opaque, bitfield, reference and time attributes,
+    /// wider numbers, and string arrays holding an element that is not UTF-8
+    /// (a JSON array element has no bytes form) have none. Set this to convert such a file's datasets
     /// without them (`brine convert --drop-metadata`, `brine inspect`).
     public var skipUnconvertibleAttributes: Bool = false
 
@@ -51,8 +52,11 @@ public struct HDF5ReadOptions: Sendable, Hashable {
 /// (`@keras_version` on the root, `model_weights@layer_names`); its text is
 /// the string for a string scalar (string bytes that are not UTF-8 in
 /// ``MetadataText``'s `data:` form), an enum scalar's member name, JSON for
-/// anything else (numbers, arrays, h5py's bool enum as `true`/`false`). An
-/// attribute with no exact text (compound, array, opaque, …; see
+/// anything else (numbers, arrays nested by the dataspace, h5py's bool enum
+/// as `true`/`false`; a non-finite float as Python's `json` module writes it,
+/// `NaN`, `Infinity`, `-Infinity`). An attribute with no exact text
+/// (compound, array, opaque, a string array with an element that is not
+/// UTF-8, …; see
 /// ``HDF5ReadOptions/skipUnconvertibleAttributes``) is refused, never
 /// replaced by a placeholder.
 ///
@@ -616,14 +620,6 @@ struct Reader {
         }
     }
 
-    /// The text of string attribute bytes: the string when they are UTF-8,
-    /// else their exact bytes in ``MetadataText``'s `data:` form (never a
-    /// replacement character in place of a byte).
-    static func text(ofStringBytes bytes: some Collection<UInt8>) -> String {
-        if let s = String(validating: bytes, as: UTF8.self) { return s }
-        return MetadataText.bytesPrefix + Data(bytes).base64EncodedString()
-    }
-
     /// The metadata text of one attribute (see ``HDF5`` for the forms), or
     /// `nil` when it has none and ``HDF5ReadOptions/skipUnconvertibleAttributes``
     /// is set.
@@ -734,7 +730,18 @@ struct Reader {
                 let value: Value = String(validating: raw[0], as: UTF8.self).map { .string($0) } ?? .bytes(raw[0])
                 return try MetadataText.text(for: value, key: where_)
             }
-            return json(raw.map { Reader.text(ofStringBytes: $0) })
+            // In a JSON array an element has no marker of its own: bytes in
+            // the data: form would read back as the string that spells them.
+            var texts: [String] = []
+            texts.reserveCapacity(raw.count)
+            for r in raw {
+                guard let s = String(validating: r, as: UTF8.self) else {
+                    if options.skipUnconvertibleAttributes { return nil }
+                    throw fail(.unsupportedFeature, "an element of the string array attribute is not UTF-8; a JSON array cannot tell its bytes from a string. HDF5ReadOptions.skipUnconvertibleAttributes (brine convert --drop-metadata) leaves such attributes out", where_)
+                }
+                texts.append(s)
+            }
+            return json(texts)
         case H5T_INTEGER where H5Tget_size(type) <= 8:
             if H5Tget_sign(type) == H5T_SGN_NONE && H5Tget_size(type) == 8 {
                 var v = [UInt64](repeating: 0, count: n)
@@ -748,7 +755,15 @@ struct Reader {
             // Every IEEE float of at most 8 bytes converts to Double exactly.
             var v = [Double](repeating: 0, count: n)
             guard H5Aread(a, brine_h5t_ieee_f64le(), &v) >= 0 else { throw fail(.invalidInterop, "libhdf5 cannot read the attribute", where_) }
-            return json(v.map { $0.isFinite ? NSNumber(value: $0) as Any : "\($0)" as Any })
+            // JSON has no NaN or infinity: they are written as Python's json
+            // module writes and reads them (NaN, Infinity, -Infinity), not
+            // as strings. Every other element is a number, so the only
+            // strings in the serialized array are these placeholders.
+            guard v.contains(where: { !$0.isFinite }) else { return json(v.map { NSNumber(value: $0) }) }
+            return json(v.map { $0.isFinite ? NSNumber(value: $0) as Any : ($0.isNaN ? "NaN" : $0 < 0 ? "-Infinity" : "Infinity") as Any })
+                .replacingOccurrences(of: "\"NaN\"", with: "NaN")
+                .replacingOccurrences(of: "\"-Infinity\"", with: "-Infinity")
+                .replacingOccurrences(of: "\"Infinity\"", with: "Infinity")
         case H5T_ENUM:
             let names = try enumNames(a, type: type, count: n, where: where_)
             if Set(enumMembers(type).map(\.name)) == ["FALSE", "TRUE"] {
