@@ -176,6 +176,31 @@ struct ExactNameTests {
         #expect(try bundle.tensor(Self.nfd)?.typed(as: Float.self).scalars == [2, 2, 2])
     }
 
+    @Test("GGUF.write matches gguf.quantized and gguf.kv_types entries by code points: an entry for one spelling never marks the other's tensor as ggml blocks, nor writes its metadata under the entry's spelling")
+    func ggufEntriesByCodePoints() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let out = dir.appendingPathComponent("m.gguf")
+        let f = AnyTensor(try Tensor<Float>(shape: [2], scalars: [1, 2]))
+        // 34 bytes: exactly one Q8_0 block of 32 elements, so only the name tells.
+        let blocks = AnyTensor(try Tensor<UInt8>(shape: [34], scalars: (0 ..< 34).map { UInt8($0) }))
+        let quantized = TensorBundle(tensors: [(name: "f", tensor: f), (name: Self.nfd, tensor: blocks)],
+                                     metadata: [GGUF.quantizedKey: #"{"\#(Self.nfc)": {"ggml_type": "Q8_0", "shape": [32]}}"#])
+        let e = #expect(throws: BrineError.self) { try GGUF.write(quantized, to: out) }
+        #expect(e?.code == .unsupportedDType && e?.arrayPath == Self.nfd, "\(String(describing: e))")  // a plain uint8 array, which ggml has no type for
+        #expect(!FileManager.default.fileExists(atPath: out.path))
+        // The exact spelling is blocks.
+        let exact = TensorBundle(tensors: [(name: "f", tensor: f), (name: Self.nfd, tensor: blocks)],
+                                 metadata: [GGUF.quantizedKey: #"{"\#(Self.nfd)": {"ggml_type": "Q8_0", "shape": [32]}}"#])
+        try GGUF.write(exact, to: out)
+        #expect(try GGUFFile(contentsOf: out).tensors.first { $0.name.isSameName(as: Self.nfd) }?.type.name == "Q8_0")
+
+        let typed = TensorBundle(tensors: [(name: "f", tensor: f)], metadata: [Self.nfd: "7", GGUF.typesKey: #"[["\#(Self.nfc)", "UINT32"]]"#])
+        let e2 = #expect(throws: BrineError.self) { try GGUF.write(typed, to: dir.appendingPathComponent("t.gguf")) }
+        #expect(e2?.code == .invalidArgument, "\(String(describing: e2))")
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("t.gguf").path))
+    }
+
     @Test("a duplicate of the exact same path is still refused by the writer")
     func exactDuplicateRefused() throws {
         let dir = makeTemporaryDirectory()

@@ -41,8 +41,9 @@ extension GGUF {
         var out: [(name: String, type: GGMLType, shape: [Int])] = []
         // Only the bundle's own tensors: a bundle cut down to some arrays
         // (`brine convert --array`) keeps the metadata of the ones left out.
-        let present = Set(bundle.names)
-        for (name, v) in entries where present.contains(name) {
+        // By code points: "\u{E9}" and "e\u{301}" are two tensors.
+        let present = Set(bundle.names.map(ExactName.init))
+        for (name, v) in entries where present.contains(ExactName(name)) {
             guard case .object(let fields) = v,
                   case .string(let typeName)? = fields.first(where: { $0.key == "ggml_type" })?.value,
                   let type = GGMLType(name: typeName),
@@ -85,7 +86,7 @@ extension GGUF {
     public static func write(_ bundle: TensorBundle, to url: URL, durable: Bool = true, dropMetadata: Bool = false) throws(BrineError) {
         let path = url.path
         var metadata: [(key: String, value: GGUFValue)] = []
-        var typed = Set<String>()
+        var typed = Set<ExactName>()  // by code points, as GGUF keys are compared
         if let text = bundle.metadata[typesKey] {
             guard case .array(let pairs) = try GGUFMetadataText.parseJSON(text, key: typesKey) else {
                 throw BrineError(.invalidArgument, "bundle metadata '\(typesKey)' is not a JSON array", filePath: path)
@@ -94,10 +95,13 @@ extension GGUF {
                 guard case .array(let kt) = p, kt.count == 2, case .string(let key) = kt[0], case .string(let type) = kt[1] else {
                     throw BrineError(.invalidArgument, "bundle metadata '\(typesKey)' holds an entry that is not a [key, type] pair", filePath: path)
                 }
-                guard let text = bundle.metadata[key] else {
-                    throw BrineError(.invalidArgument, "bundle metadata '\(typesKey)' gives a type for '\(key)', which the bundle does not have", filePath: path)
+                // The key exactly: a type for another spelling would write
+                // the bundle's value under the type entry's spelling.
+                guard let i = bundle.metadata.index(forKey: key), bundle.metadata.keys[i].isSameName(as: key) else {
+                    throw BrineError(.invalidArgument, "bundle metadata '\(typesKey)' gives a type for \(Value.quoted(key)), which the bundle does not have (in these code points)", filePath: path)
                 }
-                guard typed.insert(key).inserted else {
+                let text = bundle.metadata.values[i]
+                guard typed.insert(ExactName(key)).inserted else {
                     throw BrineError(.invalidArgument, "bundle metadata '\(typesKey)' lists '\(key)' twice", filePath: path)
                 }
                 metadata.append((key, try GGUFMetadataText.parse(text, type: type, key: key)))
@@ -113,14 +117,15 @@ extension GGUF {
                     filePath: path)
             }
         }
-        for key in bundle.metadata.keys.sorted(by: utf8Less) where !typed.contains(key) && !key.hasPrefix("gguf.") {
+        for key in bundle.metadata.keys.sorted(by: utf8Less) where !typed.contains(ExactName(key)) && !key.hasPrefix("gguf.") {
             metadata.append((key, .string(bundle.metadata[key]!)))
         }
-        var quantized: [String: (type: GGMLType, shape: [Int])] = [:]
-        for q in try quantizedTensors(in: bundle) { quantized[q.name] = (q.type, q.shape) }
+        // By code points: an entry for "\u{E9}" never marks a tensor "e\u{301}" as blocks.
+        var quantized: [ExactName: (type: GGMLType, shape: [Int])] = [:]
+        for q in try quantizedTensors(in: bundle) { quantized[ExactName(q.name)] = (q.type, q.shape) }
         var tensors: [GGUFTensorData] = []
         for (name, t) in bundle.tensors {
-            if let q = quantized.removeValue(forKey: name) {
+            if let q = quantized.removeValue(forKey: ExactName(name)) {
                 guard t.dtype == .uint8 else {
                     throw BrineError(.dtypeMismatch, "quantized tensor (\(q.type.name)) must be carried as uint8 blocks, not \(t.dtype.name)", filePath: path, arrayPath: name)
                 }
@@ -145,19 +150,19 @@ extension GGUF {
     ///   that does not parse counts as typing nothing here (the write itself
     ///   throws `.invalidArgument` for it).
     public static func contentGGUFCannotHold(_ bundle: TensorBundle) -> (metadataKeys: [String], objectTree: Bool) {
-        var typed = Set<String>()
+        var typed = Set<ExactName>()
         if let text = bundle.metadata[typesKey], case .array(let pairs)? = try? GGUFMetadataText.parseJSON(text, key: typesKey) {
             for p in pairs {
-                if case .array(let kt) = p, kt.count == 2, case .string(let key) = kt[0] { typed.insert(key) }
+                if case .array(let kt) = p, kt.count == 2, case .string(let key) = kt[0] { typed.insert(ExactName(key)) }
             }
         }
         return unkept(bundle, typed: typed)
     }
 
     /// ``contentGGUFCannotHold(_:)`` given the keys ``typesKey`` types.
-    static func unkept(_ bundle: TensorBundle, typed: Set<String>) -> (metadataKeys: [String], objectTree: Bool) {
+    static func unkept(_ bundle: TensorBundle, typed: Set<ExactName>) -> (metadataKeys: [String], objectTree: Bool) {
         let keys = bundle.metadata.keys.filter {
-            $0.hasPrefix("gguf.") && $0 != typesKey && $0 != quantizedKey && !typed.contains($0)
+            $0.hasPrefix("gguf.") && !$0.isSameName(as: typesKey) && !$0.isSameName(as: quantizedKey) && !typed.contains(ExactName($0))
         }.sorted(by: utf8Less)
         return (keys, bundle.contentNumPyCannotHold().objectTree)
     }
