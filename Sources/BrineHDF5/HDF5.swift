@@ -220,18 +220,20 @@ public enum HDF5 {
     ///   (metadata or an object tree HDF5 cannot keep, without
     ///   `dropMetadata`), `.io`. Nothing is written when it throws before libhdf5 runs.
     public static func write(_ bundle: TensorBundle, to url: URL, durable: Bool = true, dropMetadata: Bool = false) throws(BrineError) {
-        var paths: [String: String] = [:]
+        // By code points: a [String: String] from JSONSerialization merged
+        // "\u{E9}" and "e\u{301}", placing one array at the other's path.
+        var paths: [ExactName: String] = [:]
         if let text = bundle.metadata[kerasPathsKey] {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: String] else {
+            guard let object = try? jsonStringObject(text) else {
                 throw BrineError(.invalidArgument, "metadata '\(kerasPathsKey)' is not a JSON object of strings", filePath: url.path)
             }
-            paths = object
+            for (k, v) in object { paths[ExactName(k)] = v }
         }
         if let bf = bundle.tensors.first(where: { $0.tensor.dtype == .bfloat16 }) {
             throw BrineError(.unsupportedDType, "HDF5 (and h5py) have no bfloat16", filePath: url.path, arrayPath: bf.name)
         }
-        for (name, _) in bundle.tensors { try checkDatasetName(paths[name] ?? name, path: url.path) }
-        let datasetPaths = bundle.tensors.map { paths[$0.name] ?? $0.name }
+        for (name, _) in bundle.tensors { try checkDatasetName(paths[ExactName(name)] ?? name, path: url.path) }
+        let datasetPaths = bundle.tensors.map { paths[ExactName($0.name)] ?? $0.name }
         let (unkept, groups, tree) = contentHDF5CannotHold(bundle, datasetPaths: datasetPaths)
         if !dropMetadata && (!unkept.isEmpty || tree) {
             let what = TensorBundle.describeUnkept(keys: unkept, tree: tree)
@@ -251,7 +253,7 @@ public enum HDF5 {
             defer { H5Pclose(lcpl) }
             H5Pset_create_intermediate_group(lcpl, 1)
             for (name, t) in bundle.tensors {
-                try writeDataset(fid, name: paths[name] ?? name, tensor: t, lcpl: lcpl, path: url.path)
+                try writeDataset(fid, name: paths[ExactName(name)] ?? name, tensor: t, lcpl: lcpl, path: url.path)
             }
             // Groups that only attributes name (sorted: parents first; intermediate ones made by lcpl).
             for g in groups where H5Lexists(fid, g, brine_h5p_default()) <= 0 {

@@ -293,6 +293,25 @@ struct HDF5OracleTests {
         } throws: { ($0 as? BrineError)?.code == .unsupportedFeature }
     }
 
+    @Test("keras.paths naming both spellings of a name places each array at its own path (a [String: String] merged them)")
+    func kerasPathsByCodePoints() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let nfc = "\u{E9}", nfd = "e\u{301}"
+        let a = AnyTensor(Tensor<Float>([1, 2])), b = AnyTensor(Tensor<Float>([3, 4, 5]))
+        let paths = #"{"\#(nfc)": "g/a", "\#(nfd)": "g/b"}"#
+        let out = dir.appendingPathComponent("k.h5")
+        try HDF5.write(TensorBundle(tensors: [(nfc, a), (nfd, b)], metadata: [HDF5.kerasPathsKey: paths]), to: out)
+        let back = try HDF5.read(contentsOf: out)
+        #expect(back.names.sorted() == ["g/a", "g/b"])
+        #expect(try back.tensor("g/a") == a && back.tensor("g/b") == b)
+        // A key repeated exactly is refused, not merged.
+        let e = #expect(throws: BrineError.self) {
+            try HDF5.write(TensorBundle(tensors: [(nfc, a)], metadata: [HDF5.kerasPathsKey: #"{"x": "g/a", "x": "g/b"}"#]), to: dir.appendingPathComponent("d.h5"))
+        }
+        #expect(e?.code == .invalidArgument)
+    }
+
     @Test("an attribute of a group no dataset creates (Keras 3's empty 'vars') is kept: the group is created")
     func attributeOnlyGroups() throws {
         let dir = makeTemporaryDirectory()

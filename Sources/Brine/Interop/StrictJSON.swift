@@ -87,6 +87,24 @@ extension JSON {
     }
 }
 
+/// The entries of `text` when it is one JSON object (RFC 8259) whose values
+/// are all strings: keys exactly as written (by code points, so
+/// `"\u{E9}"` and `"e\u{301}"` stay two keys, as Python's `json` keeps
+/// them), in order; `nil` when it is another JSON value.
+/// - Throws: ``BrineError`` `.invalidInterop` for text that is not JSON or
+///   repeats a key exactly.
+package func jsonStringObject(_ text: String) throws(BrineError) -> [(key: String, value: String)]? {
+    let bytes = Array(text.utf8)
+    let json = try typedThrows { try bytes.withUnsafeBytes { b in try JSON.parse(b, maxDepth: 2) } }
+    guard case .object(let entries) = json else { return nil }
+    var out: [(key: String, value: String)] = []
+    for (k, v) in entries {
+        guard case .string(let s) = v else { return nil }
+        out.append((k, s))
+    }
+    return out
+}
+
 private struct JSONParser {
     let bytes: UnsafeRawBufferPointer
     let maxDepth: Int
