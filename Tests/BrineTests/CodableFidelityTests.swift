@@ -199,9 +199,9 @@ struct StateDictNameTests {
         let names = ArrayNames.assign([
             .init(components: ["x.y"], legacy: ""), .init(components: ["x", "y"], legacy: ""),
             .init(components: ["x%2Ey"], legacy: ""), .init(components: ["k"], legacy: ""), .init(components: ["k"], legacy: ""),
-        ], taken: ["t"])
+        ], taken: [ExactName("t")])
         #expect(names == ["x%2Ey", "x.y", "x%252Ey", "k", "k~2"])
-        #expect(ArrayNames.assign([.init(components: ["t"], legacy: "")], taken: ["t"]) == ["t~2"])
+        #expect(ArrayNames.assign([.init(components: ["t"], legacy: "")], taken: [ExactName("t")]) == ["t~2"])
         #expect(ArrayNames.assign([.init(components: [], legacy: "")], taken: []) == ["root"])
     }
 }

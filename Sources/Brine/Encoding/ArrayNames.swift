@@ -38,8 +38,7 @@ enum ArrayNames {
     /// Names are compared by Unicode scalars (``ExactName``), as the array
     /// table compares paths: `"\u{E9}"` and `"e\u{301}"` are two names, kept
     /// as they are (by `String ==` one would be escaped or suffixed).
-    static func assign(_ items: [Item], taken takenNames: Set<String>) -> [String] {
-        let taken = Set(takenNames.map(ExactName.init))
+    static func assign(_ items: [Item], taken: Set<ExactName>) -> [String] {
         let raws = items.map { raw($0.components) }
         var rawCount: [ExactName: Int] = [:]
         for r in raws { rawCount[ExactName(r), default: 0] += 1 }

@@ -100,8 +100,9 @@ final class EncodingState {
     let userInfo: [CodingUserInfoKey: Any]
     /// By Unicode scalars (``ExactName``), as the array table compares paths.
     private var usedPaths: Set<ExactName>
-    /// The paths the sink held before this encoding (names must avoid them).
-    let takenPaths: Set<String>
+    /// The paths the sink held before this encoding (names must avoid
+    /// them), by Unicode scalars: a `Set<String>` kept one of two spellings.
+    let takenPaths: Set<ExactName>
     /// Weights-only coding: an array whose name would come from a position
     /// in a container without stable names (a `Set`, a dictionary keyed by
     /// arbitrary `Codable` values) is refused.
@@ -142,7 +143,7 @@ final class EncodingState {
         self.userInfo = userInfo
         let taken = sink?.takenPaths ?? []
         self.usedPaths = Set(taken.map(ExactName.init))
-        self.takenPaths = Set(taken)
+        self.takenPaths = usedPaths
     }
 
     /// The format 1.0 array path for a coding path (escaped keys), made
