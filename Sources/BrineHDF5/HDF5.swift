@@ -284,15 +284,17 @@ public enum HDF5 {
     /// - Parameter datasetPaths: the HDF5 path of every array to be written.
     static func contentHDF5CannotHold(_ bundle: TensorBundle, datasetPaths: [String])
         -> (metadataKeys: [String], groups: [String], objectTree: Bool) {
-        // The objects the datasets create: each dataset and every group on its path.
-        let datasets = Set(datasetPaths.map { $0.split(separator: "/").joined(separator: "/") })
-        var objects: Set<String> = [""]
+        // The objects the datasets create: each dataset and every group on its
+        // path. By code points, as HDF5 compares link names: "\u{E9}" and
+        // "e\u{301}" are two objects.
+        let datasets = Set(datasetPaths.map { ExactName($0.split(separator: "/").joined(separator: "/")) })
+        var objects: Set<ExactName> = [ExactName("")]
         for p in datasets {
-            let parts = p.split(separator: "/")
-            for k in 1 ... Swift.max(1, parts.count) { objects.insert(parts.prefix(k).joined(separator: "/")) }
+            let parts = p.string.split(separator: "/")
+            for k in 1 ... Swift.max(1, parts.count) { objects.insert(ExactName(parts.prefix(k).joined(separator: "/"))) }
         }
         var unkept: [String] = []
-        var groups: Set<String> = []
+        var groups: Set<ExactName> = []
         for key in bundle.metadata.keys.sorted() where key != kerasPathsKey {
             guard let (objectPath, attr) = attributeKey(key), !attr.isEmpty, !objectPath.contains("@"),
                   !attr.utf8.contains(0), let text = attributeString(bundle.metadata[key]!), !text.utf8.contains(0)
@@ -307,23 +309,25 @@ public enum HDF5 {
             let object = parts.joined(separator: "/")
             // Only the reader's own spelling of a path: "/w@a" and "w/@a" would
             // write over "w@a"'s attribute.
-            guard object == objectPath else {
+            guard object.isSameName(as: objectPath) else {
                 unkept.append(key)
                 continue
             }
-            if objects.contains(object) { continue }
+            if objects.contains(ExactName(object)) { continue }
             // A group can be made unless a name is not one HDF5 keeps or a
             // dataset lies on its path (a dataset holds no members).
             let prefixes = (1 ... parts.count).map { parts.prefix($0).joined(separator: "/") }
             guard !parts.contains(where: { $0 == "." || $0 == ".." }), !objectPath.utf8.contains(0),
-                  !prefixes.contains(where: { datasets.contains($0) })
+                  !prefixes.contains(where: { datasets.contains(ExactName($0)) })
             else {
                 unkept.append(key)
                 continue
             }
-            groups.insert(object)
+            groups.insert(ExactName(object))
         }
-        return (unkept, groups.sorted(), bundle.contentNumPyCannotHold().objectTree)
+        // Parents first: a path's prefix sorts before it.
+        let sortedGroups = groups.map(\.string).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        return (unkept, sortedGroups, bundle.contentNumPyCannotHold().objectTree)
     }
 
     /// The string a metadata text stands for (``MetadataText``: escaped

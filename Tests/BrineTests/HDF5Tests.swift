@@ -293,7 +293,7 @@ struct HDF5OracleTests {
         } throws: { ($0 as? BrineError)?.code == .unsupportedFeature }
     }
 
-    @Test("keras.paths naming both spellings of a name places each array at its own path (a [String: String] merged them)")
+    @Test("keras.paths naming both spellings of a name places each array at its own path (a [String: String] merged them); an attribute on one spelling's group next to the other's dataset is written")
     func kerasPathsByCodePoints() throws {
         let dir = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(dir) }
@@ -310,6 +310,12 @@ struct HDF5OracleTests {
             try HDF5.write(TensorBundle(tensors: [(nfc, a)], metadata: [HDF5.kerasPathsKey: #"{"x": "g/a", "x": "g/b"}"#]), to: dir.appendingPathComponent("d.h5"))
         }
         #expect(e?.code == .invalidArgument)
+        // Group "\u{E9}" (made for its attribute) beside dataset "e\u{301}".
+        let out2 = dir.appendingPathComponent("g.h5")
+        try HDF5.write(TensorBundle(tensors: [(nfd, b)], metadata: ["\(nfc)@note": "x"]), to: out2)
+        let back2 = try HDF5.read(contentsOf: out2)
+        #expect(back2.metadata.count == 1 && back2.metadata.first?.key.isSameName(as: "\(nfc)@note") == true && back2.metadata.first?.value == "x", "\(back2.metadata)")
+        #expect(back2.names.count == 1 && back2.names[0].isSameName(as: nfd))
     }
 
     @Test("an attribute of a group no dataset creates (Keras 3's empty 'vars') is kept: the group is created")
