@@ -34,7 +34,10 @@ public struct HDF5ReadOptions: Sendable, Hashable {
     /// any other enum as its member names); compound (h5py's complex), array,
     /// variable-length, opaque, bitfield, reference and time attributes,
     /// wider numbers, and string arrays holding an element that is not UTF-8
-    /// (a JSON array element has no bytes form) have none. Set this to convert such a file's datasets
+    /// (a JSON array element has no bytes form) have none. Also left out:
+    /// enum values that are no member of their enum, attributes whose names
+    /// are not UTF-8 or hold an `@`, and both attributes of a metadata key
+    /// met in two spellings (canonically equivalent, other code points). Set this to convert such a file's datasets
     /// without them (`brine convert --drop-metadata`, `brine inspect`).
     public var skipUnconvertibleAttributes: Bool = false
 
@@ -441,6 +444,11 @@ struct Reader {
     let options: HDF5ReadOptions
     var tensors: [(name: String, tensor: AnyTensor)] = []
     var metadata: [String: String] = [:]
+    /// Metadata keys (by Swift `String` equality, i.e. canonical
+    /// equivalence) met in two spellings and left out under
+    /// ``HDF5ReadOptions/skipUnconvertibleAttributes``: a third spelling is
+    /// left out too.
+    var ambiguousKeys: Set<String> = []
     /// The first path each object was reached by (a second hard link is recorded, not converted twice).
     var visited: [haddr_t: String] = [:]
 
@@ -602,13 +610,15 @@ struct Reader {
                 let n = Unmanaged<Names>.fromOpaque(op!).takeUnretainedValue()
                 guard n.list.count < n.cap, let name else { return -1 }
                 // A name that is not UTF-8 cannot be a String key without a
-                // replacement character: recorded, and refused below.
-                guard let s = String(validatingCString: name) else { n.notUTF8 = true; return -1 }
+                // replacement character: recorded, and refused (or left out) below.
+                guard let s = String(validatingCString: name) else { n.notUTF8 = true; return 0 }
                 n.list.append(s)
                 return 0
             }, Unmanaged.passUnretained(names).toOpaque())
         }
-        if names.notUTF8 { throw fail(.invalidInterop, "an attribute name is not UTF-8; it cannot be a metadata key as it is", object) }
+        if names.notUTF8 && !options.skipUnconvertibleAttributes {
+            throw fail(.invalidInterop, "an attribute name is not UTF-8; it cannot be a metadata key as it is (HDF5ReadOptions.skipUnconvertibleAttributes, brine convert --drop-metadata, leaves such attributes out)", object)
+        }
         guard status >= 0 else { throw fail(.limitExceeded, "libhdf5 cannot list the attributes, or there are more than \(options.maxLinks)", object) }
         for a in names.list {
             let key = object + "@" + a
@@ -619,7 +629,16 @@ struct Reader {
                 if options.skipUnconvertibleAttributes { continue }
                 throw fail(.unsupportedFeature, "attribute \(Value.quoted(a)) of \(Value.quoted(object)): an '@' in the attribute's or the object's name makes its metadata key '<object>@<attribute>' ambiguous; HDF5ReadOptions.skipUnconvertibleAttributes (brine convert --drop-metadata) leaves such attributes out", object)
             }
-            // Two spellings a [String: String] would merge (one value lost).
+            // Two spellings a [String: String] would merge (one value lost):
+            // refused, or both left out (which one was meant is unknown).
+            if options.skipUnconvertibleAttributes {
+                if ambiguousKeys.contains(key) { continue }
+                if let other = metadata.otherSpelling(of: key) {
+                    metadata.removeValue(forKey: other)
+                    ambiguousKeys.insert(key)
+                    continue
+                }
+            }
             try metadata.refuseOtherSpelling(of: key, names: "attributes", holder: "a bundle's metadata") { fail(.unsupportedFeature, $0, object) }
             guard let text = try attributeText(oid, name: a, object: object) else { continue }
             metadata[key] = text
@@ -771,7 +790,14 @@ struct Reader {
                 .replacingOccurrences(of: "\"-Infinity\"", with: "-Infinity")
                 .replacingOccurrences(of: "\"Infinity\"", with: "Infinity")
         case H5T_ENUM:
-            let names = try enumNames(a, type: type, count: n, where: where_)
+            let names: [String]
+            do {
+                names = try enumNames(a, type: type, count: n, where: where_)
+            } catch {
+                // A value that is no member (or members libhdf5 cannot name) has no text.
+                if options.skipUnconvertibleAttributes && error.code == .invalidInterop { return nil }
+                throw error
+            }
             if Set(enumMembers(type).map(\.name)) == ["FALSE", "TRUE"] {
                 return json(names.map { $0 == "TRUE" })  // h5py's bool
             }

@@ -183,6 +183,38 @@ struct HDF5OracleTests {
         } throws: { ($0 as? BrineError)?.code == .unsupportedFeature }
     }
 
+    @Test("skipUnconvertibleAttributes (brine convert --drop-metadata) also leaves out enum values that are no member (h5py bool 2 included), names that are not UTF-8 and both spellings of a name, keeping the rest; without it they are refused")
+    func skipLeavesOutEveryUnconvertible() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        _ = try PythonOracle.run(#"""
+        import sys, h5py, numpy as np
+        base = sys.argv[1]
+        def make(name, fill):
+            with h5py.File(base + "/" + name + ".h5", "w") as f:
+                d = f.create_dataset("w", data=np.arange(4, dtype=np.float32))
+                d.attrs["other"] = "kept"
+                fill(d.attrs)
+        make("nonmember", lambda a: a.create("c", np.array(7, dtype="i1"), dtype=h5py.enum_dtype({"A": 0, "B": 1}, basetype="i1")))
+        make("bool2", lambda a: a.create("b", np.array([1, 2], dtype="i1"), dtype=h5py.enum_dtype({"FALSE": 0, "TRUE": 1}, basetype="i1")))
+        make("badname", lambda a: a.create(b"n\xff", np.int64(1)))
+        def spellings(a):
+            a["é"] = "precomposed"
+            a["é"] = "decomposed"
+        make("spellings", spellings)
+        """#, [dir.path])
+        for name in ["nonmember", "bool2", "badname", "spellings"] {
+            let url = dir.appendingPathComponent(name + ".h5")
+            let e = #expect(throws: BrineError.self, "\(name)") { try HDF5.read(contentsOf: url) }
+            #expect(e?.code == .invalidInterop || e?.code == .unsupportedFeature, "\(name): \(String(describing: e))")
+            var options = HDF5ReadOptions()
+            options.skipUnconvertibleAttributes = true
+            let b = try HDF5.read(contentsOf: url, options: options)
+            #expect(b.metadata == ["w@other": "kept"], "\(name): \(b.metadata)")
+            #expect(b.names == ["w"], "\(name)")
+        }
+    }
+
     @Test("attributes with no exact text (complex, compound, long double, opaque) are refused, never replaced by placeholder text; bool and enum attributes convert exactly; the opt-out leaves them out")
     func unconvertibleAttributes() throws {
         let dir = makeTemporaryDirectory()
