@@ -61,7 +61,7 @@ struct RemoteRedirectTests {
         let dir = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(dir) }
         let log = dir.appendingPathComponent("target.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["python3", "-c", Self.script, log.path]
