@@ -60,12 +60,19 @@ extension Convert {
     /// Brine output option, as a single .brine output would get them; typed
     /// metadata values come back from their text form, so an integer stays
     /// an integer in every shard's header.
-    /// - Throws: ``BrineError`` from the save (nothing of the previous model is lost).
+    /// - Throws: ``BrineError`` `.invalidArgument` for a metadata key under
+    ///   the reserved prefix `brine.` (as a single .brine output), and the
+    ///   errors of the save (nothing of the previous model is lost).
     func writeShards(_ bundle: TensorBundle, index: URL) throws {
         var options = SaveOptions()
         options.writeOptions = brine.writeOptions(threads: threading.threads)
         options.writeOptions.durable = !noSync
-        for (k, v) in bundle.metadata where !k.hasPrefix("brine.") { options.metadata[k] = try MetadataText.value(from: v, key: k) }
+        // As a single .brine output: a foreign key under Brine's reserved
+        // prefix is refused (it was left out without a word).
+        if let k = bundle.metadata.keys.sorted().first(where: { $0.hasPrefix("brine.") }) {
+            throw BrineError(.invalidArgument, "metadata key '\(k)' uses the prefix 'brine.', which Brine reserves for its own keys; rename it to keep it", filePath: index.path)
+        }
+        for (k, v) in bundle.metadata { options.metadata[k] = try MetadataText.value(from: v, key: k) }
         try Brine.saveWeights(try Weights(bundle.tensors.map { (path: $0.name, tensor: $0.tensor) }),
                               toShards: index.deletingLastPathComponent(), maxShardBytes: shardSize ?? (2 << 30), options: options)
     }
