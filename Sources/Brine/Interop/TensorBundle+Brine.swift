@@ -6,9 +6,12 @@ import Foundation
 /// The text form of Brine metadata values in string-only metadata
 /// (safetensors `__metadata__`, ``TensorBundle/metadata``), and back.
 ///
-/// - A string stays the same string, unless it starts with one of the two
-///   markers below (then it is escaped as a marked value, so that reading it
-///   back gives the same string).
+/// - A string stays the same string, unless it is itself a marked text (one
+///   of the two markers below followed by canonical base64, as Brine writes
+///   it): then it is escaped as a marked value, so that reading it back gives
+///   the same string. Any other text, including one that starts with a
+///   marker but is not followed by canonical base64 (another tool's `data:`
+///   URL), is a string as it stands, and converts back byte for byte.
 /// - bytes: `data:application/octet-stream;base64,` + standard base64
 ///   (RFC 4648, with padding) of the bytes: `00 01 ff` → `data:application/octet-stream;base64,AAH/`.
 /// - Every other kind (null, bool, int, uint, float32, float64, list, map):
@@ -29,7 +32,7 @@ public enum MetadataText {
     ///   (never valid in metadata).
     public static func text(for value: Value, key: String) throws(BrineError) -> String {
         switch value {
-        case .string(let s) where !s.hasPrefix(bytesPrefix) && !s.hasPrefix(valuePrefix):
+        case .string(let s) where marked(s) == nil:
             return s
         case .bytes(let b):
             return bytesPrefix + Data(b).base64EncodedString()
@@ -42,22 +45,27 @@ public enum MetadataText {
         }
     }
 
+    /// The marker and decoded bytes of `text` when it is a marked text
+    /// exactly as ``text(for:key:)`` writes one: a marker (compared by its
+    /// bytes) followed by canonical base64 (RFC 4648 with padding, zero
+    /// trailing bits: re-encoding the bytes gives the same text); else `nil`.
+    static func marked(_ text: String) -> (isBytes: Bool, bytes: [UInt8])? {
+        for (isBytes, prefix) in [(true, bytesPrefix), (false, valuePrefix)] where text.utf8.starts(with: prefix.utf8) {
+            let b64 = String(decoding: text.utf8.dropFirst(prefix.utf8.count), as: UTF8.self)
+            guard let d = Data(base64Encoded: b64), d.base64EncodedString() == b64 else { return nil }
+            return (isBytes, [UInt8](d))
+        }
+        return nil
+    }
+
     /// The value that `text` stands for: the inverse of ``text(for:key:)``.
-    /// Text without a marker is a string.
+    /// Text that is not a marked text as Brine writes it (a marker followed
+    /// by canonical base64) is a string, exactly as it stands.
     /// - Throws: ``BrineError`` `.invalidInterop` naming the key when a
-    ///   marked text is not valid base64 or not one valid value.
+    ///   marked value's bytes are not one valid value.
     public static func value(from text: String, key: String) throws(BrineError) -> Value {
-        if text.hasPrefix(bytesPrefix) {
-            guard let d = Data(base64Encoded: String(text.dropFirst(bytesPrefix.count))) else {
-                throw BrineError(.invalidInterop, "metadata key '\(key)': the bytes after '\(bytesPrefix)' are not valid base64")
-            }
-            return .bytes([UInt8](d))
-        }
-        guard text.hasPrefix(valuePrefix) else { return .string(text) }
-        guard let d = Data(base64Encoded: String(text.dropFirst(valuePrefix.count))) else {
-            throw BrineError(.invalidInterop, "metadata key '\(key)': the text after '\(valuePrefix)' is not valid base64")
-        }
-        let bytes = [UInt8](d)
+        guard let (isBytes, bytes) = marked(text) else { return .string(text) }
+        if isBytes { return .bytes(bytes) }
         do throws(BrineError) {
             return try typedThrows {
                 try bytes.withUnsafeBytes { (b) throws(BrineError) -> Value in
@@ -92,7 +100,9 @@ enum InlineArrayExport {
     /// that has the keys of a tensor but whose scalars do not fit it is an
     /// ordinary map (its lists are exported on their own).
     /// - Throws: ``BrineError`` `.invalidArgument` only for an array that
-    ///   cannot be built (never for a well-formed tree).
+    ///   cannot be built (never for a well-formed tree); `.unsupportedFeature`
+    ///   for a ``Tensor`` with no elements (`{"shape": [0, …], "scalars": []}`),
+    ///   whose dtype the file does not record.
     static func collect(_ root: Value) throws(BrineError) -> [(path: String, tensor: AnyTensor)] {
         var out: [(path: String, tensor: AnyTensor)] = []
         var stack: [(value: Value, path: [String])] = [(root, [])]
@@ -133,6 +143,13 @@ enum InlineArrayExport {
                 shape.append(Int(n))
             }
             guard let count = Shape.elementCount(shape) else { return nil }
+            // A Tensor with no elements stores an empty list of scalars and
+            // no dtype: its element type is not in the file. Exporting its
+            // lists as arrays (the shape as "path.shape") or guessing a dtype
+            // would both be wrong.
+            if dict["dtype"] == nil, count == 0, case .list(let items) = scalars, items.isEmpty {
+                throw BrineError(.unsupportedFeature, "the inline Tensor at '\(path)' has no elements, and the file records no dtype for it (a Tensor's inline form names none); it cannot be exported exactly. Save the model with SaveOptions(inlineThreshold: 0) (every array out of line, with its dtype) or hold it as an AnyTensor", arrayPath: path)
+            }
             let dtype: DType
             if case .string(let name)? = dict["dtype"] {
                 guard let d = DType(name: name) else { return nil }
