@@ -73,7 +73,9 @@ struct NumpyDType {
         }
         if kind == "O" { return "object" }
         let order: Character = itemSize == 1 || kind == "O" ? "|" : (byteOrder == "=" ? "<" : byteOrder)
-        return .string("\(order)\(kind)\(itemSize)")
+        // NumPy counts a unicode dtype in characters (UCS-4, 4 bytes each):
+        // '<U4' holds 16 bytes per item.
+        return .string("\(order)\(kind)\(kind == "U" ? itemSize / 4 : itemSize)")
     }
 
     /// Parses the first argument of `numpy.dtype(...)` as `dtype.__reduce__`
