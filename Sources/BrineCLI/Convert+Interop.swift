@@ -20,6 +20,8 @@ extension Convert {
             throw BrineError(.unsupportedDType, "tensor is quantized (\(q.type.name)) and has no numeric view; \(format) cannot carry ggml blocks (write .brine, .safetensors or .gguf)",
                              filePath: url.path, arrayPath: q.name)
         }
+        guard format == .onnx || format == .h5 || format == .keras else { return false }
+        if dropMetadata { try bundle.refuseArrayDataOnlyInTree(path: url.path) }
         switch format {
         case .onnx:
             guard let into else { throw BrineError(.invalidArgument, "writing .onnx needs --into MODEL.onnx") }

@@ -172,10 +172,10 @@ public struct TensorBundle: Sendable {
             }
             let meta = try TensorBundle.userMetadataText(file.metadata, path: url.path)
             var tensors: [(name: String, tensor: AnyTensor)] = zip(file.arrays, all).map { ($0.path, $1) }
-            var names = Set(tensors.map(\.name))
+            var names = Set(tensors.map { ExactName($0.name) })  // by code points: two spellings are two paths
             let inline = try InlineArrayExport.collect(file.root)
             for (path, t) in inline {
-                guard names.insert(path).inserted else {
+                guard names.insert(ExactName(path)).inserted else {
                     throw BrineError(.invalidArgument, "an inline array and an out-of-line array have the same path; cannot export both", filePath: url.path, arrayPath: path)
                 }
                 tensors.append((path, t))
@@ -184,7 +184,7 @@ public struct TensorBundle: Sendable {
             // tensors of their own: formats without aliases (safetensors) get a copy.
             let aliases = file.aliases
             for (path, index) in aliases {
-                guard names.insert(path).inserted else {
+                guard names.insert(ExactName(path)).inserted else {
                     throw BrineError(.invalidArgument, "an alias path is also the path of another array; cannot export both", filePath: url.path, arrayPath: path)
                 }
                 tensors.append((path, all[index]))
@@ -247,6 +247,7 @@ public struct TensorBundle: Sendable {
         guard let f = format ?? TensorFileFormat(fileExtension: url.pathExtension) else {
             throw BrineError(.invalidArgument, "cannot tell the output format from the extension '\(url.pathExtension)'", filePath: url.path)
         }
+        if options.dropMetadata { try refuseArrayDataOnlyInTree(path: url.path) }
         if root != nil && (f == .npz || f == .npy) && !options.dropMetadata {
             throw BrineError(.unsupportedFeature, "this bundle has an object tree (from a pickle or joblib file) that .\(f) files cannot hold; convert to Brine or safetensors, which keep it, or set dropMetadata (brine convert --drop-metadata) to leave it out",
                              filePath: url.path)
@@ -385,5 +386,48 @@ struct BrineTree: Sendable {
         guard a.dtype == b.dtype, a.shape == b.shape, a.byteCount == b.byteCount else { return false }
         if a.storage === b.storage || a.byteCount == 0 { return true }
         return memcmp(a.storage.baseAddress, b.storage.baseAddress, a.byteCount) == 0
+    }
+}
+
+extension TensorBundle {
+    /// Throws when the object tree (``root``, from a pickle or joblib file)
+    /// holds array data that is not among ``tensors``: a NumPy array
+    /// subclass Brine does not convert as an array (`numpy.matrix`,
+    /// `numpy.ma.MaskedArray`, …) is kept in the tree as the recorded call
+    /// (`_reconstruct`, `_mareconstruct`) whose state holds a dtype and the
+    /// data bytes, so leaving the tree out (`dropMetadata`) would drop that
+    /// data without a word.
+    /// - Parameter path: the output's path, for the error.
+    /// - Throws: ``BrineError`` `.unsupportedFeature` naming the class.
+    package func refuseArrayDataOnlyInTree(path: String?) throws(BrineError) {
+        guard let root else { return }
+        var stack = [root]
+        var seen = 0
+        while let v = stack.popLast(), seen < 10_000_000 {
+            seen += 1
+            switch v {
+            case .list(let items): stack.append(contentsOf: items)
+            case .map(let entries):
+                // A recorded call whose state is an ndarray's (`__setstate__`
+                // of numpy's `_reconstruct`, `_mareconstruct`, …): a dtype and
+                // the data bytes.
+                if entries.contains(where: { $0.key == "__class__" }),
+                   case .list(let state)? = entries.first(where: { $0.key == "state" })?.value,
+                   state.contains(where: { if case .bytes = $0 { return true } else { return false } }),
+                   state.contains(where: { s in
+                       if case .map(let m) = s, case .string("numpy.dtype")? = m.first(where: { $0.key == "__class__" })?.value { return true }
+                       return false
+                   }) {
+                    var name = "a NumPy array subclass"
+                    if case .list(let args)? = entries.first(where: { $0.key == "args" })?.value, case .map(let g)? = args.first,
+                       case .string(let n)? = g.first(where: { $0.key == "__global__" })?.value {
+                        name = n
+                    }
+                    throw BrineError(.unsupportedFeature, "the pickle holds a \(name) array, which Brine keeps only in the object tree (as a recorded numpy call with its dtype and data), not as an array; leaving the tree out (--drop-metadata) would drop its data. Convert it to a plain ndarray (np.asarray) before pickling, or write .brine or .safetensors, which keep the tree", filePath: path)
+                }
+                stack.append(contentsOf: entries.map(\.value))
+            default: break
+            }
+        }
     }
 }
