@@ -55,9 +55,56 @@ extension TensorBundle {
             }
             tensors.append((path, t))
         }
+        // Tied weights are references to one weight-map entry from several
+        // places of the tree (shards keep no alias list): each other place
+        // is exported under its own path, as a single file's aliases are.
+        let aliases = try Self.sharedArrayAliases(root, names: index.weightMap.map(\.path), path: indexURL.path)
+        for (path, i) in aliases {
+            guard names.insert(ExactName(path)).inserted else {
+                throw BrineError(.invalidArgument, "an alias path of a shared array is also the path of another array; cannot export both", filePath: indexURL.path, arrayPath: path)
+            }
+            tensors.append((path, arrays[i]))
+        }
         self.init(tensors: tensors, metadata: metadata)
-        // Shards record no root type (each header says Brine.Weights), and
-        // tied weights are references to one entry in the tree (no alias list).
-        brineTree = BrineTree(root: root, outOfLine: index.weightMap.map(\.path), inline: inline, rootType: nil)
+        // Shards record no root type (each header says Brine.Weights).
+        brineTree = BrineTree(root: root, outOfLine: index.weightMap.map(\.path), inline: inline, rootType: nil, aliases: aliases)
+    }
+
+    /// The alias paths of arrays the tree refers to from more than one place
+    /// (tied weights): every reference but the one at the array's own path
+    /// (`names[i]`, its coding path's keys joined by `.`), named the same way.
+    /// - Throws: ``BrineError`` `.unsupportedFeature` when no reference of a
+    ///   shared array is at its own path (keys holding `.`, which the naming
+    ///   rule escapes), so the aliases' names cannot be told exactly.
+    static func sharedArrayAliases(_ root: Value, names: [String], path: String) throws(BrineError) -> [(path: String, index: Int)] {
+        var places: [Int: [String]] = [:]
+        var order: [Int] = []
+        var stack: [(value: Value, path: [String])] = [(root, [])]
+        while let (value, p) = stack.popLast() {
+            switch value {
+            case .arrayRef(let i):
+                if places[i] == nil { order.append(i) }
+                places[i, default: []].append(p.isEmpty ? "root" : p.joined(separator: "."))
+            case .list(let items):
+                for (k, v) in items.enumerated().reversed() { stack.append((v, p + [String(k)])) }
+            case .map(let entries):
+                for (k, v) in entries.reversed() { stack.append((v, p + [k])) }
+            default:
+                break
+            }
+        }
+        var out: [(path: String, index: Int)] = []
+        for i in order {
+            guard let list = places[i], list.count > 1, i < names.count else { continue }
+            guard list.contains(where: { $0.isSameName(as: names[i]) }) else {
+                throw BrineError(.unsupportedFeature, "the array '\(names[i])' is shared by several places of the model's tree, none at its own path; their names cannot be told exactly, so they cannot be exported", filePath: path, arrayPath: names[i])
+            }
+            var ownSeen = false
+            for a in list {
+                if !ownSeen && a.isSameName(as: names[i]) { ownSeen = true; continue }
+                out.append((a, i))
+            }
+        }
+        return out
     }
 }
