@@ -8,6 +8,8 @@ import Foundation
 ///
 /// - Brine: the trailer, the header and every chunk's XXH3-64 checksum, and
 ///   that every compressed chunk decompresses to its declared size.
+/// - A sharded Brine model (`model.brine.index.json`): the index, then every
+///   shard as above, each compared with the index.
 /// - safetensors and .npy: their structure (everything the reader validates:
 ///   header, dtypes, shapes, every array's bytes within the file and not
 ///   overlapping) and every array's bytes read; these formats carry no checksums.
@@ -30,7 +32,7 @@ struct Verify: ParsableCommand {
             "message", "array", "chunk", "offset"}]}.
             """)
 
-    @Argument(help: "The files (.brine, .safetensors, .npy, .npz), or .brine objects' s3:// or http(s):// URLs.")
+    @Argument(help: "The files (.brine, a sharded model's model.brine.index.json, .safetensors, .npy, .npz, .gguf, .onnx, .h5, .keras, pickle/joblib), or .brine objects' s3:// or http(s):// URLs.")
     var files: [String]
 
     @Flag(name: .shortAndLong, help: "Print nothing on success.")
@@ -72,6 +74,9 @@ struct Verify: ParsableCommand {
             if let url = remoteURL(path) {
                 format = "brine"
                 report = try verifyRemote(url)
+            } else if path.hasSuffix(".brine.index.json") {
+                format = "brine shard index"
+                report = try verifyShards(URL(fileURLWithPath: path))
             } else if let (f, r) = try verifyByReading(path) {
                 // Formats without checksums or an array table of Brine's kind
                 // (GGUF, ONNX, HDF5/Keras, pickle/joblib): read completely by
@@ -127,6 +132,36 @@ struct Verify: ParsableCommand {
 }
 
 extension Verify {
+    /// Verifies a sharded Brine model from its index: the index itself
+    /// (strict JSON, its records consistent with its weight map), then every
+    /// shard completely (trailer, header, every chunk's checksum), each
+    /// compared with the index (`shard_checksums`) and holding exactly the
+    /// arrays the index places in it. Every problem of every shard is
+    /// reported, not only the first.
+    /// - Throws: ``BrineError`` for an index that cannot be read or parsed.
+    func verifyShards(_ indexURL: URL) throws(BrineError) -> InputFile.Report {
+        let index = try ShardIndex(contentsOf: indexURL)
+        var r = InputFile.Report()
+        r.checks = "xxh3-64"
+        var options = threading.readOptions
+        options.verifyChecksums = true
+        for shard in index.shardNames {
+            let url = indexURL.deletingLastPathComponent().appendingPathComponent(shard)
+            do throws(BrineError) {
+                let file = try BrineFile(contentsOf: url, options: options)
+                try index.checkShard(shard, headerChecksum: file.headerChecksum, path: indexURL.path)
+                _ = try index.placedArrays(in: shard, arrays: file.arrays, info: file.info, path: indexURL.path)
+                r.arrays += file.arrays.count
+                r.chunks += file.arrays.reduce(0) { $0 + $1.chunkCount }
+                r.bytes += file.arrays.reduce(0) { $0 + $1.storedBytes }
+                r.failures += file.verify()
+            } catch {
+                r.failures.append(error)
+            }
+        }
+        return r
+    }
+
     /// Reads a GGUF, ONNX, HDF5/`.keras` or pickle/joblib file completely
     /// with its reader; `nil` for the formats ``InputFile`` verifies.
     func verifyByReading(_ path: String) throws(BrineError) -> (TensorFileFormat, InputFile.Report)? {

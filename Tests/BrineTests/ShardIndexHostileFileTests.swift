@@ -212,6 +212,31 @@ struct ShardSaveConsistencyTests {
         #expect(e2?.code == .corruptHeader && e2?.arrayPath == dropped.path, "\(String(describing: e2))")
     }
 
+    @Test("brine verify checks a sharded model from its index: every shard's chunks, each against the index; a damaged chunk or an index that leaves out an array fails naming it (it said 'cannot tell the format')")
+    func verifyShardIndex() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        var index = try Brine.saveWeights(try weights(seed: 9), toShards: dir, maxShardBytes: 3 << 20)
+        let indexURL = dir.appendingPathComponent(ShardIndex.fileName)
+        let ok = try runBrine(["verify", indexURL.path])
+        #expect(ok.status == 0 && ok.out.hasPrefix("ok: ") && ok.out.contains("4 arrays"), "\(ok.out) \(ok.err)")
+        // One byte of the second shard's data flipped.
+        let shard = dir.appendingPathComponent(index.shardNames[1])
+        var bytes = try Data(contentsOf: shard)
+        bytes[4096] ^= 0xFF
+        try bytes.write(to: shard)
+        let damaged = try runBrine(["verify", indexURL.path, "--json"])
+        #expect(damaged.status == 1 && damaged.out.contains("checksumMismatch"), "\(damaged.out) \(damaged.err)")
+        bytes[4096] ^= 0xFF
+        try bytes.write(to: shard)
+        #expect(try runBrine(["verify", indexURL.path]).status == 0)
+        // The index leaves out an array its shard holds.
+        let dropped = index.weightMap.removeLast()
+        try Data(index.jsonBytes).write(to: indexURL)
+        let partial = try runBrine(["verify", indexURL.path])
+        #expect(partial.status == 1 && partial.err.contains(dropped.path), "\(partial.err)")
+    }
+
     @Test("an index whose shard_count or shard_checksums disagree with its weight map is corruptHeader: a shard dropped from the map lost its arrays, a shard without a checksum would load unverified")
     func indexRecordsAgreeWithWeightMap() throws {
         let dir = makeTemporaryDirectory()
