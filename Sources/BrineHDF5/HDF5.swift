@@ -85,6 +85,17 @@ public enum HDF5 {
     /// The metadata key mapping readable Keras names to HDF5 paths (see ``HDF5ReadOptions/kerasNames``).
     public static let kerasPathsKey = "keras.paths"
 
+    /// The metadata key recording the HDF5 type of every attribute whose
+    /// metadata text is not simply its string (a JSON object from metadata
+    /// key to type): `int8` … `int64`, `uint8` … `uint64`, `float16`,
+    /// `float32`, `float64`, `bool` (h5py's bool enum), `string` (an array
+    /// of strings), `enum` (member names). ``write(_:to:durable:dropMetadata:)``
+    /// writes such keys back with that type and the JSON's shape (a number is
+    /// a scalar, nested arrays give the dimensions), so an int attribute
+    /// stays an int; an `enum` (whose type it cannot rebuild) is refused
+    /// unless `dropMetadata`. Keys without a record are string attributes.
+    public static let attributeTypesKey = "hdf5.attribute_types"
+
     /// The readable name of a Keras weight path, or `nil` when it is not one.
     static func kerasName(_ path: String) -> String? {
         var parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
@@ -147,6 +158,10 @@ public enum HDF5 {
         var reader = Reader(path: url.path, options: options)
         try reader.walk(fid, path: "", depth: 0)
         var bundle = TensorBundle(tensors: reader.tensors, metadata: reader.metadata)
+        if !reader.attributeTypes.isEmpty,
+           let d = try? JSONSerialization.data(withJSONObject: reader.attributeTypes, options: [.sortedKeys, .withoutEscapingSlashes]) {
+            bundle.metadata[attributeTypesKey] = String(decoding: d, as: UTF8.self)
+        }
         if options.kerasNames { applyKerasNames(&bundle) }
         return bundle
     }
@@ -203,14 +218,18 @@ public enum HDF5 {
     /// Writes a bundle as a plain HDF5 file, atomically: each array a
     /// contiguous dataset at its name (groups created along the path; h5py's
     /// float16 and bool types), and each metadata key `<object path>@<name>`
-    /// a UTF-8 string attribute on that object (the root group for an empty
-    /// object path; a group is created for a path no dataset creates), as
-    /// ``read(contentsOf:options:)`` reads them back. Metadata HDF5 cannot
+    /// an attribute on that object (the root group for an empty object path;
+    /// a group is created for a path no dataset creates), as
+    /// ``read(contentsOf:options:)`` reads them back: of the type
+    /// ``attributeTypesKey`` records for the key (an int, float, bool or
+    /// string array attribute with the JSON text's shape, checked to hold
+    /// every value exactly), else a UTF-8 string. Metadata HDF5 cannot
     /// keep (a key without `@`, an empty attribute name such as a recorded
     /// link's `<path>@`, an object under a dataset, a NUL byte in an
-    /// attribute's name or value, which libhdf5 would cut there) and a
-    /// Brine model's object tree are refused unless `dropMetadata` says to
-    /// leave them out.
+    /// attribute's name or value, which libhdf5 would cut there, an `enum`
+    /// attribute whose type cannot be rebuilt) and a Brine model's object
+    /// tree are refused unless `dropMetadata` says to leave them out; a
+    /// text that is not a value of its recorded type is `.invalidArgument`.
     /// An array named in the metadata key ``kerasPathsKey`` is written at
     /// the HDF5 path recorded there (Keras' layout, see ``HDF5ReadOptions/kerasNames``).
     /// The file is replaced atomically (a temporary renamed over it) and,
@@ -237,12 +256,19 @@ public enum HDF5 {
         }
         for (name, _) in bundle.tensors { try checkDatasetName(paths[ExactName(name)] ?? name, path: url.path) }
         let datasetPaths = bundle.tensors.map { paths[ExactName($0.name)] ?? $0.name }
+        let types = try attributeTypes(bundle, path: url.path)
         let (unkept, groups, tree) = contentHDF5CannotHold(bundle, datasetPaths: datasetPaths)
         if !dropMetadata && (!unkept.isEmpty || tree) {
             let what = TensorBundle.describeUnkept(keys: unkept, tree: tree)
-            throw BrineError(.unsupportedFeature, "HDF5 keeps metadata only as string attributes '<object path>@<name>' of written objects; this bundle also has \(what). Set dropMetadata (brine convert --drop-metadata) to leave them out, or write safetensors or Brine, which keep them", filePath: url.path)
+            throw BrineError(.unsupportedFeature, "HDF5 keeps metadata only as attributes '<object path>@<name>' of written objects (typed as hdf5.attribute_types records, else strings); this bundle also has \(what). Set dropMetadata (brine convert --drop-metadata) to leave them out, or write safetensors or Brine, which keep them", filePath: url.path)
         }
         let unkeptKeys = Set(unkept)
+        // Typed attributes parsed before libhdf5 runs: a text that is not
+        // exactly a value of its recorded type is refused, never clamped.
+        var typed: [String: TypedAttribute] = [:]
+        for (key, type) in types where bundle.metadata[key] != nil && !unkeptKeys.contains(key) {
+            typed[key] = try TypedAttribute(text: bundle.metadata[key]!, type: type, key: key, path: url.path)
+        }
         lock.lock()
         defer { lock.unlock() }
         silenceErrors()
@@ -272,7 +298,11 @@ public enum HDF5 {
                 guard oid >= 0 else { throw BrineError(.io, "libhdf5 cannot open '\(target)' to write its attribute '\(attr)'", filePath: url.path) }
                 defer { H5Oclose(oid) }
                 guard let text = attributeString(bundle.metadata[key]!) else { continue }  // checked above
-                try writeStringAttribute(oid, name: attr, value: text, path: url.path)
+                if let t = typed[key] {
+                    try t.write(oid, name: attr, path: url.path)
+                } else {
+                    try writeStringAttribute(oid, name: attr, value: text, path: url.path)
+                }
             }
             guard H5Fflush(fid, H5F_SCOPE_GLOBAL) >= 0 else { throw BrineError(.io, "libhdf5 failed to flush the file", filePath: temp) }
         }
@@ -298,7 +328,13 @@ public enum HDF5 {
         }
         var unkept: [String] = []
         var groups: Set<ExactName> = []
-        for key in bundle.metadata.keys.sorted() where key != kerasPathsKey {
+        let enums = Set(((try? attributeTypes(bundle, path: nil)) ?? [:]).filter { $0.value == "enum" }.keys)
+        for key in bundle.metadata.keys.sorted() where key != kerasPathsKey && key != attributeTypesKey {
+            // An enum attribute's member names: its enum type cannot be rebuilt.
+            if enums.contains(key) {
+                unkept.append(key)
+                continue
+            }
             guard let (objectPath, attr) = attributeKey(key), !attr.isEmpty, !objectPath.contains("@"),
                   !attr.utf8.contains(0), let text = attributeString(bundle.metadata[key]!), !text.utf8.contains(0)
             else {
@@ -419,6 +455,22 @@ public enum HDF5 {
         withExtendedLifetime(t.storage) {}
     }
 
+    /// The recorded attribute types (``attributeTypesKey``) by metadata key.
+    /// - Throws: `.invalidArgument` when the record is not a JSON object of strings.
+    static func attributeTypes(_ bundle: TensorBundle, path: String?) throws(BrineError) -> [String: String] {
+        guard let text = bundle.metadata[attributeTypesKey] else { return [:] }
+        guard let object = try? jsonStringObject(text) else {
+            throw BrineError(.invalidArgument, "metadata '\(attributeTypesKey)' is not a JSON object of strings", filePath: path)
+        }
+        var out: [String: String] = [:]
+        for (k, v) in object {
+            // Exactly the metadata's spelling of the key (by code points).
+            guard let i = bundle.metadata.index(forKey: k), bundle.metadata.keys[i].isSameName(as: k) else { continue }
+            out[k] = v
+        }
+        return out
+    }
+
     static func writeStringAttribute(_ oid: hid_t, name: String, value: String, path: String) throws(BrineError) {
         let type = H5Tcopy(brine_h5t_c_s1())
         defer { H5Tclose(type) }
@@ -449,6 +501,28 @@ struct Reader {
     /// ``HDF5ReadOptions/skipUnconvertibleAttributes``: a third spelling is
     /// left out too.
     var ambiguousKeys: Set<String> = []
+    /// The HDF5 type of every attribute whose text is not simply its string
+    /// (see ``HDF5/attributeTypesKey``), by metadata key.
+    var attributeTypes: [String: String] = [:]
+
+    /// The type name ``HDF5/attributeTypesKey`` records for an attribute;
+    /// `nil` for a string scalar (its text is the string itself).
+    func attributeTypeName(_ oid: hid_t, name: String) -> String? {
+        let a = H5Aopen(oid, name, brine_h5p_default())
+        guard a >= 0 else { return nil }
+        defer { H5Aclose(a) }
+        let type = H5Aget_type(a), space = H5Aget_space(a)
+        defer { H5Tclose(type); H5Sclose(space) }
+        let scalar = H5Sget_simple_extent_type(space) == H5S_SCALAR
+        let bits = H5Tget_size(type) * 8
+        switch H5Tget_class(type) {
+        case H5T_STRING: return scalar ? nil : "string"
+        case H5T_INTEGER: return (H5Tget_sign(type) == H5T_SGN_NONE ? "uint" : "int") + String(bits)
+        case H5T_FLOAT: return "float" + String(bits)
+        case H5T_ENUM: return Set(enumMembers(type).map(\.name)) == ["FALSE", "TRUE"] ? "bool" : "enum"
+        default: return nil
+        }
+    }
     /// The first path each object was reached by (a second hard link is recorded, not converted twice).
     var visited: [haddr_t: String] = [:]
 
@@ -635,6 +709,7 @@ struct Reader {
                 if ambiguousKeys.contains(key) { continue }
                 if let other = metadata.otherSpelling(of: key) {
                     metadata.removeValue(forKey: other)
+                    attributeTypes.removeValue(forKey: other)
                     ambiguousKeys.insert(key)
                     continue
                 }
@@ -642,6 +717,7 @@ struct Reader {
             try metadata.refuseOtherSpelling(of: key, names: "attributes", holder: "a bundle's metadata") { fail(.unsupportedFeature, $0, object) }
             guard let text = try attributeText(oid, name: a, object: object) else { continue }
             metadata[key] = text
+            if let type = attributeTypeName(oid, name: a) { attributeTypes[key] = type }
         }
     }
 
@@ -860,5 +936,170 @@ struct Reader {
             names.append(m.name)
         }
         return names
+    }
+}
+
+/// A typed attribute parsed from its metadata text and recorded type
+/// (``HDF5/attributeTypesKey``): a scalar (the text is one JSON value) or an
+/// array whose dimensions are the JSON's nesting.
+struct TypedAttribute {
+    /// `nil` for a scalar dataspace.
+    var dims: [hsize_t]?
+    /// A numeric or bool attribute: its dtype and little-endian element bytes.
+    var dtype: DType?
+    var bytes: [UInt8] = []
+    /// A string array attribute's elements (C order).
+    var strings: [String] = []
+
+    /// - Throws: `.invalidArgument` naming the key when the text is not a
+    ///   value of `type` exactly (out of range, a fraction for an integer, a
+    ///   float that the narrower type would round, ragged nesting).
+    init(text: String, type: String, key: String, path: String) throws(BrineError) {
+        func bad(_ why: String) -> BrineError {
+            BrineError(.invalidArgument, "metadata '\(key)' is recorded as an HDF5 \(type) attribute but its text \(why)", filePath: path)
+        }
+        var tokens: [String] = []
+        var dims: [Int] = []
+        var rank: Int? = nil
+        var dimsByLevel: [Int: Int] = [:]
+        let isString = type == "string"
+        if isString {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed]) else { throw bad("is not JSON") }
+            func walk(_ v: Any, _ level: Int) throws(BrineError) {
+                if let list = v as? [Any] {
+                    if level == dims.count { dims.append(list.count) } else if dims[level] != list.count { throw bad("is ragged") }
+                    for e in list { try walk(e, level + 1) }
+                } else if let s = v as? String {
+                    if rank == nil { rank = level } else if rank != level { throw bad("is ragged") }
+                    tokens.append(s)
+                } else {
+                    throw bad("holds a value that is not a string")
+                }
+            }
+            guard object is [Any] else { throw bad("is not a JSON array of strings") }
+            try walk(object, 0)
+        } else {
+            // Numbers, NaN/Infinity (as Python's json writes them), true/false, nested arrays.
+            let b = Array(text.utf8)
+            var i = 0
+            func ws() { while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 } }
+            func value(_ level: Int) throws(BrineError) {
+                ws()
+                guard i < b.count else { throw bad("ends early") }
+                if b[i] == UInt8(ascii: "[") {
+                    i += 1
+                    var n = 0
+                    ws()
+                    if i < b.count, b[i] == UInt8(ascii: "]") {
+                        i += 1
+                    } else {
+                        while true {
+                            try value(level + 1)
+                            n += 1
+                            ws()
+                            guard i < b.count else { throw bad("ends early") }
+                            if b[i] == UInt8(ascii: ",") { i += 1; continue }
+                            guard b[i] == UInt8(ascii: "]") else { throw bad("is not JSON") }
+                            i += 1
+                            break
+                        }
+                    }
+                    if let d = dimsByLevel[level], d != n { throw bad("is ragged") }
+                    dimsByLevel[level] = n
+                    return
+                }
+                let start = i
+                while i < b.count, b[i] != UInt8(ascii: ","), b[i] != UInt8(ascii: "]"), b[i] != 0x20, b[i] != 0x0A, b[i] != 0x0D, b[i] != 0x09 { i += 1 }
+                guard i > start else { throw bad("is not JSON") }
+                if rank == nil { rank = level } else if rank != level { throw bad("is ragged") }
+                tokens.append(String(decoding: b[start ..< i], as: UTF8.self))
+            }
+            try value(0)
+            ws()
+            guard i == b.count else { throw bad("has text after its value") }
+            dims = (0 ..< dimsByLevel.count).map { dimsByLevel[$0] ?? -1 }
+            guard !dims.contains(-1) else { throw bad("is ragged") }
+        }
+        // A scalar: one token at level 0.
+        let scalar = dims.isEmpty
+        if let rank, rank != dims.count { throw bad("is ragged") }
+        self.dims = scalar ? nil : dims.map { hsize_t($0) }
+        if isString {
+            guard !scalar else { throw bad("is not an array") }
+            strings = tokens
+            return
+        }
+        guard let dt = DType(name: type), dt != .bfloat16 else { throw bad("names no HDF5 type Brine writes") }
+        dtype = dt
+        var out: [UInt8] = []
+        out.reserveCapacity(tokens.count * dt.itemSize)
+        func le<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
+        func double(_ t: String) -> Double? {
+            switch t {
+            case "NaN": return .nan
+            case "Infinity": return .infinity
+            case "-Infinity": return -.infinity
+            default: return t.first == "+" ? nil : Double(t)
+            }
+        }
+        for t in tokens {
+            switch dt {
+            case .bool:
+                guard t == "true" || t == "false" else { throw bad("holds '\(t)', not true or false") }
+                out.append(t == "true" ? 1 : 0)
+            case .int8, .int16, .int32, .int64:
+                guard let v = Int64(t) else { throw bad("holds '\(t)', not an integer of \(type)") }
+                let bits = dt.itemSize * 8
+                guard bits == 64 || (v >= -(Int64(1) << (bits - 1)) && v < Int64(1) << (bits - 1)) else { throw bad("holds \(t), out of \(type)'s range") }
+                switch dt { case .int8: le(Int8(v)); case .int16: le(Int16(v)); case .int32: le(Int32(v)); default: le(v) }
+            case .uint8, .uint16, .uint32, .uint64:
+                guard let v = UInt64(t) else { throw bad("holds '\(t)', not an integer of \(type)") }
+                let bits = dt.itemSize * 8
+                guard bits == 64 || v < UInt64(1) << bits else { throw bad("holds \(t), out of \(type)'s range") }
+                switch dt { case .uint8: le(UInt8(v)); case .uint16: le(UInt16(v)); case .uint32: le(UInt32(v)); default: le(v) }
+            case .float64:
+                guard let d = double(t) else { throw bad("holds '\(t)', not a number") }
+                le(d.bitPattern)
+            case .float32:
+                guard let d = double(t), d.isNaN || Double(Float(d)) == d else { throw bad("holds '\(t)', which float32 does not hold exactly") }
+                le(Float(d).bitPattern)
+            case .float16:
+                guard let d = double(t), d.isNaN || Double(Float16(d)) == d else { throw bad("holds '\(t)', which float16 does not hold exactly") }
+                le(Float16(d).bitPattern)
+            default:
+                throw bad("names no HDF5 type Brine writes")
+            }
+        }
+        bytes = out
+    }
+
+    /// Writes the attribute `name` on `oid` (replacing one of that name).
+    /// - Throws: `.io` when libhdf5 fails.
+    func write(_ oid: hid_t, name: String, path: String) throws(BrineError) {
+        let space: hid_t
+        if let dims { space = H5Screate_simple(Int32(dims.count), dims, nil) } else { space = H5Screate(H5S_SCALAR) }
+        defer { H5Sclose(space) }
+        let type: hid_t
+        if let dtype {
+            type = HDF5.fileType(dtype)
+        } else {
+            type = H5Tcopy(brine_h5t_c_s1())
+            H5Tset_size(type, brine_h5t_variable())
+            H5Tset_cset(type, H5T_CSET_UTF8)
+        }
+        defer { H5Tclose(type) }
+        if H5Aexists(oid, name) > 0 { H5Adelete(oid, name) }
+        let a = H5Acreate2(oid, name, type, space, brine_h5p_default(), brine_h5p_default())
+        guard a >= 0 else { throw BrineError(.io, "libhdf5 cannot create attribute '\(name)'", filePath: path) }
+        defer { H5Aclose(a) }
+        let ok: Bool
+        if dtype != nil {
+            ok = bytes.isEmpty || bytes.withUnsafeBytes { H5Awrite(a, type, $0.baseAddress) >= 0 }
+        } else {
+            var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+            defer { for p in pointers { free(p) } }
+            ok = pointers.isEmpty || H5Awrite(a, type, &pointers) >= 0
+        }
+        guard ok else { throw BrineError(.io, "libhdf5 cannot write attribute '\(name)'", filePath: path) }
     }
 }

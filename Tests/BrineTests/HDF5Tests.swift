@@ -350,6 +350,62 @@ struct HDF5OracleTests {
         #expect(back2.names.count == 1 && back2.names[0].isSameName(as: nfd))
     }
 
+    @Test("HDF5 → HDF5 keeps every attribute's type and shape (it wrote all of them back as strings: int 5 became \"5\"); an enum attribute is refused unless dropMetadata; a text that no longer fits its recorded type is refused")
+    func attributeTypesRoundTrip() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        _ = try PythonOracle.run(#"""
+        import sys, h5py, numpy as np
+        with h5py.File(sys.argv[1] + "/in.h5", "w") as f:
+            d = f.create_dataset("w", data=np.arange(4, dtype=np.float32))
+            d.attrs["epoch"] = np.int64(5)
+            d.attrs["s"] = "5"
+            d.attrs["u"] = np.uint64(2**64 - 1)
+            d.attrs["f32"] = np.float32(0.1)
+            d.attrs["f"] = np.array([1.5, np.nan, np.inf, -np.inf])
+            d.attrs["b"] = True
+            d.attrs["i16"] = np.array([[1, 2], [3, 4]], dtype=np.int16)
+            d.attrs["names"] = np.array([b"dense", b"dense_1"])
+            d.attrs["e0"] = np.zeros((2, 0), np.int8)
+            f.attrs["version"] = "2.15"
+        with h5py.File(sys.argv[1] + "/enum.h5", "w") as f:
+            d = f.create_dataset("w", data=np.arange(4, dtype=np.float32))
+            d.attrs["color"] = np.array(2, dtype=h5py.enum_dtype({"RED": 0, "GREEN": 1, "BLUE": 2}, basetype="i1"))
+        """#, [dir.path])
+        let out = dir.appendingPathComponent("out.h5")
+        let r = try runBrine(["convert", dir.appendingPathComponent("in.h5").path, out.path])
+        #expect(r.status == 0, "\(r.err)")
+        let described = try PythonOracle.run(#"""
+        import sys, h5py, numpy as np
+        with h5py.File(sys.argv[1]) as f:
+            a = f["w"].attrs
+            print(f.attrs["version"], type(f.attrs["version"]).__name__)
+            for k in ["epoch", "s", "u", "f32", "b"]:
+                v = a[k]
+                print(k, repr(v.item() if hasattr(v, "item") else v), getattr(v, "dtype", type(v).__name__))
+            print("f", a["f"].dtype, a["f"][0], np.isnan(a["f"][1]), a["f"][2], a["f"][3])
+            print("i16", a["i16"].dtype, a["i16"].shape, a["i16"].tolist())
+            print("names", [n.decode() if isinstance(n, bytes) else n for n in a["names"]])
+            print("e0", a["e0"].dtype, a["e0"].shape)
+        """#, [out.path])
+        #expect(described.split(separator: "\n").map(String.init) == [
+            "2.15 str", "epoch 5 int64", "s '5' str", "u 18446744073709551615 uint64", "f32 0.10000000149011612 float32", "b True bool",
+            "f float64 1.5 True inf -inf", "i16 int16 (2, 2) [[1, 2], [3, 4]]", "names ['dense', 'dense_1']", "e0 int8 (2, 0)",
+        ], "\(described)")
+        // A recorded type the text no longer fits is refused, not clamped.
+        var b = try HDF5.read(contentsOf: dir.appendingPathComponent("in.h5"))
+        b.metadata["w@i16"] = "[[1,2],[3,40000]]"
+        let e = #expect(throws: BrineError.self) { try HDF5.write(b, to: dir.appendingPathComponent("bad.h5")) }
+        #expect(e?.code == .invalidArgument && e?.message.contains("w@i16") == true, "\(String(describing: e))")
+        // An enum's type cannot be rebuilt: refused, or left out with dropMetadata.
+        let en = try HDF5.read(contentsOf: dir.appendingPathComponent("enum.h5"))
+        #expect(en.metadata["w@color"] == "BLUE")
+        let e2 = #expect(throws: BrineError.self) { try HDF5.write(en, to: dir.appendingPathComponent("e.h5")) }
+        #expect(e2?.code == .unsupportedFeature, "\(String(describing: e2))")
+        try HDF5.write(en, to: dir.appendingPathComponent("e.h5"), dropMetadata: true)
+        #expect(try HDF5.read(contentsOf: dir.appendingPathComponent("e.h5")).metadata.isEmpty)
+    }
+
     @Test("an attribute of a group no dataset creates (Keras 3's empty 'vars') is kept: the group is created")
     func attributeOnlyGroups() throws {
         let dir = makeTemporaryDirectory()
