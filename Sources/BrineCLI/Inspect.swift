@@ -5,7 +5,9 @@ import Foundation
 /// `brine inspect FILE`: the arrays (dtype, shape, codec, sizes, ratio),
 /// metadata and object tree of a Brine, safetensors, .npy or .npz file,
 /// read without loading array data (except .npz, whose members are read
-/// for their dtype and shape).
+/// for their dtype and shape); of a sharded Brine model from its
+/// `model.brine.index.json` (every array with its shard); and of the
+/// formats read by their own libraries (GGUF, ONNX, HDF5, pickle).
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show a model file's arrays, dtypes, shapes, codecs, sizes, metadata and object tree.",
@@ -17,7 +19,7 @@ struct Inspect: ParsableCommand {
             --tree it has a "tree" key.
             """)
 
-    @Argument(help: "The model file (.brine, .safetensors, .npy, .npz, .gguf, .onnx, .h5, .keras, .pkl, .joblib), or a .brine object's s3:// or http(s):// URL.")
+    @Argument(help: "The model file (.brine, a sharded model's model.brine.index.json, .safetensors, .npy, .npz, .gguf, .onnx, .h5, .keras, .pkl, .joblib), or a .brine object's s3:// or http(s):// URL.")
     var file: String
 
     @Flag(help: "Also print the object tree (the model's structure).")
@@ -31,6 +33,13 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         if let url = remoteURL(file) { return try inspectRemote(url) }
+        if file.hasSuffix(".brine.index.json") {
+            do {
+                return try inspectShards(URL(fileURLWithPath: file))
+            } catch {
+                throw Exit.report(error)
+            }
+        }
         let detected = try? TensorFileFormat.detect(contentsOf: URL(fileURLWithPath: file))
         if detected == .pickle { return try inspectPickle() }
         if let d = detected, [.gguf, .onnx, .h5, .keras].contains(d) {
@@ -67,6 +76,69 @@ struct Inspect: ParsableCommand {
             print("")
             print("tree:")
             for line in treeParts.renderer.lines(treeParts.root) { print("  " + terminalSafe(line)) }
+        }
+    }
+
+    /// Lists a sharded Brine model from its index: every array in the
+    /// weight map's order with its shard, read from the shards' headers
+    /// (each shard's header checked, and compared with the index; no array
+    /// data read), the index's metadata and, with `--tree`, its object tree.
+    /// - Throws: ``BrineError`` from the index and the shards' headers.
+    func inspectShards(_ indexURL: URL) throws(BrineError) {
+        let index = try ShardIndex(contentsOf: indexURL)
+        var options = threading.readOptions
+        options.verifyChecksums = false  // headers only: `brine verify` reads every chunk
+        var infos: [ArrayInfo] = []
+        var shardOf: [String] = []
+        var shards: [Value] = []
+        var userMetadata: Value = .map([])
+        for shard in index.shardNames {
+            let file = try BrineFile(contentsOf: indexURL.deletingLastPathComponent().appendingPathComponent(shard), mode: .mmap, options: options)
+            try index.checkShard(shard, headerChecksum: file.headerChecksum, path: indexURL.path)
+            let (_, placed) = try index.placedArrays(in: shard, arrays: file.arrays, info: file.info, path: indexURL.path)
+            if shards.isEmpty, case .map(let entries) = file.metadata { userMetadata = .map(entries.filter { !$0.key.hasPrefix("brine.") }) }
+            shards.append(["name": .string(shard), "arrays": .int(Int64(placed.count)), "file_bytes": .int(Int64(file.fileSize))])
+            infos += placed
+            shardOf += Array(repeating: shard, count: placed.count)
+        }
+        // In the weight map's order (the tree's array references count it).
+        var position: [ExactName: Int] = [:]
+        for (i, a) in infos.enumerated() { position[ExactName(a.path)] = i }
+        let order = index.weightMap.compactMap { position[ExactName($0.path)] }
+        let arrays = order.map { infos[$0] }, owners = order.map { shardOf[$0] }
+        let raw = arrays.reduce(0) { $0 + $1.storedRawBytes }, stored = arrays.reduce(0) { $0 + $1.storedBytes }
+        if json {
+            var out: [(key: String, value: Value)] = [
+                ("file", .string(file)), ("format", .string("brine shard index")), ("shards", .list(shards)),
+                ("index_metadata", .map(index.metadata.keys.sorted().map { ($0, .string(index.metadata[$0]!)) })),
+                ("metadata", userMetadata),
+                ("arrays", .list(zip(arrays, owners).map { a, s in
+                    guard case .map(var e) = Inspect.arrayJSON(a, detailed: false) else { return .null }
+                    e.append(("shard", .string(s)))
+                    return .map(e)
+                })),
+            ]
+            if tree, let root = index.tree { out.append(("tree", root)) }
+            print(jsonText(.map(out)))
+            return
+        }
+        print("file:     \(terminalSafe(file))")
+        print("format:   Brine shard index, \(shards.count) shard(s), \(formatBytes(index.totalSize))")
+        print("arrays:   \(arrays.count), \(formatBytes(raw)) raw, \(formatBytes(stored)) stored")
+        printMetadata(userMetadata)
+        if !arrays.isEmpty {
+            print("")
+            var rows = [["path", "dtype", "shape", "codec", "filter", "stored", "raw", "shard"]]
+            for (a, s) in zip(arrays, owners) {
+                rows.append([a.path, a.dtype.name, TreeRenderer.shapeText(a.shape), a.codec.description, a.filter.description,
+                             formatBytes(a.storedBytes), formatBytes(a.storedRawBytes), s])
+            }
+            printTable(rows)
+        }
+        if tree, let root = index.tree {
+            print("")
+            print("tree:")
+            for line in TreeRenderer(arrays: TreeRenderer.entries(arrays)).lines(root) { print("  " + terminalSafe(line)) }
         }
     }
 

@@ -212,7 +212,7 @@ struct ShardSaveConsistencyTests {
         #expect(e2?.code == .corruptHeader && e2?.arrayPath == dropped.path, "\(String(describing: e2))")
     }
 
-    @Test("brine verify checks a sharded model from its index: every shard's chunks, each against the index; a damaged chunk or an index that leaves out an array fails naming it (it said 'cannot tell the format')")
+    @Test("brine verify checks a sharded model from its index: every shard's chunks, each against the index; a damaged chunk or an index that leaves out an array fails naming it; brine inspect lists its arrays by shard (both said 'cannot tell the format')")
     func verifyShardIndex() throws {
         let dir = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(dir) }
@@ -220,6 +220,14 @@ struct ShardSaveConsistencyTests {
         let indexURL = dir.appendingPathComponent(ShardIndex.fileName)
         let ok = try runBrine(["verify", indexURL.path])
         #expect(ok.status == 0 && ok.out.hasPrefix("ok: ") && ok.out.contains("4 arrays"), "\(ok.out) \(ok.err)")
+        // inspect lists every array with its shard, in the weight map's order.
+        let listing = try runBrine(["inspect", indexURL.path, "--json"])
+        #expect(listing.status == 0, "\(listing.err)")
+        let object = try JSONSerialization.jsonObject(with: Data(listing.out.utf8)) as? [String: Any]
+        let arrays = object?["arrays"] as? [[String: Any]] ?? []
+        #expect(arrays.map { $0["path"] as? String ?? "" } == index.weightMap.map(\.path))
+        #expect(arrays.map { $0["shard"] as? String ?? "" } == index.weightMap.map(\.shard))
+        #expect((object?["shards"] as? [Any])?.count == index.shardNames.count)
         // One byte of the second shard's data flipped.
         let shard = dir.appendingPathComponent(index.shardNames[1])
         var bytes = try Data(contentsOf: shard)
